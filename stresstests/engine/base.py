@@ -1,0 +1,270 @@
+"""The engine's vocabulary and the contract between the runner and the tests (see team/ENGINE_CONTRACT.md)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from stresstests.engine.config import RunConfig
+    from stresstests.engine.models import ModelAdapter, PredictionCache
+    from stresstests.engine.profile import Profile
+
+SEVERITY_PASS = "SEVERITY_PASS"
+SEVERITY_WARNING = "SEVERITY_WARNING"
+SEVERITY_ALERT = "SEVERITY_ALERT"
+SEVERITY_ORDER = {SEVERITY_PASS: 0, SEVERITY_WARNING: 1, SEVERITY_ALERT: 2}
+
+MODEL_TASK_BINARY_CLASSIFICATION = "MODEL_TASK_BINARY_CLASSIFICATION"
+MODEL_TASK_MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION"
+MODEL_TASK_REGRESSION = "MODEL_TASK_REGRESSION"
+ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION})
+CLASSIFICATION_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
+
+TEST_CATEGORY_TYPE_MODEL_PERFORMANCE = "TEST_CATEGORY_TYPE_MODEL_PERFORMANCE"
+TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE = "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE"
+TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION = "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION"
+TEST_CATEGORY_TYPE_TRANSFORMATIONS = "TEST_CATEGORY_TYPE_TRANSFORMATIONS"
+TEST_CATEGORY_TYPE_ADVERSARIAL = "TEST_CATEGORY_TYPE_ADVERSARIAL"
+TEST_CATEGORY_TYPE_DRIFT = "TEST_CATEGORY_TYPE_DRIFT"
+TEST_CATEGORY_TYPE_ABNORMAL_INPUTS = "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS"
+TEST_CATEGORY_TYPE_DATA_CLEANLINESS = "TEST_CATEGORY_TYPE_DATA_CLEANLINESS"
+TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"
+
+RISK_GROUP_OPERATIONAL = "operational"
+RISK_GROUP_SECURITY = "security"
+RISK_GROUP_FAIRNESS = "fairness"
+RISK_GROUP = {
+    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE: RISK_GROUP_OPERATIONAL,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE: RISK_GROUP_OPERATIONAL,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION: RISK_GROUP_OPERATIONAL,
+    TEST_CATEGORY_TYPE_TRANSFORMATIONS: RISK_GROUP_OPERATIONAL,
+    TEST_CATEGORY_TYPE_DRIFT: RISK_GROUP_OPERATIONAL,
+    TEST_CATEGORY_TYPE_ABNORMAL_INPUTS: RISK_GROUP_OPERATIONAL,
+    TEST_CATEGORY_TYPE_DATA_CLEANLINESS: RISK_GROUP_OPERATIONAL,
+    TEST_CATEGORY_TYPE_ADVERSARIAL: RISK_GROUP_SECURITY,
+    TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS: RISK_GROUP_FAIRNESS,
+}
+ALL_CATEGORIES = tuple(RISK_GROUP)
+CATEGORY_DISPLAY_NAMES = {
+    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE: "Model Performance",
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE: "Subset Performance",
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION: "Subset Performance Degradation",
+    TEST_CATEGORY_TYPE_TRANSFORMATIONS: "Transformations",
+    TEST_CATEGORY_TYPE_DRIFT: "Drift",
+    TEST_CATEGORY_TYPE_ABNORMAL_INPUTS: "Abnormal Inputs",
+    TEST_CATEGORY_TYPE_DATA_CLEANLINESS: "Data Cleanliness",
+    TEST_CATEGORY_TYPE_ADVERSARIAL: "Adversarial",
+    TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS: "Bias and Fairness",
+}
+DEFAULT_STRESS_TEST_CATEGORIES = (
+    TEST_CATEGORY_TYPE_ADVERSARIAL, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_TRANSFORMATIONS,
+)
+
+FEATURE_TYPES = ("numeric", "categorical", "boolean", "text", "datetime", "identifier")
+REQUIREMENTS = frozenset({"labels", "predictions", "model", "protected_features"})
+
+
+@dataclass
+class TestCase:
+    features: list[str]
+    severity: str
+    metrics: dict[str, float | int | str | None]
+    importance_score: float | None = None
+    finding: str = ""
+    examples: list[dict] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+    subset: str | None = None
+
+    __test__ = False  # not a pytest test class
+
+
+class StressTest:
+    """One RIME test. Subclasses set the class attributes and implement `run`; `@register` adds them."""
+
+    __test__ = False  # not a pytest test class
+
+    key: ClassVar[str]
+    name: ClassVar[str]
+    category: ClassVar[str]
+    description: ClassVar[str] = ""
+    why_it_matters: ClassVar[str] = ""
+    requires: ClassVar[frozenset[str]] = frozenset()
+    tasks: ClassVar[frozenset[str]] = ALL_TASKS
+    default_params: ClassVar[dict] = {}
+    thresholds: ClassVar[tuple[float, float]] = (0.05, 0.1)
+    # False when the thresholds bound a value from below (e.g. a ratio that must stay above 0.8).
+    thresholds_higher_is_worse: ClassVar[bool] = True
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[StressTest]] = {}
+
+
+def register(cls: type[StressTest]) -> type[StressTest]:
+    if cls.key in REGISTRY and REGISTRY[cls.key] is not cls:
+        raise ValueError(f"Two tests are registered under the key {cls.key!r}.")
+    if cls.category not in RISK_GROUP:
+        raise ValueError(f"{cls.__name__} has an unknown category {cls.category!r}.")
+    unknown = set(cls.requires) - REQUIREMENTS
+    if unknown:
+        raise ValueError(f"{cls.__name__} requires unknown things: {sorted(unknown)}.")
+    REGISTRY[cls.key] = cls
+    return cls
+
+
+@dataclass
+class Schema:
+    label_col: str | None
+    pred_col: str | list[str] | None
+    timestamp_col: str | None
+    features: list[str]                       # model inputs, in order
+    protected_features: list[str] = field(default_factory=list)
+    features_not_in_model: list[str] = field(default_factory=list)
+    excluded_columns: list[str] = field(default_factory=list)   # global_exclude_columns
+    feature_types: dict[str, str] = field(default_factory=dict)
+    class_names: list[str] | None = None
+
+    @property
+    def tested_features(self) -> list[str]:
+        """Columns data tests look at: model inputs and features not in the model, minus excluded columns."""
+        return [c for c in [*self.features, *self.features_not_in_model] if c not in self.excluded_columns]
+
+    def features_of_type(self, *types: str) -> list[str]:
+        return [c for c in self.tested_features if self.feature_types.get(c) in types]
+
+
+@dataclass
+class Context:
+    config: RunConfig
+    schema: Schema
+    profile: Profile
+    model_task: str
+    reference: pd.DataFrame
+    evaluation: pd.DataFrame
+    reference_labels: np.ndarray | None = None
+    evaluation_labels: np.ndarray | None = None
+    reference_predictions: np.ndarray | None = None
+    evaluation_predictions: np.ndarray | None = None
+    model: ModelAdapter | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    cache: PredictionCache | None = None
+    model_seconds: float = 0.0
+    model_rows: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cache is None and self.model is not None:
+            from stresstests.engine.models import PredictionCache
+
+            self.cache = PredictionCache(self.model, features=self.schema.features, model_task=self.model_task)
+
+    # -- availability -------------------------------------------------------------------------------------------
+    @property
+    def has_labels(self) -> bool:
+        return self.evaluation_labels is not None and self.reference_labels is not None
+
+    @property
+    def has_predictions(self) -> bool:
+        return self.evaluation_predictions is not None and self.reference_predictions is not None
+
+    @property
+    def has_model(self) -> bool:
+        return self.model is not None
+
+    # -- model ----------------------------------------------------------------------------------------------------
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predictions for `frame` (any columns; the model sees only schema.features), cached per row content."""
+        if self.cache is None:
+            from stresstests.engine.errors import ModelLoadError
+
+            raise ModelLoadError("This test needs a callable model, but the run has predictions or data only.")
+        started = time.perf_counter()
+        predictions = self.cache.predict(frame)
+        self.model_seconds += time.perf_counter() - started
+        return predictions
+
+    # -- metrics --------------------------------------------------------------------------------------------------
+    def metric_name(self) -> str:
+        from stresstests.engine.metrics import primary_metric
+
+        return primary_metric(self.model_task)
+
+    def higher_is_better(self) -> bool:
+        from stresstests.engine.metrics import higher_is_better
+
+        return higher_is_better(self.metric_name())
+
+    def score(self, labels: np.ndarray | None, predictions: np.ndarray | None) -> float | None:
+        from stresstests.engine.metrics import compute_metric
+
+        if labels is None or predictions is None or len(labels) == 0:
+            return None
+        return compute_metric(self.metric_name(), self.model_task, labels, predictions)
+
+    def labelled_share(self) -> float:
+        if self.evaluation_labels is None or len(self.evaluation_labels) == 0:
+            return 0.0
+        return float(1.0 - pd.isna(self.evaluation_labels).mean())
+
+    def impact(self, failing_mask: np.ndarray) -> dict[str, Any]:
+        """Model impact of the evaluation rows in `failing_mask`.
+
+        With labels (at least `impact_label_threshold` of rows): the primary metric on passing vs failing rows,
+        `impact` = how much worse failing rows are (positive = worse, in metric units). Otherwise the absolute
+        change in average prediction of failing rows vs passing rows (`metric` = "average_prediction"; for
+        regression divided by the reference prediction spread so thresholds stay unit-free).
+        Returns {"metric", "passing", "failing", "impact", "n_failing"}; `impact` is None when it cannot be measured.
+        """
+        from stresstests.engine.metrics import prediction_impact
+
+        mask = np.asarray(failing_mask, dtype=bool)
+        result: dict[str, Any] = {"metric": None, "passing": None, "failing": None, "impact": None,
+                                  "n_failing": int(mask.sum())}
+        predictions = self.evaluation_predictions
+        if predictions is None or not mask.any() or mask.all():
+            return result
+        if self.labelled_share() >= self.config.model_profiling.impact_label_threshold:
+            passing = self.score(self.evaluation_labels[~mask], predictions[~mask])
+            failing = self.score(self.evaluation_labels[mask], predictions[mask])
+            if passing is not None and failing is not None:
+                gap = passing - failing if self.higher_is_better() else failing - passing
+                result.update(metric=self.metric_name(), passing=passing, failing=failing, impact=float(gap))
+                return result
+        result.update(prediction_impact(self.model_task, predictions, mask, self.reference_predictions))
+        return result
+
+
+def worst_severity(severities: list[str] | tuple[str, ...]) -> str:
+    if not severities:
+        return SEVERITY_PASS
+    return max(severities, key=lambda s: SEVERITY_ORDER[s])
+
+
+def json_safe(value: Any) -> Any:
+    """Numpy scalars, arrays, NaN and infinities to plain JSON values (NaN/inf become None)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return str(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value

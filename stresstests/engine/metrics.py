@@ -1,0 +1,426 @@
+"""Task metrics, vectorised so that one call computes a metric for many row groups (subsets) at once.
+
+Every metric is computed by `grouped_metric(name, task, labels, predictions, codes, n_groups)`, which returns the value
+and an approximate standard error per group (NaN where undefined, e.g. AUC of a group with one class). The overall
+value is the one-group case. Binary predictions are positive-class probabilities, rounded at 0.5 for label metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.base import (
+    MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+)
+
+_EPS = 1e-15
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    display: str
+    higher_is_better: bool
+    needs_labels: bool = True
+    bounded: bool = True            # in [0, 1]: gaps are absolute; otherwise gaps are relative to the overall value
+
+
+METRICS: dict[str, MetricInfo] = {m.name: m for m in [
+    MetricInfo("auc", "AUC", True),
+    MetricInfo("accuracy", "Accuracy", True),
+    MetricInfo("f1", "F1", True),
+    MetricInfo("precision", "Precision", True),
+    MetricInfo("recall", "Recall", True),
+    MetricInfo("false_positive_rate", "False Positive Rate", False),
+    MetricInfo("false_negative_rate", "False Negative Rate", False),
+    MetricInfo("positive_prediction_rate", "Positive Prediction Rate", False, needs_labels=False),
+    MetricInfo("log_loss", "Log Loss", False, bounded=False),
+    MetricInfo("brier", "Brier Score", False),
+    MetricInfo("prediction_variance_positive_labels", "Prediction Variance (Positive Labels)", False),
+    MetricInfo("prediction_variance_negative_labels", "Prediction Variance (Negative Labels)", False),
+    MetricInfo("average_confidence", "Average Confidence", True, needs_labels=False),
+    MetricInfo("multiclass_accuracy", "Multiclass Accuracy", True),
+    MetricInfo("multiclass_auc", "Multiclass AUC", True),
+    MetricInfo("macro_f1", "Macro F1", True),
+    MetricInfo("macro_precision", "Macro Precision", True),
+    MetricInfo("macro_recall", "Macro Recall", True),
+    MetricInfo("mae", "MAE", False, bounded=False),
+    MetricInfo("mse", "MSE", False, bounded=False),
+    MetricInfo("rmse", "RMSE", False, bounded=False),
+    MetricInfo("msle", "MSLE", False, bounded=False),
+    MetricInfo("mape", "MAPE", False, bounded=False),
+    MetricInfo("r2", "R2", True, bounded=False),
+    MetricInfo("prediction_variance", "Prediction Variance", False, needs_labels=False, bounded=False),
+    MetricInfo("average_prediction", "Average Prediction", False, needs_labels=False, bounded=False),
+]}
+
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    MODEL_TASK_BINARY_CLASSIFICATION: (
+        "auc", "accuracy", "f1", "precision", "recall", "false_positive_rate", "false_negative_rate",
+        "positive_prediction_rate", "log_loss", "brier", "prediction_variance_positive_labels",
+        "prediction_variance_negative_labels", "average_confidence"),
+    MODEL_TASK_MULTICLASS_CLASSIFICATION: (
+        "multiclass_accuracy", "multiclass_auc", "macro_f1", "macro_precision", "macro_recall", "log_loss",
+        "average_confidence"),
+    MODEL_TASK_REGRESSION: ("rmse", "mse", "mae", "msle", "mape", "r2", "prediction_variance", "average_prediction"),
+}
+PRIMARY_METRIC = {
+    MODEL_TASK_BINARY_CLASSIFICATION: "auc",
+    MODEL_TASK_MULTICLASS_CLASSIFICATION: "multiclass_accuracy",
+    MODEL_TASK_REGRESSION: "rmse",
+}
+
+
+@dataclass
+class GroupedMetric:
+    values: np.ndarray          # (n_groups,) metric per group, NaN where undefined
+    standard_errors: np.ndarray  # (n_groups,) approximate standard error, NaN where undefined
+    counts: np.ndarray          # (n_groups,) rows used per group
+
+
+def primary_metric(model_task: str) -> str:
+    return PRIMARY_METRIC[model_task]
+
+
+def higher_is_better(metric: str) -> bool:
+    return METRICS[metric].higher_is_better
+
+
+def positive_scores(predictions: np.ndarray) -> np.ndarray:
+    """Positive-class probability of binary predictions given as (n,) or (n, 2)."""
+    predictions = np.asarray(predictions, dtype=float)
+    return predictions[:, -1] if predictions.ndim == 2 else predictions
+
+
+def predicted_labels(model_task: str, predictions: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    if model_task == MODEL_TASK_BINARY_CLASSIFICATION:
+        return (positive_scores(predictions) >= threshold).astype(int)
+    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        return np.asarray(predictions).argmax(axis=1)
+    return np.asarray(predictions, dtype=float)
+
+
+def confidence(model_task: str, predictions: np.ndarray) -> np.ndarray:
+    """Probability of the predicted class per row (classification only)."""
+    if model_task == MODEL_TASK_BINARY_CLASSIFICATION:
+        scores = positive_scores(predictions)
+        return np.maximum(scores, 1.0 - scores)
+    return np.asarray(predictions, dtype=float).max(axis=1)
+
+
+def compute_metric(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray) -> float | None:
+    grouped = grouped_metric(name, model_task, labels, predictions, np.zeros(len(predictions), dtype=np.int64), 1)
+    value = grouped.values[0]
+    return None if np.isnan(value) else float(value)
+
+
+def compute_metrics(model_task: str, labels: np.ndarray | None, predictions: np.ndarray | None) -> dict[str, float]:
+    """Every metric of the task that the inputs allow (label metrics need labels); undefined ones are left out."""
+    if predictions is None:
+        return {}
+    result = {}
+    for name in TASK_METRICS[model_task]:
+        if METRICS[name].needs_labels and labels is None:
+            continue
+        value = compute_metric(name, model_task, labels, predictions)
+        if value is not None:
+            result[name] = value
+    return result
+
+
+def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
+                   codes: np.ndarray, n_groups: int) -> GroupedMetric:
+    """`name` per group of rows; `codes` gives each row's group in [0, n_groups) or -1 to leave it out."""
+    info = METRICS[name]
+    predictions = np.asarray(predictions, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    keep = codes >= 0
+    if info.needs_labels:
+        if labels is None:
+            return _undefined(n_groups)
+        labels = np.asarray(labels, dtype=float)
+        keep &= ~np.isnan(labels)
+        labels = labels[keep]
+    predictions, codes = predictions[keep], codes[keep]
+    return _GROUPED[name](model_task, labels, predictions, codes, n_groups)
+
+
+# ---- helpers -----------------------------------------------------------------------------------------------------
+def _undefined(n_groups: int) -> GroupedMetric:
+    nan = np.full(n_groups, np.nan)
+    return GroupedMetric(nan, nan.copy(), np.zeros(n_groups, dtype=np.int64))
+
+
+def _sum(codes: np.ndarray, weights: np.ndarray | None, n_groups: int) -> np.ndarray:
+    return np.bincount(codes, weights=weights, minlength=n_groups).astype(float)[:n_groups]
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def _mean_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, *, mask: np.ndarray | None = None
+                 ) -> GroupedMetric:
+    """Mean of a per-row quantity per group, with the standard error of that mean."""
+    if mask is not None:
+        values, codes = values[mask], codes[mask]
+    count = _sum(codes, None, n_groups)
+    total = _sum(codes, values, n_groups)
+    mean = _ratio(total, count)
+    second = _ratio(_sum(codes, values * values, n_groups), count)
+    variance = np.maximum(second - mean * mean, 0.0)
+    std_error = np.sqrt(_ratio(variance, np.maximum(count - 1, 0)))
+    return GroupedMetric(mean, std_error, count.astype(np.int64))
+
+
+def _share_metric(hits: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.ndarray | None = None
+                  ) -> GroupedMetric:
+    from stresstests.engine.severity import proportion_standard_error
+
+    result = _mean_metric(hits.astype(float), codes, n_groups, mask=mask)
+    result.standard_errors = np.where(result.counts > 0,
+                                      proportion_standard_error(np.nan_to_num(result.values), result.counts), np.nan)
+    return result
+
+
+def _variance_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.ndarray | None = None
+                     ) -> GroupedMetric:
+    if mask is not None:
+        values, codes = values[mask], codes[mask]
+    count = _sum(codes, None, n_groups)
+    mean = _ratio(_sum(codes, values, n_groups), count)
+    second = _ratio(_sum(codes, values * values, n_groups), count)
+    variance = np.maximum(second - mean * mean, 0.0) * _ratio(count, count - 1)
+    std_error = variance * np.sqrt(_ratio(np.full(n_groups, 2.0), count - 1))
+    return GroupedMetric(variance, std_error, count.astype(np.int64))
+
+
+def _binary_auc(labels: np.ndarray, scores: np.ndarray, codes: np.ndarray, n_groups: int) -> GroupedMetric:
+    """Rank-sum (Mann-Whitney) AUC per group with the Hanley-McNeil standard error."""
+    positive = labels == 1
+    ranks = pd.Series(scores).groupby(codes).rank(method="average").to_numpy()
+    n_pos = _sum(codes, positive.astype(float), n_groups)
+    n_all = _sum(codes, None, n_groups)
+    n_neg = n_all - n_pos
+    rank_sum = _sum(codes, np.where(positive, ranks, 0.0), n_groups)
+    auc = _ratio(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg)
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = _ratio(auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2), n_pos * n_neg)
+    # A floor keeps a perfect-AUC subset of a few rows from looking certain.
+    std_error = np.sqrt(np.maximum(variance, 0.25 / np.maximum(np.minimum(n_pos, n_neg), 1) ** 2))
+    return GroupedMetric(auc, np.where(np.isnan(auc), np.nan, std_error), n_all.astype(np.int64))
+
+
+def _confusion(labels: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return labels == 1, positive_scores(predictions) >= 0.5
+
+
+def _binary_accuracy(task, labels, predictions, codes, n):
+    actual, predicted = _confusion(labels, predictions)
+    return _share_metric(actual == predicted, codes, n)
+
+
+def _binary_precision(task, labels, predictions, codes, n):
+    actual, predicted = _confusion(labels, predictions)
+    return _share_metric(actual, codes, n, mask=predicted)
+
+
+def _binary_recall(task, labels, predictions, codes, n):
+    actual, predicted = _confusion(labels, predictions)
+    return _share_metric(predicted, codes, n, mask=actual)
+
+
+def _false_positive_rate(task, labels, predictions, codes, n):
+    actual, predicted = _confusion(labels, predictions)
+    return _share_metric(predicted, codes, n, mask=~actual)
+
+
+def _false_negative_rate(task, labels, predictions, codes, n):
+    actual, predicted = _confusion(labels, predictions)
+    return _share_metric(~predicted, codes, n, mask=actual)
+
+
+def _binary_f1(task, labels, predictions, codes, n):
+    actual, predicted = _confusion(labels, predictions)
+    true_pos = _sum(codes, (actual & predicted).astype(float), n)
+    involved = _sum(codes, (actual | predicted).astype(float), n) + true_pos   # 2TP + FP + FN
+    f1 = _ratio(2 * true_pos, involved)
+    from stresstests.engine.severity import proportion_standard_error
+
+    std_error = np.where(np.isnan(f1), np.nan, proportion_standard_error(np.nan_to_num(f1), involved / 2))
+    return GroupedMetric(f1, std_error, _sum(codes, None, n).astype(np.int64))
+
+
+def _positive_prediction_rate(task, labels, predictions, codes, n):
+    return _share_metric(positive_scores(predictions) >= 0.5, codes, n)
+
+
+def _log_loss(task, labels, predictions, codes, n):
+    if task == MODEL_TASK_BINARY_CLASSIFICATION:
+        scores = np.clip(positive_scores(predictions), _EPS, 1 - _EPS)
+        loss = -(labels * np.log(scores) + (1 - labels) * np.log(1 - scores))
+    else:
+        picked = predictions[np.arange(len(labels)), labels.astype(int)]
+        loss = -np.log(np.clip(picked, _EPS, 1.0))
+    return _mean_metric(loss, codes, n)
+
+
+def _brier(task, labels, predictions, codes, n):
+    return _mean_metric((positive_scores(predictions) - labels) ** 2, codes, n)
+
+
+def _variance_positive(task, labels, predictions, codes, n):
+    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 1)
+
+
+def _variance_negative(task, labels, predictions, codes, n):
+    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 0)
+
+
+def _average_confidence(task, labels, predictions, codes, n):
+    return _mean_metric(confidence(task, predictions), codes, n)
+
+
+def _auc(task, labels, predictions, codes, n):
+    return _binary_auc(labels, positive_scores(predictions), codes, n)
+
+
+def _multiclass_accuracy(task, labels, predictions, codes, n):
+    return _share_metric(predictions.argmax(axis=1) == labels.astype(int), codes, n)
+
+
+def _multiclass_auc(task, labels, predictions, codes, n):
+    """Macro one-vs-rest AUC over the classes that have both positives and negatives in the group."""
+    per_class = [_binary_auc((labels == k).astype(float), predictions[:, k], codes, n)
+                 for k in range(predictions.shape[1])]
+    values = np.vstack([c.values for c in per_class])
+    errors = np.vstack([c.standard_errors for c in per_class])
+    defined = (~np.isnan(values)).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(defined > 0, np.nanmean(np.where(defined > 0, values, 0), axis=0), np.nan)
+        error = np.sqrt(_ratio(np.nansum(errors ** 2, axis=0), defined.astype(float) ** 2))
+    return GroupedMetric(mean, error, _sum(codes, None, n).astype(np.int64))
+
+
+def _macro(kind: str):
+    def compute(task, labels, predictions, codes, n):
+        n_classes = predictions.shape[1]
+        actual = labels.astype(int)
+        predicted = predictions.argmax(axis=1)
+        cell_true = codes * n_classes + actual
+        cell_pred = codes * n_classes + predicted
+        size = n * n_classes
+        true_pos = np.bincount(cell_true, weights=(actual == predicted).astype(float), minlength=size)[:size]
+        n_true = np.bincount(cell_true, minlength=size)[:size].astype(float)
+        n_pred = np.bincount(cell_pred, minlength=size)[:size].astype(float)
+        if kind == "precision":
+            per_class, support = _ratio(true_pos, n_pred), n_pred
+        elif kind == "recall":
+            per_class, support = _ratio(true_pos, n_true), n_true
+        else:
+            per_class, support = _ratio(2 * true_pos, n_true + n_pred), (n_true + n_pred) / 2
+        present = (n_true + n_pred) > 0
+        per_class = np.where(present, np.nan_to_num(per_class), np.nan).reshape(n, n_classes)
+        support = support.reshape(n, n_classes)
+        with np.errstate(invalid="ignore"):
+            value = np.nanmean(np.where(np.isnan(per_class).all(axis=1, keepdims=True), 0, per_class), axis=1)
+        count = _sum(codes, None, n)
+        value = np.where(count > 0, value, np.nan)
+        from stresstests.engine.severity import proportion_standard_error
+
+        effective = np.maximum(support.sum(axis=1), 1.0)
+        error = np.where(np.isnan(value), np.nan, proportion_standard_error(np.nan_to_num(value), effective))
+        return GroupedMetric(value, error, count.astype(np.int64))
+
+    return compute
+
+
+def _errors(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.asarray(predictions, dtype=float).reshape(len(labels)) - labels
+
+
+def _mae(task, labels, predictions, codes, n):
+    return _mean_metric(np.abs(_errors(predictions, labels)), codes, n)
+
+
+def _mse(task, labels, predictions, codes, n):
+    return _mean_metric(_errors(predictions, labels) ** 2, codes, n)
+
+
+def _rmse(task, labels, predictions, codes, n):
+    mse = _mse(task, labels, predictions, codes, n)
+    rmse = np.sqrt(mse.values)
+    return GroupedMetric(rmse, _ratio(mse.standard_errors, 2 * rmse), mse.counts)
+
+
+def _msle(task, labels, predictions, codes, n):
+    predictions = np.asarray(predictions, dtype=float).reshape(len(labels))
+    if (predictions <= -1).any() or (labels <= -1).any():
+        return _undefined(n)   # logarithms of values at or below -1 are undefined
+    return _mean_metric((np.log1p(predictions) - np.log1p(labels)) ** 2, codes, n)
+
+
+def _mape(task, labels, predictions, codes, n):
+    nonzero = labels != 0
+    ratio = np.abs(_errors(predictions, labels)) / np.where(nonzero, np.abs(labels), 1.0)
+    return _mean_metric(ratio, codes, n, mask=nonzero)
+
+
+def _r2(task, labels, predictions, codes, n):
+    count = _sum(codes, None, n)
+    squared_error = _sum(codes, _errors(predictions, labels) ** 2, n)
+    mean = _ratio(_sum(codes, labels, n), count)
+    total = _sum(codes, labels * labels, n) - count * mean * mean
+    r2 = np.where(total > 0, 1 - _ratio(squared_error, total), np.nan)
+    return GroupedMetric(r2, _ratio(np.full(n, 2.0), np.sqrt(count)), count.astype(np.int64))
+
+
+def _prediction_variance(task, labels, predictions, codes, n):
+    return _variance_metric(np.asarray(predictions, dtype=float).reshape(len(codes)), codes, n)
+
+
+def _average_prediction(task, labels, predictions, codes, n):
+    values = positive_scores(predictions) if task == MODEL_TASK_BINARY_CLASSIFICATION else predictions
+    return _mean_metric(np.asarray(values, dtype=float).reshape(len(codes)), codes, n)
+
+
+_GROUPED = {
+    "auc": _auc, "accuracy": _binary_accuracy, "f1": _binary_f1, "precision": _binary_precision,
+    "recall": _binary_recall, "false_positive_rate": _false_positive_rate,
+    "false_negative_rate": _false_negative_rate, "positive_prediction_rate": _positive_prediction_rate,
+    "log_loss": _log_loss, "brier": _brier, "prediction_variance_positive_labels": _variance_positive,
+    "prediction_variance_negative_labels": _variance_negative, "average_confidence": _average_confidence,
+    "multiclass_accuracy": _multiclass_accuracy, "multiclass_auc": _multiclass_auc, "macro_f1": _macro("f1"),
+    "macro_precision": _macro("precision"), "macro_recall": _macro("recall"), "mae": _mae, "mse": _mse,
+    "rmse": _rmse, "msle": _msle, "mape": _mape, "r2": _r2, "prediction_variance": _prediction_variance,
+    "average_prediction": _average_prediction,
+}
+
+
+def prediction_impact(model_task: str, predictions: np.ndarray, failing_mask: np.ndarray,
+                      reference_predictions: np.ndarray | None = None) -> dict:
+    """Average-prediction impact: how far the failing rows' average prediction sits from the passing rows'.
+
+    Binary: difference of mean positive probability; multiclass: half the L1 distance of the mean probability
+    vectors; regression: difference of means divided by the reference predictions' standard deviation.
+    """
+    mask = np.asarray(failing_mask, dtype=bool)
+    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        predictions = np.asarray(predictions, dtype=float)
+        passing, failing = predictions[~mask].mean(axis=0), predictions[mask].mean(axis=0)
+        return {"metric": "average_prediction", "passing": float(passing.max()), "failing": float(failing.max()),
+                "impact": float(np.abs(passing - failing).sum() / 2)}
+    values = positive_scores(predictions) if model_task == MODEL_TASK_BINARY_CLASSIFICATION else np.asarray(
+        predictions, dtype=float)
+    passing, failing = float(values[~mask].mean()), float(values[mask].mean())
+    gap = abs(failing - passing)
+    if model_task == MODEL_TASK_REGRESSION:
+        spread = np.std(reference_predictions if reference_predictions is not None else values)
+        gap = gap / spread if spread > 0 else 0.0
+    return {"metric": "average_prediction", "passing": passing, "failing": failing, "impact": float(gap)}
