@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from django import forms
+
+from .models import ModelTask, Role, TestCategory, TestSensitivity
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    model_task = forms.ChoiceField(label="Model task", choices=ModelTask.choices, initial=ModelTask.BINARY_CLASSIFICATION)
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ProjectSettingsForm(forms.Form):
+    """The project test configuration that *From Project Configuration* runs use."""
+
+    categories = forms.MultipleChoiceField(
+        label="Test categories", choices=TestCategory.choices, widget=forms.CheckboxSelectMultiple
+    )
+    global_test_sensitivity = forms.ChoiceField(
+        label="Sensitivity", choices=TestSensitivity.choices, initial=TestSensitivity.DEFAULT
+    )
+    protected_features = forms.CharField(
+        label="Protected features", required=False, help_text="Comma-separated column names for Bias and Fairness."
+    )
+    global_exclude_columns = forms.CharField(
+        label="Excluded columns", required=False, help_text="Comma-separated columns that no test looks at."
+    )
+    individual_tests_config = forms.JSONField(
+        label="Per-test overrides (individual_tests_config)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text='JSON, e.g. {"feature_drift": {"run": true, "severity_thresholds": [0.2, 0.6]}}',
+    )
+
+    def clean_individual_tests_config(self):
+        value = self.cleaned_data.get("individual_tests_config") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give a JSON object keyed by test key.")
+        for key, override in value.items():
+            if not isinstance(override, dict):
+                raise forms.ValidationError(f"The override for “{key}” must be a JSON object.")
+            thresholds = override.get("severity_thresholds")
+            if thresholds is not None and not (
+                isinstance(thresholds, list) and len(thresholds) == 2 and all(isinstance(t, (int, float)) for t in thresholds)
+            ):
+                raise forms.ValidationError(f"“{key}”: severity_thresholds must be [warning, alert], two numbers.")
+        return value
+
+    @staticmethod
+    def split_names(value: str) -> list[str]:
+        return [name.strip() for name in (value or "").split(",") if name.strip()]

@@ -1,0 +1,91 @@
+"""Reads, always scoped to the user's memberships. Anything outside them is a 404, as if it did not exist."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import Http404
+
+from .models import Dataset, Integration, Membership, Project, RegisteredModel, Role, Workspace
+
+
+def workspaces_for_user(user) -> QuerySet[Workspace]:
+    return Workspace.objects.filter(memberships__user=user).annotate(project_count=Count("projects", distinct=True))
+
+
+def membership_for(user, workspace_id: UUID | str) -> Membership:
+    if not user.is_authenticated:
+        raise Http404("No such workspace.")
+    membership = (
+        Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_id).first()
+    )
+    if membership is None:
+        raise Http404("No such workspace.")
+    return membership
+
+
+def check_role(membership: Membership, *, write: bool = False, manage: bool = False) -> None:
+    if manage and not membership.can_manage:
+        raise PermissionDenied("Only workspace admins can do this.")
+    if write and not membership.can_write:
+        raise PermissionDenied("Viewers cannot change anything in this workspace.")
+
+
+def get_workspace_for_user(user, workspace_id, *, write: bool = False, manage: bool = False) -> tuple[Workspace, Membership]:
+    membership = membership_for(user, workspace_id)
+    check_role(membership, write=write, manage=manage)
+    return membership.workspace, membership
+
+
+def get_project_for_user(user, project_id, *, write: bool = False) -> tuple[Project, Membership]:
+    project = Project.objects.select_related("workspace").filter(id=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    membership = membership_for(user, project.workspace_id)
+    check_role(membership, write=write)
+    return project, membership
+
+
+def projects_in_workspace(workspace: Workspace) -> QuerySet[Project]:
+    return workspace.projects.annotate(run_count=Count("runs", distinct=True)).order_by("name")
+
+
+def members_of(workspace: Workspace) -> QuerySet[Membership]:
+    return workspace.memberships.select_related("user").order_by("user__username")
+
+
+def models_of(project: Project) -> QuerySet[RegisteredModel]:
+    return project.models.select_related("created_by").order_by("-created_at")
+
+
+def datasets_of(project: Project) -> QuerySet[Dataset]:
+    return project.datasets.select_related("created_by").order_by("-created_at")
+
+
+def get_model_for_user(user, model_id, *, write: bool = False) -> tuple[RegisteredModel, Membership]:
+    model = RegisteredModel.objects.select_related("project__workspace").filter(id=model_id).first()
+    if model is None:
+        raise Http404("No such model.")
+    _, membership = get_project_for_user(user, model.project_id, write=write)
+    return model, membership
+
+
+def get_dataset_for_user(user, dataset_id, *, write: bool = False) -> tuple[Dataset, Membership]:
+    dataset = Dataset.objects.select_related("project__workspace").filter(id=dataset_id).first()
+    if dataset is None:
+        raise Http404("No such dataset.")
+    _, membership = get_project_for_user(user, dataset.project_id, write=write)
+    return dataset, membership
+
+
+def get_integration_for_user(user, integration_id, *, manage: bool = False) -> tuple[Integration, Membership]:
+    integration = Integration.objects.select_related("workspace").filter(id=integration_id).first()
+    if integration is None:
+        raise Http404("No such integration.")
+    membership = membership_for(user, integration.workspace_id)
+    check_role(membership, manage=manage)
+    return integration, membership
+
+
+ROLE_ORDER = [Role.ADMIN, Role.EDITOR, Role.VIEWER]
