@@ -163,12 +163,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Each test session gets its own queue folder so concurrent sessions never steal each other's tasks.
         _broker_folder = VAR_DIR / f"test-broker-{os.getpid()}"
     CELERY_BROKER_FOLDER = _broker_folder
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_folder / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_folder / "queue"),
         "data_folder_out": str(_broker_folder / "queue"),
         "processed_folder": str(_broker_folder / "processed"),
+        "control_folder": str(_broker_folder / "control"),
         "store_processed": False,
     }
 else:
