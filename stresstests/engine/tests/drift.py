@@ -1,0 +1,513 @@
+"""Drift: has the evaluation data moved away from the reference, and what does that cost the model (RIME §2.7)?
+
+Noise control, shared by every test here:
+- Binned statistics use at most one bin per `MIN_ROWS_PER_BIN` rows of the smaller sample, so PSI's own sampling
+  noise stays far below the 0.2 warning level.
+- A drift statistic only counts when a significance test agrees (KS for numeric, chi-squared for categories, a
+  two-proportion test for null rates, Fisher z for correlations), with Benjamini-Hochberg across the test's cases.
+- Feature drift is weighed by its model impact: the evaluation rows are reweighted so the feature's distribution
+  matches the reference again, and the primary metric (or average prediction without labels) on the reweighted rows
+  is compared with the actual one (`data_impact.reweighting_impact`). Drift that costs nothing stays a Warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.base import (
+    CLASSIFICATION_TASKS,
+    MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+    SEVERITY_PASS,
+    TEST_CATEGORY_TYPE_DRIFT,
+    Context,
+    StressTest,
+    TestCase,
+    json_safe,
+    register,
+)
+from stresstests.engine.metrics import METRICS, positive_scores, predicted_labels
+from stresstests.engine.severity import benjamini_hochberg, severity_for
+from stresstests.engine.tests import distribution_stats as ds
+from stresstests.engine.tests.data_impact import (
+    default_performance_change_config,
+    evidence_and_impact,
+    reweighting_impact,
+)
+
+PSI = "Population Stability Index"
+KL = "KL Divergence"
+JS = "JS Divergence"
+KS = "Kolmogorov-Smirnov"
+STATISTIC_SHORT_NAMES = {PSI: "PSI", KL: "KL divergence", JS: "JS divergence", KS: "KS statistic"}
+MAX_CATEGORIES_IN_DETAILS = 30
+DRIFT_FEATURE_TYPES = ("numeric", "categorical", "boolean")
+
+
+@dataclass
+class Distribution:
+    """Reference vs evaluation counts of one column over shared bins (quantile bins or categories)."""
+
+    kind: str                        # "numeric" or "categorical"
+    reference_counts: np.ndarray
+    evaluation_counts: np.ndarray
+    bin_labels: list[Any]            # interior edges (numeric) or category values (categorical)
+    evaluation_codes: np.ndarray     # bin of every evaluation row, -1 for nulls
+    p_value: float
+    statistics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return int(self.reference_counts.sum()), int(self.evaluation_counts.sum())
+
+    def statistic(self, name: str) -> float:
+        if name == KS and KS in self.statistics:
+            return self.statistics[KS]
+        function = {KL: ds.kl_divergence, JS: ds.js_divergence}.get(name, ds.psi)
+        return function(self.reference_counts, self.evaluation_counts)
+
+    def reweighting(self) -> np.ndarray:
+        """Evaluation row weights that give this column its reference distribution (nulls keep weight 1)."""
+        n_ref, n_eval = self.sizes
+        ref_share = self.reference_counts / max(n_ref, 1)
+        eval_share = self.evaluation_counts / max(n_eval, 1)
+        per_bin = np.divide(ref_share, eval_share, out=np.zeros_like(ref_share), where=eval_share > 0)
+        codes = self.evaluation_codes
+        return np.where(codes >= 0, per_bin[np.maximum(codes, 0)], 1.0)
+
+    def chart(self) -> dict[str, Any]:
+        n_ref, n_eval = self.sizes
+        ref_share = self.reference_counts / max(n_ref, 1)
+        eval_share = self.evaluation_counts / max(n_eval, 1)
+        if self.kind == "numeric":
+            return {"kind": "numeric", "bin_edges": [float(e) for e in self.bin_labels],
+                    "reference_shares": ref_share, "evaluation_shares": eval_share,
+                    "reference_rows": n_ref, "evaluation_rows": n_eval}
+        order = np.argsort(-(ref_share + eval_share), kind="stable")[:MAX_CATEGORIES_IN_DETAILS]
+        return {"kind": "categorical", "categories": [str(self.bin_labels[i]) for i in order],
+                "reference_shares": ref_share[order], "evaluation_shares": eval_share[order],
+                "reference_rows": n_ref, "evaluation_rows": n_eval}
+
+
+def numeric_distribution(reference: np.ndarray, evaluation: np.ndarray, requested_bins: int,
+                         reference_quantiles: np.ndarray | None = None) -> Distribution:
+    """Quantile bins learned from the reference (its profiled quantiles when given), KS for significance."""
+    reference = np.asarray(reference, dtype=float)
+    evaluation = np.asarray(evaluation, dtype=float)
+    n_ref, n_eval = int((~np.isnan(reference)).sum()), int((~np.isnan(evaluation)).sum())
+    bins = ds.bin_count_for(n_ref, n_eval, requested_bins)
+    source = reference_quantiles if reference_quantiles is not None else reference
+    edges = ds.quantile_edges(source, bins)
+    codes = np.where(np.isnan(evaluation), -1, np.searchsorted(edges, evaluation, side="left"))
+    ks_statistic, p_value = ds.ks_test(reference, evaluation)
+    return Distribution("numeric", ds.bin_counts(reference, edges), ds.bin_counts(evaluation, edges), list(edges),
+                        codes, p_value, {KS: ks_statistic})
+
+
+def categorical_distribution(reference: pd.Series, evaluation: pd.Series) -> Distribution:
+    """Category frequencies over the union of categories, chi-squared for significance."""
+    ref_codes, eval_codes, categories = ds.category_codes(reference, evaluation)
+    size = len(categories)
+    ref_counts = np.bincount(ref_codes[ref_codes >= 0], minlength=size)
+    eval_counts = np.bincount(eval_codes[eval_codes >= 0], minlength=size)
+    return Distribution("categorical", ref_counts, eval_counts, categories, eval_codes,
+                        ds.chi_squared_p_value(ref_counts, eval_counts))
+
+
+def feature_distribution(ctx: Context, feature: str, requested_bins: int) -> Distribution:
+    if ctx.schema.feature_types.get(feature) == "numeric":
+        profile = ctx.profile.columns.get(feature) if ctx.profile is not None else None
+        quantiles = profile.quantiles if profile is not None else None
+        return numeric_distribution(_numbers(ctx.reference[feature]), _numbers(ctx.evaluation[feature]),
+                                    requested_bins, quantiles)
+    return categorical_distribution(ctx.reference[feature], ctx.evaluation[feature])
+
+
+def _numbers(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0"
+
+
+def _threshold_note(value: float, thresholds: tuple[float, float], severity: str) -> str:
+    bound = thresholds[1] if value >= thresholds[1] else thresholds[0]
+    return f"{_fmt(value)} >= {_fmt(bound)}" if severity != SEVERITY_PASS else _fmt(value)
+
+
+def _impact_clause(impact: dict) -> str:
+    if impact.get("impact") is None:
+        return ""
+    metric = impact["metric"]
+    if metric == "average_prediction":
+        return f" and moves the average prediction by {_fmt(impact['impact'])}"
+    display = METRICS[metric].display
+    amount = _fmt(abs(impact["impact"]))
+    unit = "" if METRICS[metric].bounded else " (relative)"
+    if impact["impact"] > 0:
+        return f" and costs {amount} {display}{unit}"
+    return f" but does not hurt {display} (reweighting to the reference changes it by {amount}{unit})"
+
+
+def _impact_metrics(impact: dict) -> dict[str, Any]:
+    if impact.get("metric") is None:
+        return {}
+    name = impact["metric"]
+    return {f"impact_{name}": impact.get("impact"), f"{name}_actual": impact.get("actual"),
+            f"{name}_reweighted": impact.get("reweighted"), "impact_effective_rows": impact.get("effective_rows")}
+
+
+class DriftTest(StressTest):
+    category = TEST_CATEGORY_TYPE_DRIFT
+
+
+@register
+class FeatureDrift(DriftTest):
+    """Per-feature drift statistic gated by a significance test and weighed by the model impact of the drift."""
+
+    key = "feature_drift"
+    name = "Feature Drift"
+    description = ("Compares each feature's distribution in the evaluation set with the reference (PSI on "
+                   "reference quantile bins for numeric features, on category frequencies for categorical ones).")
+    why_it_matters = ("A model is only reliable on data like the data it was validated on; a drifted feature "
+                      "makes past performance a poor guide to current performance.")
+    thresholds = (0.2, 0.6)
+    default_params = {
+        "drift_statistic": PSI,
+        "min_num_quantiles": 1000,
+        "num_bins": 100,
+        "kl_divergence_thresholds": [0.1, 0.2],
+        "js_divergence_thresholds": [0.05, 0.1],
+        "ks_statistic_thresholds": [0.1, 0.2],
+        "ks_test_p_value_threshold": 0.05,
+        "chi_squared_p_value_threshold": 0.05,
+        "ignore_nans": True,
+        "min_sample_size": 100,
+        "performance_change_config": default_performance_change_config(),
+    }
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        features, distributions = self._distributions(ctx, params)
+        if not features:
+            return []
+        numeric = np.array([d.kind == "numeric" for d in distributions])
+        p_values = np.array([d.p_value for d in distributions])
+        significant = np.where(numeric, benjamini_hochberg(p_values, float(params["ks_test_p_value_threshold"])),
+                               benjamini_hochberg(p_values, float(params["chi_squared_p_value_threshold"])))
+        return [self._case(ctx, params, thresholds, feature, distribution, bool(is_significant))
+                for feature, distribution, is_significant in zip(features, distributions, significant)]
+
+    def _distributions(self, ctx: Context, params: dict) -> tuple[list[str], list[Distribution]]:
+        features, distributions = [], []
+        for feature in ctx.schema.features_of_type(*DRIFT_FEATURE_TYPES):
+            distribution = feature_distribution(ctx, feature, int(params["num_bins"]))
+            if min(distribution.sizes) >= int(params["min_sample_size"]):
+                features.append(feature)
+                distributions.append(distribution)
+        return features, distributions
+
+    def _statistic_and_thresholds(self, distribution: Distribution, params: dict,
+                                  thresholds: tuple[float, float]) -> tuple[str, tuple[float, float]]:
+        name = params["drift_statistic"] if distribution.kind == "numeric" else PSI
+        named = {KL: "kl_divergence_thresholds", JS: "js_divergence_thresholds", KS: "ks_statistic_thresholds"}
+        if name in named:
+            low, high = params[named[name]]
+            return name, (float(low), float(high))
+        return PSI, thresholds
+
+    def _case(self, ctx: Context, params: dict, thresholds: tuple[float, float], feature: str,
+              distribution: Distribution, significant: bool) -> TestCase:
+        statistic_name, statistic_thresholds = self._statistic_and_thresholds(distribution, params, thresholds)
+        value = distribution.statistic(statistic_name)
+        evidence = severity_for(value, statistic_thresholds) if significant else SEVERITY_PASS
+        impact: dict[str, Any] = {}
+        if evidence != SEVERITY_PASS:
+            impact = reweighting_impact(ctx, distribution.reweighting(), params)
+        severity = evidence_and_impact(evidence, impact, params)
+        short = STATISTIC_SHORT_NAMES[statistic_name]
+        metrics = {"drift_statistic": statistic_name, short.lower().replace(" ", "_"): value,
+                   "psi": distribution.statistic(PSI), "p_value": distribution.p_value,
+                   "significance_test": "ks" if distribution.kind == "numeric" else "chi_squared",
+                   **{k.lower(): v for k, v in distribution.statistics.items()}, **_impact_metrics(impact)}
+        finding = ""
+        if severity != SEVERITY_PASS:
+            finding = (f"{feature} has drifted ({short} {_threshold_note(value, statistic_thresholds, evidence)})"
+                       f"{_impact_clause(impact) or '; with no predictions its model impact is unknown'}.")
+        return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
+                        importance_score=impact.get("impact"), finding=finding,
+                        details=json_safe(distribution.chart()))
+
+
+def _single_distribution_case(distribution: Distribution, thresholds: tuple[float, float], alpha: float,
+                              subject: str, features: list[str], extra: dict[str, Any]) -> TestCase:
+    """A one-case drift test (predictions, labels): PSI gated by its significance test."""
+    value = distribution.statistic(PSI)
+    significant = distribution.p_value < alpha
+    severity = severity_for(value, thresholds) if significant else SEVERITY_PASS
+    finding = ""
+    if severity != SEVERITY_PASS:
+        finding = (f"{subject} has drifted (PSI {_threshold_note(value, thresholds, severity)}): "
+                   f"the model now faces a different mix of outcomes than it was validated on.")
+    metrics = {"psi": value, "p_value": distribution.p_value, **distribution.statistics, **extra}
+    metrics = {k.lower().replace("-", "_"): v for k, v in metrics.items()}
+    return TestCase(features=features, severity=severity, metrics=json_safe(metrics), finding=finding,
+                    details=json_safe(distribution.chart()))
+
+
+@register
+class PredictionDrift(DriftTest):
+    key = "prediction_drift"
+    name = "Prediction Drift"
+    description = "Compares the distribution of the model's predictions on the evaluation set with the reference."
+    why_it_matters = ("Predictions that shift without a matching shift in outcomes are a first sign that the "
+                      "model's inputs or its behaviour changed; it is visible even without labels.")
+    requires = frozenset({"predictions"})
+    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION})
+    thresholds = (0.2, 0.6)
+    default_params = {"min_sample_size": 100, "min_num_quantiles": 1000, "num_bins": 100, "p_value_threshold": 0.05}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        reference = _prediction_values(ctx.model_task, ctx.reference_predictions)
+        evaluation = _prediction_values(ctx.model_task, ctx.evaluation_predictions)
+        if min(len(reference), len(evaluation)) < int(params["min_sample_size"]):
+            return []
+        distribution = numeric_distribution(reference, evaluation, int(params["num_bins"]))
+        extra = {"reference_average_prediction": float(np.mean(reference)),
+                 "evaluation_average_prediction": float(np.mean(evaluation))}
+        case = _single_distribution_case(distribution, thresholds, float(params["p_value_threshold"]),
+                                         "The model's prediction distribution", [], extra)
+        if case.finding:
+            case.finding = (f"The model's predictions have drifted (PSI "
+                            f"{_threshold_note(case.metrics['psi'], thresholds, case.severity)}): the average "
+                            f"prediction moved from {_fmt(extra['reference_average_prediction'])} to "
+                            f"{_fmt(extra['evaluation_average_prediction'])}, so the model now sees different "
+                            f"inputs or behaves differently.")
+        return [case]
+
+
+def _prediction_values(model_task: str, predictions: np.ndarray) -> np.ndarray:
+    if model_task == MODEL_TASK_BINARY_CLASSIFICATION:
+        return positive_scores(predictions)
+    return np.asarray(predictions, dtype=float).reshape(-1)
+
+
+@register
+class PredictedLabelDrift(DriftTest):
+    key = "multiclass_pred_label_drift"
+    name = "Predicted Label Drift"
+    description = "Compares the frequencies of predicted classes in the evaluation set with the reference."
+    why_it_matters = "A change in how often each class is predicted shows the model's behaviour has shifted."
+    requires = frozenset({"predictions"})
+    tasks = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    thresholds = (0.2, 0.6)
+    default_params = {"min_sample_size": 100, "p_value_threshold": 0.05}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        reference = pd.Series(predicted_labels(ctx.model_task, ctx.reference_predictions))
+        evaluation = pd.Series(predicted_labels(ctx.model_task, ctx.evaluation_predictions))
+        if min(len(reference), len(evaluation)) < int(params["min_sample_size"]):
+            return []
+        return [_single_distribution_case(categorical_distribution(reference, evaluation), thresholds,
+                                          float(params["p_value_threshold"]), "The predicted class mix", [], {})]
+
+
+@register
+class CategoricalLabelDrift(DriftTest):
+    key = "categorical_label_drift"
+    name = "Label Drift (Categorical)"
+    description = "Compares the label class frequencies of the evaluation set with the reference (PSI)."
+    why_it_matters = ("When the base rate of outcomes changes, thresholds and calibrated probabilities tuned on "
+                      "the reference stop fitting.")
+    requires = frozenset({"labels"})
+    tasks = CLASSIFICATION_TASKS
+    thresholds = (0.2, 0.6)
+    default_params = {"drift_statistic": PSI, "min_sample_size": 100, "p_value_threshold": 0.05}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        reference, evaluation = pd.Series(ctx.reference_labels), pd.Series(ctx.evaluation_labels)
+        if min(reference.notna().sum(), evaluation.notna().sum()) < int(params["min_sample_size"]):
+            return []
+        label = [ctx.schema.label_col] if ctx.schema.label_col else []
+        return [_single_distribution_case(categorical_distribution(reference, evaluation), thresholds,
+                                          float(params["p_value_threshold"]), "The label distribution", label, {})]
+
+
+@register
+class RegressionLabelDrift(DriftTest):
+    key = "regression_label_drift"
+    name = "Label Drift (Regression)"
+    description = "Compares the distribution of the regression target in the evaluation set with the reference."
+    why_it_matters = "A target that moved means the model is asked to predict values it has rarely seen."
+    requires = frozenset({"labels"})
+    tasks = frozenset({MODEL_TASK_REGRESSION})
+    thresholds = (0.2, 0.6)
+    default_params = {"num_bins": 100, "min_sample_size": 100, "p_value_threshold": 0.05}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        reference = np.asarray(ctx.reference_labels, dtype=float)
+        evaluation = np.asarray(ctx.evaluation_labels, dtype=float)
+        if min((~np.isnan(reference)).sum(), (~np.isnan(evaluation)).sum()) < int(params["min_sample_size"]):
+            return []
+        distribution = numeric_distribution(reference, evaluation, int(params["num_bins"]))
+        label = [ctx.schema.label_col] if ctx.schema.label_col else []
+        return [_single_distribution_case(distribution, thresholds, float(params["p_value_threshold"]),
+                                          "The label distribution", label, {})]
+
+
+@register
+class NullProportionDrift(DriftTest):
+    """Two-proportion test on each feature's null rate; the effect size is Cohen's h so that 0 % -> 1 % and
+    40 % -> 50 % are judged on one scale."""
+
+    key = "null_proportion"
+    name = "Nulls Per Feature Drift"
+    description = "Compares the share of missing values of each feature in the evaluation set with the reference."
+    why_it_matters = ("A jump in missing values usually means a broken pipeline upstream, and the model fills the "
+                      "gaps with whatever it learned for the rare nulls of the reference.")
+    thresholds = (0.1, 0.3)
+    default_params = {"p_value_threshold": 0.05, "min_sample_size": 100,
+                      "performance_change_config": default_performance_change_config()}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        features = ctx.schema.tested_features
+        n_ref, n_eval = len(ctx.reference), len(ctx.evaluation)
+        if not features or min(n_ref, n_eval) < int(params["min_sample_size"]):
+            return []
+        ref_nulls = ctx.reference[features].isna().sum().to_numpy()
+        eval_nulls = ctx.evaluation[features].isna().sum().to_numpy()
+        p_values = ds.two_proportion_p_values(ref_nulls, n_ref, eval_nulls, n_eval)
+        significant = benjamini_hochberg(p_values, float(params["p_value_threshold"]))
+        effect = ds.cohens_h(ref_nulls / n_ref, eval_nulls / n_eval)
+        return [self._case(ctx, params, thresholds, feature, (ref_nulls[i], eval_nulls[i]), float(effect[i]),
+                           float(p_values[i]), bool(significant[i])) for i, feature in enumerate(features)]
+
+    def _case(self, ctx: Context, params: dict, thresholds: tuple[float, float], feature: str,
+              nulls: tuple[int, int], effect: float, p_value: float, significant: bool) -> TestCase:
+        n_ref, n_eval = len(ctx.reference), len(ctx.evaluation)
+        ref_rate, eval_rate = nulls[0] / n_ref, nulls[1] / n_eval
+        evidence = severity_for(effect, thresholds) if significant else SEVERITY_PASS
+        impact: dict[str, Any] = {}
+        if evidence != SEVERITY_PASS:
+            distribution = Distribution("categorical", np.array([n_ref - nulls[0], nulls[0]]),
+                                        np.array([n_eval - nulls[1], nulls[1]]), ["present", "null"],
+                                        ctx.evaluation[feature].isna().to_numpy().astype(int), p_value)
+            impact = reweighting_impact(ctx, distribution.reweighting(), params)
+        severity = evidence_and_impact(evidence, impact, params)
+        finding = ""
+        if severity != SEVERITY_PASS:
+            finding = (f"{feature} is missing in {eval_rate:.1%} of evaluation rows against {ref_rate:.1%} in the "
+                       f"reference (Cohen's h {_threshold_note(effect, thresholds, evidence)})"
+                       f"{_impact_clause(impact)}; a rise in nulls usually means a broken upstream pipeline.")
+        metrics = {"reference_null_rate": ref_rate, "evaluation_null_rate": eval_rate, "cohens_h": effect,
+                   "p_value": p_value, **_impact_metrics(impact)}
+        details = {"reference_nulls": int(nulls[0]), "reference_rows": n_ref, "evaluation_nulls": int(nulls[1]),
+                   "evaluation_rows": n_eval}
+        return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
+                        importance_score=impact.get("impact"), finding=finding, details=details)
+
+
+def _correlation_cases(pairs: list[tuple[str, str]], ref_r: np.ndarray, ref_n: np.ndarray, eval_r: np.ndarray,
+                       eval_n: np.ndarray, params: dict, thresholds: tuple[float, float], consequence: str
+                       ) -> list[TestCase]:
+    """Fisher-z test of each pair's change in correlation, BH across pairs, |change| against the thresholds."""
+    if not pairs:
+        return []
+    p_values = ds.fisher_z_p_values(ref_r, ref_n, eval_r, eval_n)
+    significant = benjamini_hochberg(p_values, float(params["p_value_threshold"]))
+    change = np.abs(eval_r - ref_r)
+    cases = []
+    for i, (first, second) in enumerate(pairs):
+        severity = severity_for(float(change[i]), thresholds) if significant[i] else SEVERITY_PASS
+        finding = ""
+        if severity != SEVERITY_PASS:
+            finding = (f"The correlation between {first} and {second} changed from {ref_r[i]:.2f} to "
+                       f"{eval_r[i]:.2f} (|change| {_threshold_note(float(change[i]), thresholds, severity)}): "
+                       f"{consequence}")
+        metrics = {"reference_correlation": ref_r[i], "evaluation_correlation": eval_r[i],
+                   "correlation_change": change[i], "p_value": p_values[i]}
+        cases.append(TestCase(features=[first, second], severity=severity, metrics=json_safe(metrics),
+                              finding=finding, details={"reference_rows": int(ref_n[i]),
+                                                        "evaluation_rows": int(eval_n[i])}))
+    return cases
+
+
+def _numeric_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce") for c in columns}, index=frame.index)
+
+
+def correlation_features(ctx: Context) -> list[str]:
+    """Numeric features plus 0/1 booleans: the columns a Pearson correlation means something for."""
+    return [f for f in ctx.schema.features_of_type("numeric", "boolean")
+            if pd.to_numeric(ctx.reference[f], errors="coerce").notna().any()]
+
+
+@register
+class FeatureCorrelationDrift(DriftTest):
+    key = "correlation_feat_drift"
+    name = "Correlation Drift (Feature-to-Feature)"
+    description = "Compares the Pearson correlation of each pair of numeric features between reference and evaluation."
+    why_it_matters = ("Models learn joint patterns; when two features stop moving together the model extrapolates "
+                      "even if each feature on its own looks normal.")
+    thresholds = (0.2, 0.4)
+    default_params = {"p_value_threshold": 0.05, "min_correlation": 0.1, "max_pairwise_tests": 200,
+                      "min_sample_size": 100}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        columns = correlation_features(ctx)
+        if len(columns) < 2:
+            return []
+        ref_r, ref_n = ds.pairwise_correlations(_numeric_frame(ctx.reference, columns))
+        eval_r, eval_n = ds.pairwise_correlations(_numeric_frame(ctx.evaluation, columns))
+        first, second = np.triu_indices(len(columns), k=1)
+        strength = np.fmax(np.abs(ref_r[first, second]), np.abs(eval_r[first, second]))
+        minimum = int(params["min_sample_size"])
+        keep = ((strength >= float(params["min_correlation"])) & (ref_n[first, second] >= minimum)
+                & (eval_n[first, second] >= minimum))
+        order = np.flatnonzero(keep)[np.argsort(-strength[keep], kind="stable")][: int(params["max_pairwise_tests"])]
+        i, j = first[order], second[order]
+        pairs = [(columns[a], columns[b]) for a, b in zip(i, j)]
+        return _correlation_cases(pairs, ref_r[i, j], ref_n[i, j], eval_r[i, j], eval_n[i, j], params, thresholds,
+                                  "the model relies on a joint pattern that no longer holds.")
+
+
+@register
+class LabelCorrelationDrift(DriftTest):
+    key = "correlation_label_drift"
+    name = "Correlation Drift (Feature-to-Label)"
+    description = "Compares the Pearson correlation of each numeric feature with the label between reference and evaluation."
+    why_it_matters = ("A feature whose relation to the outcome changed (concept drift) makes the model's learned "
+                      "use of that feature wrong, even when the feature's own distribution is stable.")
+    requires = frozenset({"labels"})
+    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION})
+    thresholds = (0.2, 0.4)
+    default_params = {"p_value_threshold": 0.05, "min_correlation": 0.1, "max_pairwise_tests": 200,
+                      "min_sample_size": 100}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        columns = correlation_features(ctx)
+        if not columns:
+            return []
+        ref_r, ref_n = _label_correlations(_numeric_frame(ctx.reference, columns), ctx.reference_labels)
+        eval_r, eval_n = _label_correlations(_numeric_frame(ctx.evaluation, columns), ctx.evaluation_labels)
+        minimum = int(params["min_sample_size"])
+        strength = np.fmax(np.abs(ref_r), np.abs(eval_r))
+        keep = (strength >= float(params["min_correlation"])) & (ref_n >= minimum) & (eval_n >= minimum)
+        order = np.flatnonzero(keep)[np.argsort(-strength[keep], kind="stable")][: int(params["max_pairwise_tests"])]
+        label = ctx.schema.label_col or "label"
+        pairs = [(columns[k], label) for k in order]
+        return _correlation_cases(pairs, ref_r[order], ref_n[order], eval_r[order], eval_n[order], params,
+                                  thresholds, "the feature no longer predicts the outcome the way the model learned.")
+
+
+def _label_correlations(features: pd.DataFrame, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    frame = features.assign(__label__=np.asarray(labels, dtype=float))
+    correlation, counts = ds.pairwise_correlations(frame)
+    return np.nan_to_num(correlation[:-1, -1]), counts[:-1, -1]
