@@ -1,0 +1,216 @@
+"""Loading datasets and predictions, recognised by content as well as extension, with messages a user can act on."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.base import MODEL_TASK_MULTICLASS_CLASSIFICATION
+from stresstests.engine.errors import DataLoadError
+
+FORMATS = ("csv", "parquet", "json", "jsonl")
+_SNIFF_BYTES = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+
+
+def detect_format(path: str | Path) -> tuple[str, bool]:
+    """(format, gzipped) from the file's first bytes; the extension only breaks ties (e.g. a one-record JSONL)."""
+    path = Path(path)
+    raw = _read_head(path)
+    gzipped = raw.startswith(_GZIP_MAGIC)
+    head = _gunzip_head(path) if gzipped else raw
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet", gzipped
+    if b"\x00" in head[:8192]:
+        raise DataLoadError(f"{path.name} is a binary file, not CSV, JSON, JSON Lines or Parquet.")
+    text = _decode_head(path, head)
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if not stripped:
+        raise DataLoadError(f"{path.name} is empty: it has no header and no rows.")
+    if stripped[0] == "[":
+        return "json", gzipped
+    if stripped[0] == "{":
+        return ("jsonl" if _looks_like_json_lines(stripped, path) else "json"), gzipped
+    return "csv", gzipped
+
+
+def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: dict | None = None
+                 ) -> pd.DataFrame:
+    """Read csv, csv.gz, parquet, json, json.gz, jsonl or jsonl.gz into a DataFrame with string column names."""
+    path = Path(path)
+    fmt, gzipped = detect_format(path)
+    kwargs = dict(loading_kwargs or {})
+    try:
+        frame = _READERS[fmt](path, gzipped, nrows, kwargs)
+    except DataLoadError:
+        raise
+    except UnicodeDecodeError:
+        raise DataLoadError(f"{path.name} is not UTF-8 text; save it with UTF-8 encoding.") from None
+    except (ValueError, pd.errors.ParserError, OSError) as error:
+        raise DataLoadError(f"{path.name} could not be read as {fmt.upper()}: {_first_line(error)}") from None
+    return _checked_frame(frame, path, fmt)
+
+
+def _read_head(path: Path) -> bytes:
+    if not path.exists():
+        raise DataLoadError(f"Data file {path} does not exist.")
+    if path.is_dir():
+        raise DataLoadError(f"{path} is a folder; give the path of a data file.")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_SNIFF_BYTES)
+    except OSError as error:
+        raise DataLoadError(f"{path.name} cannot be read: {error.strerror or error}.") from None
+    if not raw:
+        raise DataLoadError(f"{path.name} is empty (0 bytes).")
+    return raw
+
+
+def _gunzip_head(path: Path) -> bytes:
+    try:
+        with gzip.open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except (OSError, EOFError) as error:
+        raise DataLoadError(f"{path.name} looks gzip-compressed but cannot be decompressed: {error}.") from None
+    if not head:
+        raise DataLoadError(f"{path.name} is empty once decompressed.")
+    return head
+
+
+def _decode_head(path: Path, head: bytes) -> str:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        return decoder.decode(head, final=False)  # final=False: a character cut at the sniff boundary is fine
+    except UnicodeDecodeError:
+        raise DataLoadError(f"{path.name} is not UTF-8 text; save it with UTF-8 encoding.") from None
+
+
+def _looks_like_json_lines(text: str, path: Path) -> bool:
+    first_line = text.split("\n", 1)[0].strip()
+    try:
+        json.loads(first_line)
+    except json.JSONDecodeError:
+        return False  # a pretty-printed single object or an object spread over lines
+    rest = text.split("\n", 1)[1].strip() if "\n" in text else ""
+    return bool(rest) or ".jsonl" in "".join(path.suffixes).lower()
+
+
+def _open_text(path: Path, gzipped: bool):
+    return gzip.open(path, "rt", encoding="utf-8") if gzipped else path.open("r", encoding="utf-8")
+
+
+def _read_csv(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
+    with _open_text(path, gzipped) as handle:
+        header = next(csv.reader([handle.readline().lstrip("\ufeff")]), [])
+    _reject_duplicate_columns([h.strip() for h in header], path)
+    return pd.read_csv(path, compression="gzip" if gzipped else None, nrows=nrows, encoding="utf-8",
+                       encoding_errors="strict", **kwargs)
+
+
+def _read_parquet(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
+    source = io.BytesIO(gzip.open(path, "rb").read()) if gzipped else path
+    frame = pd.read_parquet(source, **kwargs)
+    return frame.head(nrows) if nrows is not None else frame
+
+
+def _read_json(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
+    with _open_text(path, gzipped) as handle:
+        records = json.load(handle)
+    if isinstance(records, dict):
+        # {"col": [..], ...} column-oriented, or a single record
+        records = records if all(isinstance(v, list) for v in records.values()) else [records]
+    frame = pd.DataFrame(records, **kwargs) if not isinstance(records, dict) else pd.DataFrame(records)
+    return frame.head(nrows) if nrows is not None else frame
+
+
+def _read_jsonl(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
+    return pd.read_json(path, lines=True, compression="gzip" if gzipped else None, nrows=nrows, **kwargs)
+
+
+_READERS = {"csv": _read_csv, "parquet": _read_parquet, "json": _read_json, "jsonl": _read_jsonl}
+
+
+def _checked_frame(frame: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise DataLoadError(f"{path.name} does not hold a table of records.")
+    frame.columns = [str(c) for c in frame.columns]
+    _reject_duplicate_columns(list(frame.columns), path)
+    if frame.shape[1] == 0:
+        raise DataLoadError(f"{path.name} has no columns.")
+    if len(frame) == 0:
+        raise DataLoadError(f"{path.name} has a header ({', '.join(frame.columns[:5])}...) but no rows."
+                            if fmt == "csv" else f"{path.name} has no rows.")
+    return frame
+
+
+def _reject_duplicate_columns(columns: list[str], path: Path) -> None:
+    seen, duplicates = set(), []
+    for column in columns:
+        if column in seen and column not in duplicates:
+            duplicates.append(column)
+        seen.add(column)
+    if duplicates:
+        raise DataLoadError(f"{path.name} has duplicate column names: {', '.join(duplicates)}. Rename them so each "
+                            "column is unique.")
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+# ---- predictions ---------------------------------------------------------------------------------------------------
+def load_predictions(path: str | Path, *, n_rows: int, model_task: str, pred_col: str | list[str] | None = None
+                     ) -> np.ndarray:
+    """Predictions from a separate file, one row per dataset row in the same order."""
+    frame = load_dataset(path)
+    if len(frame) != n_rows:
+        raise DataLoadError(f"{Path(path).name} has {len(frame)} predictions but the dataset has {n_rows} rows; "
+                            "give one prediction per row, in the dataset's order.")
+    columns = _prediction_columns(frame, pred_col, Path(path).name, model_task)
+    return predictions_from_frame(frame, columns, model_task)
+
+
+def _prediction_columns(frame: pd.DataFrame, pred_col: str | list[str] | None, name: str, model_task: str
+                        ) -> list[str]:
+    if pred_col is None:
+        if len(frame.columns) == 1 or model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+            return list(frame.columns)
+        raise DataLoadError(f"{name} has several columns ({', '.join(frame.columns[:5])}); say which one holds the "
+                            "predictions (pred_col).")
+    columns = [pred_col] if isinstance(pred_col, str) else list(pred_col)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataLoadError(f"Prediction column {', '.join(missing)} is not in {name}; its columns are "
+                            f"{', '.join(frame.columns[:10])}.")
+    return columns
+
+
+def predictions_from_frame(frame: pd.DataFrame, columns: list[str], model_task: str) -> np.ndarray:
+    """Prediction columns as floats: one column, one column per class, or one column holding lists."""
+    if len(columns) == 1 and frame[columns[0]].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        return np.vstack(frame[columns[0]].to_numpy())
+    values = frame[columns].apply(pd.to_numeric, errors="coerce")
+    if values.isna().to_numpy().any():
+        bad = int(values.isna().any(axis=1).sum())
+        raise DataLoadError(f"{bad} rows of prediction column(s) {', '.join(columns)} are empty or not numbers.")
+    array = values.to_numpy(dtype=float)
+    return array[:, 0] if array.shape[1] == 1 else array
+
+
+# ---- sampling ------------------------------------------------------------------------------------------------------
+def sample_rows(frame: pd.DataFrame, n_rows: int | None, *, seed: int, random: bool = True) -> pd.DataFrame:
+    """At most `n_rows` rows, drawn uniformly with `seed` (or the first rows when `random` is False)."""
+    if n_rows is None or len(frame) <= n_rows:
+        return frame.reset_index(drop=True)
+    if not random:
+        return frame.head(n_rows).reset_index(drop=True)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(frame), size=n_rows, replace=False))
+    return frame.iloc[chosen].reset_index(drop=True)

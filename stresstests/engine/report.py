@@ -1,0 +1,231 @@
+"""The versioned JSON report (docs/report-schema.md): pages, API, CLI and exports all render from it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from stresstests.engine.base import (
+    ALL_CATEGORIES,
+    CATEGORY_DISPLAY_NAMES,
+    RISK_GROUP,
+    SEVERITY_ALERT,
+    SEVERITY_ORDER,
+    SEVERITY_PASS,
+    SEVERITY_WARNING,
+    Context,
+    TestCase,
+    json_safe,
+    worst_severity,
+)
+from stresstests.engine.metrics import METRICS, compute_metrics
+from stresstests.engine.runner import STATUS_COMPLETED, STATUS_ERROR, STATUS_SKIPPED, SamplingInfo, TestResult
+
+SCHEMA_VERSION = 1
+RISK_GROUP_ORDER = ("security", "fairness", "operational")
+MAX_FINDINGS_PER_CATEGORY = 3
+MAX_EXAMPLES_PER_CASE = 5
+
+
+def build_report(ctx: Context, results: list[TestResult], *, sampling: dict[str, SamplingInfo], duration_s: float,
+                 notes: list[str]) -> dict:
+    categories = [_category(category, [r for r in results if r.test.category == category])
+                  for category in _ordered_categories(ctx, results)]
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "run": _run_summary(ctx, results, sampling, duration_s, notes),
+        "risk_groups": _risk_groups(categories),
+        "categories": categories,
+        "key_findings": key_findings(results),
+    }
+    return json_safe(report)
+
+
+def _ordered_categories(ctx: Context, results: list[TestResult]) -> list[str]:
+    present = {r.test.category for r in results}
+    return [c for c in ALL_CATEGORIES if c in present or c in ctx.config.categories]
+
+
+def _run_summary(ctx: Context, results: list[TestResult], sampling: dict[str, SamplingInfo], duration_s: float,
+                 notes: list[str]) -> dict:
+    cache = ctx.cache
+    return {
+        "model_task": ctx.model_task,
+        "seed": ctx.config.random_seed,
+        "duration_s": round(duration_s, 3),
+        "categories": list(ctx.config.categories),
+        "global_test_sensitivity": ctx.config.global_test_sensitivity,
+        "reference": _sampling(sampling["reference"]),
+        "evaluation": _sampling(sampling["evaluation"]),
+        "inputs": _inputs(ctx),
+        "model_metrics": model_metrics(ctx),
+        "model_calls": {
+            "seconds": round(cache.seconds, 3) if cache else 0.0,
+            "calls": cache.calls if cache else 0,
+            "rows_scored": cache.rows_scored if cache else 0,
+        },
+        "severity_counts": _severity_counts(results),
+        "summary_counts": _summary_counts(results),
+        "schema": {
+            "label_col": ctx.schema.label_col, "pred_col": ctx.schema.pred_col,
+            "timestamp_col": ctx.schema.timestamp_col, "features": ctx.schema.features,
+            "features_not_in_model": ctx.schema.features_not_in_model,
+            "excluded_columns": ctx.schema.excluded_columns, "protected_features": ctx.schema.protected_features,
+            "feature_types": ctx.schema.feature_types,
+        },
+        "notes": list(notes),
+    }
+
+
+def _sampling(info: SamplingInfo) -> dict:
+    return {"rows": info.rows, "sampled_rows": info.sampled_rows, "sampling_rate": round(info.rate, 6)}
+
+
+def _inputs(ctx: Context) -> dict:
+    return {"labels": ctx.has_labels, "predictions": ctx.has_predictions, "model": ctx.has_model,
+            "model_source": getattr(ctx.model, "source", type(ctx.model).__name__) if ctx.model else None}
+
+
+def model_metrics(ctx: Context) -> dict:
+    """Every task metric on reference and evaluation, e.g. {"auc": {"reference": 0.65, "evaluation": 0.59}}."""
+    reference = compute_metrics(ctx.model_task, ctx.reference_labels, ctx.reference_predictions)
+    evaluation = compute_metrics(ctx.model_task, ctx.evaluation_labels, ctx.evaluation_predictions)
+    names = [name for name in METRICS if name in reference or name in evaluation]
+    return {name: {"reference": reference.get(name), "evaluation": evaluation.get(name)} for name in names}
+
+
+def _severity_counts(results: list[TestResult]) -> dict:
+    counts = Counter(_count_key(r) for r in results)
+    return {key: counts.get(key, 0) for key in ("alert", "warning", "pass", "skipped", "error")}
+
+
+def _count_key(result: TestResult) -> str:
+    if result.status == STATUS_SKIPPED:
+        return "skipped"
+    if result.status == STATUS_ERROR:
+        return "error"
+    return {SEVERITY_ALERT: "alert", SEVERITY_WARNING: "warning", SEVERITY_PASS: "pass"}[result.severity]
+
+
+def _summary_counts(results: list[TestResult]) -> dict:
+    counts = _severity_counts(results)
+    # RIME's summary_counts: "fail" is Alert; errors count as skipped there.
+    return {"total": len(results), "pass": counts["pass"], "warning": counts["warning"], "fail": counts["alert"],
+            "skip": counts["skipped"] + counts["error"]}
+
+
+def _category(category: str, results: list[TestResult]) -> dict:
+    completed = [r for r in results if r.status == STATUS_COMPLETED]
+    passed = sum(r.severity == SEVERITY_PASS for r in completed)
+    return {
+        "category": category,
+        "name": CATEGORY_DISPLAY_NAMES[category],
+        "risk_group": RISK_GROUP[category],
+        # A category is as bad as its worst test; None means nothing in it could run ("Not tested").
+        "severity": worst_severity([r.severity for r in completed]) if completed else None,
+        "passed": passed,
+        "total": len(completed),
+        "pass_rate": round(passed / len(completed), 4) if completed else None,
+        "duration_s": round(sum(r.duration_s for r in results), 4),
+        "severity_counts": _severity_counts(results),
+        "tests": [test_result_dict(r) for r in results],
+    }
+
+
+def _risk_groups(categories: list[dict]) -> list[dict]:
+    groups = []
+    for group in RISK_GROUP_ORDER:
+        members = [c for c in categories if c["risk_group"] == group]
+        if not members:
+            continue
+        tested = [c for c in members if c["severity"] is not None]
+        groups.append({
+            "risk_group": group,
+            "severity": worst_severity([c["severity"] for c in tested]) if tested else None,
+            "passed": sum(c["severity"] == SEVERITY_PASS for c in tested),
+            "total": len(tested),
+            "categories": [c["category"] for c in members],
+        })
+    return groups
+
+
+def test_result_dict(result: TestResult) -> dict:
+    test = result.test
+    cases = sorted(result.cases, key=_case_order)
+    entry = {
+        "test_type": test.key,
+        "name": test.name,
+        "description": test.description,
+        "why_it_matters": test.why_it_matters,
+        "category": test.category,
+        "status": result.status,
+        "severity": result.severity,
+        "thresholds": list(result.thresholds) if result.thresholds else None,
+        "params": result.params,
+        "duration_s": round(result.duration_s, 4),
+        "failing_features": _failing_features(cases),
+        "summary_counts": _case_counts(cases, result.status),
+        "test_cases": [test_case_dict(case) for case in cases],
+    }
+    if result.status == STATUS_SKIPPED:
+        entry["skip_reason"] = result.reason
+    if result.status == STATUS_ERROR:
+        entry["error"] = result.reason
+    return entry
+
+
+def _case_order(case: TestCase) -> tuple:
+    return (-SEVERITY_ORDER[case.severity], -(case.importance_score or 0.0))
+
+
+def _failing_features(cases: list[TestCase]) -> list[str]:
+    failing: list[str] = []
+    for case in cases:
+        if case.severity != SEVERITY_PASS:
+            failing.extend(f for f in case.features if f not in failing)
+    return failing
+
+
+def _case_counts(cases: list[TestCase], status: str) -> dict:
+    counts = Counter(case.severity for case in cases)
+    return {"total": len(cases), "pass": counts[SEVERITY_PASS], "warning": counts[SEVERITY_WARNING],
+            "fail": counts[SEVERITY_ALERT], "skip": 0 if status == STATUS_COMPLETED else 1}
+
+
+def test_case_dict(case: TestCase) -> dict:
+    return {
+        "features": list(case.features),
+        "subset": case.subset,
+        "severity": case.severity,
+        "metrics": case.metrics,
+        "importance_score": case.importance_score,
+        "finding": case.finding,
+        "examples": list(case.examples[:MAX_EXAMPLES_PER_CASE]),
+        "details": case.details,
+    }
+
+
+def key_findings(results: list[TestResult]) -> list[str]:
+    """Plain sentences, worst first: per category, the most important failing cases."""
+    findings: list[tuple[tuple, str]] = []
+    for category in ALL_CATEGORIES:
+        failing = [(case, r.test) for r in results if r.test.category == category and r.status == STATUS_COMPLETED
+                   for case in r.cases if case.severity != SEVERITY_PASS]
+        failing.sort(key=lambda pair: _case_order(pair[0]))
+        seen: set[str] = set()
+        for case, test in failing:
+            sentence = case.finding or _default_finding(case, test.name)
+            if sentence in seen:
+                continue
+            seen.add(sentence)
+            findings.append((_case_order(case), sentence))
+            if len(seen) >= MAX_FINDINGS_PER_CATEGORY:
+                break
+    findings.sort(key=lambda pair: pair[0])
+    errors = [f"{r.test.name} could not run: {r.reason}" for r in results if r.status == STATUS_ERROR]
+    return [sentence for _, sentence in findings] + errors
+
+
+def _default_finding(case: TestCase, test_name: str) -> str:
+    where = ", ".join(case.features) if case.features else "the dataset"
+    level = "an Alert" if case.severity == SEVERITY_ALERT else "a Warning"
+    return f"{test_name} raised {level} on {where}."

@@ -1,0 +1,339 @@
+"""Runs a stress test: sample, validate, profile once, predict once, run every selected test, build the report."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.base import (
+    CLASSIFICATION_TASKS,
+    MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    REGISTRY,
+    Context,
+    Schema,
+    StressTest,
+    TestCase,
+    worst_severity,
+)
+from stresstests.engine.config import DataParams, RunConfig
+from stresstests.engine.data import predictions_from_frame, sample_rows
+from stresstests.engine.errors import DataLoadError, EngineError
+from stresstests.engine.models import ModelAdapter
+from stresstests.engine.profile import build_profile
+
+ProgressCallback = Callable[[float, str], None]
+
+STATUS_COMPLETED = "completed"
+STATUS_SKIPPED = "skipped"
+STATUS_ERROR = "error"
+
+
+@dataclass
+class TestResult:
+    test: type[StressTest]
+    status: str
+    params: dict = field(default_factory=dict)
+    thresholds: tuple[float, float] | None = None
+    cases: list[TestCase] = field(default_factory=list)
+    duration_s: float = 0.0
+    reason: str | None = None      # why skipped, or the error message
+
+    __test__ = False  # not a pytest test class
+
+    @property
+    def severity(self) -> str | None:
+        if self.status != STATUS_COMPLETED:
+            return None
+        return worst_severity([case.severity for case in self.cases])
+
+
+@dataclass
+class SamplingInfo:
+    rows: int
+    sampled_rows: int
+
+    @property
+    def rate(self) -> float:
+        return self.sampled_rows / self.rows if self.rows else 1.0
+
+
+def run_stress_test(*, reference: pd.DataFrame, evaluation: pd.DataFrame, config: RunConfig,
+                    data_params: DataParams, model_task: str, model: ModelAdapter | None = None,
+                    progress: ProgressCallback | None = None,
+                    reference_predictions: np.ndarray | None = None,
+                    evaluation_predictions: np.ndarray | None = None,
+                    run_notes: list[str] | None = None) -> dict:
+    """The report dict (JSON-safe) of one stress test; see docs/report-schema.md."""
+    from stresstests.engine.report import build_report
+
+    started = time.perf_counter()
+    notify = progress or (lambda fraction, message: None)
+    notify(0.0, "preparing data")
+    ctx, sampling = build_context(
+        reference=reference, evaluation=evaluation, config=config, data_params=data_params, model_task=model_task,
+        model=model, reference_predictions=reference_predictions, evaluation_predictions=evaluation_predictions)
+    results = run_tests(ctx, notify)
+    notify(1.0, "done")
+    return build_report(ctx, results, sampling=sampling, duration_s=time.perf_counter() - started,
+                        notes=run_notes or [])
+
+
+def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_task: str,
+                  config: RunConfig | None = None, data_params: DataParams | None = None,
+                  model: ModelAdapter | None = None, reference_predictions: np.ndarray | None = None,
+                  evaluation_predictions: np.ndarray | None = None
+                  ) -> tuple[Context, dict[str, SamplingInfo]]:
+    """Validated, sampled Context with profile, labels and predictions; also used by tests of single categories."""
+    config = config or RunConfig()
+    data_params = data_params or DataParams()
+    check_model_task(model_task)
+    check_datasets(reference, evaluation, data_params)
+    sampled_reference, reference_rows = _sample(reference, config, data_params, salt=1)
+    sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=2)
+    reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
+    evaluation_predictions = _sampled_predictions(evaluation_predictions, evaluation_rows, len(evaluation),
+                                                  "evaluation")
+    schema = infer_schema(sampled_reference, data_params, config)
+    profile = build_profile(sampled_reference[[*schema.tested_features, *_label(schema)]],
+                            settings=config.data_profiling, categorical_features=data_params.categorical_features,
+                            text_features=data_params.text_features)
+    schema.feature_types = {c: profile[c].type for c in schema.tested_features}
+    class_names = _class_names(sampled_reference, sampled_evaluation, schema, model_task)
+    schema.class_names = class_names
+    ctx = Context(
+        config=config, schema=schema, profile=profile, model_task=model_task,
+        reference=sampled_reference, evaluation=sampled_evaluation,
+        reference_labels=encode_labels(sampled_reference, schema.label_col, model_task, class_names),
+        evaluation_labels=encode_labels(sampled_evaluation, schema.label_col, model_task, class_names),
+        model=model, rng=np.random.default_rng(config.random_seed),
+    )
+    ctx.reference_predictions = _base_predictions(ctx, sampled_reference, reference_predictions)
+    ctx.evaluation_predictions = _base_predictions(ctx, sampled_evaluation, evaluation_predictions)
+    sampling = {"reference": SamplingInfo(len(reference), len(sampled_reference)),
+                "evaluation": SamplingInfo(len(evaluation), len(sampled_evaluation))}
+    return ctx, sampling
+
+
+def check_model_task(model_task: str) -> None:
+    from stresstests.engine.base import ALL_TASKS
+
+    if model_task not in ALL_TASKS:
+        raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(ALL_TASKS))}.")
+
+
+def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams) -> None:
+    """Raise DataLoadError when the two datasets cannot be compared or lack a named column."""
+    for name, frame in (("reference", reference), ("evaluation", evaluation)):
+        if len(frame) == 0:
+            raise DataLoadError(f"The {name} dataset has no rows.")
+        if frame.columns.duplicated().any():
+            duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+            raise DataLoadError(f"The {name} dataset has duplicate column names: {', '.join(map(str, duplicated))}.")
+    label = data_params.label_col
+    if label is not None and label not in reference.columns:
+        raise DataLoadError(f"Label column {label!r} is not in the reference dataset; its columns are "
+                            f"{_listing(reference.columns)}.")
+    for column in _pred_columns(data_params):
+        for name, frame in (("reference", reference), ("evaluation", evaluation)):
+            if column not in frame.columns:
+                raise DataLoadError(f"Prediction column {column!r} is not in the {name} dataset; its columns are "
+                                    f"{_listing(frame.columns)}.")
+    if data_params.timestamp_col and data_params.timestamp_col not in evaluation.columns:
+        raise DataLoadError(f"Timestamp column {data_params.timestamp_col!r} is not in the evaluation dataset.")
+    _check_same_columns(reference, evaluation, data_params)
+
+
+def _check_same_columns(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams) -> None:
+    # Label, prediction and timestamp columns may exist on one side only (e.g. an unlabelled evaluation set).
+    ignored = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params)}
+    only_reference = [c for c in reference.columns if c not in evaluation.columns and c not in ignored]
+    only_evaluation = [c for c in evaluation.columns if c not in reference.columns and c not in ignored]
+    if only_reference or only_evaluation:
+        parts = []
+        if only_reference:
+            parts.append(f"only in reference: {_listing(only_reference)}")
+        if only_evaluation:
+            parts.append(f"only in evaluation: {_listing(only_evaluation)}")
+        raise DataLoadError("Reference and evaluation must have the same columns (" + "; ".join(parts) + "). "
+                            "Name the label, prediction and timestamp columns, or drop the extra columns.")
+
+
+def _listing(columns) -> str:
+    columns = [str(c) for c in columns]
+    return ", ".join(columns[:12]) + (f" and {len(columns) - 12} more" if len(columns) > 12 else "")
+
+
+def _pred_columns(data_params: DataParams) -> list[str]:
+    pred = data_params.pred_col
+    if pred is None:
+        return []
+    return [pred] if isinstance(pred, str) else list(pred)
+
+
+def _label(schema: Schema) -> list[str]:
+    return [schema.label_col] if schema.label_col else []
+
+
+def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunConfig) -> Schema:
+    roles = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params)}
+    not_in_model = [c for c in data_params.features_not_in_model if c in reference.columns and c not in roles]
+    features = [c for c in reference.columns if c not in roles and c not in not_in_model]
+    unknown = [c for c in data_params.protected_features if c not in reference.columns]
+    if unknown:
+        raise DataLoadError(f"Protected feature(s) {', '.join(unknown)} are not columns of the data.")
+    return Schema(
+        label_col=data_params.label_col, pred_col=data_params.pred_col, timestamp_col=data_params.timestamp_col,
+        features=features, protected_features=list(data_params.protected_features),
+        features_not_in_model=not_in_model,
+        excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
+        class_names=data_params.class_names,
+    )
+
+
+def _sample(frame: pd.DataFrame, config: RunConfig, data_params: DataParams, *, salt: int
+            ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sampled frame and the positions of its rows in the original."""
+    sampling = config.sampling
+    cap = data_params.nrows or sampling.nrows or sampling.max_rows
+    random = sampling.sample and data_params.sample
+    positions = pd.DataFrame({"position": np.arange(len(frame))})
+    chosen = sample_rows(positions, cap, seed=config.random_seed * 7919 + salt, random=random)["position"].to_numpy()
+    if len(chosen) == len(frame):
+        return frame.reset_index(drop=True), chosen
+    return frame.iloc[chosen].reset_index(drop=True), chosen
+
+
+def _sampled_predictions(predictions: np.ndarray | None, rows: np.ndarray, n_rows: int, name: str
+                         ) -> np.ndarray | None:
+    if predictions is None:
+        return None
+    predictions = np.asarray(predictions, dtype=float)
+    if len(predictions) != n_rows:
+        raise DataLoadError(f"There are {len(predictions)} {name} predictions for {n_rows} {name} rows; give one "
+                            "prediction per row.")
+    return predictions[rows]
+
+
+def _base_predictions(ctx: Context, frame: pd.DataFrame, given: np.ndarray | None) -> np.ndarray | None:
+    """Registered predictions win (as in RIME); else the prediction column; else the model; else none."""
+    from stresstests.engine.models import validate_predictions
+
+    if given is None and ctx.schema.pred_col is not None:
+        columns = _pred_columns(DataParams(pred_col=ctx.schema.pred_col))
+        if all(c in frame.columns for c in columns):
+            given = predictions_from_frame(frame, columns, ctx.model_task)
+    if given is not None:
+        return validate_predictions(given, n_rows=len(frame), model_task=ctx.model_task)
+    if ctx.model is not None:
+        return ctx.predict(frame)
+    return None
+
+
+def _class_names(reference: pd.DataFrame, evaluation: pd.DataFrame, schema: Schema, model_task: str
+                 ) -> list[str] | None:
+    if schema.class_names or model_task not in CLASSIFICATION_TASKS or not schema.label_col:
+        return schema.class_names
+    values = pd.concat([frame[schema.label_col] for frame in (reference, evaluation)
+                        if schema.label_col in frame.columns]).dropna()
+    if pd.api.types.is_numeric_dtype(values) or values.empty:
+        return None
+    return sorted(values.astype(str).unique())
+
+
+def encode_labels(frame: pd.DataFrame, label_col: str | None, model_task: str, class_names: list[str] | None
+                  ) -> np.ndarray | None:
+    """Labels as floats (NaN where missing): class indices for classification, values for regression."""
+    if not label_col or label_col not in frame.columns:
+        return None
+    raw = frame[label_col]
+    if raw.isna().all():
+        return None
+    if class_names and not pd.api.types.is_numeric_dtype(raw):
+        index = {name: position for position, name in enumerate(class_names)}
+        labels = raw.astype(str).map(index).where(raw.notna())
+        if labels.isna().sum() > raw.isna().sum():
+            unknown = sorted(set(raw.dropna().astype(str)) - set(index))[:5]
+            raise DataLoadError(f"Label values {', '.join(unknown)} are not among the class names.")
+        return labels.to_numpy(dtype=float)
+    labels = pd.to_numeric(raw, errors="coerce")
+    if labels.isna().sum() > raw.isna().sum():
+        raise DataLoadError(f"Label column {label_col!r} holds values that are not numbers; give class indices or "
+                            "class names.")
+    values = labels.to_numpy(dtype=float)
+    _check_label_values(values, label_col, model_task)
+    return values
+
+
+def _check_label_values(values: np.ndarray, label_col: str, model_task: str) -> None:
+    present = values[~np.isnan(values)]
+    if model_task == MODEL_TASK_BINARY_CLASSIFICATION and not np.isin(present, (0, 1)).all():
+        raise DataLoadError(f"Binary classification needs 0/1 labels, but {label_col!r} holds other values "
+                            f"(e.g. {present[~np.isin(present, (0, 1))][0]:g}). Is the task multiclass or regression?")
+    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION and (np.mod(present, 1) != 0).any():
+        raise DataLoadError(f"Multiclass labels must be class indices (integers); {label_col!r} holds fractions.")
+
+
+# ---- running the tests ---------------------------------------------------------------------------------------------
+def selected_tests(ctx: Context) -> list[type[StressTest]]:
+    import stresstests.engine.tests  # noqa: F401  (fills the registry)
+
+    chosen = [test for test in REGISTRY.values()
+              if test.category in ctx.config.categories and ctx.model_task in test.tasks
+              and ctx.config.test_enabled(test.key)]
+    order = {category: position for position, category in enumerate(ctx.config.categories)}
+    return sorted(chosen, key=lambda test: order[test.category])
+
+
+def run_tests(ctx: Context, notify: ProgressCallback) -> list[TestResult]:
+    tests = selected_tests(ctx)
+    results = []
+    for position, test in enumerate(tests):
+        notify(position / max(len(tests), 1), test.name)
+        results.append(run_one(ctx, test))
+    return results
+
+
+def run_one(ctx: Context, test: type[StressTest]) -> TestResult:
+    params = ctx.config.params_for(test.key, test.default_params)
+    thresholds = ctx.config.thresholds_for(test.key, test.thresholds,
+                                           higher_is_worse=test.thresholds_higher_is_worse)
+    missing = unmet_requirements(ctx, test)
+    if missing:
+        return TestResult(test, STATUS_SKIPPED, params, thresholds, reason=missing)
+    # Each test draws from its own generator, so results do not depend on which other tests ran before it.
+    ctx.rng = np.random.default_rng([ctx.config.random_seed, zlib.crc32(test.key.encode())])
+    started = time.perf_counter()
+    try:
+        cases = test().run(ctx, params, thresholds)
+    except Exception as error:  # one broken test must not stop the run (RIME's default, explicit_errors=false)
+        if ctx.config.explicit_errors:
+            raise
+        message = str(error) if isinstance(error, EngineError) else f"{type(error).__name__}: {error}"
+        return TestResult(test, STATUS_ERROR, params, thresholds, duration_s=time.perf_counter() - started,
+                          reason=message)
+    return TestResult(test, STATUS_COMPLETED, params, thresholds, cases, time.perf_counter() - started)
+
+
+_REQUIREMENT_REASONS = {
+    "labels": "needs labels in both datasets (set label_col)",
+    "predictions": "needs predictions (a model, or a prediction column or file)",
+    "model": "needs a callable model (predictions alone are not enough)",
+    "protected_features": "needs protected features (data_params.protected_features)",
+}
+
+
+def unmet_requirements(ctx: Context, test: type[StressTest]) -> str | None:
+    available = {
+        "labels": ctx.has_labels,
+        "predictions": ctx.has_predictions,
+        "model": ctx.has_model,
+        "protected_features": bool(ctx.schema.protected_features),
+    }
+    unmet = [_REQUIREMENT_REASONS[need] for need in sorted(test.requires) if not available[need]]
+    return "; ".join(unmet) if unmet else None
