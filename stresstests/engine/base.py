@@ -106,6 +106,10 @@ class StressTest:
         raise NotImplementedError
 
 
+class SkipTest(Exception):
+    """Raised by `run` when the inputs do not allow the test (e.g. no numeric feature); the message is the reason."""
+
+
 REGISTRY: dict[str, type[StressTest]] = {}
 
 
@@ -158,7 +162,7 @@ class Context:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     cache: PredictionCache | None = None
     model_seconds: float = 0.0
-    model_rows: int = 0
+    memo: dict = field(default_factory=dict)   # values shared by the tests of one run (e.g. subset codes)
 
     def __post_init__(self) -> None:
         if self.cache is None and self.model is not None:

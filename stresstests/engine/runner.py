@@ -17,6 +17,7 @@ from stresstests.engine.base import (
     REGISTRY,
     Context,
     Schema,
+    SkipTest,
     StressTest,
     TestCase,
     worst_severity,
@@ -311,6 +312,9 @@ def run_one(ctx: Context, test: type[StressTest]) -> TestResult:
     started = time.perf_counter()
     try:
         cases = test().run(ctx, params, thresholds)
+    except SkipTest as reason:
+        return TestResult(test, STATUS_SKIPPED, params, thresholds, duration_s=time.perf_counter() - started,
+                          reason=str(reason))
     except Exception as error:  # one broken test must not stop the run (RIME's default, explicit_errors=false)
         if ctx.config.explicit_errors:
             raise
