@@ -17,6 +17,29 @@ from .models import (
 )
 
 
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Admin changes also land in the product's audit log, with the workspace when the object has one."""
+
+    def _audit(self, request, obj, action: str) -> None:
+        workspace = obj if isinstance(obj, Workspace) else getattr(obj, "workspace", None)
+        if workspace is None and hasattr(obj, "project"):
+            workspace = obj.project.workspace
+        services.audit(actor=request.user, action=f"admin.{action}", obj=obj, workspace=workspace)
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, obj, "add")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, obj, "change")
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "delete")
+        return super().log_deletions(request, queryset)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -25,7 +48,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(AuditedModelAdmin):
     list_display = ["name", "id", "celery_queue", "created_at"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "created_at"]
@@ -33,7 +56,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedModelAdmin):
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role", "workspace"]
     search_fields = ["user__username", "workspace__name"]
@@ -42,7 +65,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedModelAdmin):
     list_display = ["name", "workspace", "model_task", "created_by", "created_at"]
     list_filter = ["model_task", "workspace"]
     search_fields = ["name", "id", "description"]
@@ -73,7 +96,7 @@ class IntegrationAdminForm(forms.ModelForm):
 
 
 @admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
+class IntegrationAdmin(AuditedModelAdmin):
     form = IntegrationAdminForm
     list_display = ["name", "workspace", "integration_type", "secret_names_display", "created_at"]
     list_filter = ["integration_type", "workspace"]
@@ -87,7 +110,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(admin.ModelAdmin):
+class RegisteredModelAdmin(AuditedModelAdmin):
     list_display = ["name", "project", "source", "validity_status", "created_by", "created_at"]
     list_filter = ["validity_status", "source"]
     search_fields = ["name", "id", "project__name"]
@@ -96,7 +119,7 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(AuditedModelAdmin):
     list_display = ["name", "project", "source", "row_count", "validity_status", "created_at"]
     list_filter = ["validity_status", "source"]
     search_fields = ["name", "id", "project__name"]
@@ -105,7 +128,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Predictions)
-class PredictionsAdmin(admin.ModelAdmin):
+class PredictionsAdmin(AuditedModelAdmin):
     list_display = ["model", "dataset", "source", "validity_status", "created_at"]
     list_filter = ["validity_status"]
     search_fields = ["model__name", "dataset__name", "id"]
@@ -113,7 +136,7 @@ class PredictionsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedModelAdmin):
     list_display = ["name", "user", "workspace", "suffix", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = ["workspace"]
     search_fields = ["name", "user__username"]

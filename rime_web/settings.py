@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "projects",
@@ -111,6 +113,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Failed sign-ins per client address and username before the form refuses for the rest of the window.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_WINDOW_S = env.int("LOGIN_FAILURE_WINDOW_S", default=15 * 60)
 LOGIN_REDIRECT_URL = "projects:workspace_list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -118,6 +123,16 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# --- Cache (login rate limits) ------------------------------------------------------------------------------------
+REDIS_CACHE_URL = env("REDIS_CACHE_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}
+        if REDIS_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- Static files and storage ---------------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -197,6 +212,17 @@ STRESS_TEST_TIME_LIMIT = env.int("STRESS_TEST_TIME_LIMIT", default=3 * 3600 + 30
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "rime_web API",
+    "DESCRIPTION": "RIME-compatible /v1 API (rime-sdk 2.13.2) plus rime_web's own upload and report endpoints. "
+    "Authenticate with the `rime-api-key` header.",
+    "VERSION": "2.13.2",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security -------------------------------------------------------------------------------------------------------

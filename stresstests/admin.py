@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from projects.admin import AuditedModelAdmin
+
 from .models import StressTestReport, StressTestRun
 
 
 @admin.register(StressTestRun)
-class StressTestRunAdmin(admin.ModelAdmin):
+class StressTestRunAdmin(AuditedModelAdmin):
     list_display = ["name", "project", "status", "progress", "created_by", "created_at", "finished_at"]
     list_filter = ["status", "project__workspace"]
     search_fields = ["name", "id", "job_id", "project__name"]

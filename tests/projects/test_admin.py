@@ -32,3 +32,10 @@ def test_audit_events_are_read_only(superuser_client, project):
 def test_workspace_admin_shows_memberships_inline(superuser_client, workspace):
     html = superuser_client.get(reverse("admin:projects_workspace_change", args=[workspace.id])).content.decode()
     assert "Memberships" in html and "owner" in html
+
+
+def test_admin_changes_are_audited(superuser_client, workspace):
+    from projects.models import AuditEvent
+
+    superuser_client.post(reverse("admin:projects_workspace_delete", args=[workspace.id]), {"post": "yes"})
+    assert AuditEvent.objects.filter(action="admin.delete", object_id=str(workspace.id)).exists()
