@@ -1,0 +1,150 @@
+"""Shared machinery for the tests that call the model on rows the engine creates.
+
+Transformations, adversarial attacks and subset sensitivity all do the same thing: take a small sample of clean
+evaluation rows, build many perturbed copies of it, score everything in ONE batched model call, and compare each
+copy's predictions with the clean ones. Keeping that here means each test module only says how it perturbs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.base import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+    Context,
+    json_safe,
+)
+from stresstests.engine.metrics import predicted_labels
+
+
+def sample_clean_rows(ctx: Context, size: int, *, columns: list[str] | None = None) -> pd.DataFrame:
+    """Up to `size` evaluation rows without nulls in `columns` (default: the model features), in row order.
+
+    Falls back to any rows when no row is complete, so a dataset with nulls everywhere is still tested.
+    """
+    columns = columns if columns is not None else ctx.schema.features
+    evaluation = ctx.evaluation
+    complete = ~evaluation[columns].isna().any(axis=1).to_numpy() if columns else np.ones(len(evaluation), bool)
+    positions = np.flatnonzero(complete) if complete.any() else np.arange(len(evaluation))
+    if len(positions) > size:
+        # Seeded by the run, not by ctx.rng: every test then probes the same rows, whatever order tests run in,
+        # and the prediction cache answers the clean rows after the first test.
+        rng = np.random.default_rng(ctx.config.random_seed)
+        positions = np.sort(rng.choice(positions, size=size, replace=False))
+    return evaluation.iloc[positions]
+
+
+def sample_labels(ctx: Context, sample: pd.DataFrame) -> np.ndarray | None:
+    """The evaluation labels of `sample` (rows of ctx.evaluation), or None when the run has none."""
+    if ctx.evaluation_labels is None:
+        return None
+    positions = ctx.evaluation.index.get_indexer(sample.index)
+    labels = np.asarray(ctx.evaluation_labels)[positions]
+    return None if pd.isna(labels).any() else labels
+
+
+def score_variants(ctx: Context, base: pd.DataFrame, variants: Mapping[Hashable, pd.DataFrame]
+                   ) -> tuple[np.ndarray, dict[Hashable, np.ndarray | str]]:
+    """Predictions of `base` and of every variant, from one batched model call.
+
+    Returns (base predictions, {key: predictions or the error text}). If the batched call fails, each variant is
+    scored alone so the error is pinned on the variant that caused it; the clean base failing is a real error and
+    propagates.
+    """
+    # The clean rows alone first: in their own dtypes they hit the prediction cache instead of the model.
+    clean = ctx.predict(base)
+    keys = list(variants)
+    if not keys:
+        return clean, {}
+    frames = [variants[key] for key in keys]
+    try:
+        predictions = ctx.predict(pd.concat(frames, ignore_index=True))
+    except Exception:  # noqa: BLE001 - any failure of user code is attributed below
+        return clean, _score_one_by_one(ctx, variants)
+    bounds = np.cumsum([0, *(len(frame) for frame in frames)])
+    return clean, {key: predictions[start:stop] for key, start, stop in zip(keys, bounds[:-1], bounds[1:])}
+
+
+def _score_one_by_one(ctx: Context, variants: Mapping[Hashable, pd.DataFrame]) -> dict[Hashable, np.ndarray | str]:
+    scored: dict[Hashable, np.ndarray | str] = {}
+    for key, frame in variants.items():
+        try:
+            scored[key] = ctx.predict(frame)
+        except Exception as error:  # noqa: BLE001 - the model's own exception is the finding
+            scored[key] = error_text(error)
+    return scored
+
+
+def error_text(error: BaseException) -> str:
+    message = str(error).strip().splitlines()
+    first = message[-1] if message else ""
+    return f"{type(error).__name__}: {first}"[:500]
+
+
+def prediction_scale(ctx: Context) -> float:
+    """Divisor that makes prediction changes unit-free: 1 for probabilities, the prediction spread for regression."""
+    if ctx.model_task != MODEL_TASK_REGRESSION:
+        return 1.0
+    for values in (ctx.reference_predictions, ctx.evaluation_predictions, ctx.reference_labels):
+        if values is not None:
+            spread = float(np.nanstd(np.asarray(values, dtype=float)))
+            if spread > 0:
+                return spread
+    return 1.0
+
+
+def row_change(ctx: Context, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Per-row size of a prediction change, in [0, 1] for classification and in prediction spreads for regression.
+
+    Multiclass uses the total variation distance between the two probability vectors.
+    """
+    before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION and before.ndim == 2:
+        return 0.5 * np.abs(after - before).sum(axis=1)
+    return np.abs(after - before) / prediction_scale(ctx)
+
+
+def predicted_class(ctx: Context, predictions: np.ndarray) -> np.ndarray | None:
+    """The decision a classifier makes (0/1 at 0.5, or the arg-max class); None for regression."""
+    if ctx.model_task == MODEL_TASK_REGRESSION:
+        return None
+    return predicted_labels(ctx.model_task, predictions)
+
+
+def prediction_value(predictions: np.ndarray, position: int) -> Any:
+    """One row's prediction, JSON-safe (a list of class probabilities for multiclass)."""
+    return json_safe(np.round(np.asarray(predictions)[position], 4))
+
+
+def with_column(frame: pd.DataFrame, column: str, values: Any) -> pd.DataFrame:
+    """A copy of `frame` with one column replaced, in the column's own dtype when the values fit it (integers stay
+    integers, strings stay strings); values of another type make it an object column."""
+    copy = frame.copy()
+    values = pd.Series(list(values) if np.ndim(values) else [values] * len(copy), index=copy.index)
+    copy[column] = _in_original_dtype(values, frame[column])
+    return copy
+
+
+def _in_original_dtype(values: pd.Series, original: pd.Series) -> pd.Series:
+    numeric_values = pd.api.types.is_numeric_dtype(values)
+    if pd.api.types.is_integer_dtype(original) and numeric_values:
+        whole = values.notna().all() and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+        # A null in an integer column reads back as float, as it would from a CSV file.
+        return values.astype(original.dtype) if whole else values.astype(float)
+    if pd.api.types.is_float_dtype(original) and numeric_values:
+        return values.astype(original.dtype)
+    if pd.api.types.is_string_dtype(original) and values.map(lambda v: isinstance(v, str) or v is None).all():
+        return values.astype(original.dtype)
+    return values.astype(object)
+
+
+def describe_value(value: Any) -> Any:
+    """A cell value as a user would read it in an example (None for nulls)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return json_safe(value.item() if isinstance(value, np.generic) else value)
