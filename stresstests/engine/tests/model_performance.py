@@ -1,0 +1,329 @@
+"""Model Performance: task metrics reference vs evaluation, calibration, average confidence and an accuracy estimate
+without labels (RIME §2.3).
+
+Each metric test checks the evaluation value against an optional absolute threshold (`performance_thresholds`) and the
+reference-to-evaluation degradation against the test's `[warning, alert]` thresholds. A degradation counts only when
+it is beyond sampling noise (one-sided z-test on the two metrics' standard errors at `significance_level`).
+For metrics without a natural [0, 1] scale (RMSE, MAPE, variances ...) the degradation is relative to the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from stresstests.engine.base import (
+    CLASSIFICATION_TASKS,
+    MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+    SEVERITY_PASS,
+    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
+    Context,
+    SkipTest,
+    StressTest,
+    TestCase,
+    register,
+    worst_severity,
+)
+from stresstests.engine.metrics import (
+    METRICS,
+    GroupedMetric,
+    confidence,
+    grouped_metric,
+    metric_priority,
+    positive_scores,
+)
+from stresstests.engine.severity import exceeds_with_confidence_p, severity_for
+
+CATEGORY = TEST_CATEGORY_TYPE_MODEL_PERFORMANCE
+SIGNIFICANCE_LEVEL = 0.05
+
+# (metric, tasks, absolute [warning, alert] bound on the evaluation value or None, degradation thresholds)
+_BOUNDED = (0.03, 0.06)      # absolute drop, e.g. AUC 0.80 -> 0.76 warns
+_RELATIVE = (0.10, 0.20)     # relative rise of an error, e.g. RMSE +10 % warns
+_VARIANCE = (0.25, 0.50)     # relative rise of a prediction variance (noisier, so wider)
+_METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tuple[float, float]], ...] = (
+    ("accuracy", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
+    ("auc", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), (0.6, 0.5), _BOUNDED),
+    ("f1", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
+    ("precision", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
+    ("recall", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
+    ("false_positive_rate", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
+    ("false_negative_rate", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
+    ("positive_prediction_rate", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
+    ("prediction_variance_positive_labels", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _VARIANCE),
+    ("prediction_variance_negative_labels", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _VARIANCE),
+    ("multiclass_accuracy", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
+    ("multiclass_auc", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), (0.6, 0.5), _BOUNDED),
+    ("macro_f1", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
+    ("macro_precision", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
+    ("macro_recall", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
+    ("mae", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+    ("mse", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+    ("rmse", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+    ("msle", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+    ("mape", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+    ("prediction_variance", frozenset({MODEL_TASK_REGRESSION}), None, _VARIANCE),
+    ("average_prediction", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+)
+# Metrics whose change is a problem in either direction.
+_TWO_SIDED = frozenset({"average_prediction"})
+
+
+def _whole(ctx: Context, metric: str, labels: np.ndarray | None, predictions: np.ndarray) -> GroupedMetric:
+    return grouped_metric(metric, ctx.model_task, labels, predictions, np.zeros(len(predictions), dtype=np.int64), 1)
+
+
+def degradation(metric: str, reference: float, evaluation: float) -> float:
+    """How much worse evaluation is than reference; relative to the reference for metrics without a [0, 1] scale."""
+    info = METRICS[metric]
+    change = reference - evaluation if info.higher_is_better else evaluation - reference
+    if metric in _TWO_SIDED:
+        change = abs(change)
+    if info.bounded:
+        return change
+    return change / abs(reference) if reference else (0.0 if change == 0 else np.inf)
+
+
+def degradation_p_value(metric: str, reference: GroupedMetric, evaluation: GroupedMetric) -> float:
+    """One-sided p-value that the evaluation is no worse than the reference (two-sided for either-way metrics)."""
+    gap = degradation(metric, reference.values[0], evaluation.values[0])
+    scale = 1.0 if METRICS[metric].bounded else abs(reference.values[0]) or 1.0
+    error = np.hypot(reference.standard_errors[0], evaluation.standard_errors[0]) / scale
+    p_value = float(exceeds_with_confidence_p(np.array([gap]), np.array([error]), 0.0)[0])
+    return min(1.0, 2 * p_value) if metric in _TWO_SIDED else p_value
+
+
+class MetricDegradationTest(StressTest):
+    """Base of the per-metric tests; subclasses set `metric`, `absolute_thresholds` and the class attributes."""
+
+    category = CATEGORY
+    metric: str
+    absolute_thresholds: tuple[float, float] | None = None
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        labels_needed = METRICS[self.metric].needs_labels
+        reference = _whole(ctx, self.metric, ctx.reference_labels if labels_needed else None,
+                           ctx.reference_predictions)
+        evaluation = _whole(ctx, self.metric, ctx.evaluation_labels if labels_needed else None,
+                            ctx.evaluation_predictions)
+        ref_value, eval_value = reference.values[0], evaluation.values[0]
+        if np.isnan(ref_value) or np.isnan(eval_value):
+            raise SkipTest(f"{METRICS[self.metric].display} is undefined on this data (e.g. only one class present).")
+        gap = degradation(self.metric, ref_value, eval_value)
+        p_value = degradation_p_value(self.metric, reference, evaluation)
+        significant = p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
+        change_severity = severity_for(gap, thresholds) if significant else SEVERITY_PASS
+        absolute = params.get("performance_thresholds", self.absolute_thresholds)
+        absolute_severity = self._absolute_severity(eval_value, evaluation.standard_errors[0], absolute, params)
+        severity = worst_severity([change_severity, absolute_severity])
+        metrics = {
+            f"reference_{self.metric}": float(ref_value), f"evaluation_{self.metric}": float(eval_value),
+            "degradation": float(gap), "degradation_p_value": p_value,
+            "relative_degradation": not METRICS[self.metric].bounded,
+            "evaluation_rows": int(evaluation.counts[0]), "reference_rows": int(reference.counts[0]),
+        }
+        finding = ""
+        if severity != SEVERITY_PASS:
+            finding = self._finding(ref_value, eval_value, gap, change_severity, absolute_severity, thresholds,
+                                    absolute)
+        return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=float(max(gap, 0.0)),
+                         finding=finding, details={"absolute_thresholds": absolute})]
+
+    def _absolute_severity(self, value: float, error: float, absolute: list | tuple | None, params: dict) -> str:
+        if not absolute:
+            return SEVERITY_PASS
+        warning, alert = (float(v) for v in absolute)
+        higher_is_better = METRICS[self.metric].higher_is_better
+        # Only flag a value that sits beyond the bound by more than its own sampling noise.
+        shortfall = (warning - value) if higher_is_better else (value - warning)
+        p_value = float(exceeds_with_confidence_p(np.array([shortfall]), np.array([error]), 0.0)[0])
+        if p_value >= params.get("significance_level", SIGNIFICANCE_LEVEL):
+            return SEVERITY_PASS
+        return severity_for(value, (warning, alert), higher_is_worse=not higher_is_better)
+
+    def _finding(self, ref_value: float, eval_value: float, gap: float, change_severity: str,
+                 absolute_severity: str, thresholds: tuple[float, float], absolute) -> str:
+        display = METRICS[self.metric].display
+        if change_severity != SEVERITY_PASS:
+            amount = f"{gap:.1%}" if not METRICS[self.metric].bounded else f"{gap:.3f}"
+            return (f"{display} degraded from {ref_value:.3f} on the reference set to {eval_value:.3f} on the "
+                    f"evaluation set (worse by {amount}, warning at {thresholds[0]:g}): the model performs worse "
+                    "on the newer data.")
+        side = "below" if METRICS[self.metric].higher_is_better else "above"
+        return (f"{display} on the evaluation set is {eval_value:.3f}, {side} the acceptable level "
+                f"{float(absolute[0]):g}: the model is too weak on this data whatever the reference says.")
+
+
+def _make_metric_test(metric: str, tasks: frozenset[str], absolute: tuple[float, float] | None,
+                      thresholds: tuple[float, float]) -> type[StressTest]:
+    info = METRICS[metric]
+    direction = "higher is better" if info.higher_is_better else "a rise is worse"
+    attributes = {
+        "key": metric,
+        "name": info.display,
+        "metric": metric,
+        "description": f"Compares {info.display} on the evaluation set with the reference set ({direction}), and "
+                       "checks the evaluation value against an absolute bound when one is set.",
+        "why_it_matters": f"A drop in {info.display} between reference and evaluation means the model will perform "
+                          "worse in production than it did when it was validated.",
+        "requires": frozenset({"labels", "predictions"}) if info.needs_labels else frozenset({"predictions"}),
+        "tasks": tasks,
+        "default_params": {"performance_thresholds": list(absolute) if absolute else None,
+                           "significance_level": SIGNIFICANCE_LEVEL},
+        "thresholds": thresholds,
+        "absolute_thresholds": absolute,
+        "finding_priority": metric_priority(metric),
+    }
+    return register(type(f"{''.join(p.title() for p in metric.split('_'))}Test", (MetricDegradationTest,),
+                         attributes))
+
+
+METRIC_TESTS = [_make_metric_test(*spec) for spec in _METRIC_TESTS]
+
+
+@register
+class AverageConfidence(StressTest):
+    key = "avg_confidence"
+    name = "Average Confidence"
+    category = CATEGORY
+    description = ("Compares the model's average confidence (probability of the predicted class) on the evaluation "
+                   "set with the reference set; needs no labels.")
+    why_it_matters = ("When the model becomes less sure of its answers it is usually seeing data unlike its "
+                      "training data, and its accuracy tends to fall with it: a warning sign available before "
+                      "labels arrive.")
+    requires = frozenset({"predictions"})
+    tasks = CLASSIFICATION_TASKS
+    default_params = {"significance_level": SIGNIFICANCE_LEVEL}
+    thresholds = (0.05, 0.10)
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        reference = _whole(ctx, "average_confidence", None, ctx.reference_predictions)
+        evaluation = _whole(ctx, "average_confidence", None, ctx.evaluation_predictions)
+        ref_value, eval_value = float(reference.values[0]), float(evaluation.values[0])
+        drop = ref_value - eval_value
+        p_value = degradation_p_value("average_confidence", reference, evaluation)
+        significant = p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
+        severity = severity_for(drop, thresholds) if significant else SEVERITY_PASS
+        finding = "" if severity == SEVERITY_PASS else (
+            f"The model's average confidence fell from {ref_value:.3f} on the reference set to {eval_value:.3f} on "
+            f"the evaluation set: it is less sure of its predictions, a sign its accuracy is falling too.")
+        return [TestCase(features=[], severity=severity, importance_score=max(drop, 0.0), finding=finding,
+                         metrics={"reference_average_confidence": ref_value,
+                                  "evaluation_average_confidence": eval_value,
+                                  "average_confidence_change": -drop, "p_value": p_value})]
+
+
+@register
+class AverageThresholdedConfidence(StressTest):
+    key = "atc"
+    name = "Average Thresholded Confidence"
+    category = CATEGORY
+    description = ("Estimates the evaluation accuracy without evaluation labels: the confidence threshold that "
+                   "reproduces the reference error rate is applied to the evaluation predictions (Garg et al., "
+                   "2022), and the estimate is compared with the reference accuracy.")
+    why_it_matters = ("Labels often arrive weeks after predictions; this estimate warns of an accuracy drop while "
+                      "there is still time to act.")
+    requires = frozenset({"predictions"})
+    tasks = CLASSIFICATION_TASKS
+    default_params = {"significance_level": SIGNIFICANCE_LEVEL}
+    thresholds = (0.05, 0.10)
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        if ctx.reference_labels is None:
+            raise SkipTest("needs labels in the reference dataset to calibrate the confidence threshold")
+        labelled = ~np.isnan(ctx.reference_labels)
+        reference_confidence = confidence(ctx.model_task, ctx.reference_predictions[labelled])
+        correct = _correct(ctx.model_task, ctx.reference_labels[labelled], ctx.reference_predictions[labelled])
+        reference_accuracy = float(correct.mean())
+        # Threshold t with share(reference confidence < t) = reference error rate.
+        threshold = float(np.quantile(reference_confidence, 1.0 - reference_accuracy))
+        evaluation_confidence = confidence(ctx.model_task, ctx.evaluation_predictions)
+        estimate = float(np.mean(evaluation_confidence >= threshold))
+        drop = reference_accuracy - estimate
+        error = np.hypot(np.sqrt(reference_accuracy * (1 - reference_accuracy) / max(len(correct), 1)),
+                         np.sqrt(max(estimate * (1 - estimate), 1e-4) / max(len(evaluation_confidence), 1)))
+        p_value = float(stats.norm.sf(drop / error)) if error > 0 else float(drop <= 0)
+        significant = p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
+        severity = severity_for(drop, thresholds) if significant else SEVERITY_PASS
+        metrics = {"reference_accuracy": reference_accuracy, "estimated_evaluation_accuracy": estimate,
+                   "confidence_threshold": threshold, "estimated_accuracy_drop": drop, "p_value": p_value}
+        if ctx.evaluation_labels is not None:
+            known = ~np.isnan(ctx.evaluation_labels)
+            metrics["evaluation_accuracy"] = float(_correct(ctx.model_task, ctx.evaluation_labels[known],
+                                                            ctx.evaluation_predictions[known]).mean())
+        finding = "" if severity == SEVERITY_PASS else (
+            f"Judging by its confidence alone, the model's accuracy on the evaluation set is about {estimate:.3f}, "
+            f"down from {reference_accuracy:.3f} on the reference set: expect more errors even before labels "
+            "confirm it.")
+        return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=max(drop, 0.0),
+                         finding=finding)]
+
+
+def _correct(model_task: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    if model_task == MODEL_TASK_BINARY_CLASSIFICATION:
+        return (positive_scores(predictions) >= 0.5).astype(int) == labels.astype(int)
+    return np.asarray(predictions).argmax(axis=1) == labels.astype(int)
+
+
+@register
+class CalibrationComparison(StressTest):
+    key = "calibration_comparison"
+    name = "Calibration Comparison"
+    category = CATEGORY
+    description = ("Compares the calibration curves (share of positives, or of correct predictions, per bin of "
+                   "predicted probability) of the reference and evaluation sets by their mean squared difference.")
+    why_it_matters = ("Decisions taken on a probability (approve when risk < 5 %) go wrong when the same score "
+                      "no longer means the same risk, even if the ranking of rows is unchanged.")
+    requires = frozenset({"labels", "predictions"})
+    tasks = CLASSIFICATION_TASKS
+    default_params = {"num_bins": 10, "min_bin_size": 20, "significance_level": SIGNIFICANCE_LEVEL}
+    thresholds = (0.005, 0.02)
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        bins = int(params.get("num_bins", 10))
+        reference = _calibration_curve(ctx, ctx.reference_labels, ctx.reference_predictions, bins)
+        evaluation = _calibration_curve(ctx, ctx.evaluation_labels, ctx.evaluation_predictions, bins)
+        minimum = int(params.get("min_bin_size", 20))
+        usable = (reference["count"] >= minimum) & (evaluation["count"] >= minimum)
+        if not usable.any():
+            raise SkipTest(f"no probability bin holds at least {minimum} rows in both datasets")
+        difference = (reference["observed"] - evaluation["observed"])[usable]
+        weights = evaluation["count"][usable] / evaluation["count"][usable].sum()
+        mse = float(np.sum(weights * difference ** 2))
+        # Chi-square test of "same curve": each bin's difference against its binomial noise.
+        variance = (_binomial_variance(reference) + _binomial_variance(evaluation))[usable]
+        statistic = float(np.sum(difference ** 2 / variance))
+        p_value = float(stats.chi2.sf(statistic, df=int(usable.sum())))
+        significant = p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
+        severity = severity_for(mse, thresholds) if significant else SEVERITY_PASS
+        finding = "" if severity == SEVERITY_PASS else (
+            f"The model's probabilities mean something different on the evaluation set (calibration curves differ "
+            f"by a mean squared {mse:.4f}): scores used as risk estimates or with a fixed cut-off are now off.")
+        details = {"bin_edges": np.linspace(0, 1, bins + 1).tolist(),
+                   "reference": {k: v.tolist() for k, v in reference.items()},
+                   "evaluation": {k: v.tolist() for k, v in evaluation.items()}}
+        return [TestCase(features=[], severity=severity, importance_score=mse, finding=finding, details=details,
+                         metrics={"calibration_mse": mse, "p_value": p_value, "bins_compared": int(usable.sum())})]
+
+
+def _calibration_curve(ctx: Context, labels: np.ndarray, predictions: np.ndarray, bins: int) -> dict[str, np.ndarray]:
+    known = ~np.isnan(labels)
+    labels, predictions = labels[known], predictions[known]
+    if ctx.model_task == MODEL_TASK_BINARY_CLASSIFICATION:
+        scores, outcome = positive_scores(predictions), labels == 1
+    else:
+        scores, outcome = confidence(ctx.model_task, predictions), _correct(ctx.model_task, labels, predictions)
+    codes = np.minimum((scores * bins).astype(int), bins - 1)
+    count = np.bincount(codes, minlength=bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = np.bincount(codes, weights=outcome.astype(float), minlength=bins) / count
+        predicted = np.bincount(codes, weights=scores, minlength=bins) / count
+    return {"count": count, "observed": observed, "predicted": predicted}
+
+
+def _binomial_variance(curve: dict[str, np.ndarray]) -> np.ndarray:
+    count = np.maximum(curve["count"], 1)
+    share = (np.nan_to_num(curve["observed"]) * count + 0.5) / (count + 1)   # floor for all-0 / all-1 bins
+    return share * (1 - share) / count

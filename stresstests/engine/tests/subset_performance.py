@@ -1,0 +1,371 @@
+"""Subset Performance and Subset Performance Degradation (RIME §2.4).
+
+Each tested feature splits the data into subsets: quantile bins of the reference for numeric features (nulls are
+their own subset), values for categorical and boolean features (the most frequent `max_categories`; the rest and
+values unseen in the reference form "other"). Text, identifier and datetime features are not split.
+
+Subset Performance compares each evaluation subset's metric with the overall evaluation metric; Subset Performance
+Degradation compares each subset's evaluation metric with the same subset in the reference. A subset fails only when
+
+- it has at least `min_subset_size` rows (in each dataset compared),
+- its gap (absolute for [0, 1] metrics, relative to the baseline otherwise) reaches the warning threshold, and
+- the gap is beyond sampling noise: the one-sided z-test of "gap <= 0" (standard errors from the metric's sampling
+  distribution) survives Benjamini-Hochberg false-discovery control at `false_discovery_rate` across all subsets of
+  all features in the test.
+
+So a random half of the reference, compared with the reference, does not raise Warnings from noise alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.base import (
+    MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+    SEVERITY_PASS,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
+    Context,
+    SkipTest,
+    StressTest,
+    TestCase,
+    register,
+    worst_severity,
+)
+from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metric, metric_priority
+from stresstests.engine.severity import benjamini_hochberg, exceeds_with_confidence_p, severity_for
+
+SUBSET_FEATURE_TYPES = ("numeric", "categorical", "boolean")
+MISSING = "missing"
+OTHER = "other"
+_BOUNDED = (0.10, 0.20)     # RIME's UI shows a 0.1 warning margin below the overall metric
+_RELATIVE = (0.25, 0.50)    # errors: 25 % worse than the baseline warns
+_VARIANCE = (0.50, 1.00)    # prediction variances are noisy and small: 50 % above the baseline warns
+
+_SUBSET_METRICS: dict[str, frozenset[str]] = {
+    "accuracy": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "auc": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "f1": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "precision": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "recall": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "false_positive_rate": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "false_negative_rate": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "positive_prediction_rate": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "prediction_variance_positive_labels": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "prediction_variance_negative_labels": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
+    "average_confidence": frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "multiclass_accuracy": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "multiclass_auc": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "macro_f1": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "macro_precision": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "macro_recall": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "mae": frozenset({MODEL_TASK_REGRESSION}),
+    "mse": frozenset({MODEL_TASK_REGRESSION}),
+    "rmse": frozenset({MODEL_TASK_REGRESSION}),
+    "msle": frozenset({MODEL_TASK_REGRESSION}),
+    "mape": frozenset({MODEL_TASK_REGRESSION}),
+    "prediction_variance": frozenset({MODEL_TASK_REGRESSION}),
+}
+DEFAULT_PARAMS = {"min_subset_size": 20, "max_categories": 20, "false_discovery_rate": 0.05}
+
+
+# ---- subsets -------------------------------------------------------------------------------------------------------
+@dataclass
+class FeatureSubsets:
+    feature: str
+    labels: list[str]                 # one readable description per subset
+    reference_codes: np.ndarray       # subset index per reference row
+    evaluation_codes: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.labels)
+
+
+def feature_subsets(ctx: Context, max_categories: int) -> list[FeatureSubsets]:
+    """Subsets of every splittable feature, computed once per run and shared by all subset tests."""
+    key = ("subset_performance.subsets", ctx.config.data_profiling.num_subsets, max_categories)
+    if key not in ctx.memo:
+        features = [f for f in ctx.schema.features_of_type(*SUBSET_FEATURE_TYPES)
+                    if f in ctx.reference.columns and f in ctx.evaluation.columns]
+        ctx.memo[key] = [s for s in (_split(ctx, f, max_categories) for f in features) if s is not None]
+    return ctx.memo[key]
+
+
+def _split(ctx: Context, feature: str, max_categories: int) -> FeatureSubsets | None:
+    if ctx.profile[feature].type == "numeric":
+        subsets = _numeric_subsets(ctx, feature)
+        if subsets is not None:
+            return subsets
+    return _categorical_subsets(ctx, feature, max_categories)
+
+
+def _numeric_subsets(ctx: Context, feature: str) -> FeatureSubsets | None:
+    column = ctx.profile[feature]
+    bins = max(int(ctx.config.data_profiling.num_subsets), 2)
+    edges = np.unique([column.quantile(level) for level in np.linspace(0, 1, bins + 1)])
+    if column.quantiles is None or len(edges) < 3:
+        return None   # (almost) constant: nothing to compare
+    inner = edges[1:-1]
+    labels = [_bin_label(feature, edges, i) for i in range(len(edges) - 1)]
+    has_missing = ctx.reference[feature].isna().any() or ctx.evaluation[feature].isna().any()
+    if has_missing:
+        labels.append(f"{feature} is {MISSING}")
+    return FeatureSubsets(feature, labels, _bin_codes(ctx.reference[feature], inner, len(labels) - 1),
+                          _bin_codes(ctx.evaluation[feature], inner, len(labels) - 1))
+
+
+def _bin_codes(values: pd.Series, inner_edges: np.ndarray, missing_code: int) -> np.ndarray:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    codes = np.searchsorted(inner_edges, numbers, side="right")
+    return np.where(np.isnan(numbers), missing_code, codes)
+
+
+def _bin_label(feature: str, edges: np.ndarray, index: int) -> str:
+    low, high = edges[index], edges[index + 1]
+    if index == 0:
+        return f"{feature} < {high:.4g}"
+    if index == len(edges) - 2:
+        return f"{feature} >= {low:.4g}"
+    return f"{feature} in [{low:.4g}, {high:.4g})"
+
+
+def _categorical_subsets(ctx: Context, feature: str, max_categories: int) -> FeatureSubsets | None:
+    kept = list(ctx.profile[feature].categories)[:max_categories]
+    if not kept:
+        return None
+    labels = [f"{feature} = {value}" for value in kept] + [f"{feature} = {OTHER}", f"{feature} is {MISSING}"]
+    index = pd.Index(kept)
+    return FeatureSubsets(feature, labels, _category_codes(ctx.reference[feature], index),
+                          _category_codes(ctx.evaluation[feature], index))
+
+
+def _category_codes(values: pd.Series, kept: pd.Index) -> np.ndarray:
+    codes = kept.get_indexer(values)
+    codes = np.where(codes < 0, len(kept), codes)                 # unseen or rare values: "other"
+    return np.where(values.isna().to_numpy(), len(kept) + 1, codes)
+
+
+# ---- shared decision -----------------------------------------------------------------------------------------------
+def metric_gap(metric: str, baseline: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """How much worse `value` is than `baseline`; relative to the baseline for metrics without a [0, 1] scale."""
+    info = METRICS[metric]
+    change = baseline - value if info.higher_is_better else value - baseline
+    if info.bounded:
+        return change
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return change / np.abs(baseline)
+
+
+def gap_error(metric: str, baseline: np.ndarray, error: np.ndarray) -> np.ndarray:
+    if METRICS[metric].bounded:
+        return error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return error / np.abs(baseline)
+
+
+def decide(gaps: np.ndarray, errors: np.ndarray, valid: np.ndarray, thresholds: tuple[float, float],
+           false_discovery_rate: float) -> tuple[list[str], np.ndarray]:
+    """Severity per subset and its p-value; Benjamini-Hochberg across every subset of the test."""
+    p_values = exceeds_with_confidence_p(gaps, errors, 0.0)
+    p_values = np.where(valid, p_values, np.nan)
+    discovered = benjamini_hochberg(p_values, false_discovery_rate)
+    severities = [severity_for(float(gap), thresholds) if found else SEVERITY_PASS
+                  for gap, found in zip(gaps, discovered)]
+    return severities, p_values
+
+
+class _SubsetTestBase(StressTest):
+    metric: str
+    requires = frozenset({"labels", "predictions"})
+
+    def _grouped(self, ctx: Context, which: str, codes: np.ndarray, n_groups: int) -> GroupedMetric:
+        labels = getattr(ctx, f"{which}_labels") if METRICS[self.metric].needs_labels else None
+        return grouped_metric(self.metric, ctx.model_task, labels, getattr(ctx, f"{which}_predictions"), codes,
+                              n_groups)
+
+    def _subsets(self, ctx: Context, params: dict) -> list[FeatureSubsets]:
+        subsets = feature_subsets(ctx, int(params.get("max_categories", 20)))
+        if not subsets:
+            raise SkipTest("no numeric, categorical or boolean feature to split into subsets")
+        return subsets
+
+
+def _display(metric: str) -> str:
+    return METRICS[metric].display
+
+
+def _format_gap(metric: str, gap: float) -> str:
+    return f"{gap:.3f}" if METRICS[metric].bounded else f"{gap:.0%}"
+
+
+def _subset_details(subsets: FeatureSubsets, values: np.ndarray, counts: np.ndarray, severities: list[str],
+                    baseline: np.ndarray | float, **extra: object) -> dict:
+    rows = [{"subset": label, "metric": float(value) if not np.isnan(value) else None, "rows": int(count),
+             "severity": severity}
+            for label, value, count, severity in zip(subsets.labels, values, counts, severities) if count > 0]
+    return {"subsets": rows, "baseline": baseline, **extra}
+
+
+# ---- Subset Performance ------------------------------------------------------------------------------------------
+class SubsetPerformanceTest(_SubsetTestBase):
+    category = TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        features = self._subsets(ctx, params)
+        n_rows = len(ctx.evaluation)
+        overall = self._grouped(ctx, "evaluation", np.zeros(n_rows, dtype=np.int64), 1)
+        if np.isnan(overall.values[0]):
+            raise SkipTest(f"{_display(self.metric)} is undefined on the evaluation set")
+        per_feature = [self._grouped(ctx, "evaluation", s.evaluation_codes, s.count) for s in features]
+        gaps, errors, valid = self._evidence(per_feature, overall, params)
+        severities, p_values = decide(np.concatenate(gaps), np.concatenate(errors), np.concatenate(valid),
+                                      thresholds, float(params.get("false_discovery_rate", 0.05)))
+        cases, start = [], 0
+        for subsets, grouped, gap in zip(features, per_feature, gaps):
+            stop = start + subsets.count
+            cases.append(self._case(subsets, grouped, gap, severities[start:stop], p_values[start:stop],
+                                    float(overall.values[0]), thresholds))
+            start = stop
+        return cases
+
+    def _evidence(self, per_feature: list[GroupedMetric], overall: GroupedMetric, params: dict):
+        minimum = int(params.get("min_subset_size", 20))
+        total = max(overall.counts[0], 1)
+        gaps, errors, valid = [], [], []
+        for grouped in per_feature:
+            gap = metric_gap(self.metric, overall.values[0], grouped.values)
+            # The subset is part of the whole: Var(subset - overall) = Var(subset) * (1 - share of the subset).
+            shrink = np.sqrt(np.clip(1 - grouped.counts / total, 0.0, 1.0))
+            gaps.append(gap)
+            errors.append(gap_error(self.metric, overall.values[0], grouped.standard_errors * shrink))
+            valid.append((grouped.counts >= minimum) & ~np.isnan(gap))
+        return gaps, errors, valid
+
+    def _case(self, subsets: FeatureSubsets, grouped: GroupedMetric, gap: np.ndarray, severities: list[str],
+              p_values: np.ndarray, overall: float, thresholds: tuple[float, float]) -> TestCase:
+        severity = worst_severity(severities)
+        failing = [i for i, s in enumerate(severities) if s != SEVERITY_PASS]
+        tested = ~np.isnan(p_values)
+        worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
+        worst_gap = float(gap[worst]) if worst is not None else None
+        metrics = {"overall_" + self.metric: overall,
+                   "worst_subset": subsets.labels[worst] if worst is not None else None,
+                   "worst_subset_" + self.metric: float(grouped.values[worst]) if worst is not None else None,
+                   "worst_subset_rows": int(grouped.counts[worst]) if worst is not None else None,
+                   "degraded_by": worst_gap, "failing_subsets": len(failing), "subsets_tested": int(tested.sum())}
+        finding = ""
+        if failing:
+            names = ", ".join(subsets.labels[i] for i in failing[:3])
+            finding = (f"{len(failing)} subset(s) of {subsets.feature} ({names}) perform significantly worse than the "
+                       f"whole evaluation set: {_display(self.metric)} {float(grouped.values[failing[0]]):.3f} vs "
+                       f"{overall:.3f} overall (worse by {_format_gap(self.metric, float(gap[failing[0]]))}), so "
+                       "the model serves these rows worse than its overall score suggests.")
+        details = _subset_details(subsets, grouped.values, grouped.counts, severities, overall,
+                                  warning_line=thresholds[0])
+        return TestCase(features=[subsets.feature], severity=severity, metrics=metrics,
+                        importance_score=max(worst_gap or 0.0, 0.0), finding=finding, details=details,
+                        subset=subsets.labels[failing[0]] if failing else None)
+
+
+# ---- Subset Performance Degradation ------------------------------------------------------------------------------
+class SubsetDegradationTest(_SubsetTestBase):
+    category = TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        features = self._subsets(ctx, params)
+        minimum = int(params.get("min_subset_size", 20))
+        overall_ref = self._grouped(ctx, "reference", np.zeros(len(ctx.reference), dtype=np.int64), 1)
+        overall_eval = self._grouped(ctx, "evaluation", np.zeros(len(ctx.evaluation), dtype=np.int64), 1)
+        overall_gap = float(metric_gap(self.metric, overall_ref.values, overall_eval.values)[0])
+        pairs = [(self._grouped(ctx, "reference", s.reference_codes, s.count),
+                  self._grouped(ctx, "evaluation", s.evaluation_codes, s.count)) for s in features]
+        gaps = [metric_gap(self.metric, ref.values, ev.values) for ref, ev in pairs]
+        errors = [gap_error(self.metric, ref.values, np.hypot(ref.standard_errors, ev.standard_errors))
+                  for ref, ev in pairs]
+        valid = [(ref.counts >= minimum) & (ev.counts >= minimum) & ~np.isnan(gap)
+                 for (ref, ev), gap in zip(pairs, gaps)]
+        severities, p_values = decide(np.concatenate(gaps), np.concatenate(errors), np.concatenate(valid),
+                                      thresholds, float(params.get("false_discovery_rate", 0.05)))
+        cases, start = [], 0
+        for subsets, pair, gap in zip(features, pairs, gaps):
+            stop = start + subsets.count
+            cases.append(self._case(subsets, pair, gap, severities[start:stop], p_values[start:stop], overall_gap,
+                                    thresholds))
+            start = stop
+        return cases
+
+    def _case(self, subsets: FeatureSubsets, pair: tuple[GroupedMetric, GroupedMetric], gap: np.ndarray,
+              severities: list[str], p_values: np.ndarray, overall_gap: float, thresholds: tuple[float, float]
+              ) -> TestCase:
+        reference, evaluation = pair
+        severity = worst_severity(severities)
+        failing = [i for i, s in enumerate(severities) if s != SEVERITY_PASS]
+        tested = ~np.isnan(p_values)
+        worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
+        worst_gap = float(gap[worst]) if worst is not None else None
+        metrics = {"overall_degradation": overall_gap,
+                   "worst_subset": subsets.labels[worst] if worst is not None else None,
+                   "worst_subset_degradation": worst_gap,
+                   "worst_subset_minus_overall": (worst_gap - overall_gap) if worst_gap is not None else None,
+                   "failing_subsets": len(failing), "subsets_tested": int(tested.sum())}
+        finding = ""
+        if failing:
+            first = failing[0]
+            names = ", ".join(subsets.labels[i] for i in failing[:3])
+            finding = (f"{_display(self.metric)} degraded in {len(failing)} subset(s) of {subsets.feature} ({names}): "
+                       f"{float(reference.values[first]):.3f} on reference vs {float(evaluation.values[first]):.3f} "
+                       f"on evaluation (worse by {_format_gap(self.metric, float(gap[first]))}), so these rows are "
+                       "served worse than when the model was validated.")
+        details = _subset_details(subsets, evaluation.values, evaluation.counts, severities,
+                                  None, reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
+                                  reference_rows=reference.counts.tolist(), warning_line=thresholds[0])
+        return TestCase(features=[subsets.feature], severity=severity, metrics=metrics,
+                        importance_score=max(worst_gap or 0.0, 0.0), finding=finding, details=details,
+                        subset=subsets.labels[failing[0]] if failing else None)
+
+
+# ---- registration --------------------------------------------------------------------------------------------------
+def _thresholds(metric: str) -> tuple[float, float]:
+    if "variance" in metric:
+        return _VARIANCE
+    return _BOUNDED if METRICS[metric].bounded else _RELATIVE
+
+
+def _requires(metric: str) -> frozenset[str]:
+    return frozenset({"labels", "predictions"}) if METRICS[metric].needs_labels else frozenset({"predictions"})
+
+
+def _class_name(prefix: str, metric: str) -> str:
+    return prefix + "".join(part.title() for part in metric.split("_"))
+
+
+def _register_subset_tests(metric: str, tasks: frozenset[str]) -> None:
+    display = _display(metric)
+    register(type(_class_name("Subset", metric), (SubsetPerformanceTest,), {
+        "key": f"subset_{metric}", "name": f"Subset {display}", "metric": metric, "tasks": tasks,
+        "requires": _requires(metric), "default_params": dict(DEFAULT_PARAMS), "thresholds": _thresholds(metric),
+        "finding_priority": metric_priority(metric),
+        "description": f"Splits the evaluation set into subsets per feature (quantile bins or values) and flags "
+                       f"subsets whose {display} is significantly worse than on the whole evaluation set.",
+        "why_it_matters": "An overall score can hide groups of inputs the model handles badly; those users or "
+                          "cases get systematically worse decisions.",
+    }))
+    register(type(_class_name("SubsetDrift", metric), (SubsetDegradationTest,), {
+        "key": f"subset_drift_{metric}", "name": f"Subset Drift {display}", "metric": metric, "tasks": tasks,
+        "requires": _requires(metric), "default_params": dict(DEFAULT_PARAMS), "thresholds": _thresholds(metric),
+        "finding_priority": metric_priority(metric),
+        "description": f"Compares each feature subset's {display} on the evaluation set with the same subset on "
+                       "the reference set and flags subsets that degraded significantly.",
+        "why_it_matters": "Degradation often starts in one segment before it shows in the overall metric; "
+                          "finding the segment tells you where the data changed.",
+    }))
+
+
+for _metric, _tasks in _SUBSET_METRICS.items():
+    _register_subset_tests(_metric, _tasks)
