@@ -76,6 +76,15 @@ PRIMARY_METRIC = {
 }
 
 
+# Headline metrics first: key findings of equal severity are ordered by this.
+_HEADLINE_ORDER = ("auc", "multiclass_accuracy", "rmse", "accuracy", "multiclass_auc", "mae", "f1", "macro_f1",
+                   "mse", "precision", "recall", "macro_precision", "macro_recall", "mape", "msle")
+
+
+def metric_priority(metric: str) -> int:
+    return len(_HEADLINE_ORDER) - _HEADLINE_ORDER.index(metric) if metric in _HEADLINE_ORDER else 0
+
+
 @dataclass
 class GroupedMetric:
     values: np.ndarray          # (n_groups,) metric per group, NaN where undefined

@@ -210,19 +210,23 @@ def key_findings(results: list[TestResult]) -> list[str]:
     for category in ALL_CATEGORIES:
         failing = [(case, r.test) for r in results if r.test.category == category and r.status == STATUS_COMPLETED
                    for case in r.cases if case.severity != SEVERITY_PASS]
-        failing.sort(key=lambda pair: _case_order(pair[0]))
+        failing.sort(key=lambda pair: _finding_order(*pair))
         seen: set[str] = set()
         for case, test in failing:
             sentence = case.finding or _default_finding(case, test.name)
             if sentence in seen:
                 continue
             seen.add(sentence)
-            findings.append((_case_order(case), sentence))
+            findings.append((_finding_order(case, test), sentence))
             if len(seen) >= MAX_FINDINGS_PER_CATEGORY:
                 break
     findings.sort(key=lambda pair: pair[0])
     errors = [f"{r.test.name} could not run: {r.reason}" for r in results if r.status == STATUS_ERROR]
     return [sentence for _, sentence in findings] + errors
+
+
+def _finding_order(case: TestCase, test) -> tuple:
+    return (-SEVERITY_ORDER[case.severity], -test.finding_priority, -(case.importance_score or 0.0))
 
 
 def _default_finding(case: TestCase, test_name: str) -> str:
