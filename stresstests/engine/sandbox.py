@@ -1,0 +1,467 @@
+"""Run a user's model (code from a stranger) in a child process: `SandboxedModel` is a ModelAdapter.
+
+The child (`python -m stresstests.engine.sandbox_child`) calls `models.load_model` and answers predict requests.
+It gets an empty environment plus a handful of harmless variables, a fresh temporary working folder holding a copy
+of the model files, and rlimits on memory, CPU time, open files, file size and core dumps. Every call and the load
+have a wall-clock timeout. Where bubblewrap works (Debian's `/usr/bin/bwrap`) the child also runs with a read-only
+view of only the system libraries, the Python install and the engine code, its working folder as the one writable
+place, no network, its own PID/IPC/UTS namespaces and no capabilities. See docs/sandbox.md.
+
+Rows go to the child as an Arrow IPC file and predictions come back as a `.npy` file without pickle. Requests are
+JSON lines on the child's stdin and answers come on a separate pipe, so the model's stdout/stderr only reach the log.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.errors import DataLoadError, EngineError, ModelLoadError, ModelOutputError
+from stresstests.engine.models import validate_predictions
+from stresstests.engine.sandbox_child import write_frame
+
+ISOLATION_BUBBLEWRAP = "bubblewrap"
+ISOLATION_PROCESS = "process"
+BWRAP = "/usr/bin/bwrap"
+SANDBOX_ROOT = Path("/sandbox")  # where the working folder appears inside bubblewrap
+NOBODY = "65534"
+
+ENGINE_DIR = Path(__file__).resolve().parent
+CODE_ROOT = ENGINE_DIR.parents[1]
+# Read-only system files the interpreter and its libraries look at; the rest of /etc stays out of sight.
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
+             "/etc/group", "/etc/nsswitch.conf")
+# CPU work-arounds for old OpenBLAS builds: hardware facts, not secrets, and numpy may crash without them.
+PASSED_THROUGH_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+MAX_LOGGED_BYTES = 1_000_000
+MAX_LOGGED_LINE = 2_000
+MAX_RESPONSE_BYTES = 1_000_000
+# A prediction file may hold at most this many values per input row (the classes of a multiclass model).
+MAX_VALUES_PER_ROW = 10_000
+
+_logger = logging.getLogger(__name__)
+LogFunction = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    memory_limit_mb: int = 4096
+    cpu_seconds: int = 3600  # for the child's whole life: load plus every call
+    wall_timeout_s: float = 60.0  # per predict call
+    load_timeout_s: float = 120.0
+    max_open_files: int = 256
+    max_file_size_mb: int = 1024
+
+
+@functools.lru_cache(maxsize=1)
+def bubblewrap_available() -> bool:
+    """Whether bwrap can create the namespaces we ask for here (it cannot in some containers)."""
+    if not os.access(BWRAP, os.X_OK):
+        return False
+    probe = [BWRAP, "--unshare-all", "--unshare-user", "--disable-userns", "--uid", NOBODY, "--gid", NOBODY,
+             "--ro-bind", "/", "/", "--", "/bin/true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20, env={}).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _apply_limits(limits: SandboxLimits) -> None:
+    """Runs in the child between fork and exec; bwrap and the model inherit the limits."""
+    memory = limits.memory_limit_mb * 1024**2
+    file_size = limits.max_file_size_mb * 1024**2
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _skip_symlinks(folder: str, names: list[str]) -> list[str]:
+    # Following a link planted in an upload would copy a file of the server into the sandbox.
+    return [name for name in names if os.path.islink(os.path.join(folder, name))]
+
+
+class SandboxedModel:
+    """A model loaded and called only in a sandboxed child process. Use as a context manager, or call close()."""
+
+    def __init__(self, path: str | os.PathLike, *, model_task: str, memory_limit_mb: int = 4096,
+                 cpu_seconds: int = 3600, wall_timeout_s: float = 60.0, load_timeout_s: float = 120.0,
+                 log: LogFunction | None = None, isolation: str = "auto") -> None:
+        self.model_task = model_task
+        self.limits = SandboxLimits(memory_limit_mb=memory_limit_mb, cpu_seconds=cpu_seconds,
+                                    wall_timeout_s=wall_timeout_s, load_timeout_s=load_timeout_s)
+        self.isolation = _resolve_isolation(isolation)
+        self._log = log if log is not None else _logger.info
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._response_fd: int | None = None
+        self._buffer = b""
+        self._calls = 0
+        self._failure: EngineError | None = None
+        self._cancelled = False
+        self._output = _ModelOutput(self._log)
+        self._workdir = Path(tempfile.mkdtemp(prefix="rime-sandbox-"))
+        try:
+            self._start(self._copy_model(Path(path)))
+            self._await_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- public ------------------------------------------------------------------------------------------------
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        with self._lock:
+            if self._failure is not None:
+                raise type(self._failure)(str(self._failure))
+            self._calls += 1
+            rows_file = self._workdir / "io" / f"rows-{self._calls}.arrow"
+            predictions_file = self._workdir / "io" / f"predictions-{self._calls}.npy"
+            try:
+                self._write_rows(frame, rows_file)
+                self._request({"op": "predict", "input": str(self._inside(rows_file)),
+                               "output": str(self._inside(predictions_file))})
+                answer = self._read_answer(self.limits.wall_timeout_s, loading=False)
+                if not answer.get("ok"):
+                    raise self._child_error(answer, loading=False)
+                predictions = _read_predictions(predictions_file, n_rows=len(frame))
+            finally:
+                rows_file.unlink(missing_ok=True)
+                predictions_file.unlink(missing_ok=True)
+        return validate_predictions(predictions, n_rows=len(frame), model_task=self.model_task)
+
+    def cancel(self) -> None:
+        """Stop the child now; safe from any thread. A predict call in progress raises ModelOutputError."""
+        self._cancelled = True
+        self._kill()
+
+    def close(self) -> None:
+        self._kill()
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self._output.join()
+        with self._lock:
+            if self._response_fd is not None:
+                os.close(self._response_fd)
+                self._response_fd = None
+            if self._process is not None and self._process.stdin is not None:
+                try:
+                    self._process.stdin.close()
+                except OSError:
+                    pass
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> SandboxedModel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- starting ----------------------------------------------------------------------------------------------
+    def _copy_model(self, path: Path) -> Path:
+        if not path.exists():
+            raise ModelLoadError(f"Model path {path} does not exist.")
+        model_folder = self._workdir / "model"
+        if path.is_dir():
+            shutil.copytree(path, model_folder, ignore=_skip_symlinks)
+            target = model_folder
+        elif path.suffix == ".py":  # its artifacts and helper modules sit next to it
+            shutil.copytree(path.parent, model_folder, ignore=_skip_symlinks)
+            target = model_folder / path.name
+        else:
+            model_folder.mkdir()
+            shutil.copyfile(path, model_folder / path.name)
+            target = model_folder / path.name
+        (self._workdir / "io").mkdir()
+        (self._workdir / "tmp").mkdir()
+        return target
+
+    def _inside(self, host_path: Path) -> Path:
+        """The path the child sees for a file in the working folder."""
+        if self.isolation == ISOLATION_BUBBLEWRAP:
+            return SANDBOX_ROOT / host_path.relative_to(self._workdir)
+        return host_path
+
+    def _environment(self) -> dict[str, str]:
+        temporary = self._inside(self._workdir / "tmp")
+        environment = {
+            "PATH": "/usr/bin:/bin", "HOME": str(self._inside(self._workdir)), "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8", "PYTHONPATH": str(CODE_ROOT), "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1", "TMPDIR": str(temporary), "MPLCONFIGDIR": str(temporary),
+            # One BLAS thread: the memory limit counts each thread's buffers, and workers share the cores.
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
+        }
+        for name in PASSED_THROUGH_VARIABLES:
+            if name in os.environ:
+                environment[name] = os.environ[name]
+        return environment
+
+    def _command(self, model_path: Path, response_fd: int) -> list[str]:
+        child = [sys.executable, "-P", "-s", "-m", "stresstests.engine.sandbox_child", "--model", str(model_path),
+                 "--model-task", self.model_task, "--response-fd", str(response_fd)]
+        if self.isolation == ISOLATION_PROCESS:
+            return child
+        return [BWRAP, *self._bubblewrap_arguments(), "--", *child]
+
+    def _bubblewrap_arguments(self) -> list[str]:
+        arguments = ["--unshare-all", "--unshare-user", "--disable-userns", "--uid", NOBODY, "--gid", NOBODY,
+                     "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
+        for name, value in self._environment().items():
+            arguments += ["--setenv", name, value]
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/usr", "/usr"]
+        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            if os.path.islink(top):
+                arguments += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                arguments += ["--ro-bind", top, top]
+        arguments += [part for name in ETC_FILES if os.path.exists(name) for part in ("--ro-bind", name, name)]
+        for folder in _python_folders():
+            arguments += ["--ro-bind", folder, folder]
+        package_marker = str(CODE_ROOT / "stresstests" / "__init__.py")
+        arguments += ["--ro-bind", package_marker, package_marker, "--ro-bind", str(ENGINE_DIR), str(ENGINE_DIR)]
+        arguments += ["--bind", str(self._workdir), str(SANDBOX_ROOT),
+                      "--bind", str(self._workdir / "tmp"), "/tmp", "--chdir", str(SANDBOX_ROOT / "model"),
+                      "--remount-ro", "/"]  # bwrap's own root is a writable tmpfs until this
+        return arguments
+
+    def _start(self, model_path: Path) -> None:
+        response_read, response_write = os.pipe()
+        self._response_fd = response_read
+        try:
+            self._process = subprocess.Popen(
+                self._command(self._inside(model_path), response_write), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._environment(),
+                cwd=self._workdir / "model" if model_path.is_dir() else model_path.parent,
+                pass_fds=(response_write,), start_new_session=True,
+                preexec_fn=functools.partial(_apply_limits, self.limits))
+        finally:
+            os.close(response_write)  # the child holds the only write end, so its death reads as EOF here
+        self._output.follow(self._process)
+        self._log(f"Model sandbox: {self.isolation} ({_ISOLATION_SUMMARY[self.isolation]}); limits "
+                  f"{self.limits.memory_limit_mb} MB memory, {self.limits.cpu_seconds} s CPU, "
+                  f"{self.limits.wall_timeout_s:g} s per call.")
+
+    def _await_ready(self) -> None:
+        answer = self._read_answer(self.limits.load_timeout_s, loading=True)
+        if not answer.get("ok"):
+            self._kill()
+            raise self._child_error(answer, loading=True)
+
+    # ---- talking to the child ----------------------------------------------------------------------------------
+    def _write_rows(self, frame: pd.DataFrame, rows_file: Path) -> None:
+        try:
+            write_frame(frame, rows_file)
+        except Exception as error:  # Arrow refuses a few exotic column types
+            raise DataLoadError(f"The rows could not be handed to the model: {type(error).__name__}: {error}") from None
+
+    def _request(self, message: dict) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            self._process.stdin.write((json.dumps(message) + "\n").encode())
+            self._process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._fail(self._death_error(loading=False)) from None
+
+    def _read_answer(self, timeout_s: float, *, loading: bool) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._kill()
+                raise self._fail(_timeout_error(timeout_s, loading=loading))
+            ready, _, _ = select.select([self._response_fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self._response_fd, 65536)
+            if not chunk:
+                raise self._fail(self._death_error(loading=loading))
+            self._buffer += chunk
+            if len(self._buffer) > MAX_RESPONSE_BYTES:
+                self._kill()
+                raise self._fail(ModelOutputError("The model process sent an unreadable answer and was stopped."))
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            return json.loads(line)
+        except ValueError:
+            self._kill()
+            raise self._fail(ModelOutputError("The model process sent an unreadable answer and was stopped.")) from None
+
+    # ---- errors ------------------------------------------------------------------------------------------------
+    def _fail(self, error: EngineError) -> EngineError:
+        """Remember a fatal error: the child is gone, so later calls fail the same way at once."""
+        self._failure = error
+        return error
+
+    def _child_error(self, answer: dict, *, loading: bool) -> EngineError:
+        stage_error = ModelLoadError if loading else ModelOutputError
+        doing = "loading" if loading else "predicting"
+        message = str(answer.get("message", ""))
+        if answer.get("kind") == "memory":
+            return stage_error(f"The model used more than {self.limits.memory_limit_mb} MB of memory (the sandbox "
+                               f"limit) while {doing}. Use less memory, e.g. score or load in smaller pieces. "
+                               f"({message or 'MemoryError'})")
+        if answer.get("kind") == "engine":
+            known = {"ModelLoadError": ModelLoadError, "ModelOutputError": ModelOutputError,
+                     "DataLoadError": DataLoadError}
+            return known.get(str(answer.get("error_class")), stage_error)(message)
+        if loading:
+            return ModelLoadError(f"Loading the model failed: {message}")
+        return ModelOutputError(f"The model raised an error while predicting: {message}")
+
+    def _death_error(self, *, loading: bool) -> EngineError:
+        stage_error = ModelLoadError if loading else ModelOutputError
+        if self._cancelled:
+            return stage_error("The model was stopped because the run was cancelled.")
+        exit_signal = self._exit_signal()
+        if exit_signal == signal.SIGXCPU:
+            return stage_error(f"The model used more than {self.limits.cpu_seconds} s of CPU time (the sandbox "
+                               "limit) and was stopped.")
+        if exit_signal is not None:
+            return stage_error(
+                f"The model process was killed by {exit_signal.name} while {'loading' if loading else 'predicting'}. "
+                f"This usually means it used more than {self.limits.memory_limit_mb} MB of memory (the sandbox "
+                f"limit) or crashed in native code.{self._output.stderr_tail()}")
+        code = self._process.returncode if self._process is not None else None
+        return stage_error(f"The model process exited unexpectedly (exit code {code}) while "
+                           f"{'loading' if loading else 'predicting'}.{self._output.stderr_tail()}")
+
+    def _exit_signal(self) -> signal.Signals | None:
+        if self._process is None:
+            return None
+        try:
+            code = self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            return None
+        # Without bubblewrap a signal shows as a negative code; bwrap reports its child's signal as 128 + number.
+        number = -code if code < 0 else code - 128 if self.isolation == ISOLATION_BUBBLEWRAP and code > 128 else 0
+        try:
+            return signal.Signals(number) if number else None
+        except ValueError:
+            return None
+
+    def _kill(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            # The child leads its own session: this takes any processes the model started along with it
+            # (under bubblewrap, --die-with-parent and the PID namespace take the rest).
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+_ISOLATION_SUMMARY = {
+    ISOLATION_BUBBLEWRAP: "read-only system, writable working folder only, no network, own PID namespace, "
+                          "empty environment",
+    ISOLATION_PROCESS: "child process with an empty environment and resource limits; no filesystem or network "
+                       "isolation (bubblewrap is not in use)",
+}
+
+
+def _resolve_isolation(requested: str) -> str:
+    if requested == "auto":
+        return ISOLATION_BUBBLEWRAP if bubblewrap_available() else ISOLATION_PROCESS
+    if requested == ISOLATION_BUBBLEWRAP and not bubblewrap_available():
+        raise ModelLoadError("The bubblewrap sandbox was required but bwrap does not work on this machine.")
+    if requested not in (ISOLATION_BUBBLEWRAP, ISOLATION_PROCESS):
+        raise ValueError(f"isolation must be 'auto', 'bubblewrap' or 'process', not {requested!r}")
+    return requested
+
+
+def _python_folders() -> list[str]:
+    """The interpreter's install and the virtualenv, read-only, unless /usr already holds them."""
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parents[1])}
+    return sorted(folder for folder in folders if not folder.startswith("/usr/"))
+
+
+def _timeout_error(timeout_s: float, *, loading: bool) -> EngineError:
+    if loading:
+        return ModelLoadError(f"The model did not finish loading within {timeout_s:g} s, so it was stopped.")
+    return ModelOutputError(f"The model did not answer within {timeout_s:g} s, so it was stopped. Make predict "
+                            "faster, or raise the time limit.")
+
+
+def _read_predictions(path: Path, *, n_rows: int) -> np.ndarray:
+    if not path.exists():
+        raise ModelOutputError("The model process returned no predictions file.")
+    try:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:
+        raise ModelOutputError(f"The model's predictions could not be read: {error}") from None
+    if mapped.size > max(n_rows, 1) * MAX_VALUES_PER_ROW:
+        raise ModelOutputError(f"The model returned {mapped.size} values for {n_rows} rows; return one prediction "
+                               "(or one row of class probabilities) per input row.")
+    predictions = np.array(mapped)
+    del mapped  # release the mapping before the file is removed
+    return predictions
+
+
+class _ModelOutput:
+    """Forwards the child's stdout and stderr to the run log, line by line, up to a budget."""
+
+    def __init__(self, log: LogFunction) -> None:
+        self._log = log
+        self._threads: list[threading.Thread] = []
+        self._budget = MAX_LOGGED_BYTES
+        self._budget_lock = threading.Lock()
+        self._stderr_lines: deque[str] = deque(maxlen=5)
+
+    def follow(self, process: subprocess.Popen) -> None:
+        for stream, label in ((process.stdout, "stdout"), (process.stderr, "stderr")):
+            thread = threading.Thread(target=self._pump, args=(stream, label), daemon=True,
+                                      name=f"sandbox-{label}")
+            thread.start()
+            self._threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+    def stderr_tail(self) -> str:
+        if not self._stderr_lines:
+            return ""
+        return " Its last output: " + " | ".join(self._stderr_lines)
+
+    def _pump(self, stream: IO[bytes] | None, label: str) -> None:
+        if stream is None:
+            return
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip()[:MAX_LOGGED_LINE]
+            if label == "stderr" and line:
+                self._stderr_lines.append(line)
+            if self._spend(len(line)):
+                self._log(f"[model {label}] {line}")
+        stream.close()
+
+    def _spend(self, size: int) -> bool:
+        with self._budget_lock:
+            if self._budget <= 0:
+                return False
+            self._budget -= size
+            if self._budget <= 0:
+                self._log("[model output] further output from the model is not logged (over 1 MB).")
+                return False
+            return True

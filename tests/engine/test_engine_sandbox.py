@@ -1,0 +1,359 @@
+"""The sandbox as a user's hostile or broken model meets it: secrets, files, network, time, memory, bad output."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import textwrap
+import threading
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION
+from stresstests.engine.errors import ModelLoadError, ModelOutputError
+from stresstests.engine.sandbox import (
+    CODE_ROOT,
+    ISOLATION_BUBBLEWRAP,
+    ISOLATION_PROCESS,
+    SandboxedModel,
+    bubblewrap_available,
+)
+
+needs_bubblewrap = pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap does not work here")
+BOTH_ISOLATIONS = [pytest.param(ISOLATION_BUBBLEWRAP, marks=needs_bubblewrap), ISOLATION_PROCESS]
+SERVER_SECRETS = {
+    "SECRET_KEY": "django-insecure-server-secret",
+    "DATABASE_URL": "postgres://rime:hunter2@db/rime",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-value",
+    "CELERY_BROKER_URL": "redis://:broker-password@redis:6379/0",
+}
+ROWS = pd.DataFrame({"amount": [1.0, 2.0, 3.0], "city": ["Rome", "Oslo", "Rome"]})
+
+
+class LogLines(list):
+    def __call__(self, line: str) -> None:
+        self.append(line)
+
+    def text(self) -> str:
+        return "\n".join(self)
+
+
+def write_model(folder: Path, source: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "model.py"
+    script.write_text(textwrap.dedent(source))
+    return script
+
+
+def sandbox(path: Path, **options) -> SandboxedModel:
+    options.setdefault("model_task", MODEL_TASK_BINARY_CLASSIFICATION)
+    options.setdefault("wall_timeout_s", 30)
+    return SandboxedModel(path, **options)
+
+
+@pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
+def test_a_model_reading_its_environment_finds_none_of_the_server_secrets(tmp_path, monkeypatch, isolation):
+    for name, value in SERVER_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    script = write_model(tmp_path / "model", f"""
+        import os
+        import numpy as np
+        SECRETS = {sorted(SERVER_SECRETS.values())!r}
+        def predict_df(df):
+            print("variables:", sorted(os.environ))
+            leaked = any(secret in value for value in os.environ.values() for secret in SECRETS)
+            return np.full(len(df), 1.0 if leaked else 0.0)
+    """)
+    log = LogLines()
+    with sandbox(script, log=log, isolation=isolation) as model:
+        predictions = model.predict(ROWS)
+
+    assert predictions.tolist() == [0.0, 0.0, 0.0]
+    assert "variables:" in log.text() and "PATH" in log.text()
+    for name, value in SERVER_SECRETS.items():
+        assert name not in log.text() and value not in log.text()
+
+
+def test_auto_isolation_uses_bubblewrap_where_it_works_and_says_so_in_the_log(tmp_path):
+    script = write_model(tmp_path / "model", "def predict_df(df):\n    return [0.5] * len(df)\n")
+    log = LogLines()
+    with sandbox(script, log=log) as model:
+        expected = ISOLATION_BUBBLEWRAP if bubblewrap_available() else ISOLATION_PROCESS
+        assert model.isolation == expected
+        assert f"Model sandbox: {expected}" in log.text()
+
+
+@needs_bubblewrap
+def test_a_model_cannot_write_outside_its_working_folder(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    targets = [outside / "pwned.txt", CODE_ROOT / "stresstests" / "engine" / "pwned.py", Path("/etc/pwned"),
+               Path("/usr/pwned")]
+    script = write_model(tmp_path / "model", f"""
+        import numpy as np
+        TARGETS = {[str(t) for t in targets]!r}
+        def predict_df(df):
+            written = []
+            for target in TARGETS:
+                try:
+                    with open(target, "w") as handle:
+                        handle.write("pwned")
+                    written.append(target)
+                except OSError as error:
+                    print("refused:", target, type(error).__name__)
+            with open("inside.txt", "w") as handle:  # its own folder stays writable
+                handle.write("fine")
+            print("written:", written)
+            return np.full(len(df), float(len(written)))
+    """)
+    log = LogLines()
+    with sandbox(script, log=log) as model:
+        predictions = model.predict(ROWS)
+
+    assert predictions.tolist() == [0.0, 0.0, 0.0]
+    assert "written: []" in log.text()
+    assert not any(target.exists() for target in targets)
+
+
+@needs_bubblewrap
+def test_a_model_cannot_reach_the_network(tmp_path):
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    script = write_model(tmp_path / "model", f"""
+        import socket
+        import numpy as np
+        def predict_df(df):
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+                reached = 1.0
+            except OSError as error:
+                print("no network:", type(error).__name__)
+                reached = 0.0
+            return np.full(len(df), reached)
+    """)
+    log = LogLines()
+    with server, sandbox(script, log=log) as model:
+        predictions = model.predict(ROWS)
+        with pytest.raises(TimeoutError):
+            server.accept()
+
+    assert predictions.tolist() == [0.0, 0.0, 0.0]
+    assert "no network:" in log.text()
+
+
+def test_a_model_that_sleeps_forever_is_stopped_with_a_clear_message(tmp_path):
+    script = write_model(tmp_path / "model", """
+        import time
+        def predict_df(df):
+            time.sleep(3600)
+    """)
+    with sandbox(script, wall_timeout_s=2) as model:
+        with pytest.raises(ModelOutputError, match="did not answer within 2 s"):
+            model.predict(ROWS)
+        with pytest.raises(ModelOutputError, match="did not answer within 2 s"):  # the child is gone for good
+            model.predict(ROWS)
+
+
+def test_a_model_that_hangs_while_loading_is_stopped(tmp_path):
+    script = write_model(tmp_path / "model", "import time\ntime.sleep(3600)\ndef predict_df(df):\n    return df\n")
+    with pytest.raises(ModelLoadError, match="did not finish loading within 2 s"):
+        sandbox(script, load_timeout_s=2)
+
+
+def test_a_model_allocating_50_gb_gets_a_clear_memory_message(tmp_path):
+    script = write_model(tmp_path / "model", """
+        import numpy as np
+        def predict_df(df):
+            hoard = np.ones(50 * 1024**3 // 8)
+            return hoard[: len(df)]
+    """)
+    with sandbox(script, memory_limit_mb=1536) as model:
+        with pytest.raises(ModelOutputError, match="used more than 1536 MB of memory"):
+            model.predict(ROWS)
+        # A MemoryError is caught in the child, which stays up for the next call.
+        with pytest.raises(ModelOutputError, match="used more than 1536 MB"):
+            model.predict(ROWS)
+
+
+def test_a_model_allocating_50_gb_at_import_fails_to_load_with_a_memory_message(tmp_path):
+    script = write_model(tmp_path / "model", "hoard = bytearray(50 * 1024**3)\ndef predict_df(df):\n    return df\n")
+    with pytest.raises(ModelLoadError, match="used more than 1536 MB of memory"):
+        sandbox(script, memory_limit_mb=1536)
+
+
+def test_a_model_burning_cpu_is_stopped_at_the_cpu_limit(tmp_path):
+    script = write_model(tmp_path / "model", """
+        def predict_df(df):
+            while True:
+                pass
+    """)
+    with sandbox(script, cpu_seconds=4) as model:
+        with pytest.raises(ModelOutputError, match="more than 4 s of CPU time"):
+            model.predict(ROWS)
+
+
+def test_a_syntax_error_names_the_file_and_the_line(tmp_path):
+    script = write_model(tmp_path / "model", "import numpy as np\n\ndef predict_df(df)\n    return np.zeros(len(df))\n")
+    with pytest.raises(ModelLoadError, match=r"model\.py, line 3"):
+        sandbox(script)
+
+
+def test_a_model_without_predict_df_or_predict_dict_is_refused(tmp_path):
+    script = write_model(tmp_path / "model", "def predict(df):\n    return [0.5] * len(df)\n")
+    with pytest.raises(ModelLoadError, match="predict_df"):
+        sandbox(script)
+
+
+def test_an_exception_at_import_points_at_the_users_line(tmp_path):
+    script = write_model(tmp_path / "model", "import numpy\n\nraise RuntimeError('missing weights')\n")
+    with pytest.raises(ModelLoadError, match=r"missing weights.*model\.py, line 3"):
+        sandbox(script)
+
+
+def test_an_exception_in_predict_points_at_the_users_line_and_the_child_survives(tmp_path):
+    script = write_model(tmp_path / "model", """
+        import numpy as np
+        def predict_df(df):
+            if len(df) > 2:
+                raise KeyError("income")
+            return np.full(len(df), 0.25)
+    """)
+    with sandbox(script) as model:
+        with pytest.raises(ModelOutputError, match=r"KeyError: 'income' \(in model\.py, line 5, in predict_df\)"):
+            model.predict(ROWS)
+        assert model.predict(ROWS.head(2)).tolist() == [0.25, 0.25]
+
+
+@pytest.mark.parametrize(("returned", "message"), [
+    ("np.full(len(df) - 1, 0.5)", "2 predictions for 3 rows"),
+    ("np.full(len(df), np.nan)", "NaN"),
+    ("np.array(['yes'] * len(df))", "strings"),
+    ("np.full(len(df), 1.7)", r"outside \[0, 1\]"),
+    ("np.ones((len(df), 3)) / 3", r"shape \(n,\)"),
+])
+def test_bad_output_gets_a_clear_message(tmp_path, returned, message):
+    script = write_model(tmp_path / "model", f"""
+        import numpy as np
+        def predict_df(df):
+            return {returned}
+    """)
+    with sandbox(script) as model:
+        with pytest.raises(ModelOutputError, match=message):
+            model.predict(ROWS)
+
+
+def test_the_models_stdout_and_stderr_reach_the_log(tmp_path):
+    script = write_model(tmp_path / "model", """
+        import sys
+        print("loading weights")
+        def predict_df(df):
+            print("scoring", len(df), "rows")
+            print("deprecated option", file=sys.stderr)
+            return [0.5] * len(df)
+    """)
+    log = LogLines()
+    with sandbox(script, log=log) as model:
+        model.predict(ROWS)
+    assert "[model stdout] loading weights" in log
+    assert "[model stdout] scoring 3 rows" in log
+    assert "[model stderr] deprecated option" in log
+
+
+def test_rows_reach_the_model_with_their_values_and_types(tmp_path):
+    script = write_model(tmp_path / "model", """
+        import numpy as np
+        def predict_df(df):
+            print("columns:", list(df.columns))
+            print("mixed:", [type(v).__name__ for v in df["mixed"]])
+            return df["amount"].to_numpy() / 10
+    """)
+    rows = ROWS.assign(mixed=pd.Series([1, "two", None], dtype=object))
+    log = LogLines()
+    with sandbox(script, model_task=MODEL_TASK_REGRESSION, log=log) as model:
+        predictions = model.predict(rows)
+    assert predictions.tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert "[model stdout] columns: ['amount', 'city', 'mixed']" in log
+    assert "[model stdout] mixed: ['int', 'str', 'NoneType']" in log
+
+
+def test_cancel_from_another_thread_stops_a_running_prediction(tmp_path):
+    script = write_model(tmp_path / "model", "import time\ndef predict_df(df):\n    time.sleep(3600)\n")
+    with sandbox(script, wall_timeout_s=600) as model:
+        threading.Timer(1.0, model.cancel).start()
+        with pytest.raises(ModelOutputError, match="cancelled"):
+            model.predict(ROWS)
+
+
+def test_close_removes_the_working_folder_and_ends_the_child(tmp_path):
+    script = write_model(tmp_path / "model", "def predict_df(df):\n    return [0.5] * len(df)\n")
+    model = sandbox(script)
+    workdir, process = model._workdir, model._process
+    model.close()
+    assert not workdir.exists()
+    assert process.poll() is not None
+
+
+# ---- pickles through the sandbox ----------------------------------------------------------------------------------
+def training_rows() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"amount": rng.normal(size=120), "age": rng.normal(size=120),
+                          "city": rng.choice(["Rome", "Oslo", "Lima"], size=120)})
+    labels = ((frame["amount"] + (frame["city"] == "Rome")) > 0.5).astype(int).to_numpy()
+    return frame, labels
+
+
+def test_a_logistic_regression_pickle_predicts_through_the_sandbox(tmp_path):
+    frame, labels = training_rows()
+    estimator = LogisticRegression().fit(frame[["amount", "age"]], labels)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(estimator))
+    with sandbox(path) as model:
+        predictions = model.predict(frame[["amount", "age"]])
+    assert predictions == pytest.approx(estimator.predict_proba(frame[["amount", "age"]])[:, 1])
+
+
+@pytest.mark.parametrize("compress", [0, 3])
+def test_a_random_forest_joblib_file_predicts_through_the_sandbox(tmp_path, compress):
+    frame, labels = training_rows()
+    estimator = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame[["amount", "age"]], labels)
+    path = tmp_path / "model.joblib"
+    joblib.dump(estimator, path, compress=compress)
+    with sandbox(path) as model:
+        predictions = model.predict(frame[["amount", "age"]])
+    assert predictions == pytest.approx(estimator.predict_proba(frame[["amount", "age"]])[:, 1])
+
+
+def test_a_pipeline_with_a_column_transformer_predicts_through_the_sandbox(tmp_path):
+    frame, labels = training_rows()
+    encode = ColumnTransformer([("city", OneHotEncoder(handle_unknown="ignore"), ["city"])], remainder="passthrough")
+    pipeline = Pipeline([("encode", encode), ("classify", LogisticRegression())]).fit(frame, labels)
+    path = tmp_path / "pipeline.joblib"
+    joblib.dump(pipeline, path)
+    with sandbox(path) as model:
+        predictions = model.predict(frame)
+    assert predictions == pytest.approx(pipeline.predict_proba(frame)[:, 1])
+
+
+def test_a_malicious_pickle_is_refused_in_the_sandbox_without_side_effects(tmp_path):
+    proof = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {proof}",))
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"model": LogisticRegression(), "extra": Payload()}))
+    with pytest.raises(ModelLoadError, match=r"posix\.system.*skops"):
+        sandbox(path)
+    assert not proof.exists()
