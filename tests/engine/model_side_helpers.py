@@ -33,6 +33,7 @@ def people(n: int, seed: int) -> pd.DataFrame:
     frame = pd.DataFrame({
         "x1": x1,
         "age": rng.integers(18, 90, n),
+        "income": rng.integers(0, 500, n) * 100,
         "city": rng.choice(["Rome", "Paris", "Berlin"], n),
         "email": [f"user{i}@{d}" for i, d in zip(rng.integers(0, 40, n), rng.choice(["corp.com", "mail.com"], n))],
         "channel": np.where(rng.random(n) < 0.1, None, rng.choice(["web", "app", "branch"], n)),
