@@ -102,6 +102,21 @@ def two_proportion_p_values(count_a: np.ndarray, n_a: np.ndarray, count_b: np.nd
     return 2 * stats.norm.sf(np.abs(z))
 
 
+def excess_count_p_values(reference_count: np.ndarray, n_reference: int, evaluation_count: np.ndarray,
+                          n_evaluation: int) -> np.ndarray:
+    """One-sided exact test that the evaluation set has a higher share of failing rows than the reference.
+
+    Conditional on the total number of failing rows, the evaluation's count is Binomial(total, n_eval / n_all)
+    when both sets share one rate; exact, so 3 vs 9 rows is not mistaken for a difference as a z-test would.
+    """
+    reference_count = np.asarray(reference_count, dtype=float)
+    evaluation_count = np.asarray(evaluation_count, dtype=float)
+    total = reference_count + evaluation_count
+    share = n_evaluation / max(n_reference + n_evaluation, 1)
+    p_values = stats.binom.sf(evaluation_count - 1, total, share)
+    return np.where(total > 0, p_values, 1.0)
+
+
 def cohens_h(share_a: np.ndarray | float, share_b: np.ndarray | float) -> np.ndarray:
     """Effect size of a change between two proportions (0.2 small, 0.5 medium, 0.8 large)."""
     return np.abs(2 * np.arcsin(np.sqrt(share_b)) - 2 * np.arcsin(np.sqrt(share_a)))
@@ -125,34 +140,46 @@ def pairwise_correlations(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def category_codes(reference: pd.Series, evaluation: pd.Series) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Integer codes over the union of categories (reference first); -1 marks a null."""
-    ref_values = reference.astype(object)
-    eval_values = evaluation.astype(object)
-    categories = list(pd.unique(pd.concat([ref_values.dropna(), eval_values.dropna()], ignore_index=True)))
-    index = pd.Index(categories)
-    return index.get_indexer(ref_values), index.get_indexer(eval_values), categories
+    """Integer codes over the union of categories (reference categories first); -1 marks a null."""
+    combined = pd.concat([reference.reset_index(drop=True), evaluation.reset_index(drop=True)], ignore_index=True)
+    codes, uniques = pd.factorize(combined, use_na_sentinel=True)
+    return codes[: len(reference)], codes[len(reference):], list(uniques)
 
 
-def normalised_mutual_information(x_codes: np.ndarray, y_codes: np.ndarray) -> float:
-    """Share of the label's entropy explained by the feature, U(y|x) = I(x;y) / H(y), corrected for the upward bias
-    of plug-in MI on finite samples (Miller-Madow: (kx-1)(ky-1) / 2n nats). Codes < 0 (nulls) are their own level."""
-    x = np.asarray(x_codes) + 1
-    y = np.asarray(y_codes) + 1
+def normalised_mutual_information(x_codes: np.ndarray, y_codes: np.ndarray) -> tuple[float, float]:
+    """Share of the label's entropy explained by the feature, U(y|x) = I(x;y) / H(y), and its standard error.
+
+    The plug-in estimate is corrected for its upward bias on finite samples (Miller-Madow: (kx-1)(ky-1) / 2n nats);
+    the error is the delta-method one, sd of the pointwise mutual information / sqrt(n). Codes < 0 (nulls) are a
+    level of their own.
+    """
+    x = np.unique(np.asarray(x_codes), return_inverse=True)[1].ravel()
+    y = np.unique(np.asarray(y_codes), return_inverse=True)[1].ravel()
     n = x.size
     if n == 0:
-        return 0.0
-    _, x = np.unique(x, return_inverse=True)
-    _, y = np.unique(y, return_inverse=True)
+        return 0.0, 0.0
     kx, ky = int(x.max()) + 1, int(y.max()) + 1
     joint = np.bincount(x * ky + y, minlength=kx * ky).reshape(kx, ky) / n
     px, py = joint.sum(axis=1), joint.sum(axis=0)
     label_entropy = float(-np.sum(py[py > 0] * np.log(py[py > 0])))
     if label_entropy <= 0:
-        return 0.0
-    nonzero = joint > 0
-    mutual_information = float(np.sum(joint[nonzero] * np.log(joint[nonzero] / np.outer(px, py)[nonzero])))
-    bias = (np.count_nonzero(px) - 1) * (np.count_nonzero(py) - 1) / (2 * n)
-    return float(np.clip((mutual_information - bias) / label_entropy, 0.0, 1.0))
+        return 0.0, 0.0
+    pointwise = np.log(joint[x, y] / (px[x] * py[y]))
+    mutual_information = float(pointwise.mean())
+    bias = (kx - 1) * (ky - 1) / (2 * n)
+    value = float(np.clip((mutual_information - bias) / label_entropy, 0.0, 1.0))
+    return value, float(pointwise.std() / np.sqrt(n) / label_entropy)
+
+
+def limited_codes(codes: np.ndarray, max_levels: int) -> np.ndarray:
+    """Keeps the `max_levels - 1` most frequent codes and folds the rest into one level, so a high-cardinality
+    column cannot look informative just by having a level per row."""
+    codes = np.asarray(codes)
+    values, counts = np.unique(codes, return_counts=True)
+    if values.size <= max_levels:
+        return codes
+    kept = values[np.argsort(-counts, kind="stable")[: max_levels - 1]]
+    return np.where(np.isin(codes, kept), codes, codes.max() + 1)
 
 
 def cramers_v(x_codes: np.ndarray, y_codes: np.ndarray) -> float:

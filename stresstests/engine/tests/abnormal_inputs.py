@@ -1,0 +1,517 @@
+"""Abnormal Inputs: evaluation rows that break what the reference taught us to expect (RIME §2.6).
+
+Every test applies one row rule per feature (or feature pair) to BOTH datasets, then asks whether the evaluation
+set has more failing rows than the reference:
+- Definitional rules (unseen category, null in a never-null feature, wrong capitalisation ...) fail no reference row
+  by construction, so one failing evaluation row is a real event: a Warning.
+- Statistical rules (outliers, rare categories, rare value pairs) also fail some reference rows; the evaluation share
+  must then exceed the reference share beyond sampling noise (one-sided two-proportion test, Benjamini-Hochberg
+  across the test's features). Reference against a random half of itself therefore raises nothing.
+Evidence is the excess share of failing rows against `[warning, alert]` = (any, 3 %) (RIME's unseen-categorical
+example alerts at 3 % without predictions); it is combined with the model impact of the failing rows (metric on
+failing vs passing rows, or average prediction), judged on its lower confidence bound and measured only from
+`min_num_samples` failing rows, so a single odd row in a big dataset stays a Warning unless it visibly hurts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.base import (
+    SEVERITY_PASS,
+    TEST_CATEGORY_TYPE_ABNORMAL_INPUTS,
+    Context,
+    StressTest,
+    TestCase,
+    json_safe,
+    register,
+)
+from stresstests.engine.metrics import METRICS
+from stresstests.engine.severity import benjamini_hochberg, severity_for
+from stresstests.engine.tests import distribution_stats as ds
+from stresstests.engine.tests.data_impact import (
+    default_performance_change_config,
+    evidence_and_impact,
+    row_impact,
+)
+
+MAX_EXAMPLES = 5
+MAX_ROW_INDICES = 100
+CATEGORY_TYPES = ("categorical", "boolean")
+STRING_TYPES = ("categorical", "boolean", "text", "identifier")
+# A category pair is only called inconsistent when independence predicts at least this many reference rows for it:
+# absence of a combination that should appear twice is not evidence of anything.
+MIN_EXPECTED_PAIR_ROWS = 5.0
+
+
+@dataclass
+class RowCheck:
+    """One rule applied to one feature (or pair) in both datasets."""
+
+    features: list[str]
+    evaluation_mask: np.ndarray
+    reference_mask: np.ndarray
+    problem: str                     # completes "<n> evaluation rows (<share>) ..."
+    details: dict[str, Any] = field(default_factory=dict)
+    # Evaluation rows that break a definitional part of a statistical rule (e.g. a negative amount); see run().
+    certain_mask: np.ndarray | None = None
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _top_values(values: pd.Series, limit: int = 10) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts(dropna=False).head(limit).items()}
+
+
+def _quoted(values: list[Any], limit: int = 3) -> str:
+    return ", ".join(repr(_plain(v)) for v in values[:limit])
+
+
+def string_values(series: pd.Series) -> pd.Series:
+    """The values that are strings; everything else (nulls, numbers) becomes NaN."""
+    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+        return series   # a pandas string column holds only strings and nulls
+    if not pd.api.types.is_object_dtype(series):
+        return pd.Series(np.nan, index=series.index, dtype=object)
+    return series.where(series.map(lambda v: isinstance(v, str)), np.nan)
+
+
+def _string_features(ctx: Context, params: dict) -> list[str]:
+    return [f for f in _features(ctx, params, STRING_TYPES) if string_values(ctx.reference[f]).notna().any()]
+
+
+def _features(ctx: Context, params: dict, types: tuple[str, ...] | None = None) -> list[str]:
+    """Tested features of the given types (all types when None), minus the test's `exclude_columns`."""
+    excluded = set(params.get("exclude_columns") or [])
+    candidates = ctx.schema.tested_features if types is None else ctx.schema.features_of_type(*types)
+    return [f for f in candidates if f not in excluded]
+
+
+class AbnormalInputTest(StressTest):
+    """Runs `checks`, then turns failing-row counts into severities with the rules in the module docstring."""
+
+    category = TEST_CATEGORY_TYPE_ABNORMAL_INPUTS
+    thresholds = (0.0, 0.03)
+    statistical: ClassVar[bool] = False
+    default_params: ClassVar[dict] = {"exclude_columns": [], "p_value_threshold": 0.05,
+                                      "performance_change_config": default_performance_change_config()}
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        raise NotImplementedError
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        checks = self.checks(ctx, params)
+        if not checks:
+            return []
+        n_ref, n_eval = len(ctx.reference), len(ctx.evaluation)
+        ref_counts = np.array([c.reference_mask.sum() for c in checks])
+        eval_counts = np.array([c.evaluation_mask.sum() for c in checks])
+        p_values = ds.excess_count_p_values(ref_counts, n_ref, eval_counts, n_eval)
+        significant = benjamini_hochberg(p_values, float(params.get("p_value_threshold", 0.05)))
+        significant |= np.array([self._certain_rows(c) for c in checks]) > 0
+        return [self._case(ctx, params, thresholds, check, float(p_values[i]), bool(significant[i]))
+                for i, check in enumerate(checks)]
+
+    def _certain_rows(self, check: RowCheck) -> int:
+        """Failing evaluation rows that need no test: they break a rule no reference row breaks."""
+        if check.certain_mask is not None:
+            return int(check.certain_mask.sum())
+        if self.statistical or check.reference_mask.any():
+            return 0
+        return int(check.evaluation_mask.sum())
+
+    def _case(self, ctx: Context, params: dict, thresholds: tuple[float, float], check: RowCheck,
+              p_value: float, significant: bool) -> TestCase:
+        n_ref, n_eval = len(ctx.reference), len(ctx.evaluation)
+        count, ref_count = int(check.evaluation_mask.sum()), int(check.reference_mask.sum())
+        share, ref_share = count / max(n_eval, 1), ref_count / max(n_ref, 1)
+        excess = share - ref_share
+        evidence = severity_for(excess, thresholds) if significant and count > 0 and excess > 0 else SEVERITY_PASS
+        impact: dict[str, Any] = {}
+        if evidence != SEVERITY_PASS:
+            impact = row_impact(ctx, check.evaluation_mask, params)
+        severity = evidence_and_impact(evidence, impact, params)
+        metrics = {"num_failing_rows": count, "failing_rows_share": share, "reference_failing_rows": ref_count,
+                   "reference_failing_share": ref_share, "excess_share": excess, "p_value": p_value,
+                   **_impact_metrics(impact)}
+        rows = ctx.evaluation.index[check.evaluation_mask]
+        details = {"evaluation_rows": n_eval, "reference_rows": n_ref, "failing_row_indices":
+                   [_plain(i) for i in rows[:MAX_ROW_INDICES]], **check.details}
+        return TestCase(features=check.features, severity=severity, metrics=json_safe(metrics),
+                        importance_score=impact.get("impact"),
+                        finding=self._finding(check, count, share, ref_share, impact) if severity != SEVERITY_PASS
+                        else "",
+                        examples=json_safe(_examples(ctx, check)), details=json_safe(details))
+
+    def _finding(self, check: RowCheck, count: int, share: float, ref_share: float, impact: dict) -> str:
+        subject = " and ".join(check.features)
+        baseline = f" against {ref_share:.2%} in the reference" if ref_share > 0 else ""
+        return f"{subject}: {count} evaluation rows ({share:.2%}{baseline}) {check.problem}{_impact_clause(impact)}."
+
+
+def _examples(ctx: Context, check: RowCheck) -> list[dict]:
+    rows = ctx.evaluation.loc[check.evaluation_mask, check.features].head(MAX_EXAMPLES)
+    examples = []
+    for index, row in rows.iterrows():
+        values = {feature: _plain(row[feature]) for feature in check.features}
+        examples.append({"row": _plain(index), **({"value": values[check.features[0]]} if len(values) == 1
+                                                  else {"values": values})})
+    return examples
+
+
+def _impact_metrics(impact: dict) -> dict[str, Any]:
+    if impact.get("metric") is None:
+        return {}
+    name = impact["metric"]
+    return {f"impact_{name}": impact.get("impact"), f"{name}_passing_rows": impact.get("passing"),
+            f"{name}_failing_rows": impact.get("failing"), "impact_lower_bound": impact.get("impact_lower_bound")}
+
+
+def _impact_clause(impact: dict) -> str:
+    if not impact:
+        return ""
+    if impact.get("impact") is None:
+        return "; too few of them to measure the effect on the model"
+    metric, value = impact["metric"], impact["impact"]
+    if metric == "average_prediction":
+        return f"; the model's average prediction on them differs by {value:.3f}"
+    display = METRICS[metric].display
+    if value <= 0:
+        return f"; the model's {display} on them is no worse than on other rows"
+    relative = "" if METRICS[metric].bounded else " (relative)"
+    return f"; the model's {display} is {value:.3f}{relative} worse on them"
+
+
+# ---- numeric rules -----------------------------------------------------------------------------------------------
+def _numbers(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+
+
+def _is_ascending(values: np.ndarray) -> bool:
+    present = values[~np.isnan(values)]
+    return present.size > 2 and bool(np.all(np.diff(present) > 0))
+
+
+def _outside(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (values < low) | (values > high)
+
+
+@register
+class NumericOutliers(AbnormalInputTest):
+    key = "numeric_outlier"
+    name = "Numeric Outliers"
+    description = ("Counts evaluation values beyond the reference's outlier fences (quartiles -/+ bound_multiplier "
+                   "x interquartile range).")
+    why_it_matters = "Extreme values lie where the model saw few or no examples, so its predictions there are guesses."
+    statistical = True
+    default_params = {**AbnormalInputTest.default_params, "bound_multiplier": 3.0}
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        checks = []
+        multiplier = float(params["bound_multiplier"])
+        for feature in _features(ctx, params, ("numeric",)):
+            profile = ctx.profile[feature]
+            reference = _numbers(ctx.reference[feature])
+            if profile.quantiles is None or _is_ascending(reference):
+                continue
+            q1, q3 = profile.quantile(0.25), profile.quantile(0.75)
+            low, high = q1 - multiplier * (q3 - q1), q3 + multiplier * (q3 - q1)
+            checks.append(RowCheck([feature], _outside(_numbers(ctx.evaluation[feature]), low, high),
+                                   _outside(reference, low, high),
+                                   f"lie outside the outlier fences [{low:.4g}, {high:.4g}]",
+                                   {"lower_bound": low, "upper_bound": high}))
+        return checks
+
+
+@register
+class OutOfRange(AbnormalInputTest):
+    key = "out_of_range"
+    name = "Out of Range"
+    description = ("Counts evaluation values outside the reference range widened by std_factor standard "
+                   "deviations, or outside the inferred domain ([0, 1] or non-negative).")
+    why_it_matters = "Values the model has never seen anything close to, such as negative amounts, are usually bugs."
+    # Beyond the widened range is statistical (heavy tails put new samples past an old maximum); leaving the
+    # domain the whole reference respects (negative amounts, probabilities above 1) is certain.
+    statistical = True
+    default_params = {**AbnormalInputTest.default_params, "std_factor": 3.0}
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        checks = []
+        for feature in _features(ctx, params, ("numeric",)):
+            profile = ctx.profile[feature]
+            if profile.min is None:
+                continue
+            low, high = self._range(profile, float(params["std_factor"]))
+            evaluation = _numbers(ctx.evaluation[feature])
+            checks.append(RowCheck([feature], _outside(evaluation, low, high),
+                                   _outside(_numbers(ctx.reference[feature]), low, high),
+                                   f"lie outside the expected range [{low:.4g}, {high:.4g}]",
+                                   {"lower_bound": low, "upper_bound": high, "reference_min": profile.min,
+                                    "reference_max": profile.max, "domain": profile.range_kind},
+                                   certain_mask=_outside(evaluation, *self._domain(profile))))
+        return checks
+
+    @staticmethod
+    def _domain(profile) -> tuple[float, float]:
+        return {"[0, 1]": (0.0, 1.0), "[0, inf)": (0.0, np.inf)}.get(profile.range_kind, (-np.inf, np.inf))
+
+    @classmethod
+    def _range(cls, profile, std_factor: float) -> tuple[float, float]:
+        margin = std_factor * (profile.std or 0.0)
+        domain_low, domain_high = cls._domain(profile)
+        return max(profile.min - margin, domain_low), min(profile.max + margin, domain_high)
+
+
+# ---- category rules ----------------------------------------------------------------------------------------------
+def _known_values(series: pd.Series) -> pd.Index:
+    return pd.Index(pd.unique(series.dropna().astype(object)))
+
+
+def _in(series: pd.Series, known: pd.Index) -> np.ndarray:
+    return series.astype(object).isin(known).to_numpy()
+
+
+@register
+class UnseenCategorical(AbnormalInputTest):
+    key = "unseen_categorical"
+    name = "Unseen Categorical"
+    description = "Counts evaluation values of categorical features that never occur in the reference."
+    why_it_matters = ("A model has learned nothing about a category it never saw; most encoders silently map it "
+                      "to a default, so its predictions on those rows are unsupported.")
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        checks = []
+        for feature in _features(ctx, params, CATEGORY_TYPES):
+            if ctx.profile[feature].unseen_values_allowed:
+                continue
+            known = _known_values(ctx.reference[feature])
+            evaluation = ctx.evaluation[feature]
+            failing = evaluation.notna().to_numpy() & ~_in(evaluation, known)
+            unseen = list(pd.unique(evaluation[failing].astype(object)))
+            checks.append(RowCheck([feature], failing, np.zeros(len(ctx.reference), dtype=bool),
+                                   f"hold values never seen in the reference ({_quoted(unseen)})",
+                                   {"unseen_values": _top_values(evaluation[failing])}))
+        return checks
+
+
+@register
+class RareCategories(AbnormalInputTest):
+    key = "rare_categories"
+    name = "Rare Categories"
+    description = ("Counts evaluation rows whose category was rare in the reference (fewer than "
+                   "min_num_occurrences rows, a share below min_pct_occurrences, or by default a share below "
+                   "min_ratio_rel_uniform of a uniform share).")
+    why_it_matters = "A model's behaviour on categories it saw a handful of times is barely validated."
+    statistical = True
+    default_params = {**AbnormalInputTest.default_params, "min_num_occurrences": 0, "min_pct_occurrences": 0.0,
+                      "min_ratio_rel_uniform": 0.005, "include_columns": []}
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        features = _features(ctx, params, CATEGORY_TYPES)
+        features += [f for f in params.get("include_columns") or [] if f not in features]
+        checks = []
+        for feature in features:
+            counts = ctx.reference[feature].astype(object).value_counts()
+            rare = pd.Index(counts.index[self._rare(counts, params)])
+            if rare.empty:
+                continue
+            checks.append(RowCheck([feature], _in(ctx.evaluation[feature], rare), _in(ctx.reference[feature], rare),
+                                   f"hold categories that are rare in the reference ({_quoted(list(rare))})",
+                                   {"rare_categories": {str(k): int(counts[k]) for k in rare[:20]}}))
+        return checks
+
+    @staticmethod
+    def _rare(counts: pd.Series, params: dict) -> np.ndarray:
+        shares = counts / max(counts.sum(), 1)
+        min_count, min_share = int(params["min_num_occurrences"]), float(params["min_pct_occurrences"])
+        if min_count > 0 or min_share > 0:
+            return ((counts < min_count) | (shares < min_share)).to_numpy()
+        return (shares < float(params["min_ratio_rel_uniform"]) / max(len(counts), 1)).to_numpy()
+
+
+@register
+class NullCheck(AbnormalInputTest):
+    key = "null_check"
+    name = "Null Check"
+    description = "Counts missing values in features that are never missing in the reference."
+    why_it_matters = ("A model trained without missing values has no learned behaviour for them; many pipelines "
+                      "crash or fill them with an arbitrary default.")
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        features = [f for f in _features(ctx, params) if ctx.profile[f].null_count == 0]
+        return [RowCheck([f], ctx.evaluation[f].isna().to_numpy(), ctx.reference[f].isna().to_numpy(),
+                         "are missing although the feature is never missing in the reference") for f in features]
+
+
+@register
+class FeatureTypeCheck(AbnormalInputTest):
+    key = "feature_type_check"
+    name = "Feature Type Check"
+    description = "Counts values of numeric features that are not numbers (for example 'N/A' or '12,5')."
+    why_it_matters = "A value of the wrong type either crashes the model or is silently turned into a missing value."
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        checks = []
+        for feature in _features(ctx, params, ("numeric",)):
+            evaluation = ctx.evaluation[feature]
+            failing = self._not_numbers(evaluation)
+            checks.append(RowCheck([feature], failing, self._not_numbers(ctx.reference[feature]),
+                                   f"are not numbers ({_quoted(list(pd.unique(evaluation[failing].astype(object))))})",
+                                   {"wrong_values": _top_values(evaluation[failing])}))
+        return checks
+
+    @staticmethod
+    def _not_numbers(series: pd.Series) -> np.ndarray:
+        if pd.api.types.is_numeric_dtype(series):
+            return np.zeros(len(series), dtype=bool)
+        return (series.notna() & pd.to_numeric(series, errors="coerce").isna()).to_numpy()
+
+
+@register
+class Capitalization(AbnormalInputTest):
+    key = "capitalization"
+    name = "Capitalization"
+    description = "Counts evaluation values that match a reference category only when case is ignored."
+    why_it_matters = "'rome' and 'Rome' are different categories to a model; the variant gets no learned behaviour."
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        checks = []
+        for feature in _string_features(ctx, params):
+            reference = string_values(ctx.reference[feature]).dropna()
+            known = pd.Index(pd.unique(reference))
+            lowered = pd.Index(pd.unique(reference.str.lower()))
+            evaluation = string_values(ctx.evaluation[feature])
+            failing = (evaluation.notna() & ~evaluation.isin(known) & evaluation.str.lower().isin(lowered)).to_numpy()
+            variants = list(pd.unique(evaluation[failing]))
+            checks.append(RowCheck([feature], failing, np.zeros(len(ctx.reference), dtype=bool),
+                                   f"differ from a known category only in capitalisation ({_quoted(variants)})",
+                                   {"variants": _top_values(evaluation[failing])}))
+        return checks
+
+
+@register
+class EmptyString(AbnormalInputTest):
+    key = "empty_string"
+    name = "Empty String"
+    description = "Counts empty or blank strings in string features, beyond their rate in the reference."
+    why_it_matters = "An empty string is a null in disguise: the model treats it as a real, unknown category."
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        return [RowCheck([f], self._blank(ctx.evaluation[f]), self._blank(ctx.reference[f]),
+                         "are empty strings instead of values or nulls") for f in _string_features(ctx, params)]
+
+    @staticmethod
+    def _blank(series: pd.Series) -> np.ndarray:
+        return (string_values(series).str.strip() == "").fillna(False).to_numpy(dtype=bool)
+
+
+@register
+class RequiredCharacters(AbnormalInputTest):
+    key = "req_characters"
+    name = "Required Characters"
+    description = ("Counts string values missing a character that every reference value contains (for example "
+                   "'@' in e-mail addresses), or the characters configured per column.")
+    why_it_matters = "A value missing a structural character is malformed and the features derived from it are wrong."
+    default_params = {**AbnormalInputTest.default_params, "column_specific_params": {}}
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        configured = params.get("column_specific_params") or {}
+        checks = []
+        for feature in _string_features(ctx, params):
+            required = self._required(configured.get(feature), ctx.profile[feature].required_characters)
+            if not required:
+                continue
+            checks.append(RowCheck([feature], self._missing(ctx.evaluation[feature], required),
+                                   self._missing(ctx.reference[feature], required),
+                                   f"lack a required character ({' '.join(repr(c) for c in required)})",
+                                   {"required_characters": required}))
+        return checks
+
+    @staticmethod
+    def _required(configured: Any, profiled: str) -> str:
+        if isinstance(configured, dict):
+            configured = configured.get("required_characters")
+        return "".join(configured) if configured else profiled
+
+    @staticmethod
+    def _missing(series: pd.Series, required: str) -> np.ndarray:
+        values = string_values(series)
+        lacking = np.zeros(len(series), dtype=bool)
+        for character in required:
+            lacking |= (values.notna() & ~values.str.contains(character, regex=False).fillna(True)).to_numpy()
+        return lacking
+
+
+@register
+class Inconsistencies(AbnormalInputTest):
+    """Value pairs of associated categorical features that (almost) never occur together in the reference."""
+
+    key = "inconsistencies"
+    name = "Inconsistencies"
+    description = ("Counts evaluation rows whose pair of values of two associated categorical features is far "
+                   "rarer in the reference than independence predicts (joint share < p(a) p(b) x "
+                   "freq_ratio_threshold).")
+    why_it_matters = "Contradictory combinations, such as a city in the wrong country, point at corrupted records."
+    statistical = True
+    default_params = {**AbnormalInputTest.default_params, "freq_ratio_threshold": 0.02, "min_correlation": 0.1,
+                      "max_pairwise_tests": 200, "max_unique_pairs_for_firewall": 15}
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        features = _features(ctx, params, CATEGORY_TYPES)
+        coded = {f: ds.category_codes(ctx.reference[f], ctx.evaluation[f]) for f in features}
+        pairs = []
+        for i, first in enumerate(features):
+            for second in features[i + 1:]:
+                strength = ds.cramers_v(coded[first][0], coded[second][0])
+                if strength >= float(params["min_correlation"]):
+                    pairs.append((strength, first, second))
+        pairs.sort(key=lambda pair: -pair[0])
+        checks = []
+        for strength, first, second in pairs[: int(params["max_pairwise_tests"])]:
+            check = self._pair_check(ctx, coded[first], coded[second], (first, second), params)
+            if check is not None:
+                check.details["cramers_v"] = strength
+                checks.append(check)
+        return checks
+
+    def _pair_check(self, ctx: Context, first: tuple, second: tuple, names: tuple[str, str], params: dict
+                    ) -> RowCheck | None:
+        (ref_a, eval_a, cats_a), (ref_b, eval_b, cats_b) = first, second
+        size_b = len(cats_b)
+        inconsistent = self._inconsistent_cells(ref_a, ref_b, len(cats_a), size_b,
+                                                float(params["freq_ratio_threshold"]))
+        if not inconsistent.any():
+            return None
+
+        def failing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            valid = (a >= 0) & (b >= 0)
+            cell = np.where(valid, np.maximum(a, 0) * size_b + np.maximum(b, 0), 0)
+            return valid & inconsistent.ravel()[cell]
+
+        cells = np.argwhere(inconsistent)[:20]
+        combinations = [f"{cats_a[i]} & {cats_b[j]}" for i, j in cells]
+        return RowCheck(list(names), failing(eval_a, eval_b), failing(ref_a, ref_b),
+                        f"combine values that (almost) never occur together in the reference",
+                        {"inconsistent_combinations": combinations})
+
+    @staticmethod
+    def _inconsistent_cells(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int,
+                            ratio: float) -> np.ndarray:
+        """Cells whose reference count is below ratio x the count independence predicts; only where independence
+        predicts enough rows for absence to mean something, and only among values seen in the reference."""
+        valid = (codes_a >= 0) & (codes_b >= 0)
+        joint = np.bincount(codes_a[valid] * size_b + codes_b[valid], minlength=size_a * size_b)
+        joint = joint.reshape(size_a, size_b).astype(float)
+        n = joint.sum()
+        if n == 0:
+            return np.zeros((size_a, size_b), dtype=bool)
+        expected = np.outer(joint.sum(axis=1), joint.sum(axis=0)) / n
+        return (joint < ratio * expected) & (expected >= MIN_EXPECTED_PAIR_ROWS)
+
