@@ -1,0 +1,287 @@
+"""Integrations: typed settings per type, clients built from them (boto3, SQLAlchemy), and their admin-only services.
+
+Secrets are write-only: they are encrypted on the row, decrypted only to build a client, and scrubbed from every
+message that could reach a page, an API response or a log line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .models import Integration, IntegrationType, Workspace
+
+SQL_DIALECTS = {
+    "postgresql": ("postgresql+psycopg", 5432),
+    "mysql": ("mysql+pymysql", 3306),
+    "sqlite": ("sqlite", None),
+}
+# Which secret names each type accepts; anything else a form sends is ignored, so no stray value is stored.
+SECRET_NAMES = {
+    IntegrationType.S3: ("access_key_id", "secret_access_key"),
+    IntegrationType.SQL: ("password", "url"),
+    IntegrationType.HUGGINGFACE: ("token",),
+    IntegrationType.MLFLOW: ("access_key_id", "secret_access_key", "token"),
+}
+CONFIG_NAMES = {
+    IntegrationType.S3: ("region", "endpoint_url"),
+    IntegrationType.SQL: ("dialect", "host", "port", "database", "username", "sqlite_path", "by_url"),
+    IntegrationType.HUGGINGFACE: ("endpoint",),
+    IntegrationType.MLFLOW: ("artifact_root", "region", "endpoint_url"),
+    IntegrationType.CUSTOM: ("variables",),
+}
+CUSTOM_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+class IntegrationError(Exception):
+    """A connection failed or is misconfigured; the message is safe to show (secrets are scrubbed)."""
+
+
+# --- typed settings ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    region: str = ""
+    endpoint_url: str = ""
+    access_key_id: str = field(default="", repr=False)
+    secret_access_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SqlSettings:
+    dialect: str
+    host: str = ""
+    port: int | None = None
+    database: str = ""
+    username: str = ""
+    sqlite_path: str = ""
+    password: str = field(default="", repr=False)
+    url: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """A file-based model registry (MLflow-style layout `<artifact_root>/<name>/<version>/`) on S3 or a server path."""
+
+    artifact_root: str
+    s3: S3Settings
+
+
+def s3_settings(integration: Integration) -> S3Settings:
+    _require_type(integration, IntegrationType.S3, IntegrationType.MLFLOW)
+    secrets, config = integration.get_secrets(), integration.config
+    return S3Settings(
+        region=config.get("region", ""),
+        endpoint_url=config.get("endpoint_url", ""),
+        access_key_id=secrets.get("access_key_id", ""),
+        secret_access_key=secrets.get("secret_access_key", ""),
+    )
+
+
+def sql_settings(integration: Integration) -> SqlSettings:
+    _require_type(integration, IntegrationType.SQL)
+    secrets, config = integration.get_secrets(), integration.config
+    port = config.get("port")
+    return SqlSettings(
+        dialect=config.get("dialect", ""),
+        host=config.get("host", ""),
+        port=int(port) if port else None,
+        database=config.get("database", ""),
+        username=config.get("username", ""),
+        sqlite_path=config.get("sqlite_path", ""),
+        password=secrets.get("password", ""),
+        url=secrets.get("url", ""),
+    )
+
+
+def registry_settings(integration: Integration) -> RegistrySettings:
+    _require_type(integration, IntegrationType.MLFLOW)
+    root = (integration.config.get("artifact_root") or "").rstrip("/")
+    if not root:
+        raise IntegrationError(f"Model registry {integration.name} has no artifact root; an admin must set one.")
+    return RegistrySettings(artifact_root=root, s3=s3_settings(integration))
+
+
+def _require_type(integration: Integration, *types: str) -> None:
+    if integration.integration_type not in types:
+        wanted = " or ".join(IntegrationType(t).label for t in types)
+        raise IntegrationError(f"Integration {integration.name} is {integration.get_integration_type_display()}, "
+                               f"not {wanted}.")
+
+
+def redact(text: str, integration: Integration | None) -> str:
+    """Replaces every secret value of the integration in `text` (error messages from drivers can echo them)."""
+    if integration is None:
+        return text
+    for value in integration.get_secrets().values():
+        if value and len(str(value)) >= 4:
+            text = text.replace(str(value), "***")
+    return text
+
+
+# --- clients ----------------------------------------------------------------------------------------------------------
+
+
+def s3_client(s3: S3Settings):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url or None,
+        region_name=s3.region or "us-east-1",
+        aws_access_key_id=s3.access_key_id or None,
+        aws_secret_access_key=s3.secret_access_key or None,
+        config=Config(
+            s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=60, retries={"max_attempts": 2}
+        ),
+    )
+
+
+def sql_url(sql: SqlSettings):
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine.url import URL
+
+    if sql.url:
+        url = make_url(sql.url)
+        base = url.get_backend_name()
+        if base not in SQL_DIALECTS:
+            raise IntegrationError(f"Unsupported database {base}; use PostgreSQL, MySQL/MariaDB or SQLite.")
+        url = url.set(drivername=SQL_DIALECTS[base][0])
+        if base == "sqlite":
+            check_server_path(url.database or "", what="SQLite database")
+        return url
+    if sql.dialect not in SQL_DIALECTS:
+        raise IntegrationError(f"Unsupported database {sql.dialect!r}; use postgresql, mysql or sqlite.")
+    driver, default_port = SQL_DIALECTS[sql.dialect]
+    if sql.dialect == "sqlite":
+        return URL.create(driver, database=str(check_server_path(sql.sqlite_path, what="SQLite database")))
+    return URL.create(driver, username=sql.username or None, password=sql.password or None,
+                      host=sql.host or "127.0.0.1", port=sql.port or default_port, database=sql.database or None)
+
+
+def sql_engine(integration: Integration):
+    """A short-lived engine (no pool kept between reads); callers dispose it."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    url = sql_url(sql_settings(integration))
+    connect_args = {"connect_timeout": 10} if url.get_backend_name() in ("postgresql", "mysql") else {}
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
+
+
+def check_server_path(raw: str, *, what: str) -> Path:
+    """A server path is readable only inside settings.DATA_PATH_ALLOWLIST (symlinks resolved first)."""
+    if not raw:
+        raise IntegrationError(f"{what}: no path given.")
+    resolved = Path(raw).expanduser().resolve()
+    for allowed in settings.DATA_PATH_ALLOWLIST:
+        if resolved.is_relative_to(Path(allowed).resolve()):
+            return resolved
+    folders = ", ".join(str(p) for p in settings.DATA_PATH_ALLOWLIST) or "none are configured (DATA_PATH_ALLOWLIST)"
+    raise IntegrationError(f"{what}: {raw} is outside the folders this server may read from: {folders}.")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("s3", "s3a") or not parts.netloc:
+        raise IntegrationError(f"{uri} is not an S3 URI; write s3://bucket/key.")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+# --- services (admin only; views check the role through selectors.get_workspace_for_user(manage=True)) -------------
+
+
+def integration_create(*, user, workspace: Workspace, name: str, integration_type: str, config: dict,
+                       secrets: dict[str, str]) -> Integration:
+    """Creates an integration; `secrets` are encrypted and never readable again through any page or API."""
+    from .services import audit
+
+    if workspace.integrations.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"This workspace already has an integration named “{name}”."})
+    integration = Integration(workspace=workspace, name=name, integration_type=integration_type, created_by=user)
+    integration.config = clean_config(integration_type, config)
+    integration.set_secrets(clean_secrets(integration_type, secrets))
+    with transaction.atomic():
+        integration.save()
+        audit(actor=user, action="integration.create", obj=integration, workspace=workspace,
+              integration_type=integration_type)
+    return integration
+
+
+def integration_update(*, user, integration: Integration, name: str, config: dict,
+                       secrets: dict[str, str]) -> Integration:
+    """Blank secret values keep the stored ones (they are write-only, so the form cannot show them)."""
+    from .services import audit
+
+    clash = integration.workspace.integrations.filter(name__iexact=name).exclude(id=integration.id)
+    if clash.exists():
+        raise ValidationError({"name": f"This workspace already has an integration named “{name}”."})
+    kept = integration.get_secrets()
+    given = {key: value for key, value in secrets.items() if value}
+    integration.name = name
+    integration.config = clean_config(integration.integration_type, config)
+    merged = clean_secrets(integration.integration_type, {**kept, **given})
+    if integration.integration_type == IntegrationType.CUSTOM:
+        merged = {key: value for key, value in merged.items() if key in given or key in secrets}
+    integration.set_secrets(merged)
+    with transaction.atomic():
+        integration.save()
+        audit(actor=user, action="integration.update", obj=integration, workspace=integration.workspace,
+              changed_secrets=sorted(given))
+    return integration
+
+
+def integration_delete(*, user, integration: Integration) -> None:
+    from .services import audit
+
+    with transaction.atomic():
+        audit(actor=user, action="integration.delete", obj=integration, workspace=integration.workspace)
+        integration.delete()
+
+
+def clean_config(integration_type: str, config: dict) -> dict:
+    allowed = CONFIG_NAMES.get(integration_type, ())
+    cleaned = {key: value for key, value in config.items() if key in allowed and value not in ("", None)}
+    if integration_type == IntegrationType.SQL and not cleaned.get("by_url"):
+        if cleaned.get("dialect") not in SQL_DIALECTS:
+            raise ValidationError({"dialect": "Choose PostgreSQL, MySQL/MariaDB or SQLite."})
+    if integration_type == IntegrationType.CUSTOM:
+        variables = cleaned.get("variables") or {}
+        _check_custom_keys(variables)
+    return cleaned
+
+
+def clean_secrets(integration_type: str, secrets: dict[str, str]) -> dict[str, str]:
+    if integration_type == IntegrationType.CUSTOM:
+        _check_custom_keys(secrets)
+        return {key: str(value) for key, value in secrets.items() if value}
+    allowed = SECRET_NAMES.get(integration_type, ())
+    return {key: str(value) for key, value in secrets.items() if key in allowed and value}
+
+
+def _check_custom_keys(values: dict) -> None:
+    bad = [key for key in values if not CUSTOM_KEY_RE.match(key)]
+    if bad:
+        raise ValidationError({"secrets": f"Key names must be letters, digits and _ (not {', '.join(bad)})."})
+
+
+def custom_values(integration: Integration) -> dict[str, str]:
+    """RIME's integration_dict for a model or loader: plain variables plus decrypted secrets."""
+    return {**(integration.config.get("variables") or {}), **integration.get_secrets()}
+
+
+def credential_status(integration: Integration) -> str:
+    """RIME's Configured / Not Configured, without revealing which values are set."""
+    needed = {
+        IntegrationType.S3: ("access_key_id", "secret_access_key"),
+        IntegrationType.HUGGINGFACE: ("token",),
+    }.get(integration.integration_type, ())
+    names = set(integration.secret_names)
+    return "Configured" if all(name in names for name in needed) else "Not Configured"

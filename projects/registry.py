@@ -1,0 +1,591 @@
+"""Registering datasets, models and predictions (RIME's registries), and validating them on a worker.
+
+Registration checks what can be checked at once (name, source, paths, identifiers, file sizes) and raises a
+ValidationError keyed by form field; loading and predicting happen in `*_validate`, run by Celery after commit.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from stresstests.engine.config import DataParams
+from stresstests.engine.errors import ConfigError, EngineError
+
+from . import integrations, sources, storage
+from .models import (
+    Dataset,
+    DatasetSource,
+    Integration,
+    IntegrationType,
+    ModelSource,
+    Predictions,
+    Project,
+    RegisteredModel,
+    ValidityStatus,
+)
+from .services import audit
+
+logger = logging.getLogger(__name__)
+
+DATASET_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl", ".gz")
+NATIVE_MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cbm", ".catb", ".json", ".ubj", ".txt", ".skops", ".onnx")
+HF_URI_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+NAME_MAX = 200
+
+
+# --- shared checks ----------------------------------------------------------------------------------------------------
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give it a name."})
+    if len(name) > NAME_MAX:
+        raise ValidationError({"name": f"Names are at most {NAME_MAX} characters."})
+    return name
+
+
+def _check_unique(queryset, name: str, kind: str) -> None:
+    if queryset.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"This project already has a {kind} named “{name}”; names are unique."})
+
+
+def _check_integration(project: Project, integration: Integration | None, *allowed_types: str) -> None:
+    if integration is None:
+        return
+    if integration.workspace_id != project.workspace_id:
+        raise ValidationError({"integration": "That integration belongs to another workspace."})
+    if allowed_types and integration.integration_type not in allowed_types:
+        wanted = " or ".join(IntegrationType(t).label for t in allowed_types)
+        raise ValidationError({"integration": f"{integration.name} is not {wanted}."})
+
+
+def _check_upload_size(files: Iterable[UploadedFile]) -> None:
+    total = sum(f.size or 0 for f in files)
+    if total > storage.max_upload_bytes():
+        raise ValidationError({"file": f"The upload is {storage.human_size(total)}; the limit is "
+                                       f"{storage.human_size(storage.max_upload_bytes())}."})
+
+
+def _upload_name(upload: UploadedFile) -> PurePosixPath:
+    # Browsers send a bare name, but any client can send "../x" or "/etc/x": only the last part is ever used.
+    path = storage.safe_relative_path(upload.name or "", where="Uploaded file")
+    if len(path.parts) != 1:
+        raise ValidationError({"file": f"“{upload.name}” must be a plain file name, without folders."})
+    return path
+
+
+def _queue(task_name: str, object_id) -> None:
+    from . import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(str(object_id)))
+
+
+# --- data sources (datasets and predictions share them) ---------------------------------------------------------------
+
+
+@dataclass
+class DataSourceInput:
+    source: str
+    file: UploadedFile | None = None
+    path: str = ""
+    integration: Integration | None = None
+    table_name: str = ""
+    timestamp_col: str = ""
+
+
+def _check_data_source(project: Project, given: DataSourceInput) -> None:
+    if given.source == DatasetSource.UPLOAD:
+        if given.file is None:
+            raise ValidationError({"file": "Choose a file to upload."})
+        suffix = _upload_name(given.file).suffix.lower()
+        if suffix not in DATASET_SUFFIXES:
+            raise ValidationError({"file": f"Upload CSV, Parquet, JSON or JSON Lines (optionally .gz), not {suffix}."})
+        _check_upload_size([given.file])
+    elif given.source == DatasetSource.PATH:
+        _check_data_path(project, given.path, given.integration)
+    elif given.source == DatasetSource.TABLE:
+        _check_integration(project, given.integration, IntegrationType.SQL)
+        if given.integration is None:
+            raise ValidationError({"integration": "Choose the database integration that holds the table."})
+        _check_identifiers(given.table_name, given.timestamp_col)
+    else:
+        raise ValidationError({"source": f"Unknown source {given.source!r}."})
+
+
+def _check_data_path(project: Project, path: str, integration: Integration | None) -> None:
+    path = (path or "").strip()
+    if not path:
+        raise ValidationError({"path": "Give a file path or an s3:// URI."})
+    if path.startswith(("s3://", "s3a://")):
+        if integration is None:
+            raise ValidationError({"integration": "An s3:// path needs an S3 integration for its credentials."})
+        _check_integration(project, integration, IntegrationType.S3)
+        try:
+            integrations.split_s3_uri(path)
+        except integrations.IntegrationError as error:
+            raise ValidationError({"path": str(error)}) from None
+        return
+    if "://" in path:
+        raise ValidationError({"path": "Only s3:// URIs and server paths are supported."})
+    try:
+        integrations.check_server_path(path, what="Data path")
+    except integrations.IntegrationError as error:
+        raise ValidationError({"path": str(error)}) from None
+
+
+def _check_identifiers(table_name: str, timestamp_col: str) -> None:
+    try:
+        sources.split_table_name(table_name)
+    except sources.SourceError as error:
+        raise ValidationError({"table_name": str(error)}) from None
+    if timestamp_col:
+        try:
+            sources.check_identifier(timestamp_col, what="Timestamp column")
+        except sources.SourceError as error:
+            raise ValidationError({"timestamp_col": str(error)}) from None
+
+
+def _clean_data_params(data_params: dict | None) -> dict:
+    raw = {key: value for key, value in (data_params or {}).items() if value not in (None, "", [])}
+    loading_kwargs = raw.pop("loading_kwargs", None)
+    try:
+        DataParams.from_dict(raw)  # typed check only; the JSON column keeps RIME's raw shape
+    except ConfigError as error:
+        raise ValidationError({"data_params": str(error)}) from None
+    if loading_kwargs:
+        raw["loading_kwargs"] = _json_object(loading_kwargs, "loading_kwargs")
+    return raw
+
+
+def _json_object(value, field_name: str) -> dict:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValidationError({field_name: f"Not valid JSON: {error}."}) from None
+    if not isinstance(value, dict):
+        raise ValidationError({field_name: "Must be a JSON object."})
+    return value
+
+
+def _apply_data_source(row: Dataset | Predictions, given: DataSourceInput) -> None:
+    row.source = given.source
+    row.integration = given.integration if given.source != DatasetSource.UPLOAD else None
+    row.path = given.path.strip() if given.source == DatasetSource.PATH else ""
+    row.table_name = given.table_name if given.source == DatasetSource.TABLE else ""
+    if given.source == DatasetSource.UPLOAD:
+        row.file.save(str(_upload_name(given.file)), given.file, save=False)
+
+
+# --- datasets ---------------------------------------------------------------------------------------------------------
+
+
+def dataset_register(*, user, project: Project, name: str, source: str, data_params: dict, file=None, path: str = "",
+                     integration: Integration | None = None, table_name: str = "", validate: bool = True) -> Dataset:
+    """Registers a dataset from an upload, a path/URI or a connection table; validation is queued after commit."""
+    name = _clean_name(name)
+    _check_unique(project.datasets, name, "dataset")
+    params = _clean_data_params(data_params)
+    given = DataSourceInput(source, file, path, integration, table_name, params.get("timestamp_col", ""))
+    _check_data_source(project, given)
+    dataset = Dataset(project=project, name=name, data_params=params, created_by=user)
+    _apply_data_source(dataset, given)
+    with transaction.atomic():
+        dataset.save()
+        audit(actor=user, action="dataset.register", obj=dataset, workspace=project.workspace, source=source)
+        if validate:
+            _queue("validate_dataset", dataset.id)
+    return dataset
+
+
+def dataset_register_from_table(*, user, project: Project, name: str, integration_name: str, table_name: str,
+                                data_params: dict, validate: bool = True) -> Dataset:
+    """The wizard's *from a connection*: a table of a SQL integration named in the project's workspace."""
+    integration = _integration_by_name(project, integration_name, IntegrationType.SQL)
+    return dataset_register(user=user, project=project, name=name, source=DatasetSource.TABLE,
+                            data_params=data_params, integration=integration, table_name=table_name,
+                            validate=validate)
+
+
+def _integration_by_name(project: Project, name: str, integration_type: str) -> Integration:
+    integration = project.workspace.integrations.filter(name=name, integration_type=integration_type).first()
+    if integration is None:
+        label = IntegrationType(integration_type).label
+        raise ValidationError({"integration": f"This workspace has no {label} integration named “{name}”."})
+    return integration
+
+
+def dataset_delete(*, user, dataset: Dataset) -> None:
+    with transaction.atomic():
+        audit(actor=user, action="dataset.delete", obj=dataset, workspace=dataset.project.workspace)
+        file_name = dataset.file.name if dataset.file else ""
+        dataset.delete()
+    if file_name:
+        transaction.on_commit(lambda: storage.default_storage.delete(file_name))
+
+
+# --- models -----------------------------------------------------------------------------------------------------------
+
+
+def model_register(*, user, project: Project, name: str, tags: list[str], source: str,
+                   files: list[UploadedFile] | None = None, path: str = "", integration: Integration | None = None,
+                   model_config: dict | None = None, validate: bool = True) -> RegisteredModel:
+    """Registers a model: uploaded files (a .py with artifacts, a .zip of its folder, a pickle, a native file), a
+    remote path or registry URI, a Hugging Face configuration, or none (predictions only)."""
+    name = _clean_name(name)
+    _check_unique(project.models, name, "model")
+    model = RegisteredModel(project=project, name=name, tags=_clean_tags(tags), source=source, created_by=user)
+    model.storage_prefix = f"models/{model.id}"
+    if source == ModelSource.UPLOAD:
+        _store_model_upload(model, files or [])
+    elif source == ModelSource.PATH:
+        _apply_model_path(project, model, path or _config_path(model_config), integration)
+    elif source == ModelSource.HUGGING_FACE:
+        _check_integration(project, integration, IntegrationType.HUGGINGFACE)
+        model.integration = integration
+        model.model_config = {"hugging_face": clean_hugging_face_config(model_config or {})}
+    elif source == ModelSource.NONE:
+        model.validity_status = ValidityStatus.VALID
+        model.validity_message = "No model artifact: tests use registered predictions only."
+    else:
+        raise ValidationError({"source": f"Unknown model source {source!r}."})
+    return _save_model(user, model, validate=validate and source != ModelSource.NONE)
+
+
+def _save_model(user, model: RegisteredModel, *, validate: bool) -> RegisteredModel:
+    try:
+        with transaction.atomic():
+            model.save()
+            audit(actor=user, action="model.register", obj=model, workspace=model.project.workspace,
+                  source=model.source)
+            if validate:
+                _queue("validate_model", model.id)
+    except Exception:
+        if model.source == ModelSource.UPLOAD:
+            storage.delete_prefix(model.storage_prefix)
+        raise
+    return model
+
+
+def model_register_from_registry(*, user, project: Project, name: str, registry: Integration | str, model_uri: str,
+                                 tags: list[str] | None = None, validate: bool = True) -> RegisteredModel:
+    """The wizard's *from an online registry*: `models:/<name>/<version>` (or a path) in a registry integration."""
+    if isinstance(registry, str):
+        registry = _integration_by_name(project, registry, IntegrationType.MLFLOW)
+    return model_register(user=user, project=project, name=name, tags=tags or [], source=ModelSource.PATH,
+                          path=model_uri, integration=registry, validate=validate)
+
+
+def _clean_tags(tags: Iterable[str] | None) -> list[str]:
+    cleaned = []
+    for tag in tags or []:
+        tag = str(tag).strip()
+        if tag and tag not in cleaned:
+            cleaned.append(tag[:50])
+    return cleaned
+
+
+def _config_path(model_config: dict | None) -> str:
+    # RIME's model_config={"model_path": {"path": ...}} is the same as registering from a path.
+    return ((model_config or {}).get("model_path") or {}).get("path", "")
+
+
+def _apply_model_path(project: Project, model: RegisteredModel, path: str, integration: Integration | None) -> None:
+    path = (path or "").strip()
+    if not path:
+        raise ValidationError({"path": "Give the model's path, e.g. s3://bucket/models/fraud/model.py."})
+    model.path, model.integration = path, integration
+    if integration is not None and integration.integration_type == IntegrationType.MLFLOW:
+        _check_integration(project, integration)
+        try:
+            sources.resolve_registry_uri(integration, path)
+        except (integrations.IntegrationError, ValidationError) as error:
+            raise ValidationError({"path": _message(error)}) from None
+    elif path.startswith(("s3://", "s3a://")):
+        if integration is None:
+            raise ValidationError({"integration": "An s3:// path needs an S3 integration for its credentials."})
+        _check_integration(project, integration, IntegrationType.S3)
+    else:
+        _check_server_model_path(path)
+    model.entry_point = sources.split_model_path(model.path)[1]
+
+
+def _check_server_model_path(path: str) -> None:
+    if "://" in path:
+        raise ValidationError({"path": "Only s3:// URIs, registry URIs and server paths are supported."})
+    try:
+        integrations.check_server_path(path, what="Model path")
+    except integrations.IntegrationError as error:
+        raise ValidationError({"path": str(error)}) from None
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
+
+
+def _store_model_upload(model: RegisteredModel, files: list[UploadedFile]) -> None:
+    if not files:
+        raise ValidationError({"files": "Choose the model file(s) to upload."})
+    _check_upload_size(files)
+    names = [_upload_name(f) for f in files]
+    if len(files) == 1 and names[0].suffix.lower() == ".zip":
+        model.entry_point = _store_zip(model.storage_prefix, files[0])
+        return
+    model.entry_point = _entry_point_of([str(n) for n in names])
+    try:
+        for upload, name in zip(files, names):
+            storage.save_file(f"{model.storage_prefix}/{name}", upload)
+    except Exception:
+        storage.delete_prefix(model.storage_prefix)
+        raise
+
+
+def _entry_point_of(names: list[str]) -> str:
+    """model.py if uploaded, else the only .py, else the only native model file."""
+    if len(set(names)) != len(names):
+        raise ValidationError({"files": "Two uploaded files have the same name."})
+    scripts = [n for n in names if n.endswith(".py")]
+    if "model.py" in scripts:
+        return "model.py"
+    if len(scripts) == 1:
+        return scripts[0]
+    if scripts:
+        raise ValidationError({"files": f"Several .py files ({', '.join(scripts)}): name the entry point model.py."})
+    natives = [n for n in names if PurePosixPath(n).suffix.lower() in NATIVE_MODEL_SUFFIXES]
+    if len(natives) == 1 and len(names) == 1:
+        return natives[0]
+    raise ValidationError({"files": "Upload a model.py (with its artifacts), a .zip of its folder, a .pkl/.joblib "
+                                    f"file or one native model file ({', '.join(NATIVE_MODEL_SUFFIXES)})."})
+
+
+def _store_zip(prefix: str, upload: UploadedFile) -> str:
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile:
+        raise ValidationError({"files": f"{upload.name} is not a valid zip file."}) from None
+    with archive:
+        members = storage.zip_members(archive, where=upload.name)
+        top_level = [str(m.path) for m in members if len(m.path.parts) == 1]
+        entry = _zip_entry_point(top_level, upload.name)
+        try:
+            for member in members:
+                with archive.open(member.info) as content:
+                    storage.save_file(f"{prefix}/{member.path}", content)
+        except Exception:
+            storage.delete_prefix(prefix)
+            raise
+    return entry
+
+
+def _zip_entry_point(top_level: list[str], zip_name: str) -> str:
+    if "model.py" in top_level:
+        return "model.py"
+    natives = [n for n in top_level if PurePosixPath(n).suffix.lower() in NATIVE_MODEL_SUFFIXES]
+    if len(natives) == 1:
+        return natives[0]
+    raise ValidationError({"files": f"{zip_name} has no model.py at its top level (nor exactly one model file)."})
+
+
+def clean_hugging_face_config(raw: dict) -> dict:
+    """RIME's hugging_face config, flat or with `kwargs` (a dict or a JSON string), checked for shape."""
+    config = dict(raw.get("hugging_face", raw))
+    kwargs = config.pop("kwargs", None)
+    if kwargs:
+        config.update(_json_object(kwargs, "kwargs"))
+    model_uri = str(config.get("model_uri") or "").strip()
+    if not HF_URI_RE.match(model_uri):
+        raise ValidationError({"model_uri": "Give a Hugging Face model id such as “org/model-name”."})
+    tokenizer_uri = str(config.get("tokenizer_uri") or "").strip()
+    if tokenizer_uri and not HF_URI_RE.match(tokenizer_uri):
+        raise ValidationError({"tokenizer_uri": "Give a Hugging Face tokenizer id such as “org/model-name”."})
+    cleaned = {"model_uri": model_uri, "tokenizer_uri": tokenizer_uri,
+               "class_map": _clean_class_map(config.get("class_map")),
+               "ignore_class_names": _as_bool(config.get("ignore_class_names", False))}
+    unknown = sorted(set(config) - set(cleaned))
+    if unknown:
+        raise ValidationError({"model_config": f"Unknown Hugging Face setting(s): {', '.join(unknown)}."})
+    return cleaned
+
+
+def _clean_class_map(value) -> dict[str, str]:
+    if value in (None, "", {}):
+        return {}
+    value = _json_object(value, "class_map")
+    if not all(str(k).isdigit() and isinstance(v, str) and v for k, v in value.items()):
+        raise ValidationError({"class_map": 'Map class indices to names, e.g. {"0": "negative", "1": "positive"}.'})
+    indices = sorted(int(k) for k in value)
+    if indices != list(range(len(indices))):
+        raise ValidationError({"class_map": "Class indices must run 0, 1, 2, … without gaps."})
+    return {str(k): v for k, v in sorted(value.items(), key=lambda item: int(item[0]))}
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def model_delete(*, user, model: RegisteredModel) -> None:
+    prefix = model.storage_prefix if model.source == ModelSource.UPLOAD else ""
+    with transaction.atomic():
+        audit(actor=user, action="model.delete", obj=model, workspace=model.project.workspace)
+        model.delete()
+    if prefix:
+        transaction.on_commit(lambda: storage.delete_prefix(prefix))
+
+
+# --- predictions ------------------------------------------------------------------------------------------------------
+
+
+def predictions_register(*, user, model: RegisteredModel, dataset: Dataset, source: str, pred_params: dict,
+                         file=None, path: str = "", integration: Integration | None = None,
+                         table_name: str = "", validate: bool = True) -> Predictions:
+    """A model's predictions for a dataset (one per pair), from an upload, a path/URI or a table."""
+    if model.project_id != dataset.project_id:
+        raise ValidationError({"dataset": "The model and the dataset belong to different projects."})
+    if Predictions.objects.filter(model=model, dataset=dataset).exists():
+        raise ValidationError({"dataset": f"{model.name} already has predictions for {dataset.name}."})
+    params = {key: value for key, value in (pred_params or {}).items() if value not in (None, "", [])}
+    unknown = sorted(set(params) - {"pred_col", "timestamp_col"})
+    if unknown:
+        raise ValidationError({"pred_params": f"Unknown prediction setting(s): {', '.join(unknown)}."})
+    given = DataSourceInput(source, file, path, integration, table_name, params.get("timestamp_col", ""))
+    _check_data_source(model.project, given)
+    predictions = Predictions(model=model, dataset=dataset, pred_params=params, created_by=user)
+    _apply_data_source(predictions, given)
+    with transaction.atomic():
+        predictions.save()
+        audit(actor=user, action="predictions.register", obj=predictions, workspace=model.project.workspace)
+        if validate:
+            _queue("validate_predictions", predictions.id)
+    return predictions
+
+
+# --- validation (run by projects.tasks on a worker; also callable directly) --------------------------------------------
+
+VALIDATION_PREDICT_ROWS = 20
+
+
+def _set_validity(row, status: str, message: str, **fields) -> None:
+    row.validity_status, row.validity_message = status, message[:2000]
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save(update_fields=["validity_status", "validity_message", *fields])
+
+
+def dataset_validate(dataset: Dataset) -> Dataset:
+    """Loads the dataset, checks the columns named in data_params and records row count, size and schema."""
+    try:
+        frame = sources.load_dataset_frame(dataset)
+        problems = column_problems(list(frame.columns), dataset.data_params)
+    except Exception as error:  # every failure becomes the user's message; nothing is re-raised to Celery
+        _set_validity(dataset, ValidityStatus.INVALID, sources.data_load_error(error))
+        return dataset
+    fields = {"row_count": len(frame), "schema": frame_schema(frame), "size_bytes": _dataset_size(dataset, frame)}
+    if problems:
+        _set_validity(dataset, ValidityStatus.INVALID, " ".join(problems), **fields)
+    else:
+        _set_validity(dataset, ValidityStatus.VALID, f"{len(frame):,} rows, {frame.shape[1]} columns.", **fields)
+    return dataset
+
+
+def column_problems(columns: list[str], data_params: dict) -> list[str]:
+    present, problems = set(columns), []
+    for key in ("label_col", "timestamp_col", "pred_col"):
+        value = data_params.get(key)
+        for name in [value] if isinstance(value, str) else (value or []):
+            if name not in present:
+                problems.append(f"{key} “{name}” is not a column (columns: {', '.join(columns[:15])}).")
+    for key in ("protected_features", "features_not_in_model", "categorical_features", "text_features"):
+        missing = [name for name in data_params.get(key) or [] if name not in present]
+        if missing:
+            problems.append(f"{key} names missing columns: {', '.join(missing)}.")
+    return problems
+
+
+def frame_schema(frame) -> dict:
+    return {"columns": [{"name": str(name), "dtype": str(dtype)} for name, dtype in frame.dtypes.items()]}
+
+
+def _dataset_size(dataset: Dataset, frame) -> int:
+    if dataset.source == DatasetSource.UPLOAD and dataset.file:
+        try:
+            return dataset.file.size
+        except (OSError, FileNotFoundError):
+            pass
+    return int(frame.memory_usage(deep=True).sum())
+
+
+def model_validate(model: RegisteredModel) -> RegisteredModel:
+    """Loads the model in the sandbox and predicts a few rows of a valid dataset of the project, if there is one."""
+    if model.source == ModelSource.HUGGING_FACE:
+        _set_validity(model, ValidityStatus.INVALID, sources.NO_HUB_MESSAGE)
+        return model
+    try:
+        message = _load_and_predict(model)
+    except Exception as error:  # load, import and prediction errors all become the user's message
+        _set_validity(model, ValidityStatus.INVALID, sources.data_load_error(error))
+        return model
+    _set_validity(model, ValidityStatus.VALID, message)
+    return model
+
+
+def _load_and_predict(model: RegisteredModel) -> str:
+    from stresstests.engine.sandbox import SandboxedModel
+
+    dataset = model.project.datasets.filter(validity_status=ValidityStatus.VALID).order_by("created_at").first()
+    with tempfile.TemporaryDirectory(prefix="rime-model-") as folder:
+        path = sources.materialize_model(model, Path(folder))
+        if path is None:
+            return "No model artifact: tests use registered predictions only."
+        with SandboxedModel(path, model_task=model.project.model_task, load_timeout_s=120) as adapter:
+            if dataset is None:
+                return "Loaded. Register a dataset to check its predictions too."
+            rows = model_inputs(sources.load_dataset_frame(dataset, nrows=VALIDATION_PREDICT_ROWS), dataset)
+            predictions = adapter.predict(rows)
+    return f"Loaded and predicted {len(predictions)} rows of {dataset.name}."
+
+
+def model_inputs(frame, dataset: Dataset):
+    """The columns a model receives: everything but label, predictions, timestamp and features_not_in_model."""
+    params = dataset.data_params or {}
+    pred_col = params.get("pred_col")
+    dropped = {params.get("label_col"), params.get("timestamp_col"), *(params.get("features_not_in_model") or [])}
+    dropped |= set([pred_col] if isinstance(pred_col, str) else pred_col or [])
+    return frame[[c for c in frame.columns if c not in dropped]]
+
+
+def predictions_validate(predictions: Predictions) -> Predictions:
+    """One prediction per dataset row, numeric, in the pred_col named (or the only column)."""
+    from stresstests.engine.data import predictions_from_frame
+
+    try:
+        frame = sources.load_predictions_frame(predictions)
+        dataset = predictions.dataset
+        if dataset.row_count is not None and len(frame) != dataset.row_count:
+            raise EngineError(f"{len(frame)} predictions for {dataset.row_count} dataset rows; give one per row.")
+        pred_col = predictions.pred_params.get("pred_col")
+        columns = [pred_col] if pred_col else list(frame.columns)
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise EngineError(f"Prediction column {', '.join(missing)} is not in the predictions.")
+        predictions_from_frame(frame, columns, predictions.model.project.model_task)
+    except Exception as error:
+        _set_validity(predictions, ValidityStatus.INVALID, sources.data_load_error(error))
+        return predictions
+    _set_validity(predictions, ValidityStatus.VALID, f"{len(frame):,} predictions.")
+    return predictions

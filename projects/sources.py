@@ -1,0 +1,389 @@
+"""Reading registered artifacts from where they live: Django storage, S3 (through an integration), an allow-listed
+server folder, or a database table. Every failure is a SourceError whose message a user can act on, without secrets.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+from django.conf import settings
+
+from stresstests.engine import data as engine_data
+from stresstests.engine.errors import EngineError, ModelLoadError
+
+from . import integrations, storage
+from .integrations import IntegrationError, S3Settings
+from .models import Dataset, DatasetSource, Integration, IntegrationType, ModelSource, Predictions, RegisteredModel
+
+logger = logging.getLogger(__name__)
+
+# Bounded reads: a table is never read whole; above the cap it is sampled (or cut, when sampling is off).
+DEFAULT_TABLE_ROW_CAP = 200_000
+MAX_REMOTE_MODEL_FILES = 1000
+# Identifiers: letters, digits, _ and $, at most 63 characters (PostgreSQL's limit); schema.table allowed.
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+REGISTRY_URI_RE = re.compile(r"^models:/(?P<name>[A-Za-z0-9_.-]{1,100})/(?P<version>[A-Za-z0-9_.-]{1,50})/?$")
+
+
+class SourceError(EngineError):
+    """Data or a model cannot be fetched from its source; the message says why and is safe to show."""
+
+
+def table_row_cap() -> int:
+    return int(getattr(settings, "REGISTRY_TABLE_ROW_CAP", DEFAULT_TABLE_ROW_CAP))
+
+
+# --- datasets and predictions -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    """What to read, common to datasets and predictions (both rows have source/file/path/integration/table_name)."""
+
+    source: str
+    file_name: str
+    path: str
+    integration: Integration | None
+    table_name: str
+    timestamp_col: str = ""
+    nrows: int | None = None
+    sample: bool = True
+    loading_kwargs: dict | None = None
+
+
+def load_dataset_frame(dataset: Dataset, *, nrows: int | None = None) -> pd.DataFrame:
+    """The dataset as a DataFrame, from any source; `nrows` (or data_params.nrows) bounds the rows read."""
+    params = dataset.data_params or {}
+    request = FrameRequest(
+        source=dataset.source, file_name=dataset.file.name if dataset.file else "", path=dataset.path,
+        integration=dataset.integration, table_name=dataset.table_name,
+        timestamp_col=params.get("timestamp_col") or "", nrows=nrows or params.get("nrows"),
+        sample=bool(params.get("sample", True)), loading_kwargs=params.get("loading_kwargs") or None,
+    )
+    return read_frame(request, what=f"Dataset {dataset.name}")
+
+
+def load_predictions_frame(predictions: Predictions) -> pd.DataFrame:
+    """Predictions rows in the dataset's row order (tables are read ordered by timestamp when one is given)."""
+    params = predictions.pred_params or {}
+    request = FrameRequest(
+        source=predictions.source, file_name=predictions.file.name if predictions.file else "",
+        path=predictions.path, integration=predictions.integration, table_name=predictions.table_name,
+        timestamp_col=params.get("timestamp_col") or "", sample=False,
+    )
+    return read_frame(request, what=f"Predictions of {predictions.model} on {predictions.dataset}")
+
+
+def read_frame(request: FrameRequest, *, what: str) -> pd.DataFrame:
+    try:
+        if request.source == DatasetSource.UPLOAD:
+            if not request.file_name:
+                raise SourceError(f"{what} has no uploaded file.")
+            with storage.local_path(request.file_name) as local:
+                return _load_file(local, request)
+        if request.source == DatasetSource.PATH:
+            with fetch_data_path(request.path, request.integration) as local:
+                return _load_file(local, request)
+        if request.source == DatasetSource.TABLE:
+            return read_table(request.integration, request.table_name, timestamp_col=request.timestamp_col,
+                              row_cap=request.nrows or table_row_cap(), sample=request.sample)
+    except IntegrationError as error:
+        raise SourceError(f"{what}: {error}") from None
+    except FileNotFoundError:
+        raise SourceError(f"{what}: its stored file is missing from storage; register it again.") from None
+    raise SourceError(f"{what} has an unknown source {request.source!r}.")
+
+
+def _load_file(path: Path, request: FrameRequest) -> pd.DataFrame:
+    return engine_data.load_dataset(path, nrows=request.nrows, loading_kwargs=request.loading_kwargs)
+
+
+@contextlib.contextmanager
+def fetch_data_path(path: str, integration: Integration | None) -> Iterator[Path]:
+    """A local file for `path`: s3://bucket/key downloaded with the integration's credentials, or a server path."""
+    if path.startswith(("s3://", "s3a://")):
+        if integration is None:
+            raise SourceError(f"{path} needs an S3 integration to read it.")
+        bucket, key = integrations.split_s3_uri(path)
+        suffix = "".join(PurePosixPath(key).suffixes[-2:])
+        with tempfile.TemporaryDirectory(prefix="rime-s3-") as folder:
+            target = Path(folder) / f"data{suffix}"
+            download_s3_object(integrations.s3_settings(integration), bucket, key, target, integration=integration)
+            yield target
+        return
+    yield integrations.check_server_path(path, what="Data path")
+
+
+# --- S3 ---------------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def s3_errors(uri: str, integration: Integration | None) -> Iterator[None]:
+    """Turns boto errors into one plain sentence; wrong keys, a missing bucket and an unreachable endpoint differ."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+    try:
+        yield
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        raise SourceError(integrations.redact(_s3_message(uri, code, error), integration)) from None
+    except EndpointConnectionError as error:
+        raise SourceError(f"Cannot reach the S3 endpoint for {uri} ({error.kwargs.get('endpoint_url', '')}): check "
+                          "the integration's endpoint URL.") from None
+    except NoCredentialsError:
+        raise SourceError(f"No S3 credentials for {uri}: set the integration's access key id and secret.") from None
+    except BotoCoreError as error:
+        raise SourceError(integrations.redact(f"S3 error for {uri}: {error}", integration)) from None
+
+
+def _s3_message(uri: str, code: str, error: Exception) -> str:
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken"):
+        return f"S3 refused the integration's credentials for {uri} ({code}): check the access key id and secret."
+    if code == "NoSuchBucket":
+        return f"The bucket of {uri} does not exist (or the endpoint URL points at another store)."
+    if code in ("NoSuchKey", "404"):
+        return f"{uri} does not exist in its bucket."
+    return f"S3 error for {uri}: {code or type(error).__name__}."
+
+
+def download_s3_object(s3: S3Settings, bucket: str, key: str, target: Path, *, integration=None) -> None:
+    uri = f"s3://{bucket}/{key}"
+    client = integrations.s3_client(s3)
+    with s3_errors(uri, integration):
+        head = client.head_object(Bucket=bucket, Key=key)
+        if head.get("ContentLength", 0) > storage.max_upload_bytes():
+            raise SourceError(f"{uri} is {storage.human_size(head['ContentLength'])}; the limit is "
+                              f"{storage.human_size(storage.max_upload_bytes())}.")
+        client.download_file(bucket, key, str(target))
+
+
+def download_s3_prefix(s3: S3Settings, bucket: str, prefix: str, dest: Path, *, integration=None) -> list[Path]:
+    """Every object under `prefix` into `dest` (a model.py and the files beside it), capped in count and bytes."""
+    uri = f"s3://{bucket}/{prefix}"
+    client = integrations.s3_client(s3)
+    with s3_errors(uri, integration):
+        objects = _list_s3_objects(client, bucket, prefix, uri)
+        written = []
+        for key in objects:
+            relative = storage.safe_relative_path(key[len(prefix):], where=uri)
+            target = dest / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, key, str(target))
+            written.append(target)
+    return written
+
+
+def _list_s3_objects(client, bucket: str, prefix: str, uri: str) -> list[str]:
+    keys, total = [], 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("/"):
+                continue
+            keys.append(item["Key"])
+            total += item.get("Size", 0)
+    if not keys:
+        raise SourceError(f"Nothing is stored under {uri}.")
+    if len(keys) > MAX_REMOTE_MODEL_FILES or total > storage.max_upload_bytes():
+        raise SourceError(f"{uri} holds {len(keys)} files ({storage.human_size(total)}); the limit is "
+                          f"{MAX_REMOTE_MODEL_FILES} files and {storage.human_size(storage.max_upload_bytes())}.")
+    return keys
+
+
+# --- SQL tables -------------------------------------------------------------------------------------------------------
+
+
+def check_identifier(name: str, *, what: str) -> None:
+    if not IDENTIFIER_RE.match(name or ""):
+        raise SourceError(f"{what} “{name}” is not a plain identifier (letters, digits, _ ; at most 63 characters).")
+
+
+def split_table_name(table_name: str) -> tuple[str | None, str]:
+    """`schema.table` or `table`; each part must be a plain identifier, so nothing can be injected."""
+    parts = (table_name or "").split(".")
+    if len(parts) > 2:
+        raise SourceError(f"Table “{table_name}” has too many dots; write table or schema.table.")
+    for part in parts:
+        check_identifier(part, what="Table name")
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def table_columns(engine, table_name: str) -> list[str]:
+    """The table's real columns; the table must be one the database lists (tables and views)."""
+    from sqlalchemy import inspect
+
+    schema, name = split_table_name(table_name)
+    inspector = inspect(engine)
+    known = set(inspector.get_table_names(schema=schema)) | set(inspector.get_view_names(schema=schema))
+    if name not in known:
+        raise SourceError(f"Table “{table_name}” does not exist in this database.")
+    return [column["name"] for column in inspector.get_columns(name, schema=schema)]
+
+
+def list_tables(integration: Integration) -> list[str]:
+    """Table and view names of the integration's database (for the wizard's connection browser)."""
+    from sqlalchemy import inspect
+
+    with _sql_connection_errors(integration):
+        engine = integrations.sql_engine(integration)
+        try:
+            inspector = inspect(engine)
+            return sorted(set(inspector.get_table_names()) | set(inspector.get_view_names()))
+        finally:
+            engine.dispose()
+
+
+def read_table(integration: Integration | None, table_name: str, *, timestamp_col: str = "",
+               row_cap: int | None = None, sample: bool = True, seed: int = 0) -> pd.DataFrame:
+    """At most `row_cap` rows of a validated table, sampled at random in the database when it is larger."""
+    if integration is None or integration.integration_type != IntegrationType.SQL:
+        raise SourceError("A table can only be read through a SQL database integration.")
+    row_cap = min(row_cap or table_row_cap(), table_row_cap())
+    with _sql_connection_errors(integration):
+        engine = integrations.sql_engine(integration)
+        try:
+            columns = table_columns(engine, table_name)
+            if timestamp_col:
+                check_identifier(timestamp_col, what="Timestamp column")
+                if timestamp_col not in columns:
+                    raise SourceError(f"Timestamp column “{timestamp_col}” is not a column of {table_name}; "
+                                      f"its columns are {', '.join(columns[:20])}.")
+            return _select_rows(engine, table_name, columns, timestamp_col, row_cap, sample, seed)
+        finally:
+            engine.dispose()
+
+
+def _select_rows(engine, table_name: str, columns: list[str], timestamp_col: str, row_cap: int, sample: bool,
+                 seed: int) -> pd.DataFrame:
+    from sqlalchemy import column, func, select, table
+
+    schema, name = split_table_name(table_name)
+    # sqlalchemy's table()/column() quote every identifier; names were also checked against the real catalogue.
+    source = table(name, *[column(c) for c in columns], schema=schema)
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(source)).scalar_one()
+        statement = select(*source.columns).limit(row_cap)
+        if total > row_cap and sample:
+            random = func.rand() if engine.dialect.name == "mysql" else func.random()
+            statement = statement.order_by(random)
+        elif timestamp_col:
+            statement = statement.order_by(source.c[timestamp_col])
+        frame = pd.read_sql(statement, connection)
+    if timestamp_col and total > row_cap and sample:
+        frame = frame.sort_values(timestamp_col, kind="stable").reset_index(drop=True)
+    if frame.empty:
+        raise SourceError(f"Table {table_name} has no rows.")
+    return frame
+
+
+@contextlib.contextmanager
+def _sql_connection_errors(integration: Integration) -> Iterator[None]:
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+    try:
+        yield
+    except DBAPIError as error:
+        # str(error) may carry the statement and parameters; keep only the driver's first line, scrubbed.
+        first = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise SourceError(integrations.redact(f"Database {integration.name}: {first}", integration)) from None
+    except NoSuchModuleError as error:
+        raise SourceError(f"Database {integration.name}: its driver is not installed ({error}).") from None
+    except SQLAlchemyError as error:
+        raise SourceError(integrations.redact(f"Database {integration.name}: {type(error).__name__}", integration)
+                          ) from None
+
+
+# --- models -----------------------------------------------------------------------------------------------------------
+
+NO_HUB_MESSAGE = ("Stored; cannot be loaded on this server: no model hub is reachable, so the Hugging Face model "
+                  "cannot be downloaded.")
+
+
+def materialize_model(model: RegisteredModel, dest: Path) -> Path | None:
+    """Copies or downloads the model's files into `dest`; the returned path goes to load_model / SandboxedModel.
+    None means the model has no artifact (predictions only)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    what = f"Model {model.name}"
+    try:
+        if model.source == ModelSource.NONE:
+            return None
+        if model.source == ModelSource.UPLOAD:
+            storage.download_prefix(model.storage_prefix, dest)
+            return _entry(dest, model.entry_point, what)
+        if model.source == ModelSource.PATH:
+            return _materialize_path(model, dest, what)
+        if model.source == ModelSource.HUGGING_FACE:
+            raise ModelLoadError(f"{what}: {NO_HUB_MESSAGE}")
+    except IntegrationError as error:
+        raise SourceError(f"{what}: {error}") from None
+    raise SourceError(f"{what} has an unknown source {model.source!r}.")
+
+
+def _entry(dest: Path, entry_point: str, what: str) -> Path:
+    entry = dest / storage.safe_relative_path(entry_point or "", where=what) if entry_point else dest
+    if not entry.exists():
+        raise ModelLoadError(f"{what}: its entry point {entry_point} is missing from the stored files.")
+    return entry
+
+
+def _materialize_path(model: RegisteredModel, dest: Path, what: str) -> Path:
+    path, integration = model.path, model.integration
+    if integration is not None and integration.integration_type == IntegrationType.MLFLOW:
+        path = resolve_registry_uri(integration, path)
+    folder_uri, entry_name = split_model_path(path)
+    if folder_uri.startswith(("s3://", "s3a://")):
+        if integration is None:
+            raise SourceError(f"{what}: {path} needs an S3 integration to read it.")
+        bucket, prefix = integrations.split_s3_uri(folder_uri)
+        download_s3_prefix(integrations.s3_settings(integration), bucket, prefix, dest, integration=integration)
+    else:
+        folder = integrations.check_server_path(folder_uri, what="Model path")
+        shutil.copytree(folder, dest, dirs_exist_ok=True)
+    return _entry(dest, entry_name or _guess_entry(dest, what), what)
+
+
+def split_model_path(path: str) -> tuple[str, str]:
+    """(folder with a trailing /, entry file name or "" when the path names a folder)."""
+    if path.endswith("/"):
+        return path, ""
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/", name
+
+
+def _guess_entry(dest: Path, what: str) -> str:
+    if (dest / "model.py").exists():
+        return "model.py"
+    from .registry import NATIVE_MODEL_SUFFIXES
+
+    natives = [p.name for p in dest.iterdir() if p.is_file() and p.suffix.lower() in NATIVE_MODEL_SUFFIXES]
+    if len(natives) == 1:
+        return natives[0]
+    raise ModelLoadError(f"{what}: the folder has no model.py and not exactly one model file ({', '.join(natives)}).")
+
+
+def resolve_registry_uri(integration: Integration, uri: str) -> str:
+    """`models:/<name>/<version>` -> `<artifact_root>/<name>/<version>/`; a relative path is joined to the root."""
+    registry = integrations.registry_settings(integration)
+    match = REGISTRY_URI_RE.match(uri)
+    if match:
+        return f"{registry.artifact_root}/{match['name']}/{match['version']}/"
+    relative = storage.safe_relative_path(uri.lstrip(), where=f"Registry {integration.name}")
+    return f"{registry.artifact_root}/{relative}" + ("/" if uri.endswith("/") else "")
+
+
+def data_load_error(error: Exception) -> str:
+    """One message for the validity status, whatever failed."""
+    from django.core.exceptions import ValidationError
+
+    if isinstance(error, EngineError):
+        return str(error)
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return f"{type(error).__name__}: {error}"
