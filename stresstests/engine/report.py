@@ -205,24 +205,28 @@ def test_case_dict(case: TestCase) -> dict:
 
 
 def key_findings(results: list[TestResult]) -> list[str]:
-    """Plain sentences, worst first: per category, the most important failing cases."""
-    findings: list[tuple[tuple, str]] = []
-    for category in ALL_CATEGORIES:
-        failing = [(case, r.test) for r in results if r.test.category == category and r.status == STATUS_COMPLETED
-                   for case in r.cases if case.severity != SEVERITY_PASS]
-        failing.sort(key=lambda pair: _finding_order(*pair))
-        seen: set[str] = set()
-        for case, test in failing:
-            sentence = case.finding or _default_finding(case, test.name)
-            if sentence in seen:
-                continue
-            seen.add(sentence)
-            findings.append((_finding_order(case, test), sentence))
-            if len(seen) >= MAX_FINDINGS_PER_CATEGORY:
-                break
-    findings.sort(key=lambda pair: pair[0])
+    """Plain sentences: every failing category's headline first (worst first), then their runners-up."""
+    per_category = [_category_findings(category, results) for category in ALL_CATEGORIES]
+    findings: list[str] = []
+    for rank in range(MAX_FINDINGS_PER_CATEGORY):
+        round_ = sorted((items[rank] for items in per_category if len(items) > rank), key=lambda pair: pair[0])
+        findings.extend(sentence for _, sentence in round_)
     errors = [f"{r.test.name} could not run: {r.reason}" for r in results if r.status == STATUS_ERROR]
-    return [sentence for _, sentence in findings] + errors
+    return findings + errors
+
+
+def _category_findings(category: str, results: list[TestResult]) -> list[tuple[tuple, str]]:
+    failing = [(case, r.test) for r in results if r.test.category == category and r.status == STATUS_COMPLETED
+               for case in r.cases if case.severity != SEVERITY_PASS]
+    failing.sort(key=lambda pair: _finding_order(*pair))
+    chosen: list[tuple[tuple, str]] = []
+    for case, test in failing:
+        sentence = case.finding or _default_finding(case, test.name)
+        if all(sentence != existing for _, existing in chosen):
+            chosen.append((_finding_order(case, test), sentence))
+        if len(chosen) >= MAX_FINDINGS_PER_CATEGORY:
+            break
+    return chosen
 
 
 def _finding_order(case: TestCase, test) -> tuple:
