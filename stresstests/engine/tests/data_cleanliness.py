@@ -19,6 +19,7 @@ from stresstests.engine.base import (
     SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_DATA_CLEANLINESS,
     Context,
+    SkipTest,
     StressTest,
     TestCase,
     json_safe,
@@ -57,7 +58,7 @@ class RequiredFeatures(CleanlinessTest):
         required = list(params.get("required_feats") or [])
         allowed = list(params.get("allowed_feats") or [])
         if not required and not allowed:
-            return []
+            raise SkipTest("acts only when required_feats or allowed_feats is configured")
         if params.get("required_only"):
             allowed = required
         special = {ctx.schema.label_col, ctx.schema.timestamp_col, *_as_list(ctx.schema.pred_col)}
@@ -157,11 +158,12 @@ class LabelImbalance(CleanlinessTest):
                 continue
             k = len(ctx.schema.class_names or []) or max(len(shares), 2)
             majority = float(shares.iloc[0])
+            majority_class = _class_name(ctx, shares.index[0])
             value = (majority - 1 / k) / (1 - 1 / k) if params.get("normalize", True) else majority
             severity = severity_for(value, thresholds)
             finding = ""
             if severity != SEVERITY_PASS:
-                finding = (f"The {dataset} labels are imbalanced: class {shares.index[0]!r} makes up {majority:.1%} "
+                finding = (f"The {dataset} labels are imbalanced: class {majority_class!r} makes up {majority:.1%} "
                            f"of rows (imbalance {value:.2f} >= {thresholds[severity == SEVERITY_ALERT]:.2f}); "
                            f"accuracy-like metrics will look good even for a model that ignores the other classes.")
             cases.append(TestCase(features=[ctx.schema.label_col] if ctx.schema.label_col else [], severity=severity,
@@ -170,6 +172,15 @@ class LabelImbalance(CleanlinessTest):
                                   details=json_safe({"dataset": dataset, "class_shares": {str(c): s for c, s in
                                                                                           shares.items()}})))
         return cases
+
+
+def _class_name(ctx: Context, code: Any) -> Any:
+    """Labels arrive encoded as class indices; show the user's class name when there is one."""
+    names = ctx.schema.class_names or []
+    try:
+        return names[int(code)] if names else (int(code) if float(code).is_integer() else code)
+    except (ValueError, TypeError, IndexError):
+        return code
 
 
 def _fisher_lower_bound(r: np.ndarray, n: np.ndarray) -> np.ndarray:
