@@ -16,4 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("projects.urls")),
     path("", include("stresstests.urls")),
+    path("", include("stresstests.results_urls")),
 ]

@@ -1,0 +1,602 @@
+"""Read-only views of an engine report (StressTestReport.data) for the result pages, exports and comparisons.
+
+Everything a page shows comes from the report; this module only groups, orders and labels it. Chart specs are plain
+JSON-safe dicts drawn by static/js/charts.js (and by the offline HTML export, which embeds the same code).
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from stresstests.engine.base import (
+    CATEGORY_DISPLAY_NAMES,
+    RISK_GROUP_FAIRNESS,
+    RISK_GROUP_OPERATIONAL,
+    RISK_GROUP_SECURITY,
+    SEVERITY_ALERT,
+    SEVERITY_ORDER,
+    SEVERITY_PASS,
+    SEVERITY_WARNING,
+    worst_severity,
+)
+from stresstests.engine.metrics import METRICS
+
+SEVERITY_LABELS = {SEVERITY_ALERT: "Alert", SEVERITY_WARNING: "Warning", SEVERITY_PASS: "Pass"}
+RISK_GROUP_LABELS = {RISK_GROUP_SECURITY: "Security", RISK_GROUP_FAIRNESS: "Fairness",
+                     RISK_GROUP_OPERATIONAL: "Operational"}
+RISK_GROUP_ORDER = (RISK_GROUP_SECURITY, RISK_GROUP_FAIRNESS, RISK_GROUP_OPERATIONAL)
+CATEGORY_DESCRIPTIONS = {
+    "TEST_CATEGORY_TYPE_MODEL_PERFORMANCE": "How well the model performs overall on the evaluation data, and how "
+                                            "much that changed from the reference.",
+    "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE": "Whether slices of the evaluation data perform markedly worse than "
+                                             "the whole.",
+    "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION": "Whether slices of the data lost more performance "
+                                                         "between reference and evaluation than the whole.",
+    "TEST_CATEGORY_TYPE_TRANSFORMATIONS": "Corrupts clean evaluation rows the way real pipelines do (nulls, "
+                                          "outliers, wrong types, case changes) and measures how the model copes.",
+    "TEST_CATEGORY_TYPE_DRIFT": "Compares reference and evaluation distributions of features, labels and "
+                                "predictions, and what the shift costs the model.",
+    "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS": "Looks for evaluation rows unlike anything in the reference (outliers, "
+                                          "unseen categories, wrong types) and their effect on the model.",
+    "TEST_CATEGORY_TYPE_DATA_CLEANLINESS": "Checks the reference data itself for leakage, duplicates and label "
+                                           "problems.",
+    "TEST_CATEGORY_TYPE_ADVERSARIAL": "Searches for small changes to single rows that move the model's "
+                                      "predictions the most.",
+    "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS": "Compares the model's behaviour across groups of the protected "
+                                            "features.",
+}
+# Drift statistics named in case metrics, in the order a page prefers to show them.
+DRIFT_STATISTICS = (("psi", "PSI"), ("jensen_shannon", "JS divergence"), ("kl_divergence", "KL divergence"),
+                    ("kolmogorov-smirnov", "KS statistic"), ("kolmogorov_smirnov", "KS statistic"))
+MAX_FEATURE_CHIPS = 4
+MAX_METRIC_COLUMNS = 6
+
+
+def severity_label(severity: str | None) -> str:
+    return SEVERITY_LABELS.get(severity or "", "Not tested")
+
+
+def severity_rank(severity: str | None) -> int:
+    return SEVERITY_ORDER.get(severity or "", -1)
+
+
+def metric_label(name: str) -> str:
+    info = METRICS.get(name)
+    return info.display if info else name.replace("_", " ").capitalize()
+
+
+def url_safe_feature_id(feature: str) -> str:
+    """RIME's id of a feature in URLs: URL-safe base64 of its name, without padding."""
+    return base64.urlsafe_b64encode(feature.encode()).decode().rstrip("=")
+
+
+def feature_from_url_id(feature_id: str) -> str:
+    padded = feature_id + "=" * (-len(feature_id) % 4)
+    return base64.urlsafe_b64decode(padded.encode()).decode()
+
+
+# --- Views of one test and its cases ------------------------------------------------------------------------------
+
+
+@dataclass
+class TestRow:
+    """One test as a row of the By Category table."""
+
+    raw: dict
+
+    __test__ = False  # not a pytest test class
+
+    @property
+    def test_type(self) -> str:
+        return self.raw["test_type"]
+
+    @property
+    def name(self) -> str:
+        return self.raw.get("name") or self.test_type
+
+    @property
+    def severity(self) -> str | None:
+        return self.raw.get("severity")
+
+    @property
+    def status(self) -> str:
+        return self.raw.get("status", "completed")
+
+    @property
+    def not_run_reason(self) -> str:
+        return self.raw.get("skip_reason") or self.raw.get("error") or ""
+
+    @property
+    def cases_total(self) -> int:
+        return int(self.raw.get("summary_counts", {}).get("total", 0))
+
+    @property
+    def cases_passed(self) -> int:
+        return int(self.raw.get("summary_counts", {}).get("pass", 0))
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.cases_passed / self.cases_total if self.cases_total else None
+
+    @property
+    def failing_features(self) -> list[str]:
+        return list(self.raw.get("failing_features") or [])
+
+    @property
+    def feature_chips(self) -> list[str]:
+        return self.failing_features[:MAX_FEATURE_CHIPS]
+
+    @property
+    def more_features(self) -> int:
+        return max(len(self.failing_features) - MAX_FEATURE_CHIPS, 0)
+
+
+@dataclass
+class CaseRow:
+    """One test case on the test page: its label, severity, headline metrics and chart."""
+
+    raw: dict
+    position: int
+    metric_columns: list[str]
+
+    @property
+    def label(self) -> str:
+        features = ", ".join(self.raw.get("features") or []) or "Whole dataset"
+        subset = self.raw.get("subset")
+        return f"{features} ({subset})" if subset and not subset.startswith(features) else (subset or features)
+
+    @property
+    def severity(self) -> str:
+        return self.raw["severity"]
+
+    @property
+    def severity_rank(self) -> int:
+        return severity_rank(self.severity)
+
+    @property
+    def importance(self) -> float | None:
+        return self.raw.get("importance_score")
+
+    @property
+    def metric_values(self) -> list[Any]:
+        metrics = self.raw.get("metrics") or {}
+        return [metrics.get(name) for name in self.metric_columns]
+
+    @property
+    def finding(self) -> str:
+        return self.raw.get("finding") or ""
+
+    @property
+    def failing(self) -> bool:
+        return self.severity != SEVERITY_PASS
+
+    @cached_property
+    def charts(self) -> list[dict]:
+        return charts_for_case(self.raw)
+
+    @cached_property
+    def example_table(self) -> ExampleTable | None:
+        return example_table(self.raw.get("examples") or [])
+
+
+@dataclass
+class ExampleTable:
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def example_table(examples: list[dict]) -> ExampleTable | None:
+    """Before -> after rows for transformations and attacks; plain rows for abnormal inputs."""
+    if not examples:
+        return None
+    rows: list[dict] = []
+    for example in examples:
+        flat = {k: v for k, v in example.items() if k != "changes"}
+        for feature, change in (example.get("changes") or {}).items():
+            flat["feature"] = ", ".join(filter(None, [flat.get("feature"), feature]))
+            flat["before"] = _joined(flat.get("before"), change.get("before"))
+            flat["after"] = _joined(flat.get("after"), change.get("after"))
+        rows.append(flat)
+    preferred = ["row", "feature", "value", "before", "after", "prediction_before", "prediction_after",
+                 "prediction_change", "error"]
+    present = [c for c in preferred if any(c in r for r in rows)]
+    present += [c for r in rows for c in r if c not in present and not isinstance(r[c], (dict, list))]
+    columns = list(dict.fromkeys(present))
+    return ExampleTable(columns=columns, rows=[[r.get(c) for c in columns] for r in rows])
+
+
+def _joined(existing: Any, value: Any) -> Any:
+    return value if existing is None else f"{existing}; {value}"
+
+
+@dataclass
+class TestDetail:
+    """The test page: the test's own fields plus its cases with sortable metric columns."""
+
+    raw: dict
+    category: dict
+
+    __test__ = False  # not a pytest test class
+
+    @property
+    def row(self) -> TestRow:
+        return TestRow(self.raw)
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        return self.raw.get("thresholds")
+
+    @cached_property
+    def metric_columns(self) -> list[str]:
+        """Numeric metrics shared by the cases, the most common first."""
+        counts: dict[str, int] = {}
+        for case in self.raw.get("test_cases", []):
+            for name, value in (case.get("metrics") or {}).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    counts[name] = counts.get(name, 0) + 1
+        return sorted(counts, key=lambda name: -counts[name])[:MAX_METRIC_COLUMNS]
+
+    @cached_property
+    def cases(self) -> list[CaseRow]:
+        return [CaseRow(case, position, self.metric_columns)
+                for position, case in enumerate(self.raw.get("test_cases", []))]
+
+    @property
+    def failing_cases(self) -> list[CaseRow]:
+        return [case for case in self.cases if case.failing]
+
+    @property
+    def has_failing_rows(self) -> bool:
+        return any(case.failing for case in self.cases)
+
+
+# --- Charts ---------------------------------------------------------------------------------------------------------
+
+
+def charts_for_case(case: dict) -> list[dict]:
+    """The charts that fit a case, chosen by the shape of its details (not by test name, so new tests get charts)."""
+    details = case.get("details") or {}
+    feature = ", ".join(case.get("features") or []) or "predictions"
+    charts = []
+    for builder in (_distribution_chart, _group_rates_charts, _subset_metric_chart, _value_rates_chart,
+                    _null_rate_chart, _attack_chart, _counts_chart):
+        built = builder(details, feature, case)
+        if built:
+            charts.extend(built if isinstance(built, list) else [built])
+    return charts
+
+
+def _distribution_chart(details: dict, feature: str, case: dict) -> dict | None:
+    reference, evaluation = details.get("reference_shares"), details.get("evaluation_shares")
+    if reference is None or evaluation is None:
+        return None
+    if details.get("bin_edges"):
+        edges = details["bin_edges"]
+        labels = [f"{_short(edges[i])} – {_short(edges[i + 1])}" for i in range(len(edges) - 1)]
+    else:
+        labels = [str(c) for c in details.get("categories") or []]
+    return {
+        "kind": "bars", "title": f"Distribution of {feature}", "x_label": feature, "y_label": "Share of rows",
+        "labels": labels,
+        "series": [{"label": "Reference", "values": reference, "pattern": "solid"},
+                   {"label": "Evaluation", "values": evaluation, "pattern": "hatch"}],
+        "percent": True,
+    }
+
+
+def _group_rates_charts(details: dict, feature: str, case: dict) -> list[dict]:
+    charts = []
+    for key, rate_name in (("groups", details.get("rate") or "positive prediction rate"),
+                           ("true_positive_rate", "true positive rate"), ("false_positive_rate", "false positive rate")):
+        groups = details.get(key)
+        if not isinstance(groups, list) or not groups or "rate" not in groups[0]:
+            continue
+        lines = []
+        if details.get("required_rate") is not None:
+            ratio = details.get("threshold_ratio", 0.8)
+            lines.append({"value": details["required_rate"], "dash": True,
+                          "label": f"{ratio:.0%} of the best rate ({_short(details['required_rate'])})"})
+        if details.get("overall_rate") is not None:
+            lines.append({"value": details["overall_rate"], "dash": False,
+                          "label": f"Overall {rate_name} ({_short(details['overall_rate'])})"})
+        charts.append({
+            "kind": "bars", "title": f"{rate_name.capitalize()} per group of {feature}", "x_label": feature,
+            "y_label": rate_name.capitalize(), "percent": True,
+            "labels": [_group_label(g) for g in groups],
+            "series": [{"label": rate_name.capitalize(), "values": [g.get("rate") for g in groups],
+                        "pattern": "solid", "flagged": [bool(g.get("fails")) for g in groups],
+                        "intervals": [[g.get("ci_low"), g.get("ci_high")] for g in groups]}],
+            "lines": lines,
+            "note": "Whiskers show 95 % intervals; hatched bars fail the test.",
+        })
+    return charts
+
+
+def _group_label(group: dict) -> str:
+    label = str(group.get("subset") or group.get("value"))
+    return f"{label} (fails)" if group.get("fails") else label
+
+
+def _subset_metric_chart(details: dict, feature: str, case: dict) -> dict | None:
+    """Subset performance: the metric per subset, the overall value and the threshold below (or above) it."""
+    subsets = details.get("subsets")
+    if not isinstance(subsets, list) or not subsets or not isinstance(subsets[0], dict):
+        return None
+    metric = details.get("metric") or case.get("metrics", {}).get("metric") or "metric"
+    value_key = next((k for k in ("value", "metric_value", "score", metric) if k in subsets[0]), None)
+    if value_key is None:
+        return None
+    lines = []
+    overall = details.get("overall", details.get("overall_value"))
+    if isinstance(overall, (int, float)):
+        lines.append({"value": overall, "dash": False, "label": f"Overall {metric_label(metric)} ({_short(overall)})"})
+    threshold_line = details.get("threshold_value", details.get("warning_line"))
+    if isinstance(threshold_line, (int, float)):
+        lines.append({"value": threshold_line, "dash": True, "label": f"Warning threshold ({_short(threshold_line)})"})
+    return {
+        "kind": "bars", "title": f"{metric_label(metric)} across subsets of {feature}", "x_label": feature,
+        "y_label": metric_label(metric), "labels": [_group_label(s) for s in subsets],
+        "series": [{"label": metric_label(metric), "values": [s.get(value_key) for s in subsets], "pattern": "solid",
+                    "flagged": [bool(s.get("fails")) for s in subsets]}],
+        "lines": lines,
+    }
+
+
+def _value_rates_chart(details: dict, feature: str, case: dict) -> dict | None:
+    values = details.get("values")
+    if not isinstance(values, list) or not values or "positive_rate" not in values[0]:
+        return None
+    return {
+        "kind": "bars", "title": f"Positive prediction rate of the same rows with each value of {feature}",
+        "x_label": feature, "y_label": "Positive prediction rate", "percent": True,
+        "labels": [str(v["value"]) for v in values],
+        "series": [{"label": "Positive prediction rate", "values": [v["positive_rate"] for v in values],
+                    "pattern": "solid"}],
+    }
+
+
+def _null_rate_chart(details: dict, feature: str, case: dict) -> dict | None:
+    if "reference_nulls" not in details or not details.get("reference_rows") or not details.get("evaluation_rows"):
+        return None
+    return {
+        "kind": "bars", "title": f"Share of nulls in {feature}", "x_label": "Dataset", "y_label": "Null share",
+        "percent": True, "labels": ["Reference", "Evaluation"],
+        "series": [{"label": "Null share", "pattern": "solid",
+                    "values": [details["reference_nulls"] / details["reference_rows"],
+                               details["evaluation_nulls"] / details["evaluation_rows"]]}],
+    }
+
+
+def _attack_chart(details: dict, feature: str, case: dict) -> dict | None:
+    changes = details.get("row_changes")
+    if not isinstance(changes, list) or not changes:
+        return None
+    return {
+        "kind": "bars", "title": f"Prediction change per attacked row ({feature})", "x_label": "Attacked row",
+        "y_label": "Prediction change", "labels": [f"#{i + 1}" for i in range(len(changes))],
+        "series": [{"label": "Largest prediction change found", "values": changes, "pattern": "solid"}],
+    }
+
+
+def _counts_chart(details: dict, feature: str, case: dict) -> dict | None:
+    for key, title in (("unseen_values", "Unseen values"), ("rare_categories", "Rare categories"),
+                       ("feature_counts", "Features changed by the attack")):
+        counts = details.get(key)
+        if isinstance(counts, dict) and counts and all(isinstance(v, (int, float)) for v in counts.values()):
+            return {"kind": "bars", "title": f"{title} in {feature}", "x_label": feature, "y_label": "Rows",
+                    "labels": [str(k) for k in counts],
+                    "series": [{"label": "Rows", "values": list(counts.values()), "pattern": "solid"}]}
+    return None
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def donut_chart(counts: dict) -> dict:
+    labels = [("alert", "Alert"), ("warning", "Warning"), ("pass", "Pass"), ("skipped", "Skipped"),
+              ("error", "Error")]
+    shown = [(key, label) for key, label in labels if counts.get(key)]
+    return {"kind": "donut", "title": "Test breakdown by severity", "labels": [label for _, label in shown],
+            "severities": [key for key, _ in shown], "values": [counts[key] for key, _ in shown]}
+
+
+# --- The whole run --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RiskGroupView:
+    key: str
+    severity: str | None
+    tests_passed: int
+    tests_total: int
+
+    @property
+    def label(self) -> str:
+        return RISK_GROUP_LABELS.get(self.key, self.key.capitalize())
+
+
+@dataclass
+class CategoryView:
+    raw: dict
+    tests: list[TestRow] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.raw["category"]
+
+    @property
+    def name(self) -> str:
+        return self.raw.get("name") or CATEGORY_DISPLAY_NAMES.get(self.key, self.key)
+
+    @property
+    def description(self) -> str:
+        return CATEGORY_DESCRIPTIONS.get(self.key, "")
+
+    @property
+    def severity(self) -> str | None:
+        return self.raw.get("severity")
+
+    @property
+    def risk_group(self) -> str:
+        return self.raw.get("risk_group", RISK_GROUP_OPERATIONAL)
+
+    @property
+    def passed(self) -> int:
+        return int(self.raw.get("passed") or 0)
+
+    @property
+    def total(self) -> int:
+        return int(self.raw.get("total") or 0)
+
+    @property
+    def slug(self) -> str:
+        return self.key.removeprefix("TEST_CATEGORY_TYPE_").lower()
+
+
+@dataclass
+class FeatureView:
+    """One row of By Feature: RIME's feature result (drift statistic, model impact, failing tests)."""
+
+    name: str
+    feature_type: str
+    protected: bool
+    in_model: bool
+    severity: str | None = None
+    drift_statistic: tuple[str, float] | None = None
+    model_impact: tuple[str, float] | None = None
+    failing_tests: list[tuple[str, str, str]] = field(default_factory=list)   # (test_type, name, severity)
+    tests_run: int = 0
+
+    @property
+    def url_id(self) -> str:
+        return url_safe_feature_id(self.name)
+
+
+@dataclass
+class MetricRow:
+    name: str
+    label: str
+    reference: float | None
+    evaluation: float | None
+    higher_is_better: bool | None
+
+    @property
+    def change(self) -> float | None:
+        if self.reference is None or self.evaluation is None:
+            return None
+        return self.evaluation - self.reference
+
+    @property
+    def worse(self) -> bool:
+        if self.change is None or self.higher_is_better is None:
+            return False
+        return self.change < 0 if self.higher_is_better else self.change > 0
+
+
+class RunResults:
+    """A finished run's report, arranged for the run page; built once per request from StressTestReport.data."""
+
+    def __init__(self, report: dict) -> None:
+        self.report = report or {}
+        self.run = self.report.get("run", {})
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.report.get("schema_version", 1))
+
+    @cached_property
+    def categories(self) -> list[CategoryView]:
+        return [CategoryView(c, [TestRow(t) for t in c.get("tests", [])]) for c in self.report.get("categories", [])]
+
+    def categories_by_group(self) -> list[tuple[RiskGroupView, list[CategoryView]]]:
+        return [(group, [c for c in self.categories if c.risk_group == group.key]) for group in self.risk_groups
+                if any(c.risk_group == group.key for c in self.categories)]
+
+    @cached_property
+    def risk_groups(self) -> list[RiskGroupView]:
+        """Always the three groups, so "Not tested" is visible; counts are tests, as RIME's Risk Overview shows."""
+        groups = []
+        for key in RISK_GROUP_ORDER:
+            tests = [t for c in self.categories if c.risk_group == key for t in c.tests if t.severity is not None]
+            severity = worst_severity([t.severity for t in tests]) if tests else None
+            groups.append(RiskGroupView(key, severity, sum(t.severity == SEVERITY_PASS for t in tests), len(tests)))
+        return groups
+
+    @property
+    def severity_counts(self) -> dict:
+        return self.run.get("severity_counts") or {}
+
+    @property
+    def tests_total(self) -> int:
+        return sum(self.severity_counts.values())
+
+    @property
+    def donut(self) -> dict:
+        return donut_chart(self.severity_counts)
+
+    @property
+    def key_findings(self) -> list[str]:
+        return list(self.report.get("key_findings") or [])
+
+    @property
+    def model_metrics(self) -> list[MetricRow]:
+        rows = []
+        for name, pair in (self.run.get("model_metrics") or {}).items():
+            info = METRICS.get(name)
+            rows.append(MetricRow(name, metric_label(name), pair.get("reference"), pair.get("evaluation"),
+                                  info.higher_is_better if info else None))
+        return rows
+
+    @property
+    def data_summary(self) -> list[tuple[str, dict]]:
+        return [(label, self.run.get(key) or {}) for key, label in (("reference", "Reference"),
+                                                                    ("evaluation", "Evaluation"))]
+
+    def test(self, test_type: str) -> TestDetail | None:
+        for category in self.report.get("categories", []):
+            for test in category.get("tests", []):
+                if test.get("test_type") == test_type:
+                    return TestDetail(test, category)
+        return None
+
+    def all_tests(self) -> list[tuple[dict, dict]]:
+        return [(category, test) for category in self.report.get("categories", [])
+                for test in category.get("tests", [])]
+
+    @cached_property
+    def features(self) -> list[FeatureView]:
+        schema = self.run.get("schema") or {}
+        types = schema.get("feature_types") or {}
+        in_model = set(schema.get("features") or [])
+        protected = set(schema.get("protected_features") or [])
+        views = {name: FeatureView(name, types.get(name, ""), name in protected, name in in_model) for name in types}
+        for _, test in self.all_tests():
+            for case in test.get("test_cases", []):
+                for name in case.get("features") or []:
+                    if name in views:
+                        _add_case(views[name], test, case)
+        return sorted(views.values(), key=lambda f: (-severity_rank(f.severity), f.name))
+
+    def feature(self, name: str) -> FeatureView | None:
+        return next((f for f in self.features if f.name == name), None)
+
+
+def _add_case(view: FeatureView, test: dict, case: dict) -> None:
+    view.tests_run += 1
+    severity = case.get("severity")
+    if severity_rank(severity) > severity_rank(view.severity):
+        view.severity = severity
+    metrics = case.get("metrics") or {}
+    if test.get("test_type") == "feature_drift" and len(case.get("features") or []) == 1:
+        view.drift_statistic = next(((label, metrics[key]) for key, label in DRIFT_STATISTICS
+                                     if isinstance(metrics.get(key), (int, float))), None)
+        impact = next(((key.removeprefix("impact_"), value) for key, value in metrics.items()
+                       if key.startswith("impact_") and key != "impact_effective_rows"
+                       and isinstance(value, (int, float))), None)
+        if impact:
+            view.model_impact = (metric_label(impact[0]), impact[1])
+    if severity != SEVERITY_PASS and all(t[0] != test["test_type"] for t in view.failing_tests):
+        view.failing_tests.append((test["test_type"], test.get("name", test["test_type"]), severity))

@@ -1,0 +1,171 @@
+"""Result pages of finished runs: the run's tabs, a test's detail, downloads, the comparison of two runs, and the
+filtering helper of the Stress Testing list. Every page renders the engine's report; nothing is recomputed."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from projects.selectors import get_project_for_user
+
+from . import exports
+from .models import RunStatus, StressTestReport, StressTestRun
+from .results_compare import compare_reports
+from .results_report import RunResults
+from .selectors import get_run_for_user
+
+TABS = ("overview", "category", "feature")
+RUNS_PER_PAGE = 20
+
+
+def _finished_run(user, run_id) -> tuple[StressTestRun, dict, object]:
+    """The run and its report, or 404 while it has none (still running, failed or cancelled)."""
+    run, membership = get_run_for_user(user, run_id)
+    report = StressTestReport.objects.filter(run=run).first() if run.status == RunStatus.SUCCEEDED else None
+    if report is None:
+        raise Http404("This stress test has no results yet.")
+    return run, report.data, membership
+
+
+def _page_context(run: StressTestRun, membership, **extra) -> dict:
+    return {"run": run, "project": run.project, "workspace": run.project.workspace, "membership": membership,
+            "nav": "stress", **extra}
+
+
+@login_required
+@require_GET
+def run_results(request, run_id, tab: str = "overview"):
+    if tab not in TABS:
+        raise Http404("No such tab.")
+    run, report, membership = _finished_run(request.user, run_id)
+    context = _page_context(run, membership, report=RunResults(report), tab=tab)
+    if request.htmx:
+        return render(request, "stresstests/results/_run_results.html", context)
+    return render(request, "stresstests/results/run_page.html", context)
+
+
+@login_required
+@require_GET
+def test_detail(request, run_id, test_type: str):
+    run, report, membership = _finished_run(request.user, run_id)
+    detail = RunResults(report).test(test_type)
+    if detail is None:
+        raise Http404("This run has no such test.")
+    return render(request, "stresstests/results/test_detail.html", _page_context(run, membership, test=detail))
+
+
+def _download(content: str | bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def export_json(request, run_id):
+    run, report, _ = _finished_run(request.user, run_id)
+    return _download(exports.report_json(report), "application/json", exports.export_filename(run, ".json"))
+
+
+@login_required
+@require_GET
+def export_test_cases_csv(request, run_id):
+    run, report, _ = _finished_run(request.user, run_id)
+    return _download(exports.test_cases_csv(report), "text/csv; charset=utf-8",
+                     exports.export_filename(run, "-test-cases.csv"))
+
+
+@login_required
+@require_GET
+def export_failing_rows_csv(request, run_id, test_type: str):
+    run, report, _ = _finished_run(request.user, run_id)
+    detail = RunResults(report).test(test_type)
+    if detail is None:
+        raise Http404("This run has no such test.")
+    return _download(exports.failing_rows_csv(detail), "text/csv; charset=utf-8",
+                     exports.export_filename(run, f"-{test_type}-failing-rows.csv"))
+
+
+@login_required
+@require_GET
+def export_html(request, run_id):
+    run, report, _ = _finished_run(request.user, run_id)
+    return _download(exports.report_html(run, report), "text/html; charset=utf-8",
+                     exports.export_filename(run, ".html"))
+
+
+# --- Comparison -----------------------------------------------------------------------------------------------------
+
+
+class CompareForm(forms.Form):
+    base = forms.ChoiceField(label="Earlier run (base)")
+    head = forms.ChoiceField(label="Later run (compared)")
+
+    def __init__(self, *args, runs: list[StressTestRun], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(str(run.id), f"{run} · {run.created_at:%Y-%m-%d %H:%M}") for run in runs]
+        self.fields["base"].choices = choices
+        self.fields["head"].choices = choices
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("base") and cleaned.get("base") == cleaned.get("head"):
+            raise forms.ValidationError("Pick two different runs to compare.")
+        return cleaned
+
+
+@login_required
+@require_GET
+def compare_runs(request, project_id):
+    project, membership = get_project_for_user(request.user, project_id)
+    runs = list(project.runs.filter(status=RunStatus.SUCCEEDED).order_by("-created_at"))
+    form = CompareForm(request.GET or None, runs=runs)
+    context = {"project": project, "workspace": project.workspace, "membership": membership, "nav": "stress",
+               "form": form, "runs": runs, "comparison": None}
+    if form.is_valid():
+        reports = {str(r.run_id): r for r in StressTestReport.objects.filter(
+            run_id__in=[form.cleaned_data["base"], form.cleaned_data["head"]], run__project=project)}
+        base, head = reports.get(form.cleaned_data["base"]), reports.get(form.cleaned_data["head"])
+        if base is None or head is None:
+            raise Http404("One of these runs has no results.")
+        runs_by_id = {str(run.id): run for run in runs}
+        context.update(comparison=compare_reports(base.data, head.data),
+                       base_run=runs_by_id[str(base.run_id)], head_run=runs_by_id[str(head.run_id)])
+    return render(request, "stresstests/results/compare.html", context)
+
+
+# --- Filtering of the Stress Testing list (the list view belongs to the wizard; it calls this) ---------------------
+
+SEVERITY_FILTERS = {
+    "alert": Q(summary__alert__gt=0),
+    "warning": Q(summary__warning__gt=0) & ~Q(summary__alert__gt=0),
+    "pass": Q(status=RunStatus.SUCCEEDED) & ~Q(summary__alert__gt=0) & ~Q(summary__warning__gt=0),
+}
+
+
+class RunFilterForm(forms.Form):
+    status = forms.ChoiceField(label="Status", required=False,
+                               choices=[("", "Any status")] + [c for c in RunStatus.choices if c[0] != RunStatus.DRAFT])
+    severity = forms.ChoiceField(label="Worst severity", required=False, choices=[
+        ("", "Any severity"), ("alert", "Alert"), ("warning", "Warning (no Alert)"), ("pass", "Pass (all tests)")])
+
+
+def filter_runs(request, runs: QuerySet[StressTestRun]) -> dict:
+    """Context for the list: `page_obj` (the runs of this page), `filter_form`, `filter_query` (for page links).
+
+    Severity reads `run.summary` (the finished run's severity counts), so no report is loaded.
+    """
+    form = RunFilterForm(request.GET or None)
+    if form.is_valid():
+        if form.cleaned_data["status"]:
+            runs = runs.filter(status=form.cleaned_data["status"])
+        if form.cleaned_data["severity"]:
+            runs = runs.filter(SEVERITY_FILTERS[form.cleaned_data["severity"]])
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {"page_obj": page, "runs": page.object_list, "filter_form": form, "filter_query": query.urlencode()}

@@ -1,0 +1,58 @@
+"""Template helpers of the result pages: severity chips, number formatting, and the run-results view."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from stresstests import results_report
+from stresstests.results_report import RunResults
+
+register = template.Library()
+
+
+@register.simple_tag
+def run_results(report: Any) -> RunResults:
+    """`{% run_results report as results %}`: accepts the report dict, a StressTestReport or a ready RunResults."""
+    if isinstance(report, RunResults):
+        return report
+    return RunResults(getattr(report, "data", report) or {})
+
+
+@register.filter
+def severity_label(severity: str | None) -> str:
+    return results_report.severity_label(severity)
+
+
+@register.filter
+def severity_class(severity: str | None) -> str:
+    return results_report.severity_label(severity).lower().replace(" ", "-")
+
+
+@register.filter
+def metric_label(name: str) -> str:
+    return results_report.metric_label(name)
+
+
+@register.filter
+def number(value: Any) -> Any:
+    """Four significant digits for floats; anything else unchanged ("–" for missing)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, float):
+        return value
+    return f"{value:.4g}"
+
+
+@register.filter
+def percent(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return "–"
+    return f"{value:.0%}" if value in (0, 1) else f"{value:.1%}"
+
+
+@register.filter
+def signed(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return "–"
+    return f"{value:+.4g}"
