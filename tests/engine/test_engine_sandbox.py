@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import socket
+import subprocess
+import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -60,19 +63,32 @@ def sandbox(path: Path, **options) -> SandboxedModel:
     return SandboxedModel(path, **options)
 
 
-@pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
-def test_a_model_reading_its_environment_finds_none_of_the_server_secrets(tmp_path, monkeypatch, isolation):
-    for name, value in SERVER_SECRETS.items():
-        monkeypatch.setenv(name, value)
-    script = write_model(tmp_path / "model", f"""
-        import os
+def environment_probe_model(folder: Path, *, scan_other_processes: bool) -> Path:
+    """A model whose predictions are 1.0 when it can see any server secret, and which logs what it saw."""
+    return write_model(folder, f"""
+        import glob, os
         import numpy as np
         SECRETS = {sorted(SERVER_SECRETS.values())!r}
+        def visible_environments():
+            yield " ".join(os.environ.values())
+            if {scan_other_processes!r}:
+                for path in glob.glob("/proc/*/environ"):  # every process it can see, the server's included
+                    try:
+                        yield open(path, "rb").read().decode(errors="replace")
+                    except OSError:
+                        pass
         def predict_df(df):
             print("variables:", sorted(os.environ))
-            leaked = any(secret in value for value in os.environ.values() for secret in SECRETS)
+            leaked = any(secret in text for text in visible_environments() for secret in SECRETS)
             return np.full(len(df), 1.0 if leaked else 0.0)
     """)
+
+
+@pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
+def test_a_model_reading_os_environ_finds_none_of_the_server_secrets(tmp_path, monkeypatch, isolation):
+    for name, value in SERVER_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    script = environment_probe_model(tmp_path / "model", scan_other_processes=False)
     log = LogLines()
     with sandbox(script, log=log, isolation=isolation) as model:
         predictions = model.predict(ROWS)
@@ -81,6 +97,26 @@ def test_a_model_reading_its_environment_finds_none_of_the_server_secrets(tmp_pa
     assert "variables:" in log.text() and "PATH" in log.text()
     for name, value in SERVER_SECRETS.items():
         assert name not in log.text() and value not in log.text()
+
+
+@needs_bubblewrap
+def test_a_model_finds_no_secret_in_any_process_environment_of_a_server_started_with_them(tmp_path):
+    # The secrets sit in the server process's own startup environment, as with a real worker, so /proc/<pid>/environ
+    # of the server would show them to any process that can see it.
+    script = environment_probe_model(tmp_path / "model", scan_other_processes=True)
+    server = textwrap.dedent(f"""
+        import pandas as pd
+        from stresstests.engine.sandbox import SandboxedModel
+        with SandboxedModel({str(script)!r}, model_task={MODEL_TASK_BINARY_CLASSIFICATION!r}, log=print) as model:
+            print("predictions:", model.predict(pd.DataFrame({{"x": [1, 2]}})).tolist())
+    """)
+    environment = {**os.environ, **SERVER_SECRETS, "PYTHONPATH": str(CODE_ROOT)}
+    result = subprocess.run([sys.executable, "-c", server], env=environment, capture_output=True, text=True,
+                            timeout=120)
+
+    assert "predictions: [0.0, 0.0]" in result.stdout, result.stderr
+    assert "variables:" in result.stdout
+    assert not any(value in result.stdout for value in SERVER_SECRETS.values())
 
 
 def test_auto_isolation_uses_bubblewrap_where_it_works_and_says_so_in_the_log(tmp_path):
@@ -122,6 +158,33 @@ def test_a_model_cannot_write_outside_its_working_folder(tmp_path):
     assert predictions.tolist() == [0.0, 0.0, 0.0]
     assert "written: []" in log.text()
     assert not any(target.exists() for target in targets)
+
+
+@needs_bubblewrap
+def test_a_model_cannot_read_the_servers_files(tmp_path):
+    private = tmp_path / "other-workspace-upload.csv"
+    private.write_text("customer,balance\nAda,100\n")
+    targets = [private, CODE_ROOT / "pyproject.toml", CODE_ROOT / "rime_web" / "settings.py", Path("/etc/shadow")]
+    script = write_model(tmp_path / "model", f"""
+        import numpy as np
+        TARGETS = {[str(t) for t in targets]!r}
+        def predict_df(df):
+            readable = []
+            for target in TARGETS:
+                try:
+                    with open(target) as handle:
+                        handle.read()
+                    readable.append(target)
+                except OSError:
+                    pass
+            print("readable:", readable)
+            return np.full(len(df), float(len(readable)))
+    """)
+    log = LogLines()
+    with sandbox(script, log=log) as model:
+        predictions = model.predict(ROWS)
+    assert "readable: []" in log.text()
+    assert predictions.tolist() == [0.0, 0.0, 0.0]
 
 
 @needs_bubblewrap
@@ -170,14 +233,15 @@ def test_a_model_that_hangs_while_loading_is_stopped(tmp_path):
         sandbox(script, load_timeout_s=2)
 
 
-def test_a_model_allocating_50_gb_gets_a_clear_memory_message(tmp_path):
+@pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
+def test_a_model_allocating_50_gb_gets_a_clear_memory_message(tmp_path, isolation):
     script = write_model(tmp_path / "model", """
         import numpy as np
         def predict_df(df):
             hoard = np.ones(50 * 1024**3 // 8)
             return hoard[: len(df)]
     """)
-    with sandbox(script, memory_limit_mb=1536) as model:
+    with sandbox(script, memory_limit_mb=1536, isolation=isolation) as model:
         with pytest.raises(ModelOutputError, match="used more than 1536 MB of memory"):
             model.predict(ROWS)
         # A MemoryError is caught in the child, which stays up for the next call.
