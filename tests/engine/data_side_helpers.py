@@ -47,7 +47,7 @@ def mixed_data(n: int, seed: int) -> pd.DataFrame:
     city = rng.choice(["Rome", "Paris", "Berlin", "London", "Madrid"], n, p=[0.3, 0.25, 0.2, 0.2, 0.05])
     country = pd.Series(city).map({"Rome": "ITA", "Paris": "FRA", "Berlin": "GER", "London": "GBR",
                                    "Madrid": "ESP"}).to_numpy()
-    plan = rng.choice(["basic", "plus", "premium", "legacy"], n, p=[0.6, 0.3, 0.097, 0.003])
+    plan = rng.choice(["basic", "plus", "premium", "legacy"], n, p=[0.6, 0.3, 0.0995, 0.0005])
     channel = np.where(rng.random(n) < 0.1, None, rng.choice(["web", "app", "branch"], n)).astype(object)
     email = np.array([f"user{i}@example.com" for i in rng.integers(0, 10**6, n)], dtype=object)
     logit = (-1 + 0.8 * balance + 0.02 * (age - 50) + 0.5 * (city == "Rome") - 0.4 * (plan == "premium"))

@@ -1,0 +1,192 @@
+"""Abnormal Inputs: every planted defect is found on its feature, with failing rows as examples and the right
+severity; clean data passes; the reference against a random half of itself raises nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING
+from tests.engine.data_side_helpers import (
+    PREDICTION,
+    case_for,
+    data_only,
+    failing,
+    load_fraud,
+    make_context,
+    mixed_data,
+    reference_and_random_half,
+    run_test,
+)
+
+ABNORMAL_TESTS = ["numeric_outlier", "out_of_range", "unseen_categorical", "rare_categories", "null_check",
+                  "feature_type_check", "capitalization", "empty_string", "req_characters", "inconsistencies"]
+N = 4000
+DEFECT_SHARE = 0.05
+
+
+def defect_rows(n: int = N, share: float = DEFECT_SHARE, seed: int = 3) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(n, int(n * share), replace=False))
+
+
+def plant(column: str, values, *, rows: np.ndarray | None = None, model_fails: bool = True,
+          labelled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Reference and evaluation from one distribution; `values` written into `column` of the chosen evaluation rows.
+    With `model_fails`, the model gets those rows backwards (as a model fed garbage would)."""
+    reference, evaluation = mixed_data(N, 1), mixed_data(N, 2)
+    rows = defect_rows() if rows is None else rows
+    if column in evaluation and pd.api.types.is_numeric_dtype(evaluation[column]) and isinstance(values, str):
+        evaluation[column] = evaluation[column].astype(object)
+    evaluation.loc[rows, column] = values
+    if model_fails:
+        evaluation.loc[rows, PREDICTION] = 1 - evaluation.loc[rows, PREDICTION]
+    if not labelled:
+        reference, evaluation = data_only(reference), data_only(evaluation)
+    return reference, evaluation, rows
+
+
+def check(key: str, column: str, values, **options) -> tuple:
+    reference, evaluation, rows = plant(column, values, **options)
+    cases = run_test(key, make_context(reference, evaluation))
+    return cases, case_for(cases, column), rows
+
+
+def assert_clean_data_passes(key: str) -> None:
+    assert failing(run_test(key, make_context(mixed_data(N, 1), mixed_data(N, 2)))) == {}
+
+
+# ---- one class at a time: planted defect found, same data without it passes ---------------------------------------
+def test_numeric_outliers_alert_when_the_model_fails_on_them():
+    cases, income, rows = check("numeric_outlier", "income", 5e7)
+    assert income.severity == SEVERITY_ALERT
+    assert income.metrics["num_failing_rows"] >= len(rows)
+    assert set(rows[:20]) <= set(income.details["failing_row_indices"])
+    assert {"row": int(rows[0]), "value": 5e7} in income.examples
+    assert income.metrics["impact_auc"] > 0.1 and "AUC is" in income.finding
+    assert failing(cases) == {"income": SEVERITY_ALERT}
+    assert_clean_data_passes("numeric_outlier")
+
+
+def test_numeric_outliers_the_model_handles_well_are_a_warning():
+    _, income, _ = check("numeric_outlier", "income", 5e7, model_fails=False)
+    assert income.severity == SEVERITY_WARNING
+
+
+def test_out_of_range_negative_ages_alert_without_predictions():
+    cases, age, rows = check("out_of_range", "age", -5.0, labelled=False)
+    assert age.severity == SEVERITY_ALERT and age.metrics["num_failing_rows"] == len(rows)
+    assert "outside the expected range" in age.finding
+    assert failing(cases) == {"age": SEVERITY_ALERT}
+    assert_clean_data_passes("out_of_range")
+
+
+def test_a_single_negative_age_is_a_warning_even_when_the_model_fails_on_it():
+    _, age, _ = check("out_of_range", "age", -5.0, rows=np.array([17]))
+    assert age.severity == SEVERITY_WARNING
+    assert age.examples == [{"row": 17, "value": -5.0}]
+    assert "too few of them" in age.finding
+
+
+def test_unseen_categorical_finds_the_new_city():
+    cases, city, rows = check("unseen_categorical", "city", "Tokyo")
+    assert city.severity == SEVERITY_ALERT and "'Tokyo'" in city.finding
+    assert city.details["unseen_values"] == {"Tokyo": len(rows)}
+    assert city.details["failing_row_indices"][:3] == [int(r) for r in rows[:3]]
+    assert failing(cases) == {"city": SEVERITY_ALERT}
+    assert_clean_data_passes("unseen_categorical")
+
+
+def test_rare_categories_alert_when_a_rare_plan_becomes_common():
+    cases, plan, _ = check("rare_categories", "plan", "legacy", labelled=False)
+    assert plan.severity == SEVERITY_ALERT
+    assert plan.metrics["reference_failing_share"] < 0.01 and plan.metrics["failing_rows_share"] > 0.04
+    assert failing(cases) == {"plan": SEVERITY_ALERT}
+    assert_clean_data_passes("rare_categories")
+
+
+def test_null_check_alerts_on_nulls_in_a_never_null_feature():
+    cases, age, rows = check("null_check", "age", np.nan, labelled=False)
+    assert age.severity == SEVERITY_ALERT and age.metrics["num_failing_rows"] == len(rows)
+    assert failing(cases) == {"age": SEVERITY_ALERT}      # channel and score have nulls in the reference too
+    assert_clean_data_passes("null_check")
+
+
+def test_feature_type_check_alerts_on_text_in_a_numeric_feature():
+    cases, age, _ = check("feature_type_check", "age", "unknown", labelled=False)
+    assert age.severity == SEVERITY_ALERT and "'unknown'" in age.finding
+    assert failing(cases) == {"age": SEVERITY_ALERT}
+    assert_clean_data_passes("feature_type_check")
+
+
+def test_capitalization_alerts_on_lower_case_city_names():
+    cases, city, _ = check("capitalization", "city", "rome", labelled=False)
+    assert city.severity == SEVERITY_ALERT and city.details["variants"] == {"rome": int(N * DEFECT_SHARE)}
+    assert failing(cases) == {"city": SEVERITY_ALERT}
+    assert_clean_data_passes("capitalization")
+
+
+def test_empty_string_alerts_on_blank_channels():
+    cases, channel, _ = check("empty_string", "channel", "", labelled=False)
+    assert channel.severity == SEVERITY_ALERT
+    assert failing(cases) == {"channel": SEVERITY_ALERT}
+    assert_clean_data_passes("empty_string")
+
+
+def test_required_characters_alert_on_emails_without_at_sign():
+    cases, email, _ = check("req_characters", "email", "user.example.com", labelled=False)
+    assert email.severity == SEVERITY_ALERT and "'@'" in email.finding
+    assert failing(cases) == {"email": SEVERITY_ALERT}
+    assert_clean_data_passes("req_characters")
+
+
+def test_required_characters_can_be_configured_per_column():
+    reference, evaluation, _ = plant("plan", "basic-x", labelled=False)
+    cases = run_test("req_characters", make_context(reference, evaluation),
+                     column_specific_params={"plan": {"required_characters": ["-"]}})
+    assert case_for(cases, "plan").metrics["num_failing_rows"] > 0.9 * N
+
+
+def test_inconsistencies_alert_on_cities_in_the_wrong_country():
+    reference, evaluation, rows = plant("country", "FRA", model_fails=False, labelled=False)
+    evaluation.loc[rows, "city"] = "Rome"
+    cases = run_test("inconsistencies", make_context(reference, evaluation))
+    pair = case_for(cases, "country")
+    assert set(pair.features) == {"city", "country"} and pair.severity == SEVERITY_ALERT
+    assert pair.examples[0]["values"] == {pair.features[0]: evaluation.loc[rows[0], pair.features[0]],
+                                          pair.features[1]: evaluation.loc[rows[0], pair.features[1]]}
+    assert failing(cases) == {"+".join(pair.features): SEVERITY_ALERT}
+    assert_clean_data_passes("inconsistencies")
+
+
+def test_exclude_columns_skips_a_feature():
+    reference, evaluation, _ = plant("city", "Tokyo")
+    cases = run_test("unseen_categorical", make_context(reference, evaluation), exclude_columns=["city"])
+    assert "city" not in {f for c in cases for f in c.features}
+
+
+# ---- noise and real data ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_reference_against_a_random_half_of_itself_raises_no_abnormal_input(seed):
+    ctx = reference_and_random_half(seed)
+    for key in ABNORMAL_TESTS:
+        assert failing(run_test(key, ctx)) == {}, key
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_reference_against_a_random_half_raises_nothing_without_predictions(seed):
+    reference = data_only(mixed_data(5000, seed))
+    ctx = make_context(reference, reference.sample(frac=0.5, random_state=seed))
+    for key in ABNORMAL_TESTS:
+        assert failing(run_test(key, ctx)) == {}, key
+
+
+def test_fraud_unseen_browser_versions_are_found_with_their_rows():
+    reference, evaluation = load_fraud()
+    ctx = make_context(reference, evaluation)
+    cases = run_test("unseen_categorical", ctx)
+    assert set(failing(cases)) == {"browser_version"}
+    browser = case_for(cases, "browser_version")
+    assert set(browser.details["unseen_values"]) == {"chrome 62.0", "chrome 63.0"}
+    first = browser.examples[0]
+    assert evaluation.loc[first["row"], "browser_version"] == first["value"]
