@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("rime_web.api_urls")),
     path("", include("projects.urls")),
     path("", include("stresstests.urls")),
     path("", include("stresstests.results_urls")),

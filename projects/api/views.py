@@ -1,0 +1,291 @@
+"""RIME's /v1 endpoints for the client itself, projects, integrations and the registries (contract §6.1–6.8)."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from projects import selectors, services
+from projects.models import DatasetSource, IntegrationType, ModelSource, ModelTask
+
+from . import payloads, sdk_integrations
+from .access import (
+    RimeApiView,
+    dataset_in_scope,
+    integration_in_scope,
+    key_workspace,
+    model_in_scope,
+    project_in_scope,
+    workspace_in_scope,
+)
+from .wire import json_field, page_body, page_request, snake_keys, uuid_value
+
+CLUSTER_VERSION = "2.13.2"  # the SDK refuses servers older than itself (contract §6.1)
+CUSTOMER_NAME = "rime-web"
+LICENSE_EXPIRATION = "2099-12-31T00:00:00Z"  # self-hosted: no licence, so a date the client never warns about
+RIME_SCHEMA = extend_schema(tags=["RIME v1 (rime-sdk 2.13.2)"], responses=OpenApiTypes.OBJECT,
+                            request=OpenApiTypes.OBJECT)
+
+
+def require(data: dict, name: str, kind: type = str):
+    value = data.get(name)
+    if value in (None, "") or not isinstance(value, kind):
+        raise ValidationError(f"{name} is required.")
+    return value
+
+
+@RIME_SCHEMA
+class RimeInfoView(RimeApiView):
+    """Read by every Client() constructor; no key needed to learn the server version."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def get(self, request):
+        return Response({"clusterInfoVersion": CLUSTER_VERSION, "customerName": CUSTOMER_NAME,
+                         "expirationTime": LICENSE_EXPIRATION, "riPlan": "RI_PLAN_DEFAULT",
+                         "buildVersion": getattr(settings, "RIME_WEB_VERSION", "rime_web")})
+
+
+@RIME_SCHEMA
+class LicenseLimitView(RimeApiView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def get(self, request, customer_name: str, limit: str):
+        return Response({"limitStatus": {"limit": limit, "limitStatus": "STATUS_OK"}})
+
+
+@RIME_SCHEMA
+class ProjectListView(RimeApiView):
+    def get(self, request):
+        workspace_filter = request.query_params.get("workspaceId.uuid")
+        page = page_request(request.query_params, {"workspace": workspace_filter or ""})
+        projects = selectors.projects_in_workspace(key_workspace(request)).select_related("created_by")
+        if page.query.get("workspace") and page.query["workspace"] != str(key_workspace(request).id):
+            projects = projects.none()
+        items = [payloads.project_with_details(p) for p in projects[page.offset:page.offset + page.size]]
+        return Response(page_body(items, page, "projects", total=projects.count()))
+
+    def post(self, request):
+        workspace = key_workspace(request)
+        selectors.get_workspace_for_user(request.user, workspace.id, write=True)
+        model_task = require(request.data, "modelTask")
+        if model_task not in ModelTask.values:
+            raise ValidationError(f"Model task {model_task} is not supported; use one of {', '.join(ModelTask.values)}.")
+        project = services.project_create(user=request.user, workspace=workspace, name=require(request.data, "name"),
+                                          description=request.data.get("description") or "", model_task=model_task)
+        return Response({"project": payloads.project_message(project)}, status=201)
+
+
+@RIME_SCHEMA
+class ProjectDetailView(RimeApiView):
+    def get(self, request, project_id: str):
+        return Response({"project": payloads.project_with_details(project_in_scope(request, project_id))})
+
+    def delete(self, request, project_id: str):
+        services.project_delete(user=request.user, project=project_in_scope(request, project_id, write=True))
+        return Response({})
+
+
+@RIME_SCHEMA
+class ProjectUrlView(RimeApiView):
+    def get(self, request, project_id: str):
+        project = project_in_scope(request, project_id)
+        url = request.build_absolute_uri(f"/projects/{project.id}/").split("://", 1)[-1]
+        return Response({"url": {"url": url}})
+
+
+@RIME_SCHEMA
+class ProjectRoleView(RimeApiView):
+    """create_project(general_access_role=...) sends this; workspace roles already decide access here."""
+
+    def put(self, request, project_id: str):
+        project_in_scope(request, project_id, write=True)
+        return Response({})
+
+
+# --- integrations (/v1-beta/integrations, read from the client's source) -------------------------------------------
+
+
+@RIME_SCHEMA
+class IntegrationCreateView(RimeApiView):
+    def post(self, request):
+        from projects.integrations import integration_create
+
+        message = require(request.data, "integration", dict)
+        workspace = workspace_in_scope(request, uuid_value(message.get("workspaceId")), manage=True)
+        integration_type = require(message, "type")
+        sdk_integrations.check_type(integration_type)
+        variables = (message.get("schema") or {}).get("variables") or []
+        split = sdk_integrations.split_variables(integration_type, variables)
+        integration = integration_create(user=request.user, workspace=workspace, name=require(message, "name"),
+                                         integration_type=integration_type, config=split.config,
+                                         secrets=split.secrets)
+        info = {"integration": payloads.integration_message(integration), "configured": True}
+        return Response({"integrationInfo": info}, status=201)
+
+
+@RIME_SCHEMA
+class IntegrationDetailView(RimeApiView):
+    def get(self, request, integration_id: str):
+        integration = integration_in_scope(request, integration_id)
+        return Response({"integrationInfo": {"integration": payloads.integration_message(integration),
+                                             "configured": True}})
+
+    def post(self, request, integration_id: str):
+        """configure_integration: sets the variables' values (secrets stay write-only)."""
+        from projects.integrations import integration_update
+
+        integration = integration_in_scope(request, integration_id, manage=True)
+        known_public = set((integration.config.get("variables") or {}))
+        split = sdk_integrations.split_variables(integration.integration_type, request.data.get("variables") or [],
+                                                 known_public=known_public)
+        config = {**integration.config, **split.config}
+        if "variables" in split.config:
+            config["variables"] = {**integration.config.get("variables", {}), **split.config["variables"]}
+        integration_update(user=request.user, integration=integration, name=integration.name, config=config,
+                           secrets=split.secrets)
+        return Response({})
+
+    def delete(self, request, integration_id: str):
+        from projects.integrations import integration_delete
+
+        integration_delete(user=request.user, integration=integration_in_scope(request, integration_id, manage=True))
+        return Response({})
+
+
+# --- registries (contract §6.5–6.8) ----------------------------------------------------------------------------------
+
+UPLOAD_SCHEME = "upload://"
+
+
+def _integration_of(request, message: dict, path: str = ""):
+    """The integration named in the body; for an s3:// path without one, the workspace's only S3 integration,
+    so the seed's `register_model_from_path(name, remote_path)` works as written (RIME's default object store)."""
+    raw = uuid_value(message.get("integrationId"))
+    if raw:
+        return integration_in_scope(request, raw)
+    if path.startswith(("s3://", "s3a://")):
+        candidates = list(key_workspace(request).integrations.filter(integration_type=IntegrationType.S3)[:2])
+        return candidates[0] if len(candidates) == 1 else None
+    return None
+
+
+def _same_project(request, project_id: str):
+    project = project_in_scope(request, project_id, write=True)
+    body_project = uuid_value(request.data.get("projectId"))
+    if body_project and body_project != project_id:
+        raise ValidationError("projectId in the body differs from the project in the path.")
+    return project
+
+
+def dataset_params(data_info: dict) -> dict:
+    params = snake_keys(data_info.get("dataParams") or {}, keep_below=frozenset({"experimental_fields"}))
+    if "loading_kwargs" in params:
+        params["loading_kwargs"] = json_field(params["loading_kwargs"], "dataParams.loadingKwargs")
+    return params
+
+
+def dataset_file_path(data_info: dict) -> str:
+    connection = data_info.get("connectionInfo") or {}
+    if set(connection) != {"dataFile"}:
+        kinds = ", ".join(sorted(connection)) or "none"
+        raise ValidationError(f"Only data_file connections are supported (got {kinds}); register tables in the UI.")
+    return require(connection["dataFile"], "path")
+
+
+@RIME_SCHEMA
+class DatasetRegistryView(RimeApiView):
+    def post(self, request, project_id: str):
+        from projects import registry
+
+        project = _same_project(request, project_id)
+        data_info = require(request.data, "dataInfo", dict)
+        path = dataset_file_path(data_info)
+        common = dict(user=request.user, project=project, name=require(request.data, "name"),
+                      data_params=dataset_params(data_info))
+        if path.startswith(UPLOAD_SCHEME):
+            from .uploads import open_upload
+
+            with open_upload(request, path) as upload:
+                dataset = registry.dataset_register(source=DatasetSource.UPLOAD, file=upload, **common)
+        else:
+            dataset = registry.dataset_register(source=DatasetSource.PATH, path=path,
+                                                integration=_integration_of(request, request.data, path), **common)
+        return Response({"datasetId": str(dataset.id)}, status=201)
+
+    def get(self, request, project_id: str):
+        project = project_in_scope(request, project_id)
+        page = page_request(request.query_params, {"project": str(project.id)})
+        datasets = selectors.datasets_of(project).select_related("integration")
+        items = [payloads.dataset_message(d) for d in datasets[page.offset:page.offset + page.size]]
+        return Response(page_body(items, page, "datasets", total=datasets.count()))
+
+
+def model_source(model_info: dict) -> dict:
+    """register_model's modelInfo as model_register's keywords: a path, or a Hugging Face model_config."""
+    if "modelPath" in model_info:
+        return {"source": ModelSource.PATH, "path": require(model_info["modelPath"], "path")}
+    if "huggingFace" in model_info:
+        hugging_face = model_info["huggingFace"]
+        kwargs = json_field(hugging_face.get("kwargs") or {}, "modelInfo.huggingFace.kwargs")
+        config = {"hugging_face": {"model_uri": require(hugging_face, "modelUri"), "kwargs": kwargs}}
+        return {"source": ModelSource.HUGGING_FACE, "model_config": config}
+    raise ValidationError("modelInfo needs modelPath or huggingFace.")
+
+
+@RIME_SCHEMA
+class ModelRegistryView(RimeApiView):
+    def post(self, request, project_id: str):
+        from projects import registry
+
+        project = _same_project(request, project_id)
+        source = model_source(require(request.data, "modelInfo", dict))
+        metadata = request.data.get("metadata") or {}
+        model = registry.model_register(user=request.user, project=project, name=require(request.data, "name"),
+                                        tags=list(metadata.get("tags") or []),
+                                        integration=_integration_of(request, request.data, source.get("path", "")),
+                                        **source)
+        return Response({"modelId": {"uuid": str(model.id)}}, status=201)
+
+    def get(self, request, project_id: str):
+        project = project_in_scope(request, project_id)
+        page = page_request(request.query_params, {"project": str(project.id)})
+        models = selectors.models_of(project)
+        items = [{"model": payloads.model_message(m), "ownerDetails": payloads.owner_details(m.created_by)}
+                 for m in models[page.offset:page.offset + page.size]]
+        return Response(page_body(items, page, "models", total=models.count()))
+
+
+@RIME_SCHEMA
+class DatasetGetView(RimeApiView):
+    def get(self, request):
+        dataset_id = request.query_params.get("datasetId")
+        if dataset_id:
+            dataset = dataset_in_scope(request, dataset_id)
+        else:
+            dataset = self._by_name(request)
+        return Response({"dataset": payloads.dataset_message(dataset)})
+
+    def _by_name(self, request):
+        from projects.models import Dataset
+
+        name = request.query_params.get("datasetName") or ""
+        project = project_in_scope(request, request.query_params.get("projectId.uuid") or "")
+        dataset = Dataset.objects.filter(project=project, name=name).first() if name else None
+        if dataset is None:
+            raise Http404(f"Dataset {name} does not exist.")
+        return dataset
+
+
+@RIME_SCHEMA
+class ModelGetView(RimeApiView):
+    def get(self, request):
+        model = model_in_scope(request, request.query_params.get("modelId.uuid") or "")
+        return Response({"model": {"model": payloads.model_message(model),
+                                   "ownerDetails": payloads.owner_details(model.created_by)}})
