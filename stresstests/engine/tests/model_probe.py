@@ -26,14 +26,21 @@ def sample_clean_rows(ctx: Context, size: int, *, columns: list[str] | None = No
     """Up to `size` evaluation rows without nulls in `columns` (default: the model features), in row order.
 
     Falls back to any rows when no row is complete, so a dataset with nulls everywhere is still tested.
+    Seeded by the run, not by ctx.rng, and memoised: every test probes the same rows whatever order tests run in,
+    and the prediction cache answers the clean rows after the first test.
     """
-    columns = columns if columns is not None else ctx.schema.features
+    columns = list(columns if columns is not None else ctx.schema.features)
+    key = ("model_probe.clean_sample", size, tuple(columns))
+    if key not in ctx.memo:
+        ctx.memo[key] = _clean_sample(ctx, size, columns)
+    return ctx.memo[key]
+
+
+def _clean_sample(ctx: Context, size: int, columns: list[str]) -> pd.DataFrame:
     evaluation = ctx.evaluation
     complete = ~evaluation[columns].isna().any(axis=1).to_numpy() if columns else np.ones(len(evaluation), bool)
     positions = np.flatnonzero(complete) if complete.any() else np.arange(len(evaluation))
     if len(positions) > size:
-        # Seeded by the run, not by ctx.rng: every test then probes the same rows, whatever order tests run in,
-        # and the prediction cache answers the clean rows after the first test.
         rng = np.random.default_rng(ctx.config.random_seed)
         positions = np.sort(rng.choice(positions, size=size, replace=False))
     return evaluation.iloc[positions]
