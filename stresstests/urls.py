@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+import importlib.util
+
 from django.urls import path
 
 from . import views
@@ -6,5 +10,16 @@ app_name = "stresstests"
 
 urlpatterns = [
     path("projects/<uuid:project_id>/stress-tests/", views.run_list, name="run_list"),
+    path("projects/<uuid:project_id>/stress-tests/new/", views.run_create, name="run_create"),
     path("stress-tests/<uuid:run_id>/", views.run_detail, name="run_detail"),
+    path("stress-tests/<uuid:run_id>/progress/", views.run_progress, name="run_progress"),
+    path("stress-tests/<uuid:run_id>/cancel/", views.run_cancel, name="run_cancel"),
+    path("stress-tests/<uuid:run_id>/rerun/", views.run_rerun, name="run_rerun"),
+    path("stress-tests/<uuid:run_id>/wizard/<slug:step>/", views.wizard_step, name="wizard_step"),
 ]
+
+# The results pages (issue 6) live in their own module under the same namespace (names results_*).
+if importlib.util.find_spec("stresstests.results_urls") is not None:
+    from .results_urls import urlpatterns as results_urlpatterns
+
+    urlpatterns += results_urlpatterns

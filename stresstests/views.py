@@ -1,31 +1,289 @@
+"""Stress Testing pages: the runs list, the Create Stress Test wizard, a run's live progress, Cancel and Re-run."""
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
+from projects.models import DatasetSource
 from projects.selectors import get_project_for_user
 
-from . import selectors
+from . import selectors, services, wizard
+from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm
+from .models import ConfigMode, RunStatus, StressTestReport
+
+# Names the results pages may use (issue 6); the first that exists is linked from the run page.
+RESULTS_URL_NAMES = ("stresstests:results_run", "stresstests:results_overview", "stresstests:results", "stresstests:results_detail")
 
 
+def _add_errors(form, error: ValidationError, aliases: dict[str, str] | None = None) -> None:
+    """Puts a service's ValidationError on the form: on the matching field, else at the top."""
+    aliases = aliases or {}
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for key, errors in error.error_dict.items():
+        name = aliases.get(key, key)
+        form.add_error(name if name in form.fields and name not in form.errors else None, errors)
+
+
+def _redirect(request, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# ---- list and create ---------------------------------------------------------------------------------------------
 @login_required
 @require_GET
 def run_list(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
+    runs = list(selectors.runs_of(project))
     context = {
-        "project": project,
-        "workspace": project.workspace,
-        "membership": membership,
-        "nav": "stress",
-        "runs": selectors.runs_of(project),
+        "project": project, "workspace": project.workspace, "membership": membership, "nav": "stress",
+        "runs": runs, "drafts": selectors.drafts_of(project) if membership.can_write else [],
+        "polling": any(run.is_active for run in runs),
     }
-    return render(request, "stresstests/run_list.html", context)
+    template = "stresstests/run_list.html#run_table" if request.htmx else "stresstests/run_list.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def run_create(request, project_id):
+    project, _ = get_project_for_user(request.user, project_id, write=True)
+    run = services.run_create_draft(user=request.user, project=project)
+    return redirect(wizard_url(run, wizard.STEPS[0]))
+
+
+# ---- the wizard --------------------------------------------------------------------------------------------------
+def wizard_url(run, step: wizard.Step) -> str:
+    return reverse("stresstests:wizard_step", kwargs={"run_id": run.id, "step": step.slug})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wizard_step(request, run_id, step):
+    run, membership = selectors.get_run_for_user(request.user, run_id, write=True)
+    if run.status != RunStatus.DRAFT:
+        return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
+    current = wizard.STEP_BY_SLUG.get(step)
+    if current is None:
+        raise Http404("No such step.")
+    if not wizard.may_open(run, current):
+        return redirect(wizard_url(run, wizard.first_incomplete_step(run)))
+    handler = {"configuration": _configuration_step, "model": _model_step}.get(current.slug, _dataset_step)
+    return handler(request, run, current, membership)
+
+
+def _render_step(request, run, step, membership, step_template: str, form, **extra):
+    context = {
+        "run": run, "project": run.project, "workspace": run.project.workspace, "membership": membership,
+        "nav": "stress", "step": step, "steps": [(s, wizard.is_step_done(run, s)) for s in wizard.STEPS],
+        "previous": wizard.step_before(step), "is_last": wizard.step_after(step) is None,
+        "step_template": step_template, "form": form, **extra,
+    }
+    template = "stresstests/wizard.html#step_form" if request.htmx else "stresstests/wizard.html"
+    return render(request, template, context)
+
+
+def _after_step(request, run, step):
+    following = wizard.step_after(step)
+    if following is not None:
+        return _redirect(request, wizard_url(run, following))
+    services.run_submit(user=request.user, run=run)
+    messages.success(request, f"Stress test “{run.name}” was queued.")
+    return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
+
+
+def _configuration_initial(run) -> dict:
+    config = run.config or {}
+    return {
+        "config_mode": run.config_mode,
+        "categories": config.get("categories") or run.project.stress_test_categories,
+        "name": run.name,
+        "random_seed": (config.get("run_time_info") or {}).get("random_seed"),
+        "global_test_sensitivity": (config.get("test_suite_config") or {}).get("global_test_sensitivity", ""),
+    }
+
+
+def _configuration_step(request, run, step, membership):
+    form = ConfigurationForm(request.POST or None, initial=_configuration_initial(run))
+    if request.method == "POST" and form.is_valid():
+        services.run_save_configuration(user=request.user, run=run, **form.cleaned_data)
+        return _after_step(request, run, step)
+    mode = request.POST.get("config_mode") or request.GET.get("config_mode") or run.config_mode
+    extra = {"custom": mode == ConfigMode.CUSTOM, "risk_groups": wizard.risk_groups()}
+    if request.htmx and request.htmx.target == "risk-types":
+        context = {"form": form, "run": run, **extra}
+        return render(request, "stresstests/wizard/_configuration.html#risk_types", context)
+    return _render_step(request, run, step, membership, "stresstests/wizard/_configuration.html", form, **extra)
+
+
+def _chosen_source(request, sources: dict, default: str) -> str:
+    source = request.POST.get("source") or request.GET.get("source") or default
+    return source if source in sources else default
+
+
+def _render_sources(request, run, step, membership, form, *, sources: dict, source: str, **extra):
+    extra.update({"sources": [(key, label) for key, (label, _) in sources.items()], "source": source,
+                  "source_template": f"stresstests/wizard/_{'model' if step.slug == 'model' else 'dataset'}_{source}.html"})
+    if request.htmx and request.htmx.target == "step-source":
+        return render(request, "stresstests/wizard/_sources.html", {"form": form, "run": run, "step": step, **extra})
+    return _render_step(request, run, step, membership, "stresstests/wizard/_sources.html", form, **extra)
+
+
+def _model_step(request, run, step, membership):
+    has_models = run.project.models.exists()
+    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models else "upload")
+    form_class = MODEL_SOURCES[source][1]
+    initial = {"model": run.model_id} if source == "registered" else None
+    form = form_class(request.POST or None, request.FILES or None, project=run.project, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _save_model_step(request.user, run, source, form.cleaned_data)
+        except ValidationError as error:
+            _add_errors(form, error, {"integration": "registry", "path": "uri", "model_uri": "uri"})
+        else:
+            return _after_step(request, run, step)
+    integrations = run.project.workspace.integrations.order_by("name").values_list("name", flat=True)
+    return _render_sources(request, run, step, membership, form, sources=MODEL_SOURCES, source=source,
+                           integrations=list(integrations))
+
+
+def _save_model_step(user, run, source: str, data: dict) -> None:
+    if source == "registered":
+        services.run_set_model(user=user, run=run, model=data["model"])
+        return
+    services.run_register_model(
+        user=user, run=run, source=source, name=data["name"], tags=data["tags"], files=data.get("files"),
+        registry_name=data["registry"].name if source == "registry" else "", uri=data.get("uri", ""),
+    )
+
+
+def _dataset_step(request, run, step, membership):
+    role = step.dataset_role
+    project = run.project
+    source = _chosen_source(request, DATASET_SOURCES, "registered" if project.datasets.exists() else "upload")
+    chosen = getattr(run, f"{role}_dataset")
+    kwargs = {"project": project, "prefix": role}
+    if source == "registered":
+        kwargs["initial"] = {"dataset": chosen.name if chosen else ""}
+    if source == "upload":
+        kwargs["label_required"] = role == "reference"
+    form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
+    if request.method == "POST" and form.is_valid():
+        try:
+            note = _save_dataset_step(request.user, run, role, source, form)
+            response = _after_step(request, run, step)
+        except ValidationError as error:
+            _add_errors(form, error, {"integration": "connection", "pred_params": "pred_col"})
+        else:
+            if note:
+                messages.info(request, note)
+            return response
+    return _render_sources(
+        request, run, step, membership, form, sources=DATASET_SOURCES, source=source, chosen=chosen,
+        chosen_predictions=getattr(run, f"{role}_predictions"),
+        dataset_names=list(project.datasets.order_by("name").values_list("name", flat=True)),
+        integrations=list(project.workspace.integrations.order_by("name").values_list("name", flat=True)),
+    )
+
+
+def _save_dataset_step(user, run, role: str, source: str, form) -> str:
+    """Saves the step; returns what the upload check found, to show on the next page."""
+    data = form.cleaned_data
+    if source == "registered":
+        services.run_set_dataset(user=user, run=run, role=role, dataset=data["dataset"])
+        return ""
+    if source == "connection":
+        predictions = {
+            "source": DatasetSource.TABLE, "integration": data["pred_connection"], "table_name": data["pred_table_name"],
+            "pred_params": {"pred_col": data["pred_col"], "timestamp_col": data["pred_timestamp_col"]},
+        } if data["with_predictions"] else None
+        name = services.unique_dataset_name(run.project, f"{data['table_name']} ({data['connection']})")
+        services.run_register_dataset(
+            user=user, run=run, role=role, source=DatasetSource.TABLE, name=name, connection_name=data["connection"],
+            table_name=data["table_name"], predictions=predictions,
+            data_params={"label_col": data["label_col"], "timestamp_col": data["timestamp_col"]},
+        )
+        return ""
+    predictions = None
+    if data["with_predictions"]:
+        predictions = {"source": DatasetSource.UPLOAD, "file": data["pred_file"],
+                       "pred_params": {"pred_col": data["pred_col"] or form.predictions_check.prediction_column}}
+    services.run_register_dataset(
+        user=user, run=run, role=role, source=DatasetSource.UPLOAD, name=data["name"], file=data["file"],
+        data_params={"label_col": data["label_col"]} if data["label_col"] else {}, predictions=predictions,
+    )
+    return form.check.summary(label_col=data["label_col"])
+
+
+# ---- a run -------------------------------------------------------------------------------------------------------
+def _run_context(request, run, membership) -> dict:
+    report = None
+    if run.status == RunStatus.SUCCEEDED:
+        report = StressTestReport.objects.filter(run=run).only("data").first()
+    return {
+        "run": run, "project": run.project, "workspace": run.project.workspace, "membership": membership,
+        "nav": "stress", "summary": selectors.report_summary(report.data) if report else None,
+        "results_url": _results_url(run) if report else None,
+        "first_step_url": wizard_url(run, wizard.first_incomplete_step(run) or wizard.STEPS[0]),
+    }
+
+
+def _results_url(run) -> str | None:
+    for name in RESULTS_URL_NAMES:
+        try:
+            return reverse(name, kwargs={"run_id": run.id})
+        except NoReverseMatch:
+            continue
+    return None
 
 
 @login_required
 @require_GET
 def run_detail(request, run_id):
     run, membership = selectors.get_run_for_user(request.user, run_id)
-    context = {"run": run, "project": run.project, "workspace": run.project.workspace, "membership": membership, "nav": "stress"}
-    return render(request, "stresstests/run_detail.html", context)
+    if run.status == RunStatus.DRAFT and membership.can_write:
+        return redirect(wizard_url(run, wizard.first_incomplete_step(run) or wizard.STEPS[-1]))
+    return render(request, "stresstests/run_detail.html", _run_context(request, run, membership))
+
+
+@login_required
+@require_GET
+def run_progress(request, run_id):
+    """Polled by htmx every second while the run is active; the finished partial carries no trigger, so it stops."""
+    run, membership = selectors.get_run_for_user(request.user, run_id)
+    if not request.htmx:
+        return redirect("stresstests:run_detail", run_id=run.id)
+    return render(request, "stresstests/run_detail.html#run_status", _run_context(request, run, membership))
+
+
+@login_required
+@require_POST
+def run_cancel(request, run_id):
+    run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
+    try:
+        run = services.run_cancel(user=request.user, run=run)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Cancelled." if run.status == RunStatus.CANCELLED else "Cancelling…")
+    return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
+
+
+@login_required
+@require_POST
+def run_rerun(request, run_id):
+    run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
+    try:
+        draft = services.run_rerun(user=request.user, run=run)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
+    messages.info(request, "A copy of the configuration is ready: review each step and press Next to start it.")
+    return _redirect(request, wizard_url(draft, wizard.STEPS[0]))

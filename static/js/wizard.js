@@ -1,0 +1,71 @@
+// Create Stress Test wizard: predictions toggle, drag-and-drop file fields, upload progress.
+// Every step works without this file: the predictions fields stay visible and files are picked with Select File.
+(function () {
+  "use strict";
+
+  function syncPredictions(root) {
+    root.querySelectorAll("fieldset[data-predictions-for]").forEach(function (fieldset) {
+      var toggle = document.getElementById(fieldset.dataset.predictionsFor);
+      if (!toggle) return;
+      var update = function () { fieldset.hidden = !toggle.checked; };
+      if (!toggle.dataset.wizardBound) {
+        toggle.addEventListener("change", update);
+        toggle.dataset.wizardBound = "1";
+      }
+      update();
+    });
+  }
+
+  function showFileNames(input) {
+    var zone = input.closest("[data-dropzone]");
+    var output = zone && zone.querySelector(".file-names");
+    if (!output) return;
+    output.textContent = Array.prototype.map.call(input.files, function (file) { return file.name; }).join(", ");
+  }
+
+  function bindDropzones(root) {
+    root.querySelectorAll("[data-dropzone]").forEach(function (zone) {
+      if (zone.dataset.wizardBound) return;
+      zone.dataset.wizardBound = "1";
+      var input = zone.querySelector("input[type=file]");
+      if (!input) return;
+      input.addEventListener("change", function () { showFileNames(input); });
+      zone.addEventListener("dragover", function (event) {
+        event.preventDefault();
+        zone.classList.add("dragging");
+      });
+      zone.addEventListener("dragleave", function () { zone.classList.remove("dragging"); });
+      zone.addEventListener("drop", function (event) {
+        event.preventDefault();
+        zone.classList.remove("dragging");
+        if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+        input.files = event.dataTransfer.files;
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+      });
+    });
+  }
+
+  function init(root) {
+    syncPredictions(root);
+    bindDropzones(root);
+  }
+
+  // htmx reports upload progress on the element that sent the request (the step's form).
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest ? event.target.closest("form") : null;
+    var box = form && form.querySelector(".upload-progress");
+    if (!box || !event.detail.lengthComputable) return;
+    var hasFiles = Array.prototype.some.call(form.querySelectorAll("input[type=file]"), function (input) {
+      return input.files && input.files.length;
+    });
+    if (!hasFiles) return;
+    box.hidden = false;
+    var bar = box.querySelector("progress");
+    var percent = Math.round((event.detail.loaded / event.detail.total) * 100);
+    bar.value = percent;
+    bar.textContent = percent + "%";
+  });
+
+  document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+})();

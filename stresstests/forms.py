@@ -1,0 +1,280 @@
+"""Forms of the Create Stress Test wizard. Field labels follow the seed's wording (Select Model, Select File, ...)."""
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from django import forms
+
+from projects.models import Dataset, Integration, Project, TestCategory, TestSensitivity
+
+from .models import ConfigMode
+from .wizard_uploads import UploadCheck, check_dataset_upload, check_predictions_upload
+
+DATASET_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
+MODEL_FILE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".py", ".zip", ".cbm", ".catb", ".ubj", ".skops", ".onnx")
+MAX_SEED = 2**63 - 1
+INTEGRATION_INPUT = forms.TextInput(attrs={"list": "integration-names", "autocomplete": "off"})
+
+
+def split_names(value: str) -> list[str]:
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def _suffix(name: str) -> str:
+    suffixes = [s.lower() for s in PurePath(name).suffixes]
+    return "".join(suffixes[-2:]) if suffixes[-1:] == [".gz"] else "".join(suffixes[-1:])
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """A file input that takes several files (a model.py with its artifacts)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single_clean = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single_clean(item, initial) for item in data if item] or single_clean(None, initial)
+        return [single_clean(data, initial)]
+
+
+# ---- step 1: Test Configuration ---------------------------------------------------------------------------------
+class ConfigurationForm(forms.Form):
+    config_mode = forms.ChoiceField(label="Test Configuration", choices=ConfigMode.choices, initial=ConfigMode.PROJECT)
+    categories = forms.MultipleChoiceField(
+        label="Risk types", choices=TestCategory.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    name = forms.CharField(label="Run name", max_length=200)
+    random_seed = forms.IntegerField(
+        label="Random seed", required=False, min_value=0, max_value=MAX_SEED,
+        help_text="The same seed, data and model give the same results.",
+    )
+    global_test_sensitivity = forms.ChoiceField(
+        label="Sensitivity",
+        required=False,
+        choices=[("", "As in the project configuration"), *TestSensitivity.choices],
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("config_mode") == ConfigMode.CUSTOM and not data.get("categories"):
+            self.add_error("categories", "Choose at least one type of risk to evaluate, or use the project configuration.")
+        return data
+
+
+# ---- step 2: Model ----------------------------------------------------------------------------------------------
+class RegisteredModelForm(forms.Form):
+    model = forms.ModelChoiceField(label="Select Model", queryset=None, empty_label="Choose a registered model")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = project.models.order_by("name")
+
+
+class ModelUploadForm(forms.Form):
+    name = forms.CharField(label="Model name", max_length=200)
+    tags = forms.CharField(label="Tags", required=False, help_text="Comma-separated, e.g. fraud, xgboost.")
+    files = MultipleFileField(
+        label="Model file",
+        help_text="A .pkl or .py file. A model.py may come with its artifact files, or give a .zip of its folder.",
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if self.project.models.filter(name=name).exists():
+            raise forms.ValidationError(f"A model named “{name}” is already registered; choose it under Select Model "
+                                        "or give this one another name.")
+        return name
+
+    def clean_tags(self) -> list[str]:
+        return split_names(self.cleaned_data.get("tags", ""))
+
+    def clean_files(self):
+        files = self.cleaned_data["files"]
+        models = [f for f in files if _suffix(f.name) in MODEL_FILE_SUFFIXES]
+        if not models:
+            raise forms.ValidationError(
+                "Choose a model file: a .pkl (or .joblib) file, a model.py with its artifacts, or a .zip of its folder."
+            )
+        python_files = [f for f in files if _suffix(f.name) == ".py"]
+        if len(files) > 1 and not python_files:
+            raise forms.ValidationError("Only a model.py comes with artifact files; give a single .pkl or .zip file.")
+        if len(python_files) > 1 and not any(f.name == "model.py" for f in python_files):
+            raise forms.ValidationError("Several .py files were given; the entry point must be named model.py.")
+        return files
+
+
+class ModelRegistryForm(forms.Form):
+    registry = forms.CharField(
+        label="Registry name", max_length=100, help_text="An integration of this workspace.",
+        widget=forms.TextInput(attrs={"list": "integration-names", "autocomplete": "off"}),
+    )
+    uri = forms.CharField(label="URI or path", max_length=1000, help_text="e.g. s3://models/fraud/model.py")
+    registry_secret = forms.CharField(
+        label="Registry secret", required=False, max_length=200,
+        help_text="The name of the secret of that integration to sign in with (empty: its default).",
+    )
+    name = forms.CharField(label="Model name", max_length=200)
+    tags = forms.CharField(label="Tags", required=False)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_registry(self) -> Integration:
+        return integration_by_name(self.project, self.cleaned_data["registry"], kind="registry")
+
+    def clean_name(self) -> str:
+        return ModelUploadForm.clean_name(self)  # same uniqueness rule
+
+    def clean_tags(self) -> list[str]:
+        return split_names(self.cleaned_data.get("tags", ""))
+
+
+def integration_by_name(project: Project, name: str, *, kind: str) -> Integration:
+    name = name.strip()
+    integration = project.workspace.integrations.filter(name=name).first()
+    if integration is None:
+        known = ", ".join(project.workspace.integrations.values_list("name", flat=True)) or "none yet"
+        raise forms.ValidationError(f"No {kind} named “{name}” in this workspace (integrations: {known}).")
+    return integration
+
+
+# ---- steps 3 and 4: Reference / Evaluation Dataset --------------------------------------------------------------
+class RegisteredDatasetForm(forms.Form):
+    dataset = forms.CharField(
+        label="Dataset name", max_length=200, help_text="Type the name of a registered dataset.",
+        widget=forms.TextInput(attrs={"list": "dataset-names", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_dataset(self) -> Dataset:
+        name = self.cleaned_data["dataset"].strip()
+        dataset = self.project.datasets.filter(name=name).first()
+        if dataset is None:
+            known = ", ".join(self.project.datasets.order_by("name").values_list("name", flat=True)[:20])
+            raise forms.ValidationError(
+                f"No dataset named “{name}” in this project. Registered datasets: {known or 'none yet'}."
+            )
+        return dataset
+
+
+class PredictionsToggleMixin(forms.Form):
+    """The optional *Predictions* toggle: its fields are required only when it is on."""
+
+    predictions_fields: tuple[str, ...] = ()
+    required_predictions_fields: tuple[str, ...] = ()
+
+    def predictions_bound_fields(self):
+        return [self[name] for name in self.predictions_fields]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("with_predictions"):
+            for name in self.required_predictions_fields:
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, "Required when Predictions is on.")
+        return data
+
+
+class ConnectionDatasetForm(PredictionsToggleMixin):
+    connection = forms.CharField(label="Connection name", max_length=100, widget=INTEGRATION_INPUT)
+    table_name = forms.CharField(label="Table name", max_length=200)
+    timestamp_col = forms.CharField(label="Timestamp column", max_length=200, required=False)
+    label_col = forms.CharField(label="Label column", max_length=200)
+    with_predictions = forms.BooleanField(label="Predictions (optional)", required=False)
+    pred_connection = forms.CharField(
+        label="Predictions connection name", max_length=100, required=False, widget=INTEGRATION_INPUT
+    )
+    pred_table_name = forms.CharField(label="Predictions table name", max_length=200, required=False)
+    pred_timestamp_col = forms.CharField(label="Predictions timestamp column (optional)", max_length=200, required=False)
+    pred_col = forms.CharField(label="Prediction column", max_length=200, required=False)
+    predictions_fields = ("pred_connection", "pred_table_name", "pred_timestamp_col", "pred_col")
+    required_predictions_fields = ("pred_connection", "pred_table_name", "pred_col")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_connection(self) -> Integration:
+        return integration_by_name(self.project, self.cleaned_data["connection"], kind="connection")
+
+    def clean_pred_connection(self) -> Integration | None:
+        name = self.cleaned_data.get("pred_connection", "")
+        if not name or not self.cleaned_data.get("with_predictions"):
+            return None
+        return integration_by_name(self.project, name, kind="connection")
+
+
+class UploadDatasetForm(PredictionsToggleMixin):
+    name = forms.CharField(label="Dataset name", max_length=200)
+    label_col = forms.CharField(label="Label column", max_length=200)
+    file = forms.FileField(label="Dataset file", help_text="csv, Parquet, jsonl, jsonl.gz or json.gz.")
+    with_predictions = forms.BooleanField(label="Predictions (optional)", required=False)
+    pred_name = forms.CharField(label="Predictions name", max_length=200, required=False)
+    pred_label_col = forms.CharField(label="Predictions label column", max_length=200, required=False)
+    pred_col = forms.CharField(label="Prediction column (optional)", max_length=200, required=False)
+    pred_file = forms.FileField(label="Predictions file", required=False)
+    predictions_fields = ("pred_name", "pred_label_col", "pred_col", "pred_file")
+    required_predictions_fields = ("pred_file",)
+
+    def __init__(self, *args, project: Project, label_required: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["label_col"].required = label_required
+        self.check: UploadCheck | None = None
+        self.predictions_check: UploadCheck | None = None
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if self.project.datasets.filter(name=name).exists():
+            raise forms.ValidationError(f"A dataset named “{name}” already exists; pick it as a registered dataset or "
+                                        "give this upload another name.")
+        return name
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if _suffix(upload.name) not in DATASET_SUFFIXES:
+            raise forms.ValidationError(
+                f"{upload.name} is not a supported dataset file: use csv, Parquet, jsonl, jsonl.gz or json.gz."
+            )
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if data.get("file") and "label_col" not in self.errors:
+            self.check = check_dataset_upload(data["file"], label_col=data.get("label_col") or None)
+            if self.check.error:
+                self.add_error("file", self.check.error)
+        if data.get("with_predictions") and data.get("pred_file") and self.check and not self.check.error:
+            self.predictions_check = check_predictions_upload(
+                data["pred_file"], pred_col=data.get("pred_col") or None,
+                label_col=data.get("pred_label_col") or None, n_rows=self.check.rows,
+            )
+            if self.predictions_check.error:
+                self.add_error("pred_file", self.predictions_check.error)
+        return data
+
+
+DATASET_SOURCES = {
+    "registered": ("A registered dataset", RegisteredDatasetForm),
+    "connection": ("From a connection", ConnectionDatasetForm),
+    "upload": ("Upload a file", UploadDatasetForm),
+}
+MODEL_SOURCES = {
+    "registered": ("A registered model", RegisteredModelForm),
+    "upload": ("Upload a model file", ModelUploadForm),
+    "registry": ("From an online registry", ModelRegistryForm),
+}

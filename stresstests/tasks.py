@@ -1,0 +1,20 @@
+"""Celery tasks of stress testing. The task only calls the service; the service also runs without Celery."""
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+
+@shared_task(
+    name="stresstests.run_stress_test",
+    acks_late=True,
+    # A run is claimed by a conditional update, so a redelivered message after a worker loss is harmless.
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.STRESS_TEST_SOFT_TIME_LIMIT,
+    time_limit=settings.STRESS_TEST_TIME_LIMIT,
+    ignore_result=True,
+)
+def run_stress_test(run_id: str) -> None:
+    services.run_execute(run_id)

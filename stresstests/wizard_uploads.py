@@ -1,0 +1,81 @@
+"""Checks an uploaded dataset or predictions file at once, with the engine's loaders, before anything is registered."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+from django.core.files.uploadedfile import UploadedFile
+
+from stresstests.engine.data import load_dataset
+from stresstests.engine.errors import DataLoadError
+
+# Above this size only the first rows are read: enough to list the columns and check the label.
+FULL_READ_BYTES = 20 * 1024 * 1024
+HEAD_ROWS = 1000
+
+
+@dataclass
+class UploadCheck:
+    file_name: str
+    columns: list[str] = field(default_factory=list)
+    rows: int | None = None  # None: only a sample was read
+    error: str = ""
+    prediction_column: str = ""  # for predictions: the column named, or the only one besides the label
+
+    def summary(self, *, label_col: str = "") -> str:
+        rows = f"{self.rows} rows" if self.rows is not None else "more than a thousand rows"
+        label = f"; label column “{label_col}” found" if label_col else ""
+        return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}."
+
+    def as_dict(self) -> dict:
+        return {"file_name": self.file_name, "columns": self.columns, "rows": self.rows}
+
+
+def _read(upload: UploadedFile) -> tuple[object, bool]:
+    """The file as a DataFrame (sample when large) and whether every row was read."""
+    whole = (upload.size or 0) <= FULL_READ_BYTES
+    with tempfile.TemporaryDirectory(prefix="rime-upload-check-") as folder:
+        # The original name is kept: the loader uses the extension to break ties (one-record JSON Lines).
+        path = Path(folder) / PurePath(upload.name).name
+        with path.open("wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        upload.seek(0)
+        return load_dataset(path, nrows=None if whole else HEAD_ROWS), whole
+
+
+def _listing(columns: list[str]) -> str:
+    return ", ".join(columns[:30]) + (f" and {len(columns) - 30} more" if len(columns) > 30 else "")
+
+
+def check_dataset_upload(upload: UploadedFile, *, label_col: str | None) -> UploadCheck:
+    check = UploadCheck(file_name=upload.name)
+    try:
+        frame, whole = _read(upload)
+    except DataLoadError as error:
+        check.error = str(error)
+        return check
+    check.columns = [str(c) for c in frame.columns]
+    check.rows = len(frame) if whole else None
+    if label_col and label_col not in check.columns:
+        check.error = f"Label column “{label_col}” is not in {upload.name}; its columns are {_listing(check.columns)}."
+    return check
+
+
+def check_predictions_upload(upload: UploadedFile, *, pred_col: str | None, label_col: str | None,
+                             n_rows: int | None) -> UploadCheck:
+    check = check_dataset_upload(upload, label_col=label_col)
+    if check.error:
+        return check
+    candidates = [c for c in check.columns if c != label_col]
+    if pred_col and pred_col not in check.columns:
+        check.error = f"Prediction column “{pred_col}” is not in {upload.name}; its columns are {_listing(check.columns)}."
+    elif not pred_col and len(candidates) > 1:
+        check.error = (f"{upload.name} has several columns ({_listing(candidates)}); type the prediction column.")
+    elif n_rows is not None and check.rows is not None and check.rows != n_rows:
+        check.error = (f"{upload.name} has {check.rows} predictions but the dataset has {n_rows} rows; give one "
+                       "prediction per row, in the dataset's order.")
+    else:
+        check.prediction_column = pred_col or candidates[0]
+    return check
