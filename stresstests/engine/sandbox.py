@@ -334,6 +334,7 @@ class SandboxedModel:
         if self._cancelled:
             return stage_error("The model was stopped because the run was cancelled.")
         exit_signal = self._exit_signal()
+        self._output.join()  # its last words on stderr explain most deaths
         if exit_signal == signal.SIGXCPU:
             return stage_error(f"The model used more than {self.limits.cpu_seconds} s of CPU time (the sandbox "
                                "limit) and was stopped.")
@@ -354,10 +355,14 @@ class SandboxedModel:
         except subprocess.TimeoutExpired:
             self._kill()
             return None
-        # Without bubblewrap a signal shows as a negative code; bwrap reports its child's signal as 128 + number.
-        number = -code if code < 0 else code - 128 if self.isolation == ISOLATION_BUBBLEWRAP and code > 128 else 0
+        if code < 0:  # the child itself was killed
+            number = -code
+        elif self.isolation == ISOLATION_BUBBLEWRAP and code > 128:  # bwrap exits with 128 + its child's signal
+            number = code - 128
+        else:
+            return None
         try:
-            return signal.Signals(number) if number else None
+            return signal.Signals(number)
         except ValueError:
             return None
 

@@ -128,35 +128,37 @@ def test_auto_isolation_uses_bubblewrap_where_it_works_and_says_so_in_the_log(tm
         assert f"Model sandbox: {expected}" in log.text()
 
 
+def file_probe_model(folder: Path, targets: list[str], *, mode: str) -> Path:
+    """A model that opens each target in `mode`, logs the ones it could open and returns how many it opened."""
+    return write_model(folder, f"""
+        import numpy as np
+        def predict_df(df):
+            reached = []
+            for target in {targets!r}:
+                try:
+                    with open(target, {mode!r}) as handle:
+                        handle.write("pwned") if {mode!r} == "w" else handle.read()
+                    reached.append(target)
+                except OSError:
+                    pass
+            print("reached:", reached)
+            return np.full(len(df), float(len(reached)))
+    """)
+
+
 @needs_bubblewrap
 def test_a_model_cannot_write_outside_its_working_folder(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     targets = [outside / "pwned.txt", CODE_ROOT / "stresstests" / "engine" / "pwned.py", Path("/etc/pwned"),
-               Path("/usr/pwned")]
-    script = write_model(tmp_path / "model", f"""
-        import numpy as np
-        TARGETS = {[str(t) for t in targets]!r}
-        def predict_df(df):
-            written = []
-            for target in TARGETS:
-                try:
-                    with open(target, "w") as handle:
-                        handle.write("pwned")
-                    written.append(target)
-                except OSError as error:
-                    print("refused:", target, type(error).__name__)
-            with open("inside.txt", "w") as handle:  # its own folder stays writable
-                handle.write("fine")
-            print("written:", written)
-            return np.full(len(df), float(len(written)))
-    """)
+               Path("/usr/pwned"), Path("/pwned")]
+    script = file_probe_model(tmp_path / "model", ["inside.txt", *map(str, targets)], mode="w")
     log = LogLines()
     with sandbox(script, log=log) as model:
         predictions = model.predict(ROWS)
 
-    assert predictions.tolist() == [0.0, 0.0, 0.0]
-    assert "written: []" in log.text()
+    assert "reached: ['inside.txt']" in log.text()  # its own folder stays writable
+    assert predictions.tolist() == [1.0, 1.0, 1.0]
     assert not any(target.exists() for target in targets)
 
 
@@ -165,26 +167,13 @@ def test_a_model_cannot_read_the_servers_files(tmp_path):
     private = tmp_path / "other-workspace-upload.csv"
     private.write_text("customer,balance\nAda,100\n")
     targets = [private, CODE_ROOT / "pyproject.toml", CODE_ROOT / "rime_web" / "settings.py", Path("/etc/shadow")]
-    script = write_model(tmp_path / "model", f"""
-        import numpy as np
-        TARGETS = {[str(t) for t in targets]!r}
-        def predict_df(df):
-            readable = []
-            for target in TARGETS:
-                try:
-                    with open(target) as handle:
-                        handle.read()
-                    readable.append(target)
-                except OSError:
-                    pass
-            print("readable:", readable)
-            return np.full(len(df), float(len(readable)))
-    """)
+    script = file_probe_model(tmp_path / "model", ["model.py", *map(str, targets)], mode="r")
     log = LogLines()
     with sandbox(script, log=log) as model:
         predictions = model.predict(ROWS)
-    assert "readable: []" in log.text()
-    assert predictions.tolist() == [0.0, 0.0, 0.0]
+
+    assert "reached: ['model.py']" in log.text()
+    assert predictions.tolist() == [1.0, 1.0, 1.0]
 
 
 @needs_bubblewrap
@@ -263,6 +252,18 @@ def test_a_model_burning_cpu_is_stopped_at_the_cpu_limit(tmp_path):
     """)
     with sandbox(script, cpu_seconds=4) as model:
         with pytest.raises(ModelOutputError, match="more than 4 s of CPU time"):
+            model.predict(ROWS)
+
+
+def test_a_model_process_that_dies_is_reported_with_its_last_words(tmp_path):
+    script = write_model(tmp_path / "model", """
+        import os, signal, sys
+        def predict_df(df):
+            print("segfault imminent", file=sys.stderr)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    with sandbox(script) as model:
+        with pytest.raises(ModelOutputError, match="killed by SIGKILL.*segfault imminent"):
             model.predict(ROWS)
 
 
