@@ -14,7 +14,7 @@ from django.utils.text import slugify
 from .results_report import RunResults, TestDetail, severity_label
 
 # The offline report embeds these once; charts.js draws every chart from the JSON blocks of the page.
-EMBEDDED_SCRIPTS = ("vendor/chartjs/chart.umd.js", "js/charts.js")
+EMBEDDED_SCRIPTS = ("vendor/chartjs/chart.umd.js", "js/charts.js", "js/charts_tables.js")
 EMBEDDED_STYLES = ("css/app.css", "css/results.css")
 CASE_COLUMNS = ["category", "test_type", "test_name", "test_severity", "features", "subset", "severity",
                 "importance_score", "finding"]

@@ -140,6 +140,11 @@ class CaseRow:
     raw: dict
     position: int
     metric_columns: list[str]
+    test_type: str = ""
+
+    @property
+    def anchor(self) -> str:
+        return f"case-{self.test_type}-{self.position}"
 
     @property
     def label(self) -> str:
@@ -174,7 +179,9 @@ class CaseRow:
 
     @cached_property
     def charts(self) -> list[dict]:
-        return charts_for_case(self.raw)
+        """[{"id": unique element id, "spec": chart spec}] for the json_script blocks of the page."""
+        return [{"id": f"chart-{self.test_type}-{self.position}-{number}", "spec": spec}
+                for number, spec in enumerate(charts_for_case(self.raw))]
 
     @cached_property
     def example_table(self) -> ExampleTable | None:
@@ -240,7 +247,7 @@ class TestDetail:
 
     @cached_property
     def cases(self) -> list[CaseRow]:
-        return [CaseRow(case, position, self.metric_columns)
+        return [CaseRow(case, position, self.metric_columns, self.raw["test_type"])
                 for position, case in enumerate(self.raw.get("test_cases", []))]
 
     @property
@@ -320,28 +327,38 @@ def _group_label(group: dict) -> str:
 
 
 def _subset_metric_chart(details: dict, feature: str, case: dict) -> dict | None:
-    """Subset performance: the metric per subset, the overall value and the threshold below (or above) it."""
+    """Subset performance: the metric per subset, the overall value and the warning threshold beside it."""
     subsets = details.get("subsets")
-    if not isinstance(subsets, list) or not subsets or not isinstance(subsets[0], dict):
+    if not isinstance(subsets, list) or not subsets or not isinstance(subsets[0], dict) or "metric" not in subsets[0]:
         return None
-    metric = details.get("metric") or case.get("metrics", {}).get("metric") or "metric"
-    value_key = next((k for k in ("value", "metric_value", "score", metric) if k in subsets[0]), None)
-    if value_key is None:
-        return None
+    metric = _overall_metric_name(case.get("metrics") or {})
+    label = metric_label(metric) if metric else "Metric"
     lines = []
-    overall = details.get("overall", details.get("overall_value"))
-    if isinstance(overall, (int, float)):
-        lines.append({"value": overall, "dash": False, "label": f"Overall {metric_label(metric)} ({_short(overall)})"})
-    threshold_line = details.get("threshold_value", details.get("warning_line"))
-    if isinstance(threshold_line, (int, float)):
-        lines.append({"value": threshold_line, "dash": True, "label": f"Warning threshold ({_short(threshold_line)})"})
+    baseline, gap = details.get("baseline"), details.get("warning_line")
+    if isinstance(baseline, (int, float)):
+        lines.append({"value": baseline, "dash": False, "label": f"Overall {label} ({_short(baseline)})"})
+        if isinstance(gap, (int, float)):
+            info = METRICS.get(metric or "")
+            line = baseline - gap if (info is None or info.higher_is_better) else baseline + gap
+            lines.append({"value": line, "dash": True, "label": f"Warning threshold ({_short(line)})"})
+    series = [{"label": f"{label} on evaluation", "values": [s.get("metric") for s in subsets], "pattern": "solid",
+               "flagged": [s.get("severity", SEVERITY_PASS) != SEVERITY_PASS for s in subsets]}]
+    reference = details.get("reference_metric")
+    if isinstance(reference, list):
+        series.insert(0, {"label": f"{label} on reference", "values": reference[:len(subsets)], "pattern": "dots"})
     return {
-        "kind": "bars", "title": f"{metric_label(metric)} across subsets of {feature}", "x_label": feature,
-        "y_label": metric_label(metric), "labels": [_group_label(s) for s in subsets],
-        "series": [{"label": metric_label(metric), "values": [s.get(value_key) for s in subsets], "pattern": "solid",
-                    "flagged": [bool(s.get("fails")) for s in subsets]}],
-        "lines": lines,
+        "kind": "bars", "title": f"{label} across subsets of {feature}", "x_label": feature, "y_label": label,
+        "labels": [f"{s['subset']} (fails)" if s.get("severity", SEVERITY_PASS) != SEVERITY_PASS else str(s["subset"])
+                   for s in subsets],
+        "series": series, "lines": lines, "note": "Hatched bars are subsets that fail the test.",
     }
+
+
+def _overall_metric_name(metrics: dict) -> str | None:
+    for key in metrics:
+        if key.startswith("overall_") and key.removeprefix("overall_") in METRICS:
+            return key.removeprefix("overall_")
+    return None
 
 
 def _value_rates_chart(details: dict, feature: str, case: dict) -> dict | None:
@@ -382,7 +399,7 @@ def _attack_chart(details: dict, feature: str, case: dict) -> dict | None:
 
 def _counts_chart(details: dict, feature: str, case: dict) -> dict | None:
     for key, title in (("unseen_values", "Unseen values"), ("rare_categories", "Rare categories"),
-                       ("feature_counts", "Features changed by the attack")):
+                       ("feature_counts", "Features changed by the attack"), ("class_shares", "Label classes")):
         counts = details.get(key)
         if isinstance(counts, dict) and counts and all(isinstance(v, (int, float)) for v in counts.values()):
             return {"kind": "bars", "title": f"{title} in {feature}", "x_label": feature, "y_label": "Rows",
@@ -474,6 +491,14 @@ class FeatureView:
     def url_id(self) -> str:
         return url_safe_feature_id(self.name)
 
+    @property
+    def impact_text(self) -> str:
+        """The engine's impact is positive when the model does worse; say it in words rather than by sign."""
+        if self.model_impact is None:
+            return "–"
+        metric, value = self.model_impact
+        return f"{metric} {value:.3g} worse" if value > 0 else f"no loss of {metric}"
+
 
 @dataclass
 class MetricRow:
@@ -524,6 +549,11 @@ class RunResults:
             severity = worst_severity([t.severity for t in tests]) if tests else None
             groups.append(RiskGroupView(key, severity, sum(t.severity == SEVERITY_PASS for t in tests), len(tests)))
         return groups
+
+    @property
+    def model_task_label(self) -> str:
+        task = self.run.get("model_task") or ""
+        return task.removeprefix("MODEL_TASK_").replace("_", " ").capitalize() or "–"
 
     @property
     def severity_counts(self) -> dict:

@@ -123,7 +123,9 @@ class CompareForm(forms.Form):
 def compare_runs(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
     runs = list(project.runs.filter(status=RunStatus.SUCCEEDED).order_by("-created_at"))
-    form = CompareForm(request.GET or None, runs=runs)
+    # The run page links here with only `head`: preselect it and the run before it instead of showing errors.
+    bound = "base" in request.GET and "head" in request.GET
+    form = CompareForm(request.GET if bound else None, runs=runs, initial=_default_pair(runs, request.GET.get("head")))
     context = {"project": project, "workspace": project.workspace, "membership": membership, "nav": "stress",
                "form": form, "runs": runs, "comparison": None}
     if form.is_valid():
@@ -136,6 +138,13 @@ def compare_runs(request, project_id):
         context.update(comparison=compare_reports(base.data, head.data),
                        base_run=runs_by_id[str(base.run_id)], head_run=runs_by_id[str(head.run_id)])
     return render(request, "stresstests/results/compare.html", context)
+
+
+def _default_pair(runs: list[StressTestRun], head_id: str | None) -> dict:
+    ids = [str(run.id) for run in runs]
+    head = head_id if head_id in ids else (ids[0] if ids else None)
+    older = ids[ids.index(head) + 1:] if head else []
+    return {"head": head, "base": older[0] if older else next((i for i in ids if i != head), None)}
 
 
 # --- Filtering of the Stress Testing list (the list view belongs to the wizard; it calls this) ---------------------

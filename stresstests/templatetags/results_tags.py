@@ -56,3 +56,19 @@ def signed(value: Any) -> str:
     if not isinstance(value, (int, float)):
         return "–"
     return f"{value:+.4g}"
+
+
+@register.filter
+def chart_rows(chart: dict) -> list[tuple[str, list[Any]]]:
+    """(label, [value per series]) rows of a bar chart, for its table equivalent."""
+    series = chart.get("series") or []
+    return [(label, [s["values"][i] if i < len(s["values"]) else None for s in series])
+            for i, label in enumerate(chart.get("labels") or [])]
+
+
+@register.filter
+def delta(value: Any, base: Any) -> str:
+    """`later|delta:earlier`, signed."""
+    if not isinstance(value, (int, float)) or not isinstance(base, (int, float)):
+        return "–"
+    return signed(value - base)
