@@ -200,13 +200,16 @@ def _share_metric(hits: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.n
 
 def _variance_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.ndarray | None = None
                      ) -> GroupedMetric:
+    """Sample variance per group; its standard error uses the fourth moment, since predictions are rarely normal."""
     if mask is not None:
         values, codes = values[mask], codes[mask]
     count = _sum(codes, None, n_groups)
     mean = _ratio(_sum(codes, values, n_groups), count)
-    second = _ratio(_sum(codes, values * values, n_groups), count)
-    variance = np.maximum(second - mean * mean, 0.0) * _ratio(count, count - 1)
-    std_error = variance * np.sqrt(_ratio(np.full(n_groups, 2.0), count - 1))
+    centred = values - np.nan_to_num(mean)[codes] if len(codes) else values
+    second = _ratio(_sum(codes, centred ** 2, n_groups), count)
+    fourth = _ratio(_sum(codes, centred ** 4, n_groups), count)
+    variance = second * _ratio(count, count - 1)
+    std_error = np.sqrt(np.maximum(_ratio(fourth - second ** 2, count), 0.0))
     return GroupedMetric(variance, std_error, count.astype(np.int64))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import stresstests.engine.tests  # noqa: F401  (fills the registry)
 from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS, Context
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import build_context, run_one
@@ -48,7 +49,6 @@ def context(reference: pd.DataFrame, evaluation: pd.DataFrame, *, config: RunCon
 
 def run(ctx: Context, key: str):
     from stresstests.engine.base import REGISTRY
-    import stresstests.engine.tests  # noqa: F401
 
     return run_one(ctx, REGISTRY[key])
 

@@ -5,7 +5,9 @@ their own subset), values for categorical and boolean features (the most frequen
 values unseen in the reference form "other"). Text, identifier and datetime features are not split.
 
 Subset Performance compares each evaluation subset's metric with the overall evaluation metric; Subset Performance
-Degradation compares each subset's evaluation metric with the same subset in the reference. A subset fails only when
+Degradation compares each subset's evaluation metric with the same subset in the reference, and judges the part of
+that degradation beyond the degradation of the whole dataset (which Model Performance already reports): a subset
+fails when it degraded more than everything else. A subset fails only when
 
 - it has at least `min_subset_size` rows (in each dataset compared),
 - its gap (absolute for [0, 1] metrics, relative to the baseline otherwise) reaches the warning threshold, and
@@ -285,7 +287,10 @@ class SubsetDegradationTest(_SubsetTestBase):
         overall_gap = float(metric_gap(self.metric, overall_ref.values, overall_eval.values)[0])
         pairs = [(self._grouped(ctx, "reference", s.reference_codes, s.count),
                   self._grouped(ctx, "evaluation", s.evaluation_codes, s.count)) for s in features]
-        gaps = [metric_gap(self.metric, ref.values, ev.values) for ref, ev in pairs]
+        # Judge what a subset lost beyond the whole dataset's loss; an overall improvement is not credited.
+        excess_over = max(overall_gap, 0.0) if not np.isnan(overall_gap) else 0.0
+        degradations = [metric_gap(self.metric, ref.values, ev.values) for ref, ev in pairs]
+        gaps = [degradation - excess_over for degradation in degradations]
         errors = [gap_error(self.metric, ref.values, np.hypot(ref.standard_errors, ev.standard_errors))
                   for ref, ev in pairs]
         valid = [(ref.counts >= minimum) & (ev.counts >= minimum) & ~np.isnan(gap)
@@ -293,10 +298,10 @@ class SubsetDegradationTest(_SubsetTestBase):
         severities, p_values = decide(np.concatenate(gaps), np.concatenate(errors), np.concatenate(valid),
                                       thresholds, float(params.get("false_discovery_rate", 0.05)))
         cases, start = [], 0
-        for subsets, pair, gap in zip(features, pairs, gaps):
+        for subsets, pair, degradation in zip(features, pairs, degradations):
             stop = start + subsets.count
-            cases.append(self._case(subsets, pair, gap, severities[start:stop], p_values[start:stop], overall_gap,
-                                    thresholds))
+            cases.append(self._case(subsets, pair, degradation, severities[start:stop], p_values[start:stop],
+                                    overall_gap, thresholds))
             start = stop
         return cases
 
@@ -309,10 +314,11 @@ class SubsetDegradationTest(_SubsetTestBase):
         tested = ~np.isnan(p_values)
         worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
         worst_gap = float(gap[worst]) if worst is not None else None
+        excess = (worst_gap - max(overall_gap, 0.0)) if worst_gap is not None else None
         metrics = {"overall_degradation": overall_gap,
                    "worst_subset": subsets.labels[worst] if worst is not None else None,
                    "worst_subset_degradation": worst_gap,
-                   "worst_subset_minus_overall": (worst_gap - overall_gap) if worst_gap is not None else None,
+                   "worst_subset_minus_overall": excess,
                    "failing_subsets": len(failing), "subsets_tested": int(tested.sum())}
         finding = ""
         if failing:
@@ -320,13 +326,14 @@ class SubsetDegradationTest(_SubsetTestBase):
             names = ", ".join(subsets.labels[i] for i in failing[:3])
             finding = (f"{_display(self.metric)} degraded in {len(failing)} subset(s) of {subsets.feature} ({names}): "
                        f"{float(reference.values[first]):.3f} on reference vs {float(evaluation.values[first]):.3f} "
-                       f"on evaluation (worse by {_format_gap(self.metric, float(gap[first]))}), so these rows are "
-                       "served worse than when the model was validated.")
+                       f"on evaluation (worse by {_format_gap(self.metric, float(gap[first]))}, against "
+                       f"{_format_gap(self.metric, overall_gap)} for all rows), so these rows are served worse than "
+                       "when the model was validated.")
         details = _subset_details(subsets, evaluation.values, evaluation.counts, severities,
                                   None, reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
                                   reference_rows=reference.counts.tolist(), warning_line=thresholds[0])
         return TestCase(features=[subsets.feature], severity=severity, metrics=metrics,
-                        importance_score=max(worst_gap or 0.0, 0.0), finding=finding, details=details,
+                        importance_score=max(excess or 0.0, 0.0), finding=finding, details=details,
                         subset=subsets.labels[failing[0]] if failing else None)
 
 
@@ -361,7 +368,7 @@ def _register_subset_tests(metric: str, tasks: frozenset[str]) -> None:
         "requires": _requires(metric), "default_params": dict(DEFAULT_PARAMS), "thresholds": _thresholds(metric),
         "finding_priority": metric_priority(metric),
         "description": f"Compares each feature subset's {display} on the evaluation set with the same subset on "
-                       "the reference set and flags subsets that degraded significantly.",
+                       "the reference set and flags subsets that degraded significantly more than the whole dataset.",
         "why_it_matters": "Degradation often starts in one segment before it shows in the overall metric; "
                           "finding the segment tells you where the data changed.",
     }))

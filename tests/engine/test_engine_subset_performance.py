@@ -1,0 +1,122 @@
+"""Subset Performance and its Degradation: a planted weak subset is found on the right feature and subset with the
+right severity; clean data, and the reference against random halves of itself, raise nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stresstests.engine.base import (
+    MODEL_TASK_REGRESSION,
+    REGISTRY,
+    SEVERITY_ALERT,
+    SEVERITY_PASS,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
+)
+from stresstests.engine.config import DataParams, RunConfig
+from stresstests.engine.runner import run_stress_test
+from tests.engine.core_helpers import context, failing, random_half, run, scored_frame
+
+N = 6000
+SUBSET_CATEGORIES = (TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION)
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return scored_frame(N, seed=1)
+
+
+def _subset_keys(model_task: str = "MODEL_TASK_BINARY_CLASSIFICATION") -> list[str]:
+    return [key for key, test in REGISTRY.items() if test.category in SUBSET_CATEGORIES and model_task in test.tasks]
+
+
+def test_a_city_where_the_model_guesses_is_an_alert_on_that_city_only(reference):
+    ctx = context(reference, scored_frame(N, seed=2, weak_city="Rome"))
+    result = run(ctx, "subset_auc")
+    assert failing(result) == {"city": SEVERITY_ALERT}
+    case = next(c for c in result.cases if c.features == ["city"])
+    assert case.subset == "city = Rome"
+    assert case.metrics["worst_subset"] == "city = Rome"
+    assert case.metrics["degraded_by"] > 0.3
+    assert "subset(s) of city (city = Rome)" in case.finding
+    chart = {row["subset"]: row for row in case.details["subsets"]}
+    assert chart["city = Rome"]["severity"] == SEVERITY_ALERT and chart["city = Paris"]["severity"] == SEVERITY_PASS
+    assert failing(run(ctx, "subset_accuracy")) == {"city": SEVERITY_ALERT}
+
+
+def test_the_same_data_without_the_weak_city_passes_every_subset_test(reference):
+    ctx = context(reference, scored_frame(N, seed=2))
+    severities = {key: run(ctx, key).severity for key in _subset_keys()}
+    assert set(severities.values()) == {SEVERITY_PASS}, {k: v for k, v in severities.items() if v != SEVERITY_PASS}
+
+
+def test_degradation_flags_a_subset_that_got_worse_but_not_one_that_was_always_weak(reference):
+    newly_weak = context(reference, scored_frame(N, seed=2, weak_city="Rome"))
+    assert failing(run(newly_weak, "subset_drift_auc")) == {"city": SEVERITY_ALERT}
+    degraded = next(c for c in run(newly_weak, "subset_drift_auc").cases if c.features == ["city"])
+    assert degraded.subset == "city = Rome" and "degraded in 1 subset(s) of city" in degraded.finding
+
+    always_weak = context(scored_frame(N, seed=1, weak_city="Rome"), scored_frame(N, seed=2, weak_city="Rome"))
+    assert run(always_weak, "subset_drift_auc").severity == SEVERITY_PASS
+    assert failing(run(always_weak, "subset_auc")) == {"city": SEVERITY_ALERT}
+
+
+def test_a_weak_numeric_range_is_found_in_its_quantile_bin(reference):
+    evaluation = scored_frame(N, seed=2)
+    top = evaluation["amount"] >= reference["amount"].quantile(0.9)
+    evaluation.loc[top, "preds"] = np.random.default_rng(5).random(int(top.sum()))
+    case = next(c for c in run(context(reference, evaluation), "subset_accuracy").cases if c.features == ["amount"])
+    assert case.severity == SEVERITY_ALERT
+    assert case.subset.startswith("amount >= ")
+
+
+def test_a_tiny_subset_is_ignored_until_the_minimum_size_allows_it():
+    def with_oslo(seed: int, broken: bool) -> pd.DataFrame:
+        frame = scored_frame(2000, seed=seed)
+        frame.loc[:11, "city"] = "Oslo"
+        if broken:
+            frame.loc[:11, "preds"] = 1 - frame.loc[:11, "preds"]     # every Oslo row wrong
+        return frame
+
+    reference, evaluation = with_oslo(1, broken=False), with_oslo(2, broken=True)
+    assert run(context(reference, evaluation), "subset_accuracy").severity == SEVERITY_PASS
+    config = RunConfig(individual_tests_config={"subset_accuracy": {"min_subset_size": 10}})
+    case = next(c for c in run(context(reference, evaluation, config=config), "subset_accuracy").cases
+                if c.features == ["city"])
+    assert case.severity == SEVERITY_ALERT and case.subset == "city = Oslo"
+
+
+def test_regression_subsets_compare_errors_relative_to_the_whole():
+    rng = np.random.default_rng(0)
+
+    def houses(seed: int, noisy_city: bool) -> pd.DataFrame:
+        frame = scored_frame(N, seed=seed).drop(columns=["label", "preds"])
+        frame["label"] = 2 * frame["amount"]
+        noise = np.where((frame["city"] == "Rome") & noisy_city, 40.0, 10.0)
+        frame["preds"] = frame["label"] + rng.normal(0, 1, N) * noise
+        return frame
+
+    ctx = context(houses(1, False), houses(2, True), model_task=MODEL_TASK_REGRESSION)
+    assert failing(run(ctx, "subset_rmse")) == {"city": SEVERITY_ALERT}
+    clean = context(houses(1, False), houses(2, False), model_task=MODEL_TASK_REGRESSION)
+    assert run(clean, "subset_rmse").severity == SEVERITY_PASS
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_reference_against_a_random_half_of_itself_raises_nothing(reference, seed):
+    report = run_stress_test(
+        reference=reference, evaluation=random_half(reference, seed),
+        config=RunConfig(categories=["subset_performance", "subset_performance_degradation"], random_seed=seed),
+        data_params=DataParams(label_col="label", pred_col="preds"), model_task="MODEL_TASK_BINARY_CLASSIFICATION")
+    counts = report["run"]["severity_counts"]
+    assert counts["pass"] == len(_subset_keys()) and counts["warning"] == counts["alert"] == 0
+
+
+def test_a_small_noisy_evaluation_set_raises_nothing_from_noise_alone(reference):
+    """600 rows: subsets of ~60 rows whose metrics swing widely; significance and FDR control keep them quiet."""
+    for seed in range(3):
+        ctx = context(reference, scored_frame(600, seed=10 + seed))
+        raised = {key: failing(run(ctx, key)) for key in _subset_keys()}
+        assert not any(raised.values()), {k: v for k, v in raised.items() if v}
