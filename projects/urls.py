@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import urls_registry, views
 
 app_name = "projects"
 
@@ -20,7 +20,7 @@ urlpatterns = [
         name="member_remove",
     ),
     path("projects/<uuid:project_id>/", views.project_detail, name="project_detail"),
-    path("projects/<uuid:project_id>/models/", views.model_list, name="model_list"),
-    path("projects/<uuid:project_id>/datasets/", views.dataset_list, name="dataset_list"),
     path("projects/<uuid:project_id>/settings/", views.project_settings, name="project_settings"),
+    path("", include("projects.urls_api_keys")),
 ]
+urlpatterns += urls_registry.urlpatterns

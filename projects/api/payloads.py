@@ -1,6 +1,8 @@
 """Our rows as RIME's JSON messages (camelCase, {"uuid"} objects for project/model/integration ids)."""
 from __future__ import annotations
 
+import json
+
 from projects.models import Dataset, Integration, Project, RegisteredModel
 
 from .wire import camel, compact, timestamp, uuid_obj
@@ -63,15 +65,10 @@ def dataset_message(dataset: Dataset) -> dict:
 def _model_info(model: RegisteredModel) -> dict:
     hugging_face = (model.model_config or {}).get("hugging_face")
     if hugging_face:
-        return {"huggingFace": {"modelUri": hugging_face.get("model_uri", ""),
-                                "kwargs": _json_text(hugging_face.get("kwargs"))}}
+        # The registry keeps the kwargs flattened beside model_uri; RIME sends them back as a JSON string.
+        kwargs = {key: value for key, value in hugging_face.items() if key != "model_uri" and value not in ("", {})}
+        return {"huggingFace": {"modelUri": hugging_face.get("model_uri", ""), "kwargs": json.dumps(kwargs)}}
     return {"modelPath": {"path": model.path or model.storage_prefix}}
-
-
-def _json_text(value) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value or {})
 
 
 def model_message(model: RegisteredModel) -> dict:
