@@ -39,12 +39,13 @@ SAFE_FORMAT_ADVICE = (
 # Classes from these packages may be instantiated, unless their module or name is denied below.
 CLASS_PACKAGES = ("sklearn", "numpy", "scipy", "pandas")
 
-# Module path parts that hold file/network readers, test helpers or code generators.
+# Module path parts that hold file/network readers, test helpers (any part containing "test"), native-pointer
+# wrappers or code generators.
 DENIED_MODULE_PARTS = frozenset({
-    "io", "testing", "_testing", "tests", "conftest", "_pytesttester", "datasets", "_datasource", "npyio",
-    "_npyio_impl", "memmap", "ctypeslib", "_ctypeslib", "f2py", "distutils", "_distutils", "computation", "clipboard",
-    "_config", "config_init", "plotting", "_lib", "_build_utils", "__check_build", "_show_versions", "externals",
-    "parallel", "_joblib", "_utils_impl", "typing", "_typing",
+    "io", "datasets", "_datasource", "npyio", "_npyio_impl", "_iotools", "format", "_format_impl", "parsers",
+    "writers", "memmap", "ctypeslib", "_ctypeslib", "_internal", "f2py", "distutils", "_distutils", "computation",
+    "clipboard", "_config", "config_init", "plotting", "_plot", "_export", "_lib", "_build_utils", "__check_build",
+    "_show_versions", "externals", "parallel", "_joblib", "_utils_impl", "typing", "_typing", "errors", "odr",
 })
 
 # Classes whose constructor opens files, maps memory or wraps native function pointers.
@@ -112,7 +113,7 @@ def _in_packages(module: str, packages: tuple[str, ...]) -> bool:
 
 
 def _module_is_denied(module: str) -> bool:
-    return any(part in DENIED_MODULE_PARTS for part in module.split("."))
+    return any(part in DENIED_MODULE_PARTS or "test" in part for part in module.split("."))
 
 
 def _class_is_allowed(obj: type) -> bool:
