@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_PASS
+from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING
 from tests.engine.model_side_helpers import CountingModel, case_for, failing_features, make_context, run_test, sigmoid
 
 CITY_WEIGHTS = {"Rome": -1.0, "Paris": 0.0, "Berlin": 1.0}
@@ -54,7 +54,7 @@ def test_a_transformation_family_is_scored_in_one_model_call():
     cases = run_test("outlier_substitution", make_context(model))
     assert {c.features[0] for c in cases} == {"x1", "age", "noise"}
     assert model.calls == 1
-    assert model.rows == 3 * 100      # the clean rows came from the prediction cache
+    assert model.rows == 3 * 500      # the clean rows came from the prediction cache
 
 
 def test_out_of_range_substitution_finds_an_extrapolating_feature_not_an_ignored_one():
@@ -133,3 +133,20 @@ def test_required_characters_deletion_removes_the_at_sign_the_model_relies_on():
     assert email.examples[0]["before"].startswith(email.examples[0]["after"][:4])
     assert "@" not in email.examples[0]["after"]
     assert failing_features(cases) == {"email"}
+
+
+def test_an_impact_within_sampling_noise_is_not_raised_until_enough_rows_confirm_it():
+    def breaks_on_rare_rows(frame: pd.DataFrame) -> np.ndarray:
+        x1 = frame["x1"].astype(float)
+        # Only rows with x1 > 1.4 (about 8 %) lose their prediction when noise is missing: a real but small effect.
+        return np.where(frame["noise"].isna() & (x1 > 1.4), 0.0, sigmoid(2 * x1))
+
+    model = CountingModel(breaks_on_rare_rows)
+    small = case_for(run_test("null_substitution", make_context(model, labels=False), num_samples_to_simulate=60),
+                     "noise")
+    assert small.metrics["impact"] > 0.05 > small.metrics["impact_lower_bound"]
+    assert small.severity == SEVERITY_PASS
+    large = case_for(run_test("null_substitution", make_context(model, labels=False),
+                              num_samples_to_simulate=2000), "noise")
+    assert large.metrics["impact_lower_bound"] > 0.05
+    assert large.severity == SEVERITY_WARNING

@@ -19,7 +19,7 @@ from stresstests.engine.base import (
     Context,
     json_safe,
 )
-from stresstests.engine.metrics import predicted_labels
+from stresstests.engine.metrics import positive_scores, predicted_labels
 
 
 def sample_clean_rows(ctx: Context, size: int, *, columns: list[str] | None = None) -> pd.DataFrame:
@@ -155,3 +155,65 @@ def describe_value(value: Any) -> Any:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return json_safe(value.item() if isinstance(value, np.generic) else value)
+
+
+# ---- paired comparisons: the same rows scored clean and perturbed ------------------------------------------------
+Z_ONE_SIDED_95 = 1.644854
+
+
+def paired_metric_drop(ctx: Context, labels: np.ndarray, clean: np.ndarray, perturbed: np.ndarray
+                       ) -> tuple[float, float, float, float] | None:
+    """(clean metric, perturbed metric, drop, standard error of the drop) for the primary metric on the same rows.
+
+    The standard error is paired (DeLong placements for AUC, per-row differences otherwise), so it measures how much
+    the drop depends on which rows were sampled. Positive drop = worse. None when the metric is undefined here.
+    """
+    name = ctx.metric_name()
+    if name == "auc":
+        return _paired_auc_drop(labels, positive_scores(clean), positive_scores(perturbed))
+    if name == "multiclass_accuracy":
+        right_clean = (np.asarray(clean).argmax(axis=1) == labels).astype(float)
+        right_perturbed = (np.asarray(perturbed).argmax(axis=1) == labels).astype(float)
+        return (*(float(right_clean.mean()), float(right_perturbed.mean())),
+                *mean_and_error(right_clean - right_perturbed))
+    if name == "rmse":
+        return _paired_rmse_rise(np.asarray(labels, dtype=float), np.asarray(clean, dtype=float),
+                                 np.asarray(perturbed, dtype=float))
+    before, after = ctx.score(labels, clean), ctx.score(labels, perturbed)
+    if before is None or after is None:
+        return None
+    return before, after, (before - after) if ctx.higher_is_better() else (after - before), 0.0
+
+
+def mean_and_error(values: np.ndarray) -> tuple[float, float]:
+    if len(values) < 2:
+        return float(values.mean()) if len(values) else 0.0, 0.0
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def _paired_auc_drop(labels: np.ndarray, clean: np.ndarray, perturbed: np.ndarray
+                     ) -> tuple[float, float, float, float] | None:
+    positive = np.asarray(labels) == 1
+    if positive.sum() < 2 or (~positive).sum() < 2:
+        return None
+
+    def placements(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos, neg = scores[positive][:, None], scores[~positive][None, :]
+        wins = (pos > neg) + 0.5 * (pos == neg)
+        return wins.mean(axis=1), wins.mean(axis=0)
+
+    clean_pos, clean_neg = placements(clean)
+    perturbed_pos, perturbed_neg = placements(perturbed)
+    diff_pos, diff_neg = clean_pos - perturbed_pos, clean_neg - perturbed_neg
+    variance = diff_pos.var(ddof=1) / len(diff_pos) + diff_neg.var(ddof=1) / len(diff_neg)
+    before, after = float(clean_pos.mean()), float(perturbed_pos.mean())
+    return before, after, before - after, float(np.sqrt(variance))
+
+
+def _paired_rmse_rise(labels: np.ndarray, clean: np.ndarray, perturbed: np.ndarray
+                      ) -> tuple[float, float, float, float]:
+    squared_clean, squared_perturbed = (clean - labels) ** 2, (perturbed - labels) ** 2
+    before, after = float(np.sqrt(squared_clean.mean())), float(np.sqrt(squared_perturbed.mean()))
+    # Delta method: d rmse = d mse / (2 rmse), applied per row so the pairing is kept.
+    contributions = squared_perturbed / (2 * max(after, 1e-12)) - squared_clean / (2 * max(before, 1e-12))
+    return before, after, after - before, mean_and_error(contributions)[1]

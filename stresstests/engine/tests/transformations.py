@@ -28,7 +28,10 @@ from stresstests.engine.base import (
 from stresstests.engine.profile import ColumnProfile
 from stresstests.engine.severity import severity_for
 from stresstests.engine.tests.model_probe import (
+    Z_ONE_SIDED_95,
     describe_value,
+    mean_and_error,
+    paired_metric_drop,
     prediction_scale,
     prediction_value,
     row_change,
@@ -49,7 +52,7 @@ class _SubstitutionTest(StressTest):
     category = TEST_CATEGORY_TYPE_TRANSFORMATIONS
     requires = frozenset({"model"})
     thresholds = (0.05, 0.15)
-    default_params: ClassVar[dict] = {"exclude_columns": [], "ignore_errors": False, "num_samples_to_simulate": 100}
+    default_params: ClassVar[dict] = {"exclude_columns": [], "ignore_errors": False, "num_samples_to_simulate": 500}
     corruption: ClassVar[str] = ""       # finding text: "an out-of-range value", "a null", ...
 
     def applies_to(self, ctx: Context, feature: str, column: ColumnProfile) -> bool:
@@ -86,7 +89,7 @@ class _SubstitutionTest(StressTest):
         if isinstance(predictions, str):
             return self.error_case(measure, feature, new_values, predictions, params)
         impact = measure.impact(predictions)
-        severity = severity_for(max(impact["impact"], 0.0), thresholds)
+        severity = severity_for(impact["impact_lower_bound"], thresholds)
         return TestCase(
             features=[feature], severity=severity, importance_score=impact["impact"], metrics=json_safe(impact),
             finding=self.finding(feature, impact) if severity != SEVERITY_PASS else "",
@@ -121,24 +124,31 @@ def _flatten(params: dict) -> dict:
 
 
 class _ImpactMeasure:
-    """Compares predictions on the corrupted sample with the clean sample's."""
+    """Compares predictions on the corrupted sample with the clean sample's.
+
+    Severity uses the one-sided 95 % lower bound of the impact (paired over the sampled rows), so an impact that
+    a different sample of rows could well erase does not fail the test.
+    """
 
     def __init__(self, ctx: Context, sample: pd.DataFrame, clean: np.ndarray) -> None:
         self.ctx, self.sample, self.clean = ctx, sample, clean
         self.labels = sample_labels(ctx, sample) if ctx.labelled_share() >= _label_threshold(ctx) else None
-        self.clean_score = ctx.score(self.labels, clean) if self.labels is not None else None
 
     def impact(self, predictions: np.ndarray) -> dict:
         change = row_change(self.ctx, self.clean, predictions)
-        result = {"average_prediction_change": float(change.mean()), "max_prediction_change": float(change.max())}
-        perturbed_score = self.ctx.score(self.labels, predictions) if self.clean_score is not None else None
-        if perturbed_score is None:
-            return {**result, "metric": "average_prediction_change", "impact": result["average_prediction_change"]}
-        drop = self.clean_score - perturbed_score if self.ctx.higher_is_better() else perturbed_score - self.clean_score
-        if self.ctx.model_task == MODEL_TASK_REGRESSION:
-            drop /= prediction_scale(self.ctx)   # unit-free, like the thresholds
-        return {**result, "metric": self.ctx.metric_name(), "clean_metric": self.clean_score,
-                "transformed_metric": perturbed_score, "impact": float(drop)}
+        average, error = mean_and_error(change)
+        result = {"average_prediction_change": average, "max_prediction_change": float(change.max()),
+                  "metric": "average_prediction_change", "impact": average, "impact_standard_error": error}
+        paired = paired_metric_drop(self.ctx, self.labels, self.clean, predictions) if self.labels is not None \
+            else None
+        if paired is not None:
+            before, after, drop, error = paired
+            scale = prediction_scale(self.ctx) if self.ctx.model_task == MODEL_TASK_REGRESSION else 1.0
+            result.update(metric=self.ctx.metric_name(), clean_metric=before, transformed_metric=after,
+                          impact=drop / scale, impact_standard_error=error / scale)
+        lower = result["impact"] - Z_ONE_SIDED_95 * result["impact_standard_error"]
+        result["impact_lower_bound"] = max(lower, 0.0)
+        return result
 
     def examples(self, feature: str, new_values, predictions: np.ndarray) -> list[dict]:
         change = row_change(self.ctx, self.clean, predictions)
