@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import types
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -170,14 +171,15 @@ class RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         qualified_name = f"{module}.{name}"
-        obj = None
         if _may_import(module, name):
             try:
                 obj = super().find_class(module, name)
             except (ImportError, AttributeError):
-                obj = None
-        if obj is not None and global_is_allowed(module, name, obj):
-            return obj
+                if self.record_refusals:  # missing here is not dangerous; load_pickle will explain it
+                    return _InertStandIn
+                raise _unavailable(Path(self.filename), qualified_name) from None
+            if global_is_allowed(module, name, obj):
+                return obj
         if not self.record_refusals:
             raise RefusedGlobal(qualified_name)
         if qualified_name not in self.refused:
@@ -187,7 +189,7 @@ class RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
     def load_build(self) -> None:
         # BUILD on a class or module would overwrite its attributes (monkey-patching the loader's own libraries).
         target = self.stack[-2]
-        if isinstance(target, type) or type(target).__name__ == "module":
+        if isinstance(target, (type, types.ModuleType)):
             raise ModelLoadError(
                 f"{Path(self.filename).name} was refused: it tries to change the class {_qualified(target)} while "
                 "loading. " + SAFE_FORMAT_ADVICE)
@@ -250,6 +252,14 @@ def _refusal(path: Path, names: list[str]) -> ModelLoadError:
         f"{path.name} was refused: it asks to import {listed}, which a model file may not use. Loading a pickle "
         "runs the code it names, so only scikit-learn, numpy, scipy, pandas, XGBoost, LightGBM and CatBoost "
         "classes are accepted. " + SAFE_FORMAT_ADVICE)
+
+
+def _unavailable(path: Path, qualified_name: str) -> ModelLoadError:
+    package = qualified_name.split(".")[0]
+    return ModelLoadError(
+        f"{path.name} needs {qualified_name}, which this server's {package} does not have: the package is missing or "
+        "its version differs from the one the model was saved with. Re-save the model with the versions this server "
+        "runs, or " + SAFE_FORMAT_ADVICE[0].lower() + SAFE_FORMAT_ADVICE[1:])
 
 
 def _picklescan_verdict(path: Path, max_bytes: int) -> None:

@@ -132,6 +132,15 @@ def test_scan_lists_every_refused_global_without_running_any(tmp_path, proof):
     assert not proof.exists()
 
 
+@pytest.mark.parametrize("global_name", ["sklearn.linear_model.RetiredRegression", "xgboost.sklearn.XGBRetired"])
+def test_a_class_this_server_lacks_is_explained_as_a_version_problem_not_an_attack(tmp_path, global_name):
+    module, name = global_name.rsplit(".", 1)
+    path = write(tmp_path / "model.pkl", protocol_2(f"c{module}\n{name}\n)R.".encode()))
+    with pytest.raises(ModelLoadError, match=f"needs {global_name}.*version"):
+        load_pickle(path)
+    assert scan_pickle(path) == []
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "is empty"),
     (b"PK\x03\x04rest-of-a-zip", "zip archive"),
