@@ -215,26 +215,24 @@ def integration_create(*, user, workspace: Workspace, name: str, integration_typ
     return integration
 
 
-def integration_update(*, user, integration: Integration, name: str, config: dict,
-                       secrets: dict[str, str]) -> Integration:
-    """Blank secret values keep the stored ones (they are write-only, so the form cannot show them)."""
+def integration_update(*, user, integration: Integration, name: str, config: dict, secrets: dict[str, str],
+                       forget: list[str] | tuple[str, ...] = ()) -> Integration:
+    """Blank secret values keep the stored ones (they are write-only, so a form cannot show them); `forget` drops
+    the named secrets."""
     from .services import audit
 
     clash = integration.workspace.integrations.filter(name__iexact=name).exclude(id=integration.id)
     if clash.exists():
         raise ValidationError({"name": f"This workspace already has an integration named “{name}”."})
-    kept = integration.get_secrets()
-    given = {key: value for key, value in secrets.items() if value}
+    kept = {key: value for key, value in integration.get_secrets().items() if key not in forget}
+    given = clean_secrets(integration.integration_type, secrets)
     integration.name = name
     integration.config = clean_config(integration.integration_type, config)
-    merged = clean_secrets(integration.integration_type, {**kept, **given})
-    if integration.integration_type == IntegrationType.CUSTOM:
-        merged = {key: value for key, value in merged.items() if key in given or key in secrets}
-    integration.set_secrets(merged)
+    integration.set_secrets({**kept, **given})
     with transaction.atomic():
         integration.save()
         audit(actor=user, action="integration.update", obj=integration, workspace=integration.workspace,
-              changed_secrets=sorted(given))
+              changed_secrets=sorted(given), forgotten_secrets=sorted(set(forget)))
     return integration
 
 

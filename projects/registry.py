@@ -5,6 +5,7 @@ ValidationError keyed by form field; loading and predicting happen in `*_validat
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import ConfigError, EngineError
@@ -228,12 +230,36 @@ def _integration_by_name(project: Project, name: str, integration_type: str) -> 
 
 
 def dataset_delete(*, user, dataset: Dataset) -> None:
-    with transaction.atomic():
+    """Deletes the row and, after commit, its uploaded file; a dataset a stress test used is kept."""
+    file_name = dataset.file.name if dataset.file else ""
+    with transaction.atomic(), _protected("dataset"):
         audit(actor=user, action="dataset.delete", obj=dataset, workspace=dataset.project.workspace)
-        file_name = dataset.file.name if dataset.file else ""
         dataset.delete()
     if file_name:
         transaction.on_commit(lambda: storage.default_storage.delete(file_name))
+
+
+@contextlib.contextmanager
+def _protected(kind: str):
+    try:
+        yield
+    except ProtectedError:
+        raise ValidationError(f"This {kind} is used by stress tests, so it is kept for their results.") from None
+
+
+def dataset_revalidate(*, user, dataset: Dataset) -> Dataset:
+    """Back to PENDING and queued again (after the source was fixed, e.g. new credentials)."""
+    _set_validity(dataset, ValidityStatus.PENDING, "Validation queued.")
+    audit(actor=user, action="dataset.revalidate", obj=dataset, workspace=dataset.project.workspace)
+    _queue("validate_dataset", dataset.id)
+    return dataset
+
+
+def model_revalidate(*, user, model: RegisteredModel) -> RegisteredModel:
+    _set_validity(model, ValidityStatus.PENDING, "Validation queued.")
+    audit(actor=user, action="model.revalidate", obj=model, workspace=model.project.workspace)
+    _queue("validate_model", model.id)
+    return model
 
 
 # --- models -----------------------------------------------------------------------------------------------------------
@@ -441,7 +467,7 @@ def _as_bool(value) -> bool:
 
 def model_delete(*, user, model: RegisteredModel) -> None:
     prefix = model.storage_prefix if model.source == ModelSource.UPLOAD else ""
-    with transaction.atomic():
+    with transaction.atomic(), _protected("model"):
         audit(actor=user, action="model.delete", obj=model, workspace=model.project.workspace)
         model.delete()
     if prefix:

@@ -150,24 +150,6 @@ def project_detail(request, project_id):
     )
 
 
-@login_required
-@require_GET
-def model_list(request, project_id):
-    project, membership = selectors.get_project_for_user(request.user, project_id)
-    return _project_page(
-        request, project, membership, "projects/model_list.html", nav="models", models=selectors.models_of(project)
-    )
-
-
-@login_required
-@require_GET
-def dataset_list(request, project_id):
-    project, membership = selectors.get_project_for_user(request.user, project_id)
-    return _project_page(
-        request, project, membership, "projects/dataset_list.html", nav="datasets", datasets=selectors.datasets_of(project)
-    )
-
-
 def _settings_initial(project) -> dict:
     config = project.test_suite_config or {}
     return {
