@@ -21,12 +21,12 @@ LABEL, PREDICTION = "label", "preds"
 
 def make_context(reference: pd.DataFrame, evaluation: pd.DataFrame, *, label_col: str | None = LABEL,
                  pred_col: str | None = PREDICTION, model_task: str = MODEL_TASK_BINARY_CLASSIFICATION,
-                 seed: int = 0, **data_params) -> Context:
+                 seed: int = 0, model=None, **data_params) -> Context:
     """The runner's own Context (profile, types, encoded labels, predictions from the prediction column)."""
     params = DataParams(label_col=label_col if label_col in reference.columns else None,
                         pred_col=pred_col if pred_col in reference.columns else None, **data_params)
     ctx, _ = build_context(reference=reference, evaluation=evaluation, model_task=model_task,
-                           config=RunConfig(random_seed=seed), data_params=params)
+                           config=RunConfig(random_seed=seed), data_params=params, model=model)
     return ctx
 
 

@@ -56,6 +56,30 @@ def test_feature_drift_that_moves_rows_to_where_the_model_guesses_is_an_alert_wi
     assert len(region.details["reference_shares"]) == len(region.details["evaluation_shares"])
 
 
+class LinearModel:
+    """A callable model: the label's true log-odds, so it is accurate as long as its inputs keep their units."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return 1 / (1 + np.exp(-2 * (frame["signal"].astype(float) + frame["other"].astype(float))))
+
+
+def unit_data(n: int, seed: int, signal_unit: float = 1.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    signal, other = rng.normal(0, 1, n), rng.normal(0, 1, n)
+    label = (signal + other + rng.normal(0, 0.5, n) > 0).astype(int)
+    return pd.DataFrame({"signal": signal * signal_unit, "other": other, LABEL: label})
+
+
+def test_a_unit_change_is_costed_by_re_scoring_with_the_feature_mapped_back_to_the_reference():
+    ctx = make_context(unit_data(4000, 1), unit_data(4000, 2, signal_unit=0.1), pred_col=None, model=LinearModel())
+    cases = run_test("feature_drift", ctx)
+    signal = case_for(cases, "signal")
+    assert signal.severity == SEVERITY_ALERT
+    assert signal.metrics["impact_method"] == "quantile_transport"
+    assert signal.importance_score > 0.05 and signal.metrics["auc_without_drift"] > 0.9
+    assert failing(cases) == {"signal": SEVERITY_ALERT}
+
+
 def test_feature_drift_passes_when_evaluation_comes_from_the_same_distribution():
     ctx = make_context(region_model_data(5000, 1, share_hard=0.5), region_model_data(5000, 2, share_hard=0.5))
     assert failing(run_test("feature_drift", ctx)) == {}

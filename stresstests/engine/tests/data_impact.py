@@ -3,10 +3,13 @@
 Two flavours:
 - `row_impact(ctx, mask)`: failing vs passing evaluation rows (abnormal inputs). Built on `Context.impact`, plus a
   standard error, so a handful of failing rows cannot raise an Alert through a noisy metric.
-- `reweighting_impact(ctx, weights)`: what a drifted distribution costs (drift). The evaluation rows are reweighted
-  so that one feature's distribution matches the reference (importance weighting, P(y | feature) assumed unchanged);
-  the impact is the primary metric (or average prediction without labels) on the reweighted rows minus its actual
-  value. It needs no model call and no resampling, and it is near zero when the feature did not move.
+- What a drifted distribution costs (drift): the primary metric (or average prediction without labels) of the actual
+  evaluation set against a counterfactual one in which the feature is back on its reference distribution.
+  With a callable model and a numeric feature, `transport_impact`: every evaluation value is replaced by the reference
+  value of the same rank and the rows are re-scored (one batched model call for all drifted features); this undoes
+  shifts of the whole population, such as a unit change. Otherwise `reweighting_impact`: the evaluation rows are
+  reweighted so the feature's bins or categories regain their reference shares (importance weighting, P(y | feature)
+  assumed unchanged; needs no model and no resampling). Both are near zero when the feature did not move.
 
 Impact is in metric units, positive = worse. Unbounded metrics (RMSE) are expressed relative to the passing or
 reweighted value so one set of thresholds fits every task.
@@ -17,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from stresstests.engine.base import (
     MODEL_TASK_BINARY_CLASSIFICATION,
@@ -96,51 +100,90 @@ def _unit_scale(ctx: Context, metric: str, impact: dict) -> float:
     return passing if passing > 0 else 1.0
 
 
-# ---- reweighting (drift) -----------------------------------------------------------------------------------------
+# ---- counterfactual evaluation sets (drift) ---------------------------------------------------------------------
 def reweighting_impact(ctx: Context, weights: np.ndarray, params: dict) -> dict[str, Any]:
-    """Primary metric (or average prediction) of the evaluation set as it is vs reweighted to the reference."""
-    result: dict[str, Any] = {"metric": None, "actual": None, "reweighted": None, "impact": None,
-                              "effective_rows": None}
-    predictions = ctx.evaluation_predictions
-    weights = np.asarray(weights, dtype=float)
-    if predictions is None or weights.sum() <= 0:
+    """The evaluation set as it is vs reweighted so that one column regains its reference distribution."""
+    if ctx.evaluation_predictions is None:
+        return _empty_counterfactual("reweighting")
+    return counterfactual_impact(ctx, ctx.evaluation_predictions, np.asarray(weights, dtype=float), params,
+                                 method="reweighting")
+
+
+def transport_impact(ctx: Context, counterfactual_predictions: np.ndarray, params: dict) -> dict[str, Any]:
+    """The evaluation set as it is vs re-scored with one feature mapped back onto its reference distribution."""
+    weights = np.ones(len(counterfactual_predictions))
+    return counterfactual_impact(ctx, counterfactual_predictions, weights, params, method="quantile_transport")
+
+
+def transported(evaluation_values: np.ndarray, reference_quantiles: np.ndarray, *, is_integer: bool) -> np.ndarray:
+    """Each evaluation value replaced by the reference value of the same rank (optimal transport in 1-D): a drift
+    of this feature alone is undone while its order, and so its relation to every other column, is kept."""
+    values = np.asarray(evaluation_values, dtype=float)
+    present = ~np.isnan(values)
+    ranks = (stats.rankdata(values[present]) - 0.5) / max(present.sum(), 1)
+    levels = np.linspace(0, 1, len(reference_quantiles))
+    mapped = values.copy()
+    mapped[present] = np.interp(ranks, levels, reference_quantiles)
+    return np.round(mapped) if is_integer else mapped
+
+
+def counterfactual_impact(ctx: Context, predictions: np.ndarray, weights: np.ndarray, params: dict, *,
+                          method: str) -> dict[str, Any]:
+    """Primary metric (or average prediction without labels) of the actual evaluation set minus that of a
+    counterfactual one (other predictions and/or row weights); positive = the drift made things worse."""
+    result = _empty_counterfactual(method)
+    actual_predictions = ctx.evaluation_predictions
+    if actual_predictions is None or weights.sum() <= 0:
         return result
     effective_rows = float(weights.sum() ** 2 / np.sum(weights ** 2))
     result["effective_rows"] = round(effective_rows, 1)
     if effective_rows < max(min_impact_rows(params), 30):
-        return result   # the reweighted set rests on too few rows to say anything
+        return result   # the counterfactual set rests on too few rows to say anything
     if ctx.labelled_share() >= ctx.config.model_profiling.impact_label_threshold:
         labels = np.asarray(ctx.evaluation_labels, dtype=float)
         labelled = ~np.isnan(labels)
         metric = ctx.metric_name()
-        actual = _weighted_metric(metric, ctx.model_task, labels[labelled], predictions[labelled],
+        actual = _weighted_metric(metric, ctx.model_task, labels[labelled], actual_predictions[labelled],
                                   np.ones(labelled.sum()))
-        reweighted = _weighted_metric(metric, ctx.model_task, labels[labelled], predictions[labelled],
-                                      weights[labelled])
-        if actual is not None and reweighted is not None:
-            worse = reweighted - actual if ctx.higher_is_better() else actual - reweighted
-            scale = 1.0 if METRICS[metric].bounded else (abs(reweighted) or 1.0)
-            result.update(metric=metric, actual=actual, reweighted=reweighted, impact=worse / scale)
+        counterfactual = _weighted_metric(metric, ctx.model_task, labels[labelled], predictions[labelled],
+                                          weights[labelled])
+        if actual is not None and counterfactual is not None:
+            worse = counterfactual - actual if ctx.higher_is_better() else actual - counterfactual
+            scale = 1.0 if METRICS[metric].bounded else (abs(counterfactual) or 1.0)
+            result.update(metric=metric, actual=actual, counterfactual=counterfactual, impact=worse / scale)
             return result
-    actual_mean, reweighted_mean, change = _average_prediction_change(ctx, predictions, weights)
-    result.update(metric="average_prediction", actual=actual_mean, reweighted=reweighted_mean, impact=change)
+    actual_mean, counterfactual_mean, change = _average_prediction_change(ctx, actual_predictions, predictions,
+                                                                          weights)
+    result.update(metric="average_prediction", actual=actual_mean, counterfactual=counterfactual_mean,
+                  impact=change)
     return result
 
 
-def _average_prediction_change(ctx: Context, predictions: np.ndarray, weights: np.ndarray
+def _empty_counterfactual(method: str) -> dict[str, Any]:
+    return {"metric": None, "actual": None, "counterfactual": None, "impact": None, "effective_rows": None,
+            "method": method}
+
+
+def _average_prediction_change(ctx: Context, actual: np.ndarray, counterfactual: np.ndarray, weights: np.ndarray
                                ) -> tuple[float, float, float]:
     if ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
-        values = np.asarray(predictions, dtype=float)
-        actual, reweighted = values.mean(axis=0), np.average(values, axis=0, weights=weights)
-        return float(actual.max()), float(reweighted.max()), float(np.abs(actual - reweighted).sum() / 2)
-    values = positive_scores(predictions) if ctx.model_task == MODEL_TASK_BINARY_CLASSIFICATION else np.asarray(
-        predictions, dtype=float)
-    actual, reweighted = float(values.mean()), float(np.average(values, weights=weights))
-    change = abs(actual - reweighted)
+        before = np.asarray(actual, dtype=float).mean(axis=0)
+        after = np.average(np.asarray(counterfactual, dtype=float), axis=0, weights=weights)
+        return float(before.max()), float(after.max()), float(np.abs(before - after).sum() / 2)
+    before = float(np.mean(_scores(ctx, actual)))
+    after = float(np.average(_scores(ctx, counterfactual), weights=weights))
+    change = abs(before - after)
     if ctx.model_task == MODEL_TASK_REGRESSION:
-        spread = float(np.std(ctx.reference_predictions if ctx.reference_predictions is not None else values))
+        spread = float(np.std(ctx.reference_predictions if ctx.reference_predictions is not None
+                              else _scores(ctx, actual)))
         change = change / spread if spread > 0 else 0.0
-    return actual, reweighted, change
+    return before, after, change
+
+
+def _scores(ctx: Context, predictions: np.ndarray) -> np.ndarray:
+    if ctx.model_task == MODEL_TASK_BINARY_CLASSIFICATION:
+        return positive_scores(predictions)
+    return np.asarray(predictions, dtype=float).reshape(-1)
 
 
 def _weighted_metric(metric: str, model_task: str, labels: np.ndarray, predictions: np.ndarray,

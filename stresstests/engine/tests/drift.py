@@ -5,9 +5,10 @@ Noise control, shared by every test here:
   noise stays far below the 0.2 warning level.
 - A drift statistic only counts when a significance test agrees (KS for numeric, chi-squared for categories, a
   two-proportion test for null rates, Fisher z for correlations), with Benjamini-Hochberg across the test's cases.
-- Feature drift is weighed by its model impact: the evaluation rows are reweighted so the feature's distribution
-  matches the reference again, and the primary metric (or average prediction without labels) on the reweighted rows
-  is compared with the actual one (`data_impact.reweighting_impact`). Drift that costs nothing stays a Warning.
+- Feature drift is weighed by its model impact: the primary metric (or average prediction without labels) of the
+  evaluation set against a counterfactual evaluation set in which the feature is back on its reference distribution
+  (quantile transport and one batched re-scoring when a model is callable, importance reweighting otherwise; see
+  `data_impact`). Drift that costs nothing stays a Warning.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from stresstests.engine.tests.data_impact import (
     default_performance_change_config,
     evidence_and_impact,
     reweighting_impact,
+    transport_impact,
+    transported,
 )
 
 PSI = "Population Stability Index"
@@ -154,7 +157,7 @@ def _impact_clause(impact: dict) -> str:
     unit = "" if METRICS[metric].bounded else " (relative)"
     if impact["impact"] > 0:
         return f" and costs {amount} {display}{unit}"
-    return f" but does not hurt {display} (reweighting to the reference changes it by {amount}{unit})"
+    return f" but does not hurt {display} (undoing the drift changes it by {amount}{unit})"
 
 
 def _impact_metrics(impact: dict) -> dict[str, Any]:
@@ -162,7 +165,8 @@ def _impact_metrics(impact: dict) -> dict[str, Any]:
         return {}
     name = impact["metric"]
     return {f"impact_{name}": impact.get("impact"), f"{name}_actual": impact.get("actual"),
-            f"{name}_reweighted": impact.get("reweighted"), "impact_effective_rows": impact.get("effective_rows")}
+            f"{name}_without_drift": impact.get("counterfactual"), "impact_method": impact.get("method"),
+            "impact_effective_rows": impact.get("effective_rows")}
 
 
 class DriftTest(StressTest):
@@ -202,8 +206,11 @@ class FeatureDrift(DriftTest):
         p_values = np.array([d.p_value for d in distributions])
         significant = np.where(numeric, benjamini_hochberg(p_values, float(params["ks_test_p_value_threshold"])),
                                benjamini_hochberg(p_values, float(params["chi_squared_p_value_threshold"])))
-        return [self._case(ctx, params, thresholds, feature, distribution, bool(is_significant))
-                for feature, distribution, is_significant in zip(features, distributions, significant)]
+        evidence = [self._evidence(d, params, thresholds, bool(s)) for d, s in zip(distributions, significant)]
+        drifted = [i for i, e in enumerate(evidence) if e[3] != SEVERITY_PASS]
+        impacts = self._impacts(ctx, params, features, distributions, drifted)
+        return [self._case(params, features[i], distributions[i], evidence[i], impacts.get(i, {}))
+                for i in range(len(features))]
 
     def _distributions(self, ctx: Context, params: dict) -> tuple[list[str], list[Distribution]]:
         features, distributions = [], []
@@ -214,24 +221,44 @@ class FeatureDrift(DriftTest):
                 distributions.append(distribution)
         return features, distributions
 
-    def _statistic_and_thresholds(self, distribution: Distribution, params: dict,
-                                  thresholds: tuple[float, float]) -> tuple[str, tuple[float, float]]:
+    def _evidence(self, distribution: Distribution, params: dict, thresholds: tuple[float, float],
+                  significant: bool) -> tuple[str, tuple[float, float], float, str]:
+        """(statistic name, its thresholds, its value, evidence severity)."""
         name = params["drift_statistic"] if distribution.kind == "numeric" else PSI
         named = {KL: "kl_divergence_thresholds", JS: "js_divergence_thresholds", KS: "ks_statistic_thresholds"}
         if name in named:
-            low, high = params[named[name]]
-            return name, (float(low), float(high))
-        return PSI, thresholds
+            thresholds = tuple(float(t) for t in params[named[name]])
+        else:
+            name = PSI
+        value = distribution.statistic(name)
+        return name, thresholds, value, severity_for(value, thresholds) if significant else SEVERITY_PASS
 
-    def _case(self, ctx: Context, params: dict, thresholds: tuple[float, float], feature: str,
-              distribution: Distribution, significant: bool) -> TestCase:
-        statistic_name, statistic_thresholds = self._statistic_and_thresholds(distribution, params, thresholds)
-        value = distribution.statistic(statistic_name)
-        evidence = severity_for(value, statistic_thresholds) if significant else SEVERITY_PASS
-        impact: dict[str, Any] = {}
-        if evidence != SEVERITY_PASS:
-            impact = reweighting_impact(ctx, distribution.reweighting(), params)
-        severity = evidence_and_impact(evidence, impact, params)
+    def _impacts(self, ctx: Context, params: dict, features: list[str], distributions: list[Distribution],
+                 drifted: list[int]) -> dict[int, dict]:
+        """Impact of every drifted feature: numeric ones re-scored in ONE model call when a model is callable."""
+        transportable = [i for i in drifted if distributions[i].kind == "numeric" and ctx.has_model
+                         and features[i] in ctx.schema.features and ctx.profile[features[i]].quantiles is not None]
+        impacts = {i: reweighting_impact(ctx, distributions[i].reweighting(), params)
+                   for i in drifted if i not in transportable}
+        if transportable:
+            base = ctx.evaluation[ctx.schema.features]
+            variants = []
+            for i in transportable:
+                profile = ctx.profile[features[i]]
+                variant = base.copy()
+                variant[features[i]] = transported(_numbers(base[features[i]]), profile.quantiles,
+                                                   is_integer=profile.is_integer)
+                variants.append(variant)
+            predictions = ctx.predict(pd.concat(variants, ignore_index=True))
+            for position, i in enumerate(transportable):
+                rows = slice(position * len(base), (position + 1) * len(base))
+                impacts[i] = transport_impact(ctx, predictions[rows], params)
+        return impacts
+
+    def _case(self, params: dict, feature: str, distribution: Distribution,
+              evidence: tuple[str, tuple[float, float], float, str], impact: dict) -> TestCase:
+        statistic_name, statistic_thresholds, value, evidence_severity = evidence
+        severity = evidence_and_impact(evidence_severity, impact, params)
         short = STATISTIC_SHORT_NAMES[statistic_name]
         metrics = {"drift_statistic": statistic_name, short.lower().replace(" ", "_"): value,
                    "psi": distribution.statistic(PSI), "p_value": distribution.p_value,
@@ -239,7 +266,8 @@ class FeatureDrift(DriftTest):
                    **{k.lower(): v for k, v in distribution.statistics.items()}, **_impact_metrics(impact)}
         finding = ""
         if severity != SEVERITY_PASS:
-            finding = (f"{feature} has drifted ({short} {_threshold_note(value, statistic_thresholds, evidence)})"
+            note = _threshold_note(value, statistic_thresholds, evidence_severity)
+            finding = (f"{feature} has drifted ({short} {note})"
                        f"{_impact_clause(impact) or '; with no predictions its model impact is unknown'}.")
         return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
                         importance_score=impact.get("impact"), finding=finding,
