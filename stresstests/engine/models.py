@@ -370,8 +370,11 @@ class PredictionCache:
         new_hashes, first = np.unique(hashes[new], return_index=True)
         rows = inputs.iloc[np.flatnonzero(new)[first]].reset_index(drop=True)
         started = time.perf_counter()
-        values = validate_predictions(self.model.predict(rows), n_rows=len(rows), model_task=self.model_task)
-        self.seconds += time.perf_counter() - started
+        try:
+            values = validate_predictions(self.model.predict(rows), n_rows=len(rows), model_task=self.model_task)
+        finally:
+            # A call that raises (a crash on a corrupted value) was still spent inside the model.
+            self.seconds += time.perf_counter() - started
         self.calls += 1
         self.rows_scored += len(rows)
         self._hashes = np.concatenate([self._hashes, new_hashes])
