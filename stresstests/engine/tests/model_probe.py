@@ -43,7 +43,11 @@ def _clean_sample(ctx: Context, size: int, columns: list[str]) -> pd.DataFrame:
     if len(positions) > size:
         rng = np.random.default_rng(ctx.config.random_seed)
         positions = np.sort(rng.choice(positions, size=size, replace=False))
-    return evaluation.iloc[positions]
+    sample = evaluation.iloc[positions]
+    # Arrow-backed strings are slow to copy and rebuild cell by cell; object columns hash the same (cache hits).
+    strings = {c: object for c in sample.columns
+               if pd.api.types.is_string_dtype(sample[c]) and sample[c].dtype != object}
+    return sample.astype(strings) if strings else sample
 
 
 def sample_labels(ctx: Context, sample: pd.DataFrame) -> np.ndarray | None:
@@ -145,7 +149,8 @@ def _in_original_dtype(values: pd.Series, original: pd.Series) -> pd.Series:
         return values.astype(original.dtype) if whole else values.astype(float)
     if pd.api.types.is_float_dtype(original) and numeric_values:
         return values.astype(original.dtype)
-    if pd.api.types.is_string_dtype(original) and values.map(lambda v: isinstance(v, str) or v is None).all():
+    if pd.api.types.is_string_dtype(original) and pd.api.types.infer_dtype(values, skipna=True) in ("string",
+                                                                                                    "empty"):
         return values.astype(original.dtype)
     return values.astype(object)
 
@@ -198,9 +203,13 @@ def _paired_auc_drop(labels: np.ndarray, clean: np.ndarray, perturbed: np.ndarra
         return None
 
     def placements(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos, neg = scores[positive][:, None], scores[~positive][None, :]
-        wins = (pos > neg) + 0.5 * (pos == neg)
-        return wins.mean(axis=1), wins.mean(axis=0)
+        """Per positive: share of negatives it outranks; per negative: share of positives outranking it (ties 1/2)."""
+        pos, neg = np.sort(scores[positive]), np.sort(scores[~positive])
+        below = np.searchsorted(neg, scores[positive], "left")
+        ties = np.searchsorted(neg, scores[positive], "right") - below
+        above = len(pos) - np.searchsorted(pos, scores[~positive], "right")
+        ties_neg = np.searchsorted(pos, scores[~positive], "right") - np.searchsorted(pos, scores[~positive], "left")
+        return (below + 0.5 * ties) / len(neg), (above + 0.5 * ties_neg) / len(pos)
 
     clean_pos, clean_neg = placements(clean)
     perturbed_pos, perturbed_neg = placements(perturbed)
