@@ -117,7 +117,7 @@ class SandboxedModel:
         self._buffer = b""
         self._calls = 0
         self._failure: EngineError | None = None
-        self._cancelled = False
+        self._stop_reason: str | None = None  # set when we stop the child on purpose
         self._output = _ModelOutput(self._log)
         self._workdir = Path(tempfile.mkdtemp(prefix="rime-sandbox-"))
         try:
@@ -150,10 +150,11 @@ class SandboxedModel:
 
     def cancel(self) -> None:
         """Stop the child now; safe from any thread. A predict call in progress raises ModelOutputError."""
-        self._cancelled = True
+        self._stop_reason = self._stop_reason or "the run was cancelled"
         self._kill()
 
     def close(self) -> None:
+        self._stop_reason = self._stop_reason or "the sandbox was closed"
         self._kill()
         if self._process is not None:
             try:
@@ -331,8 +332,8 @@ class SandboxedModel:
 
     def _death_error(self, *, loading: bool) -> EngineError:
         stage_error = ModelLoadError if loading else ModelOutputError
-        if self._cancelled:
-            return stage_error("The model was stopped because the run was cancelled.")
+        if self._stop_reason is not None:
+            return stage_error(f"The model was stopped because {self._stop_reason}.")
         exit_signal = self._exit_signal()
         self._output.join()  # its last words on stderr explain most deaths
         if exit_signal == signal.SIGXCPU:
