@@ -5,6 +5,8 @@ message that could reach a page, an API response or a log line.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,11 +129,32 @@ def redact(text: str, integration: Integration | None) -> str:
 
 # --- clients ----------------------------------------------------------------------------------------------------------
 
+# botocore logs each request's headers at DEBUG, and the Authorization header names the access key id.
+CREDENTIAL_RE = re.compile(r"(Credential=)[^/,\s'\"]+")
+BOTO_LOGGERS = ("botocore.endpoint", "botocore.auth", "botocore.httpsession", "botocore.parsers", "urllib3")
+
+
+class RedactCredentials(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = CREDENTIAL_RE.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+@functools.cache
+def _redact_boto_logs() -> None:
+    for name in BOTO_LOGGERS:
+        logging.getLogger(name).addFilter(RedactCredentials())
+
+
 
 def s3_client(s3: S3Settings):
     import boto3
     from botocore.config import Config
 
+    _redact_boto_logs()
     return boto3.client(
         "s3",
         endpoint_url=s3.endpoint_url or None,

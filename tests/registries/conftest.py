@@ -112,8 +112,8 @@ def s3_bucket(s3_endpoint, request):
     return name
 
 
-def put_objects(endpoint: str, bucket: str, objects: dict[str, bytes]) -> None:
-    client = boto_client(endpoint)
+def put_objects(endpoint: str, bucket: str, objects: dict[str, bytes], credentials=("testing", "testing")) -> None:
+    client = boto_client(endpoint, "s3", *credentials)
     for key, body in objects.items():
         client.put_object(Bucket=bucket, Key=key, Body=body)
 
@@ -235,3 +235,17 @@ def make_pg_integration(workspace, owner, source_pg_database):
         )
 
     return make
+
+
+def run_through_service(*, user, project, reference, evaluation, model, categories=None):
+    """The real path: stresstests.services starts a run from RIME's test_run_config and executes it (in this
+    process, as the Celery task would), so the run reads every artifact through projects.sources."""
+    from stresstests import services
+
+    config = {"run_name": "registries", "model_id": str(model.id),
+              "data_info": {"ref_dataset_id": str(reference.id), "eval_dataset_id": str(evaluation.id)},
+              "categories": categories or ["TEST_CATEGORY_TYPE_MODEL_PERFORMANCE"]}
+    run = services.run_start_from_config(user=user, project=project, test_run_config=config)
+    services.run_execute(run.id)
+    run.refresh_from_db()
+    return run
