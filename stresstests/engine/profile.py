@@ -100,20 +100,33 @@ def infer_type(series: pd.Series, info: ColumnTypeInfo) -> str:
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
-    n_unique = values.nunique()
     if pd.api.types.is_numeric_dtype(series):
-        return _numeric_type(values, n_unique, info)
-    as_text = values.astype(str)
-    if n_unique <= 2 and set(as_text.str.lower().unique()) <= _BOOLEAN_STRINGS:
+        return _numeric_type(values, values.nunique(), info)
+    return _string_type(_distinct(values), len(values), info)
+
+
+def _distinct(values: pd.Series) -> pd.Series:
+    """Row count per distinct value (as text): string checks run once per value, not once per row."""
+    counts = values.value_counts(sort=False)
+    counts.index = counts.index.astype(str)
+    return counts.groupby(level=0, sort=False).sum()
+
+
+def _string_type(counts: pd.Series, n_rows: int, info: ColumnTypeInfo) -> str:
+    text = counts.index.to_series(index=counts.index)
+    share = counts / n_rows
+    if len(counts) <= 2 and set(text.str.lower()) <= _BOOLEAN_STRINGS:
         return "boolean"
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().mean() >= 1 - info.numeric_violation_threshold:
-        return _numeric_type(numbers.dropna(), n_unique, info)
-    if _looks_like_datetime(as_text):
+    numbers = pd.to_numeric(text, errors="coerce")
+    if share[numbers.notna()].sum() >= 1 - info.numeric_violation_threshold:
+        parsed = numbers.dropna()
+        return _numeric_type(pd.Series(np.repeat(parsed.to_numpy(), counts[parsed.index].to_numpy())),
+                             parsed.nunique(), info)
+    if _looks_like_datetime(text):
         return "datetime"
-    if as_text.str.count(r"\s+").mean() + 1 >= _TEXT_MIN_AVERAGE_WORDS:
+    if float((text.str.count(r"\s+") * share).sum()) + 1 >= _TEXT_MIN_AVERAGE_WORDS:
         return "text"
-    if len(values) >= 20 and n_unique / len(values) >= info.min_unique_prop:
+    if n_rows >= 20 and len(counts) / n_rows >= info.min_unique_prop:
         return "identifier"
     return "categorical"
 
@@ -187,19 +200,20 @@ def _add_categories(column: ColumnProfile, values: pd.Series, info: ColumnTypeIn
 
 
 def _add_string_facts(column: ColumnProfile, values: pd.Series) -> None:
-    text = values.astype(str)
-    if text.empty:
+    if values.empty:
         return
+    counts = _distinct(values)
+    text = counts.index.to_series(index=counts.index)
     lengths = text.str.len()
     column.min_length, column.max_length = int(lengths.min()), int(lengths.max())
-    column.empty_string_rate = float((text.str.strip() == "").mean())
+    column.empty_string_rate = float(counts[(text.str.strip() == "").to_numpy()].sum() / len(values))
     column.required_characters = _required_characters(text)
     column.capitalization = _capitalization(text)
 
 
 def _required_characters(text: pd.Series) -> str:
-    """Punctuation and symbols present in every value (letters and digits vary too much to be "required")."""
-    distinct = text.unique()
+    """Punctuation and symbols present in every distinct value (letters and digits vary too much to be "required")."""
+    distinct = text.to_numpy()
     if len(distinct) > 5000:
         distinct = distinct[:5000]
     candidates = set(string.punctuation + "@")
