@@ -11,6 +11,8 @@ import pandas as pd
 import stresstests.engine.tests  # noqa: F401  (importing the package fills the registry)
 from stresstests.engine.base import (
     MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
     REGISTRY,
     SEVERITY_PASS,
     Context,
@@ -50,6 +52,14 @@ def sigmoid(values) -> np.ndarray:
     return 1 / (1 + np.exp(-np.asarray(values, dtype=float)))
 
 
+def three_classes(frame: pd.DataFrame, sharpness: float = 4.0) -> np.ndarray:
+    """Softmax over classes 0, 1, 2 centred on x1 = -1, 0, 1."""
+    x1 = frame["x1"].to_numpy(dtype=float)[:, None]
+    logits = -sharpness * (x1 - np.array([-1.0, 0.0, 1.0])[None, :]) ** 2
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
 class CountingModel:
     """A plain model object wrapping `function(frame) -> probabilities`; counts calls and rows scored."""
 
@@ -64,17 +74,20 @@ class CountingModel:
 
 def make_context(model: CountingModel | None, *, features: list[str] | None = None,
                  protected: list[str] | None = None, labels: bool = True, n: int = 2000,
-                 evaluation: pd.DataFrame | None = None, predictions: np.ndarray | None = None) -> Context:
-    """A Context as the runner builds it: profile from the reference, labels split off, predictions from the model."""
+                 evaluation: pd.DataFrame | None = None, predictions: np.ndarray | None = None,
+                 model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> Context:
+    """A Context as the runner builds it: profile from the reference, labels split off, predictions from the model.
+
+    Regression labels are 3 * x1 plus noise; multiclass labels are x1 cut at -0.5 and 0.5 (classes 0, 1, 2)."""
     features = features or FEATURES
-    reference = people(n, seed=1)
-    evaluation = evaluation if evaluation is not None else people(n, seed=2)
+    reference = _labelled(people(n, seed=1), model_task)
+    evaluation = _labelled(evaluation if evaluation is not None else people(n, seed=2), model_task)
     profile = build_profile(reference.drop(columns=[LABEL]))
     schema = Schema(label_col=LABEL if labels else None, pred_col=None, timestamp_col=None, features=features,
                     protected_features=protected or [],
                     features_not_in_model=[c for c in ("group", "sex", "title") if c not in features],
                     feature_types=profile.feature_types())
-    ctx = Context(config=RunConfig(), schema=schema, profile=profile, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
+    ctx = Context(config=RunConfig(), schema=schema, profile=profile, model_task=model_task,
                   reference=reference, evaluation=evaluation,
                   reference_labels=reference[LABEL].to_numpy() if labels else None,
                   evaluation_labels=evaluation[LABEL].to_numpy() if labels else None, model=model,
@@ -86,6 +99,14 @@ def make_context(model: CountingModel | None, *, features: list[str] | None = No
     if predictions is not None:
         ctx.evaluation_predictions = predictions
     return ctx
+
+
+def _labelled(frame: pd.DataFrame, model_task: str) -> pd.DataFrame:
+    if model_task == MODEL_TASK_REGRESSION:
+        frame[LABEL] = 3 * frame["x1"] + np.random.default_rng(3).normal(0, 0.3, len(frame))
+    elif model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        frame[LABEL] = np.digitize(frame["x1"], [-0.5, 0.5])
+    return frame
 
 
 def run_test(key: str, ctx: Context, **param_overrides) -> list[TestCase]:

@@ -8,8 +8,13 @@ import json
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_PASS
-from tests.engine.model_side_helpers import CountingModel, case_for, make_context, run_test, sigmoid
+from stresstests.engine.base import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+    SEVERITY_ALERT,
+    SEVERITY_PASS,
+)
+from tests.engine.model_side_helpers import CountingModel, case_for, make_context, run_test, sigmoid, three_classes
 
 NUMERIC = ["x1", "age", "income", "noise"]
 
@@ -107,3 +112,15 @@ def test_unbounded_attack_uses_only_valid_categories():
     for example in city.examples:
         assert example["changes"]["city"]["after"] in {"Rome", "Paris", "Berlin"}
     assert case_for(cases, "noise").severity == SEVERITY_PASS
+
+
+def test_attacks_work_for_regression_and_multiclass_models():
+    steep = CountingModel(lambda frame: 40 * np.sin(30 * frame["x1"].astype(float)))
+    regression = run_test("sensitivity", make_context(steep, features=NUMERIC, model_task=MODEL_TASK_REGRESSION))
+    assert case_for(regression, "x1").severity == SEVERITY_ALERT
+    assert case_for(regression, "x1").metrics["flip_rate"] is None       # no decision to flip in regression
+    assert case_for(regression, "noise").severity == SEVERITY_PASS
+    multiclass = run_test("vulnerability", make_context(CountingModel(three_classes), features=NUMERIC,
+                                                        model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION))
+    assert case_for(multiclass, "x1").severity == SEVERITY_ALERT and case_for(multiclass, "x1").metrics["flip_rate"] > 0
+    assert case_for(multiclass, "age").severity == SEVERITY_PASS

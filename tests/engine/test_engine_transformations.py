@@ -7,8 +7,22 @@ import json
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING
-from tests.engine.model_side_helpers import CountingModel, case_for, failing_features, make_context, run_test, sigmoid
+from stresstests.engine.base import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+    SEVERITY_ALERT,
+    SEVERITY_PASS,
+    SEVERITY_WARNING,
+)
+from tests.engine.model_side_helpers import (
+    CountingModel,
+    case_for,
+    failing_features,
+    make_context,
+    run_test,
+    sigmoid,
+    three_classes,
+)
 
 CITY_WEIGHTS = {"Rome": -1.0, "Paris": 0.0, "Berlin": 1.0}
 
@@ -150,3 +164,15 @@ def test_an_impact_within_sampling_noise_is_not_raised_until_enough_rows_confirm
                               num_samples_to_simulate=2000), "noise")
     assert large.metrics["impact_lower_bound"] > 0.05
     assert large.severity == SEVERITY_WARNING
+
+
+def test_regression_and_multiclass_models_are_measured_with_their_own_metric():
+    extrapolating = CountingModel(lambda frame: 3 * frame["x1"].astype(float))
+    regression = case_for(run_test("out_of_range_substitution",
+                                   make_context(extrapolating, model_task=MODEL_TASK_REGRESSION)), "x1")
+    assert regression.metrics["metric"] == "rmse" and regression.severity == SEVERITY_ALERT
+    multiclass = run_test("out_of_range_substitution",
+                          make_context(CountingModel(three_classes), model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION))
+    assert case_for(multiclass, "x1").metrics["metric"] == "multiclass_accuracy"
+    assert case_for(multiclass, "x1").severity == SEVERITY_ALERT
+    assert case_for(multiclass, "noise").severity == SEVERITY_PASS
