@@ -42,6 +42,12 @@ def rime_sdk():
     return rime_sdk
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Personas are created per test; the default PBKDF2 cost dominates these tests and guards nothing here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_api_key():
     from projects import services
