@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from stresstests.engine.base import SEVERITY_PASS
 
-from .results_report import MetricRow, RunResults, metric_label, severity_rank
+from .results_report import MetricRow, RunResults, case_label, metric_label, severity_rank
 
 
 @dataclass
@@ -82,8 +82,11 @@ def _findings(results: RunResults) -> dict[tuple[str, str], Finding]:
         for case in test.get("test_cases", []):
             if case.get("severity", SEVERITY_PASS) == SEVERITY_PASS:
                 continue
-            where = case.get("subset") or ", ".join(case.get("features") or []) or "whole dataset"
-            found[(test["test_type"], where)] = Finding(
+            # Keyed by features, not subset: a subset test names its worst subset, which may move between runs
+            # while the finding (this feature has failing subsets) stays the same.
+            key = ", ".join(case.get("features") or []) or case.get("subset") or "whole dataset"
+            where = case_label(case)
+            found[(test["test_type"], key)] = Finding(
                 test["test_type"], test.get("name", test["test_type"]), where, case["severity"],
                 case.get("finding") or f"{test.get('name')} fails on {where}.")
     return found

@@ -62,9 +62,21 @@ def severity_rank(severity: str | None) -> int:
     return SEVERITY_ORDER.get(severity or "", -1)
 
 
+METRIC_PREFIXES = (("overall_", "Overall"), ("worst_subset_", "Worst subset"), ("reference_", "Reference"),
+                   ("evaluation_", "Evaluation"), ("subset_", "Subset"), ("impact_", "Impact on"))
+METRIC_WORDS = {"psi": "PSI", "p_value": "p-value", "kolmogorov-smirnov": "KS statistic",
+                "kolmogorov_smirnov": "KS statistic", "cohens_h": "Cohen's h", "importance_score": "Model impact"}
+
+
 def metric_label(name: str) -> str:
-    info = METRICS.get(name)
-    return info.display if info else name.replace("_", " ").capitalize()
+    """Display name of a metric key, e.g. "overall_f1" -> "Overall F1", "psi" -> "PSI"."""
+    if name in METRICS:
+        return METRICS[name].display
+    for prefix, word in METRIC_PREFIXES:
+        rest = name.removeprefix(prefix)
+        if rest != name and rest in METRICS:
+            return f"{word} {METRICS[rest].display}"
+    return METRIC_WORDS.get(name) or name.replace("_", " ").capitalize()
 
 
 def url_safe_feature_id(feature: str) -> str:
@@ -148,9 +160,7 @@ class CaseRow:
 
     @property
     def label(self) -> str:
-        features = ", ".join(self.raw.get("features") or []) or "Whole dataset"
-        subset = self.raw.get("subset")
-        return f"{features} ({subset})" if subset and not subset.startswith(features) else (subset or features)
+        return case_label(self.raw)
 
     @property
     def severity(self) -> str:
@@ -186,6 +196,15 @@ class CaseRow:
     @cached_property
     def example_table(self) -> ExampleTable | None:
         return example_table(self.raw.get("examples") or [])
+
+
+def case_label(case: dict) -> str:
+    """What a case is about: its features, then the subset it singles out (e.g. "country · country = BRA")."""
+    features = ", ".join(case.get("features") or [])
+    subset = case.get("subset")
+    if features and subset and subset != features:
+        return f"{features} · {subset}"
+    return features or subset or "Whole dataset"
 
 
 @dataclass
@@ -256,7 +275,9 @@ class TestDetail:
 
     @property
     def has_failing_rows(self) -> bool:
-        return any(case.failing for case in self.cases)
+        """Whether the report names evaluation rows behind a failing case (subset tests name subsets, not rows)."""
+        return any(case.raw.get("examples") or (case.raw.get("details") or {}).get("failing_row_indices")
+                   for case in self.failing_cases)
 
 
 # --- Charts ---------------------------------------------------------------------------------------------------------

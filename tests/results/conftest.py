@@ -98,3 +98,7 @@ def finished_run(project, owner):
         return run
 
     return make
+
+
+# The browser test of the result pages lives here with the other results tests; it signs in like tests/e2e do.
+from tests.e2e.conftest import sign_in  # noqa: E402,F401

@@ -1,0 +1,88 @@
+"""Downloads: the JSON report, CSV of test cases and of a test's failing rows, and the offline HTML report."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import require
+from tests.results.conftest import FRAUD, fraud_report
+
+pytestmark = pytest.mark.django_db
+
+
+def all_cases(report: dict) -> list[tuple[dict, dict]]:
+    return [(test, case) for category in report["categories"] for test in category["tests"]
+            for case in test["test_cases"]]
+
+
+def test_json_export_is_the_stored_report(client_for, owner, finished_run, all_categories_report):
+    run = finished_run(all_categories_report)
+    response = client_for(owner).get(reverse("results:export_json", args=[run.id]))
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"] == f'attachment; filename="nightly-fraud-check-{str(run.id)[:8]}.json"'
+    assert json.loads(response.content) == all_categories_report
+
+
+def test_cases_csv_has_a_row_per_case_with_its_metrics(client_for, owner, finished_run, all_categories_report):
+    run = finished_run(all_categories_report)
+    response = client_for(owner).get(reverse("results:export_cases_csv", args=[run.id]))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    cases = all_cases(all_categories_report)
+    assert len(rows) == len(cases)
+    drift = next(row for row in rows if row["test_type"] == "feature_drift" and row["features"] == "amount")
+    drift_case = next(c for t, c in cases if t["test_type"] == "feature_drift" and c["features"] == ["amount"])
+    assert float(drift["metric:psi"]) == pytest.approx(drift_case["metrics"]["psi"])
+    assert drift["severity"] == {"SEVERITY_WARNING": "Warning", "SEVERITY_ALERT": "Alert",
+                                 "SEVERITY_PASS": "Pass"}[drift_case["severity"]]
+
+
+def test_failing_rows_csv_lists_the_examples_and_the_other_failing_row_ids(client_for, owner, finished_run,
+                                                                           all_categories_report):
+    run = finished_run(all_categories_report)
+    test = next(t for c in all_categories_report["categories"] for t in c["tests"] if t["test_type"] == "numeric_outlier")
+    failing = [c for c in test["test_cases"] if c["severity"] != "SEVERITY_PASS"]
+    assert failing, "the synthetic evaluation data plants outliers in amount"
+    response = client_for(owner).get(reverse("results:failing_rows_csv", args=[run.id, "numeric_outlier"]))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    expected_ids = {row for case in failing for row in case["details"]["failing_row_indices"]}
+    assert {int(row["row"]) for row in rows} == expected_ids
+    example = failing[0]["examples"][0]
+    shown = next(row for row in rows if int(row["row"]) == example["row"])
+    assert float(shown["value"]) == pytest.approx(example["value"])
+
+
+def test_html_report_is_one_offline_file_with_the_chart_code_once(client_for, owner, finished_run,
+                                                                  all_categories_report):
+    run = finished_run(all_categories_report)
+    response = client_for(owner).get(reverse("results:export_html", args=[run.id]))
+    html = response.content.decode()
+    assert response["Content-Disposition"].endswith('.html"')
+    assert html.count("Chart.js v4") == 1
+    assert not re.search(r"<(script|link)[^>]+(src|href)=", html)  # nothing to fetch
+    assert "/static/" not in html
+    for _, test in [(c, t) for c in all_categories_report["categories"] for t in c["tests"]]:
+        assert f'id="test-{test["test_type"]}"' in html
+    assert all_categories_report["key_findings"][0] in html
+
+
+def test_html_report_of_the_fraud_example_with_every_category_stays_under_2_mb(client_for, owner, finished_run):
+    require((FRAUD / "fraud_eval.csv").exists(), f"the fraud example is not at {FRAUD}")
+    report = fraud_report()
+    assert len(report["categories"]) == 9
+    run = finished_run(report, name="Fraud example")
+    response = client_for(owner).get(reverse("results:export_html", args=[run.id]))
+    assert response.status_code == 200
+    assert len(response.content) < 2 * 1024 * 1024
+
+
+def test_exports_are_refused_to_outsiders(client_for, outsider, finished_run, all_categories_report):
+    run = finished_run(all_categories_report)
+    client = client_for(outsider)
+    for name in ("export_json", "export_cases_csv", "export_html"):
+        assert client.get(reverse(f"results:{name}", args=[run.id])).status_code == 404
+    assert client.get(reverse("results:failing_rows_csv", args=[run.id, "numeric_outlier"])).status_code == 404

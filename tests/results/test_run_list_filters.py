@@ -1,0 +1,58 @@
+"""Filtering the Stress Testing list by status and worst severity, with pages that keep the filters."""
+from __future__ import annotations
+
+import pytest
+from django.test import RequestFactory
+
+from stresstests.models import RunStatus, StressTestRun
+from stresstests.results_views import RUNS_PER_PAGE, filter_runs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def runs(project):
+    def make(name: str, status: str, alert: int = 0, warning: int = 0) -> StressTestRun:
+        summary = {"alert": alert, "warning": warning, "pass": 3} if status == RunStatus.SUCCEEDED else {}
+        return StressTestRun.objects.create(project=project, name=name, status=status, summary=summary)
+
+    return {
+        "alerting": make("alerting", RunStatus.SUCCEEDED, alert=2, warning=1),
+        "warning": make("warning", RunStatus.SUCCEEDED, warning=1),
+        "clean": make("clean", RunStatus.SUCCEEDED),
+        "failed": make("failed", RunStatus.FAILED),
+        "running": make("running", RunStatus.RUNNING),
+    }
+
+
+def names(project, **params) -> set[str]:
+    request = RequestFactory().get("/", params)
+    return {run.name for run in filter_runs(request, project.runs.all())["runs"]}
+
+
+def test_it_filters_by_status(project, runs):
+    assert names(project, status=RunStatus.FAILED) == {"failed"}
+    assert names(project, status=RunStatus.SUCCEEDED) == {"alerting", "warning", "clean"}
+
+
+def test_it_filters_by_worst_severity(project, runs):
+    assert names(project, severity="alert") == {"alerting"}
+    assert names(project, severity="warning") == {"warning"}
+    assert names(project, severity="pass") == {"clean"}
+
+
+def test_no_filter_or_an_unknown_value_lists_everything(project, runs):
+    assert names(project) == set(runs)
+    request = RequestFactory().get("/", {"severity": "purple"})
+    context = filter_runs(request, project.runs.all())
+    assert {run.name for run in context["runs"]} == set(runs)
+    assert context["filter_form"].errors["severity"]
+
+
+def test_pages_hold_a_fixed_number_of_runs_and_keep_the_filters(project):
+    StressTestRun.objects.bulk_create([StressTestRun(project=project, name=f"run {i}", status=RunStatus.FAILED)
+                                       for i in range(RUNS_PER_PAGE + 3)])
+    request = RequestFactory().get("/", {"status": RunStatus.FAILED, "page": "2"})
+    context = filter_runs(request, project.runs.order_by("name"))
+    assert len(context["runs"]) == 3 and context["page_obj"].number == 2
+    assert context["filter_query"] == f"status={RunStatus.FAILED}"
