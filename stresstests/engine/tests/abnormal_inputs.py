@@ -156,10 +156,11 @@ class AbnormalInputTest(StressTest):
 
 
 def _examples(ctx: Context, check: RowCheck) -> list[dict]:
-    rows = ctx.evaluation.loc[check.evaluation_mask, check.features].head(MAX_EXAMPLES)
+    positions = np.flatnonzero(check.evaluation_mask)[:MAX_EXAMPLES]
+    rows = ctx.evaluation.iloc[positions][check.features]
     examples = []
-    for index, row in rows.iterrows():
-        values = {feature: _plain(row[feature]) for feature in check.features}
+    for index, row in zip(rows.index, rows.itertuples(index=False)):
+        values = {feature: _plain(value) for feature, value in zip(check.features, row)}
         examples.append({"row": _plain(index), **({"value": values[check.features[0]]} if len(values) == 1
                                                   else {"values": values})})
     return examples
@@ -270,12 +271,41 @@ class OutOfRange(AbnormalInputTest):
 
 
 # ---- category rules ----------------------------------------------------------------------------------------------
-def _known_values(series: pd.Series) -> pd.Index:
-    return pd.Index(pd.unique(series.dropna().astype(object)))
+# Category and string rules are decided once per distinct value (on the run's shared category codes) and mapped back
+# to rows, so their cost grows with the number of categories, not of rows.
+@dataclass
+class Coded:
+    reference: np.ndarray          # code per reference row, -1 for nulls
+    evaluation: np.ndarray
+    categories: pd.Series          # value per code (object)
+    n_reference_categories: int    # codes below this occur in the reference
+
+    def rows(self, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reference and evaluation rows whose category is flagged."""
+        flags = np.append(np.asarray(flags, dtype=bool), False)     # code -1 (null) reads the trailing False
+        return flags[self.reference], flags[self.evaluation]
+
+    def is_new(self) -> np.ndarray:
+        return np.arange(len(self.categories)) >= self.n_reference_categories
+
+    def reference_counts(self) -> np.ndarray:
+        return np.bincount(self.reference[self.reference >= 0], minlength=len(self.categories))
+
+    def flagged_values(self, flags: np.ndarray) -> list[Any]:
+        return list(self.categories[np.asarray(flags, dtype=bool)])
 
 
-def _in(series: pd.Series, known: pd.Index) -> np.ndarray:
-    return series.astype(object).isin(known).to_numpy()
+def coded(ctx: Context, feature: str) -> Coded:
+    ref_codes, eval_codes, categories = ds.feature_codes(ctx, feature)
+    n_reference = int(ref_codes.max()) + 1 if (ref_codes >= 0).any() else 0
+    return Coded(ref_codes, eval_codes, pd.Series(categories, dtype=object), n_reference)
+
+
+def _value_counts(coding: Coded, flags: np.ndarray, limit: int = 10) -> dict[str, int]:
+    counts = np.bincount(coding.evaluation[coding.evaluation >= 0], minlength=len(coding.categories))
+    flagged = np.flatnonzero(np.asarray(flags, dtype=bool) & (counts > 0))
+    top = flagged[np.argsort(-counts[flagged], kind="stable")][:limit]
+    return {str(coding.categories[i]): int(counts[i]) for i in top}
 
 
 @register
@@ -291,13 +321,12 @@ class UnseenCategorical(AbnormalInputTest):
         for feature in _features(ctx, params, CATEGORY_TYPES):
             if ctx.profile[feature].unseen_values_allowed:
                 continue
-            known = _known_values(ctx.reference[feature])
-            evaluation = ctx.evaluation[feature]
-            failing = evaluation.notna().to_numpy() & ~_in(evaluation, known)
-            unseen = list(pd.unique(evaluation[failing].astype(object)))
-            checks.append(RowCheck([feature], failing, np.zeros(len(ctx.reference), dtype=bool),
-                                   f"hold values never seen in the reference ({_quoted(unseen)})",
-                                   {"unseen_values": _top_values(evaluation[failing])}))
+            coding = coded(ctx, feature)
+            new = coding.is_new()
+            reference_rows, evaluation_rows = coding.rows(new)
+            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
+                                   f"hold values never seen in the reference ({_quoted(coding.flagged_values(new))})",
+                                   {"unseen_values": _value_counts(coding, new)}))
         return checks
 
 
@@ -318,22 +347,27 @@ class RareCategories(AbnormalInputTest):
         features += [f for f in params.get("include_columns") or [] if f not in features]
         checks = []
         for feature in features:
-            counts = ctx.reference[feature].astype(object).value_counts()
-            rare = pd.Index(counts.index[self._rare(counts, params)])
-            if rare.empty:
+            coding = coded(ctx, feature)
+            counts = coding.reference_counts()
+            rare = self._rare(counts, coding.n_reference_categories, params)
+            if not rare.any():
                 continue
-            checks.append(RowCheck([feature], _in(ctx.evaluation[feature], rare), _in(ctx.reference[feature], rare),
-                                   f"hold categories that are rare in the reference ({_quoted(list(rare))})",
-                                   {"rare_categories": {str(k): int(counts[k]) for k in rare[:20]}}))
+            reference_rows, evaluation_rows = coding.rows(rare)
+            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
+                                   f"hold categories that are rare in the reference "
+                                   f"({_quoted(coding.flagged_values(rare))})",
+                                   {"rare_categories": {str(coding.categories[i]): int(counts[i])
+                                                        for i in np.flatnonzero(rare)[:20]}}))
         return checks
 
     @staticmethod
-    def _rare(counts: pd.Series, params: dict) -> np.ndarray:
+    def _rare(counts: np.ndarray, n_reference_categories: int, params: dict) -> np.ndarray:
+        seen = np.arange(len(counts)) < n_reference_categories
         shares = counts / max(counts.sum(), 1)
         min_count, min_share = int(params["min_num_occurrences"]), float(params["min_pct_occurrences"])
         if min_count > 0 or min_share > 0:
-            return ((counts < min_count) | (shares < min_share)).to_numpy()
-        return (shares < float(params["min_ratio_rel_uniform"]) / max(len(counts), 1)).to_numpy()
+            return seen & ((counts < min_count) | (shares < min_share))
+        return seen & (shares < float(params["min_ratio_rel_uniform"]) / max(n_reference_categories, 1))
 
 
 @register
@@ -374,6 +408,12 @@ class FeatureTypeCheck(AbnormalInputTest):
         return (series.notna() & pd.to_numeric(series, errors="coerce").isna()).to_numpy()
 
 
+def _string_flags(coding: Coded) -> tuple[pd.Series, np.ndarray]:
+    """The categories as strings (NaN for non-strings) and which of them are strings."""
+    values = string_values(coding.categories)
+    return values, values.notna().to_numpy()
+
+
 @register
 class Capitalization(AbnormalInputTest):
     key = "capitalization"
@@ -384,15 +424,16 @@ class Capitalization(AbnormalInputTest):
     def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
         checks = []
         for feature in _string_features(ctx, params):
-            reference = string_values(ctx.reference[feature]).dropna()
-            known = pd.Index(pd.unique(reference))
-            lowered = pd.Index(pd.unique(reference.str.lower()))
-            evaluation = string_values(ctx.evaluation[feature])
-            failing = (evaluation.notna() & ~evaluation.isin(known) & evaluation.str.lower().isin(lowered)).to_numpy()
-            variants = list(pd.unique(evaluation[failing]))
-            checks.append(RowCheck([feature], failing, np.zeros(len(ctx.reference), dtype=bool),
-                                   f"differ from a known category only in capitalisation ({_quoted(variants)})",
-                                   {"variants": _top_values(evaluation[failing])}))
+            coding = coded(ctx, feature)
+            values, is_string = _string_flags(coding)
+            lowered = values.str.lower()
+            known = pd.Index(lowered[~coding.is_new() & is_string])
+            variants = coding.is_new() & is_string & lowered.isin(known).to_numpy()
+            reference_rows, evaluation_rows = coding.rows(variants)
+            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
+                                   f"differ from a known category only in capitalisation "
+                                   f"({_quoted(coding.flagged_values(variants))})",
+                                   {"variants": _value_counts(coding, variants)}))
         return checks
 
 
@@ -404,12 +445,15 @@ class EmptyString(AbnormalInputTest):
     why_it_matters = "An empty string is a null in disguise: the model treats it as a real, unknown category."
 
     def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
-        return [RowCheck([f], self._blank(ctx.evaluation[f]), self._blank(ctx.reference[f]),
-                         "are empty strings instead of values or nulls") for f in _string_features(ctx, params)]
-
-    @staticmethod
-    def _blank(series: pd.Series) -> np.ndarray:
-        return (string_values(series).str.strip() == "").fillna(False).to_numpy(dtype=bool)
+        checks = []
+        for feature in _string_features(ctx, params):
+            coding = coded(ctx, feature)
+            values, is_string = _string_flags(coding)
+            blank = is_string & (values.str.strip() == "").fillna(False).to_numpy(dtype=bool)
+            reference_rows, evaluation_rows = coding.rows(blank)
+            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
+                                   "are empty strings instead of values or nulls"))
+        return checks
 
 
 @register
@@ -428,8 +472,13 @@ class RequiredCharacters(AbnormalInputTest):
             required = self._required(configured.get(feature), ctx.profile[feature].required_characters)
             if not required:
                 continue
-            checks.append(RowCheck([feature], self._missing(ctx.evaluation[feature], required),
-                                   self._missing(ctx.reference[feature], required),
+            coding = coded(ctx, feature)
+            values, is_string = _string_flags(coding)
+            lacking = np.zeros(len(values), dtype=bool)
+            for character in required:
+                lacking |= is_string & ~values.str.contains(character, regex=False).fillna(True).to_numpy(dtype=bool)
+            reference_rows, evaluation_rows = coding.rows(lacking)
+            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
                                    f"lack a required character ({' '.join(repr(c) for c in required)})",
                                    {"required_characters": required}))
         return checks
@@ -439,14 +488,6 @@ class RequiredCharacters(AbnormalInputTest):
         if isinstance(configured, dict):
             configured = configured.get("required_characters")
         return "".join(configured) if configured else profiled
-
-    @staticmethod
-    def _missing(series: pd.Series, required: str) -> np.ndarray:
-        values = string_values(series)
-        lacking = np.zeros(len(series), dtype=bool)
-        for character in required:
-            lacking |= (values.notna() & ~values.str.contains(character, regex=False).fillna(True)).to_numpy()
-        return lacking
 
 
 @register
@@ -465,17 +506,17 @@ class Inconsistencies(AbnormalInputTest):
 
     def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
         features = _features(ctx, params, CATEGORY_TYPES)
-        coded = {f: ds.category_codes(ctx.reference[f], ctx.evaluation[f]) for f in features}
+        codes = {f: ds.feature_codes(ctx, f) for f in features}
         pairs = []
         for i, first in enumerate(features):
             for second in features[i + 1:]:
-                strength = ds.cramers_v(coded[first][0], coded[second][0])
+                strength = ds.cramers_v(codes[first][0], codes[second][0])
                 if strength >= float(params["min_correlation"]):
                     pairs.append((strength, first, second))
         pairs.sort(key=lambda pair: -pair[0])
         checks = []
         for strength, first, second in pairs[: int(params["max_pairwise_tests"])]:
-            check = self._pair_check(ctx, coded[first], coded[second], (first, second), params)
+            check = self._pair_check(ctx, codes[first], codes[second], (first, second), params)
             if check is not None:
                 check.details["cramers_v"] = strength
                 checks.append(check)

@@ -115,11 +115,13 @@ class DuplicateRows(CleanlinessTest):
 
     def _case(self, ctx: Context, dataset: str, frame: pd.DataFrame, columns: list[str],
               thresholds: tuple[float, float]) -> TestCase:
-        rows = frame[columns]
-        duplicated = rows.duplicated(keep="first").to_numpy()
-        n = max(len(rows), 1)
-        shuffled = pd.DataFrame({c: rows[c].to_numpy()[ctx.rng.permutation(len(rows))] for c in columns})
-        chance_share = float(shuffled.duplicated(keep="first").mean()) if len(rows) else 0.0
+        # One 64-bit hash per cell, combined per row: duplicates of the real rows and of rows whose columns were
+        # shuffled independently come from the same hashes, without copying the frame.
+        hashes = np.column_stack([pd.util.hash_pandas_object(frame[c], index=False).to_numpy() for c in columns])
+        duplicated = _duplicated(_row_hashes(hashes))
+        shuffled = np.column_stack([column[ctx.rng.permutation(len(column))] for column in hashes.T])
+        n = max(len(frame), 1)
+        chance_share = float(_duplicated(_row_hashes(shuffled)).mean()) if len(frame) else 0.0
         share = duplicated.sum() / n
         excess = share - chance_share
         severity = severity_for(excess, thresholds)
@@ -133,7 +135,19 @@ class DuplicateRows(CleanlinessTest):
                    "chance_duplicate_share": chance_share, "excess_share": excess}
         return TestCase(features=[], severity=severity, metrics=json_safe(metrics), finding=finding,
                         examples=[{"row": i.item() if isinstance(i, np.generic) else i} for i in indices[:MAX_EXAMPLES]],
-                        details={"dataset": dataset, "rows": len(rows), "columns": columns}, subset=dataset)
+                        details={"dataset": dataset, "rows": len(frame), "columns": columns}, subset=dataset)
+
+
+def _row_hashes(cell_hashes: np.ndarray) -> np.ndarray:
+    combined = np.zeros(len(cell_hashes), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in cell_hashes.T:
+            combined = combined * np.uint64(1_000_003) ^ column   # wrapping multiply: order-sensitive mix
+    return combined
+
+
+def _duplicated(row_hashes: np.ndarray) -> np.ndarray:
+    return pd.Series(row_hashes).duplicated(keep="first").to_numpy()
 
 
 @register
@@ -235,7 +249,7 @@ def _mi_codes(ctx: Context, feature: str) -> tuple[np.ndarray, np.ndarray]:
         eval_values = pd.to_numeric(evaluation, errors="coerce").to_numpy(dtype=float)
         return (ds.quantile_codes(ref_values, ref_values, MI_NUMERIC_BINS),
                 ds.quantile_codes(ref_values, eval_values, MI_NUMERIC_BINS))
-    ref_codes, eval_codes, _ = ds.category_codes(reference, evaluation)
+    ref_codes, eval_codes, _ = ds.feature_codes(ctx, feature)
     combined = ds.limited_codes(np.concatenate([ref_codes, eval_codes]), MI_MAX_LEVELS)
     return combined[: len(ref_codes)], combined[len(ref_codes):]
 
@@ -251,7 +265,16 @@ def _label_codes(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mutual_information(ctx: Context, min_rows: int) -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
-    """(feature, (reference NMI, error), (evaluation NMI, error)) per feature with enough rows in both sets."""
+    """(feature, (reference NMI, error), (evaluation NMI, error)) per feature with enough rows in both sets;
+    computed once per run for both mutual-information tests."""
+    key = ("mutual_information", min_rows)
+    if key not in ctx.memo:
+        ctx.memo[key] = _compute_mutual_information(ctx, min_rows)
+    return ctx.memo[key]
+
+
+def _compute_mutual_information(ctx: Context, min_rows: int
+                                ) -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
     ref_label, eval_label = _label_codes(ctx)
     if min(len(ref_label), len(eval_label)) < min_rows:
         return []

@@ -146,6 +146,15 @@ def category_codes(reference: pd.Series, evaluation: pd.Series) -> tuple[np.ndar
     return codes[: len(reference)], codes[len(reference):], list(uniques)
 
 
+def feature_codes(ctx: Any, feature: str) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """`category_codes` of a feature of the run, computed once per run (drift, inconsistencies and mutual
+    information all need them)."""
+    key = ("category_codes", feature)
+    if key not in ctx.memo:
+        ctx.memo[key] = category_codes(ctx.reference[feature], ctx.evaluation[feature])
+    return ctx.memo[key]
+
+
 def normalised_mutual_information(x_codes: np.ndarray, y_codes: np.ndarray) -> tuple[float, float]:
     """Share of the label's entropy explained by the feature, U(y|x) = I(x;y) / H(y), and its standard error.
 
@@ -183,19 +192,19 @@ def limited_codes(codes: np.ndarray, max_levels: int) -> np.ndarray:
 
 
 def cramers_v(x_codes: np.ndarray, y_codes: np.ndarray) -> float:
-    """Association of two categorical columns (0 = independent, 1 = one determines the other); nulls excluded."""
+    """Association of two categorical columns (0 = independent, 1 = one determines the other); nulls excluded.
+    Codes are dense non-negative integers (as `category_codes` gives), -1 for nulls."""
     keep = (x_codes >= 0) & (y_codes >= 0)
     x, y = x_codes[keep], y_codes[keep]
     if x.size < 2:
         return 0.0
-    _, x = np.unique(x, return_inverse=True)
-    _, y = np.unique(y, return_inverse=True)
     kx, ky = int(x.max()) + 1, int(y.max()) + 1
-    if min(kx, ky) < 2:
-        return 0.0
     table = np.bincount(x * ky + y, minlength=kx * ky).reshape(kx, ky)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    if min(table.shape) < 2:
+        return 0.0
     chi2 = stats.chi2_contingency(table, correction=False)[0]
-    return float(np.sqrt(chi2 / (x.size * (min(kx, ky) - 1))))
+    return float(np.sqrt(chi2 / (x.size * (min(table.shape) - 1))))
 
 
 def quantile_codes(reference_values: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:

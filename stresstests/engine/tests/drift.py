@@ -112,9 +112,10 @@ def numeric_distribution(reference: np.ndarray, evaluation: np.ndarray, requeste
                         codes, p_value, {KS: ks_statistic})
 
 
-def categorical_distribution(reference: pd.Series, evaluation: pd.Series) -> Distribution:
+def categorical_distribution(reference: pd.Series, evaluation: pd.Series,
+                             codes: tuple[np.ndarray, np.ndarray, list[Any]] | None = None) -> Distribution:
     """Category frequencies over the union of categories, chi-squared for significance."""
-    ref_codes, eval_codes, categories = ds.category_codes(reference, evaluation)
+    ref_codes, eval_codes, categories = codes or ds.category_codes(reference, evaluation)
     size = len(categories)
     ref_counts = np.bincount(ref_codes[ref_codes >= 0], minlength=size)
     eval_counts = np.bincount(eval_codes[eval_codes >= 0], minlength=size)
@@ -128,7 +129,7 @@ def feature_distribution(ctx: Context, feature: str, requested_bins: int) -> Dis
         quantiles = profile.quantiles if profile is not None else None
         return numeric_distribution(_numbers(ctx.reference[feature]), _numbers(ctx.evaluation[feature]),
                                     requested_bins, quantiles)
-    return categorical_distribution(ctx.reference[feature], ctx.evaluation[feature])
+    return categorical_distribution(ctx.reference[feature], ctx.evaluation[feature], ds.feature_codes(ctx, feature))
 
 
 def _numbers(series: pd.Series) -> np.ndarray:
