@@ -250,7 +250,7 @@ def test_a_model_burning_cpu_is_stopped_at_the_cpu_limit(tmp_path):
             while True:
                 pass
     """)
-    with sandbox(script, cpu_seconds=4) as model:
+    with sandbox(script, cpu_seconds=4, wall_timeout_s=300) as model:
         with pytest.raises(ModelOutputError, match="more than 4 s of CPU time"):
             model.predict(ROWS)
 
