@@ -41,6 +41,7 @@ def test_a_city_where_the_model_guesses_is_an_alert_on_that_city_only(reference)
     assert case.metrics["worst_subset"] == "city = Rome"
     assert case.metrics["degraded_by"] > 0.3
     assert "subset(s) of city (city = Rome)" in case.finding
+    assert [example["city"] for example in case.examples] == ["Rome"] * 5
     chart = {row["subset"]: row for row in case.details["subsets"]}
     assert chart["city = Rome"]["severity"] == SEVERITY_ALERT and chart["city = Paris"]["severity"] == SEVERITY_PASS
     assert failing(run(ctx, "subset_accuracy")) == {"city": SEVERITY_ALERT}

@@ -36,6 +36,7 @@ from stresstests.engine.base import (
     SkipTest,
     StressTest,
     TestCase,
+    json_safe,
     register,
     worst_severity,
 )
@@ -206,6 +207,23 @@ def _format_gap(metric: str, gap: float) -> str:
     return f"{gap:.3f}" if METRICS[metric].bounded else f"{gap:.0%}"
 
 
+MAX_EXAMPLES = 5
+
+
+def subset_examples(ctx: Context, subsets: FeatureSubsets, code: int) -> list[dict]:
+    """A few evaluation rows of one subset: row number, the feature's value, label and prediction."""
+    rows = np.flatnonzero(subsets.evaluation_codes == code)[:MAX_EXAMPLES]
+    examples = []
+    for row in rows:
+        example = {"row": int(row), subsets.feature: ctx.evaluation[subsets.feature].iloc[row]}
+        if ctx.evaluation_labels is not None:
+            example["label"] = ctx.evaluation_labels[row]
+        if ctx.evaluation_predictions is not None:
+            example["prediction"] = ctx.evaluation_predictions[row]
+        examples.append(json_safe(example))
+    return examples
+
+
 def _subset_details(subsets: FeatureSubsets, values: np.ndarray, counts: np.ndarray, severities: list[str],
                     baseline: np.ndarray | float, **extra: object) -> dict:
     rows = [{"subset": label, "metric": float(value) if not np.isnan(value) else None, "rows": int(count),
@@ -231,7 +249,7 @@ class SubsetPerformanceTest(_SubsetTestBase):
         cases, start = [], 0
         for subsets, grouped, gap in zip(features, per_feature, gaps):
             stop = start + subsets.count
-            cases.append(self._case(subsets, grouped, gap, severities[start:stop], p_values[start:stop],
+            cases.append(self._case(ctx, subsets, grouped, gap, severities[start:stop], p_values[start:stop],
                                     float(overall.values[0]), thresholds))
             start = stop
         return cases
@@ -249,8 +267,9 @@ class SubsetPerformanceTest(_SubsetTestBase):
             valid.append((grouped.counts >= minimum) & ~np.isnan(gap))
         return gaps, errors, valid
 
-    def _case(self, subsets: FeatureSubsets, grouped: GroupedMetric, gap: np.ndarray, severities: list[str],
-              p_values: np.ndarray, overall: float, thresholds: tuple[float, float]) -> TestCase:
+    def _case(self, ctx: Context, subsets: FeatureSubsets, grouped: GroupedMetric, gap: np.ndarray,
+              severities: list[str], p_values: np.ndarray, overall: float, thresholds: tuple[float, float]
+              ) -> TestCase:
         severity = worst_severity(severities)
         failing = [i for i, s in enumerate(severities) if s != SEVERITY_PASS]
         tested = ~np.isnan(p_values)
@@ -272,7 +291,8 @@ class SubsetPerformanceTest(_SubsetTestBase):
                                   warning_line=thresholds[0])
         return TestCase(features=[subsets.feature], severity=severity, metrics=metrics,
                         importance_score=max(worst_gap or 0.0, 0.0), finding=finding, details=details,
-                        subset=subsets.labels[failing[0]] if failing else None)
+                        subset=subsets.labels[failing[0]] if failing else None,
+                        examples=subset_examples(ctx, subsets, failing[0]) if failing else [])
 
 
 # ---- Subset Performance Degradation ------------------------------------------------------------------------------
@@ -300,14 +320,14 @@ class SubsetDegradationTest(_SubsetTestBase):
         cases, start = [], 0
         for subsets, pair, degradation in zip(features, pairs, degradations):
             stop = start + subsets.count
-            cases.append(self._case(subsets, pair, degradation, severities[start:stop], p_values[start:stop],
+            cases.append(self._case(ctx, subsets, pair, degradation, severities[start:stop], p_values[start:stop],
                                     overall_gap, thresholds))
             start = stop
         return cases
 
-    def _case(self, subsets: FeatureSubsets, pair: tuple[GroupedMetric, GroupedMetric], gap: np.ndarray,
-              severities: list[str], p_values: np.ndarray, overall_gap: float, thresholds: tuple[float, float]
-              ) -> TestCase:
+    def _case(self, ctx: Context, subsets: FeatureSubsets, pair: tuple[GroupedMetric, GroupedMetric],
+              gap: np.ndarray, severities: list[str], p_values: np.ndarray, overall_gap: float,
+              thresholds: tuple[float, float]) -> TestCase:
         reference, evaluation = pair
         severity = worst_severity(severities)
         failing = [i for i, s in enumerate(severities) if s != SEVERITY_PASS]
@@ -334,7 +354,8 @@ class SubsetDegradationTest(_SubsetTestBase):
                                   reference_rows=reference.counts.tolist(), warning_line=thresholds[0])
         return TestCase(features=[subsets.feature], severity=severity, metrics=metrics,
                         importance_score=max(excess or 0.0, 0.0), finding=finding, details=details,
-                        subset=subsets.labels[failing[0]] if failing else None)
+                        subset=subsets.labels[failing[0]] if failing else None,
+                        examples=subset_examples(ctx, subsets, failing[0]) if failing else [])
 
 
 # ---- registration --------------------------------------------------------------------------------------------------
