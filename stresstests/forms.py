@@ -223,11 +223,14 @@ class UploadDatasetForm(PredictionsToggleMixin):
     label_col = forms.CharField(label="Label column", max_length=200)
     file = forms.FileField(label="Dataset file", help_text="csv, Parquet, jsonl, jsonl.gz or json.gz.")
     with_predictions = forms.BooleanField(label="Predictions (optional)", required=False)
-    pred_name = forms.CharField(label="Predictions name", max_length=200, required=False)
-    pred_label_col = forms.CharField(label="Predictions label column", max_length=200, required=False)
+    pred_label_col = forms.CharField(
+        label="Predictions label column", max_length=200, required=False,
+        help_text="If the predictions file also holds the label, its column name (it is not a prediction).",
+    )
     pred_col = forms.CharField(label="Prediction column (optional)", max_length=200, required=False)
     pred_file = forms.FileField(label="Predictions file", required=False)
-    predictions_fields = ("pred_name", "pred_label_col", "pred_col", "pred_file")
+    # RIME's upload form also asks for a predictions name; predictions are keyed by (model, dataset) here, so it has none.
+    predictions_fields = ("pred_label_col", "pred_col", "pred_file")
     required_predictions_fields = ("pred_file",)
 
     def __init__(self, *args, project: Project, label_required: bool = True, **kwargs):
