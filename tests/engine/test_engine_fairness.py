@@ -7,8 +7,22 @@ import json
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING
-from tests.engine.model_side_helpers import CountingModel, case_for, make_context, people, run_test, sigmoid
+from stresstests.engine.base import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
+    SEVERITY_ALERT,
+    SEVERITY_PASS,
+    SEVERITY_WARNING,
+)
+from tests.engine.model_side_helpers import (
+    CountingModel,
+    case_for,
+    make_context,
+    people,
+    run_test,
+    sigmoid,
+    three_classes,
+)
 
 FAIR = CountingModel(lambda frame: sigmoid(2 * frame["x1"]))
 
@@ -151,3 +165,32 @@ def test_a_numeric_protected_feature_is_cut_into_bins():
     assert case.severity == SEVERITY_ALERT
     assert case.subset.startswith("age in [")
     assert pd.Series([row["subset"] for row in case.details["groups"]]).str.startswith("age in").all()
+
+
+def test_regression_average_prediction_parity_and_sensitivity():
+    lower_for_b = CountingModel(
+        lambda frame: np.exp(frame["x1"].astype(float)) * np.where(frame["group"] == "B", 0.4, 1))
+    ctx = make_context(lower_for_b, features=["x1", "group"], protected=["group"], model_task=MODEL_TASK_REGRESSION)
+    parity = case_for(run_test("demographic_parity_avg_pred", ctx), "group")
+    assert parity.severity == SEVERITY_ALERT and parity.subset == "group = B"
+    assert "average prediction" in parity.finding
+    sensitivity = case_for(run_test("subset_sensitivity_avg_pred", ctx), "group")
+    assert sensitivity.severity == SEVERITY_ALERT and sensitivity.subset == "group = B"
+    fair = make_context(CountingModel(lambda frame: np.exp(frame["x1"].astype(float))), features=["x1", "group"],
+                        protected=["group"], model_task=MODEL_TASK_REGRESSION)
+    assert case_for(run_test("demographic_parity_avg_pred", fair), "group").severity == SEVERITY_PASS
+    assert case_for(run_test("subset_sensitivity_avg_pred", fair), "group").severity == SEVERITY_PASS
+
+
+def test_multiclass_macro_recall_finds_the_group_the_model_misreads():
+    def worse_for_b(frame: pd.DataFrame) -> np.ndarray:
+        shifted = frame.assign(x1=frame["x1"].astype(float) + 1.2 * (frame["group"] == "B"))
+        return three_classes(shifted)
+
+    ctx = make_context(CountingModel(worse_for_b), features=["x1", "group"], protected=["group"],
+                       model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION)
+    case = case_for(run_test("equal_opp_macro_recall", ctx), "group")
+    assert case.severity == SEVERITY_ALERT and case.subset == "group = B"
+    fair = make_context(CountingModel(three_classes), features=["x1", "group"], protected=["group"],
+                        model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION)
+    assert case_for(run_test("equal_opp_macro_recall", fair), "group").severity == SEVERITY_PASS

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ import pandas as pd
 from stresstests.engine.base import (
     ALL_TASKS,
     MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
     SEVERITY_PASS,
     TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
     Context,
@@ -27,6 +30,7 @@ from stresstests.engine.base import (
 from stresstests.engine.severity import severity_for
 from stresstests.engine.tests.model_probe import (
     predicted_class,
+    prediction_scale,
     row_change,
     sample_clean_rows,
     score_variants,
@@ -115,6 +119,18 @@ def subset_rates(groups: Groups, outcome: np.ndarray, include: np.ndarray | None
     return Rates(counts, hits / np.maximum(counts, 1), low, high)
 
 
+def subset_means(groups: Groups, values: np.ndarray) -> Rates:
+    """Mean of `values` per subset with a normal 95 % interval (for average predictions)."""
+    values = np.asarray(values, dtype=float)
+    counts = np.bincount(groups.codes, minlength=groups.size).astype(float)
+    n = np.maximum(counts, 1)
+    means = np.bincount(groups.codes, weights=values, minlength=groups.size) / n
+    squares = np.bincount(groups.codes, weights=values * values, minlength=groups.size) / n
+    spread = np.sqrt(np.maximum(squares - means * means, 0) * n / np.maximum(n - 1, 1))
+    half = Z_95 * spread / np.sqrt(n)
+    return Rates(counts, means, means - half, means + half)
+
+
 def wilson_interval(hits: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = np.maximum(np.asarray(counts, dtype=float), 1)
     share = np.asarray(hits, dtype=float) / n
@@ -183,27 +199,40 @@ class _FourFifthsTest(StressTest):
     default_params = {"min_sample_size": 20}
     comparison = "best subset"
 
+    statistic: ClassVar[str] = "positive_rate"    # or "average_prediction" (regression)
+
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        positive = positive_predictions(ctx)
-        return [self.assess(groups, positive, params, thresholds) for groups in self.groupings(ctx)]
+        outcome = self.outcome(ctx)
+        return [self.assess(groups, outcome, params, thresholds) for groups in self.groupings(ctx)]
+
+    def outcome(self, ctx: Context) -> np.ndarray:
+        if self.statistic == "positive_rate":
+            return positive_predictions(ctx)
+        predictions = np.asarray(ctx.evaluation_predictions, dtype=float)
+        if predictions.min() < 0:
+            raise SkipTest("A ratio of average predictions needs predictions that are never negative.")
+        return predictions
+
+    def rates_of(self, groups: Groups, outcome: np.ndarray) -> Rates:
+        return subset_rates(groups, outcome) if self.statistic == "positive_rate" else subset_means(groups, outcome)
 
     def groupings(self, ctx: Context) -> list[Groups]:
         return [protected_groups(ctx, feature) for feature in _protected(ctx)]
 
-    def comparison_rate(self, groups: Groups, rates: Rates, eligible: np.ndarray, positive: np.ndarray
+    def comparison_rate(self, groups: Groups, rates: Rates, eligible: np.ndarray, outcome: np.ndarray
                         ) -> tuple[float, str]:
         best = int(np.argmax(np.where(eligible, rates.rates, -1)))
         return float(rates.rates[best]), groups.names[best]
 
-    def assess(self, groups: Groups, positive: np.ndarray, params: dict, thresholds: tuple[float, float]
+    def assess(self, groups: Groups, outcome: np.ndarray, params: dict, thresholds: tuple[float, float]
                ) -> TestCase:
-        rates = subset_rates(groups, positive)
+        rates = self.rates_of(groups, outcome)
         eligible = rates.counts >= params["min_sample_size"]
         if eligible.sum() < 2:
             return _no_comparison(groups, f"fewer than two subsets have {params['min_sample_size']} rows")
-        reference_rate, reference_label = self.comparison_rate(groups, rates, eligible, positive)
+        reference_rate, reference_label = self.comparison_rate(groups, rates, eligible, outcome)
         if reference_rate <= 0:
-            return _no_comparison(groups, "no subset receives positive predictions")
+            return _no_comparison(groups, f"no subset has a {self.statistic.replace('_', ' ')} above zero")
         ratio = rates.rates / reference_rate
         ratio_upper = np.minimum(rates.high / reference_rate, 1.0)
         worst = int(np.argmin(np.where(eligible, ratio_upper, np.inf)))
@@ -213,7 +242,7 @@ class _FourFifthsTest(StressTest):
             features=list(groups.features), severity=severity, subset=groups.names[worst],
             importance_score=float(1 - ratio[worst]),
             metrics=json_safe({"impact_ratio": ratio[worst], "impact_ratio_upper": ratio_upper[worst],
-                               "subset_positive_rate": rates.rates[worst], "comparison_rate": reference_rate,
+                               f"subset_{self.statistic}": rates.rates[worst], "comparison_rate": reference_rate,
                                "failing_subsets": int(failing.sum())}),
             finding=self.finding(groups.names[worst], rates.rates[worst], ratio[worst], reference_label,
                                  reference_rate, thresholds) if severity != SEVERITY_PASS else "",
@@ -225,9 +254,13 @@ class _FourFifthsTest(StressTest):
 
     def finding(self, subset: str, rate: float, ratio: float, reference: str, reference_rate: float,
                 thresholds: tuple[float, float]) -> str:
-        return (f"{subset} receives positive predictions {rate:.1%} of the time, {ratio:.0%} of the rate of "
-                f"{reference} ({reference_rate:.1%}), below the {thresholds[0]:.0%} rule even at the top of its 95 % "
-                f"interval.")
+        if self.statistic == "positive_rate":
+            measured = f"receives positive predictions {rate:.1%} of the time, {ratio:.0%} of the rate of " \
+                       f"{reference} ({reference_rate:.1%})"
+        else:
+            measured = f"has an average prediction of {rate:.4g}, {ratio:.0%} of that of {reference} " \
+                       f"({reference_rate:.4g})"
+        return f"{subset} {measured}, below the {thresholds[0]:.0%} rule even at the top of its 95 % interval."
 
 
 @register
@@ -253,14 +286,33 @@ class IntersectionalGroupFairness(_FourFifthsTest):
         single = [protected_groups(ctx, feature) for feature in _protected(ctx)]
         return [crossed_groups(first, second) for first, second in combinations(single, 2)]
 
-    def comparison_rate(self, groups: Groups, rates: Rates, eligible: np.ndarray, positive: np.ndarray
+    def comparison_rate(self, groups: Groups, rates: Rates, eligible: np.ndarray, outcome: np.ndarray
                         ) -> tuple[float, str]:
-        return float(np.mean(positive)), "all rows"
+        return float(np.mean(outcome)), "all rows"
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         if len(_protected(ctx)) < 2:
             raise SkipTest("Intersectional fairness needs at least two protected features.")
         return super().run(ctx, params, thresholds)
+
+
+@register
+class DemographicParityAvgPred(DemographicParity):
+    key = "demographic_parity_avg_pred"
+    name = "Demographic Parity (Avg Pred)"
+    description = "Each protected subset's average prediction compared with the best subset's (four-fifths rule)."
+    tasks = frozenset({MODEL_TASK_REGRESSION})
+    statistic = "average_prediction"
+
+
+@register
+class GroupFairnessAvgPred(IntersectionalGroupFairness):
+    key = "group_fairness_avg_pred"
+    name = "Intersectional Group Fairness (Avg Pred)"
+    description = ("Subgroups formed by every pair of protected features: each subgroup's average prediction "
+                   "compared with the overall average (four-fifths rule).")
+    tasks = frozenset({MODEL_TASK_REGRESSION})
+    statistic = "average_prediction"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -340,6 +392,42 @@ class PredictiveEquality(_ErrorRateTest):
     rate_name = "false positive rate"
     rate_key = "false_positive_rate"
     lower_is_worse = False
+
+
+@register
+class EqualOpportunityMacroRecall(_ErrorRateTest):
+    key = "equal_opp_macro_recall"
+    name = "Equal Opportunity (Macro Recall)"
+    description = "Each protected subset's macro-averaged recall compared with the overall macro recall."
+    why_it_matters = "A subset whose true classes are recognised less often gets worse decisions in every class."
+    tasks = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    rate_name = "macro recall"
+    rate_key = "macro_recall"
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        labels = np.asarray(ctx.evaluation_labels).astype(int)
+        predicted = positive_predictions(ctx)
+        classes = np.unique(labels)
+        overall = float(np.mean([np.mean(predicted[labels == c] == c) for c in classes]))
+        cases = []
+        for feature in _protected(ctx):
+            groups = protected_groups(ctx, feature)
+            cases.append(self.assess(groups, macro_recall(groups, labels, predicted, classes), overall, params,
+                                     thresholds))
+        return cases
+
+
+def macro_recall(groups: Groups, labels: np.ndarray, predicted: np.ndarray, classes: np.ndarray) -> Rates:
+    """Per subset: the mean over classes of recall, with a normal 95 % interval from the per-class variances."""
+    per_class = [subset_rates(groups, predicted == c, labels == c) for c in classes]
+    counts = np.stack([r.counts for r in per_class])
+    present = counts > 0
+    recalls = np.where(present, np.stack([r.rates for r in per_class]), np.nan)
+    n_classes = np.maximum(present.sum(axis=0), 1)
+    macro = np.nan_to_num(np.nanmean(np.where(present.any(axis=0), recalls, 0.0), axis=0))
+    variance = np.nansum(np.where(present, recalls * (1 - recalls) / np.maximum(counts, 1), 0.0), axis=0)
+    half = Z_95 * np.sqrt(variance) / n_classes
+    return Rates(counts.sum(axis=0), macro, np.clip(macro - half, 0, 1), np.clip(macro + half, 0, 1))
 
 
 @register
@@ -522,44 +610,57 @@ class SubsetSensitivity(StressTest):
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION})
     thresholds = (0.05, 0.1)
     default_params = {"min_sample_size": 20, "num_samples_to_simulate": 100}
+    statistic: ClassVar[str] = "positive_rate"
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        cases = []
+        substitutable = {}
         for feature in _protected(ctx):
             groups = protected_groups(ctx, feature)
             counts = np.bincount(groups.codes, minlength=groups.size)
             values = [value for value, count in zip(groups.values, counts)
                       if value is not None and count >= params["min_sample_size"]]
-            if len(values) < 2:
-                cases.append(_no_comparison(groups, "needs two values with enough rows to substitute"))
-                continue
-            sample = sample_clean_rows(ctx, int(params["num_samples_to_simulate"]))
-            cases.append(self.assess(ctx, feature, sample, values, thresholds))
-        return cases
+            if len(values) >= 2:
+                substitutable[feature] = values
+        if not substitutable:
+            raise SkipTest("No protected feature has two category values with enough rows to substitute.")
+        sample = sample_clean_rows(ctx, int(params["num_samples_to_simulate"]))
+        return [self.assess(ctx, feature, sample, values, thresholds) for feature, values in substitutable.items()]
+
+    def measure(self, ctx: Context, predictions: np.ndarray) -> float:
+        """The statistic of a set of predictions: positive rate, or average prediction in prediction spreads."""
+        if self.statistic == "positive_rate":
+            return float(predicted_class(ctx, predictions).mean())
+        return float(np.mean(predictions)) / prediction_scale(ctx)
 
     def assess(self, ctx: Context, feature: str, sample: pd.DataFrame, values: list,
                thresholds: tuple[float, float]) -> TestCase:
         clean, scored = score_variants(ctx, sample, {i: with_column(sample, feature, v) for i, v in enumerate(values)})
-        clean_rate = float(predicted_class(ctx, clean).mean())
-        table = []
-        for index, value in enumerate(values):
-            predictions = scored[index]
-            if isinstance(predictions, str):
-                continue
-            rate = float(predicted_class(ctx, predictions).mean())
-            average_change = float(row_change(ctx, clean, predictions).mean())
-            table.append({"value": value, "positive_rate": rate, "rate_change": rate - clean_rate,
-                          "average_prediction_change": average_change})
+        clean_value = self.measure(ctx, clean)
+        table = [{"value": value, self.statistic: self.measure(ctx, scored[index]),
+                  "change": self.measure(ctx, scored[index]) - clean_value,
+                  "average_prediction_change": float(row_change(ctx, clean, scored[index]).mean())}
+                 for index, value in enumerate(values) if not isinstance(scored[index], str)]
         if not table:
             return _no_comparison(Groups([feature], np.empty(0, int), [], []), "the model failed on every value")
-        worst = min(table, key=lambda row: row["positive_rate"])
-        spread = max(row["positive_rate"] for row in table) - worst["positive_rate"]
+        worst = min(table, key=lambda row: row[self.statistic])
+        spread = max(row[self.statistic] for row in table) - worst[self.statistic]
         severity = severity_for(spread, thresholds)
+        what = "positive prediction rate" if self.statistic == "positive_rate" else "average prediction"
         return TestCase(
             features=[feature], severity=severity, subset=f"{feature} = {worst['value']}", importance_score=spread,
-            metrics=json_safe({"positive_rate_spread": spread, "clean_positive_rate": clean_rate,
+            metrics=json_safe({f"{self.statistic}_spread": spread, f"clean_{self.statistic}": clean_value,
                                "rows_simulated": len(sample)}),
-            finding=(f"Changing only {feature} moves the positive prediction rate of the same rows by up to "
-                     f"{spread:.0%} between its values.") if severity != SEVERITY_PASS else "",
+            finding=(f"Changing only {feature} moves the {what} of the same rows by up to {spread:.3g} between its "
+                     f"values; it is lowest for {feature} = {worst['value']}.") if severity != SEVERITY_PASS else "",
             details={"values": json_safe(table)},
         )
+
+
+@register
+class SubsetSensitivityAvgPred(SubsetSensitivity):
+    key = "subset_sensitivity_avg_pred"
+    name = "Subset Sensitivity (Avg Pred)"
+    description = ("Sets the protected feature of sampled rows to each of its values in turn, everything else "
+                   "unchanged, and measures how much the average prediction moves (in prediction spreads).")
+    tasks = frozenset({MODEL_TASK_REGRESSION})
+    statistic = "average_prediction"
