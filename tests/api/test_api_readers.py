@@ -100,3 +100,12 @@ def test_list_test_runs_names_only_succeeded_runs(client, api_key, run, project)
     body = get(client, f"/v1/test-runs?firstPageQuery.projectId.uuid={project.id}"
                        "&firstPageQuery.testingType=TEST_TYPE_STRESS_TESTING_UNSPECIFIED", api_key)
     assert [r["testRunId"] for r in body["testRuns"]] == [str(run.id)] and body["hasMore"] is False
+
+
+def test_cancelling_a_queued_job_cancels_it(client, api_key, run):
+    run.status = "JOB_STATUS_REQUESTED"
+    run.save()
+    response = client.post(f"/v1/jobs/cancel/{run.job_id}", HTTP_RIME_API_KEY=api_key)
+    assert response.status_code == 200
+    run.refresh_from_db()
+    assert run.status == "JOB_STATUS_CANCELLED"

@@ -43,3 +43,11 @@ def test_a_duplicate_project_name_reads_as_a_bad_request(rime_sdk, live_server, 
     client.create_project(name="Twice", description="d", model_task=BINARY)
     with pytest.raises(ValueError, match="Bad Request: .*already has a project named"):
         client.create_project(name="Twice", description="d", model_task=BINARY)
+
+
+def test_a_deleted_project_no_longer_exists(rime_sdk, live_server, api_key):
+    client = rime_sdk.Client(live_server.url, api_key)
+    project = client.create_project(name="Short-lived", description="d", model_task=BINARY)
+    project.delete(force=True)
+    with pytest.raises(ValueError, match="does not exist"):
+        client.get_project(project.project_id)

@@ -77,6 +77,8 @@ def test_the_seed_procedure_runs_against_rime_web(rime_sdk, live_server, celery_
 
     test_run = job.get_test_run()
     assert test_run.test_run_id == str(run.id)
+    assert rime_client.get_job(job.job_id).job_id == job.job_id
+    assert rime_client.get_test_run(test_run.test_run_id).test_run_id == test_run.test_run_id
     assert_results_read_back(test_run, run)
     assert_lists_name_the_run(project, job, test_run)
 
