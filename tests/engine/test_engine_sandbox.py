@@ -30,9 +30,9 @@ from stresstests.engine.sandbox import (
     SandboxedModel,
     bubblewrap_available,
 )
+from tests.conftest import require
 
-needs_bubblewrap = pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap does not work here")
-BOTH_ISOLATIONS = [pytest.param(ISOLATION_BUBBLEWRAP, marks=needs_bubblewrap), ISOLATION_PROCESS]
+BOTH_ISOLATIONS = [ISOLATION_BUBBLEWRAP, ISOLATION_PROCESS]
 SERVER_SECRETS = {
     "SECRET_KEY": "django-insecure-server-secret",
     "DATABASE_URL": "postgres://rime:hunter2@db/rime",
@@ -48,6 +48,12 @@ class LogLines(list):
 
     def text(self) -> str:
         return "\n".join(self)
+
+
+def require_bubblewrap(isolation: str = ISOLATION_BUBBLEWRAP) -> None:
+    """Skips locally without bubblewrap; CI installs it, so there the test fails instead."""
+    if isolation == ISOLATION_BUBBLEWRAP:
+        require(bubblewrap_available(), "bubblewrap does not work here (apt-get install bubblewrap)")
 
 
 def write_model(folder: Path, source: str) -> Path:
@@ -86,6 +92,7 @@ def environment_probe_model(folder: Path, *, scan_other_processes: bool) -> Path
 
 @pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
 def test_a_model_reading_os_environ_finds_none_of_the_server_secrets(tmp_path, monkeypatch, isolation):
+    require_bubblewrap(isolation)
     for name, value in SERVER_SECRETS.items():
         monkeypatch.setenv(name, value)
     script = environment_probe_model(tmp_path / "model", scan_other_processes=False)
@@ -99,8 +106,8 @@ def test_a_model_reading_os_environ_finds_none_of_the_server_secrets(tmp_path, m
         assert name not in log.text() and value not in log.text()
 
 
-@needs_bubblewrap
 def test_a_model_finds_no_secret_in_any_process_environment_of_a_server_started_with_them(tmp_path):
+    require_bubblewrap()
     # The secrets sit in the server process's own startup environment, as with a real worker, so /proc/<pid>/environ
     # of the server would show them to any process that can see it.
     script = environment_probe_model(tmp_path / "model", scan_other_processes=True)
@@ -128,6 +135,16 @@ def test_auto_isolation_uses_bubblewrap_where_it_works_and_says_so_in_the_log(tm
         assert f"Model sandbox: {expected}" in log.text()
 
 
+def test_without_bubblewrap_auto_falls_back_to_a_plain_process_and_the_log_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr("stresstests.engine.sandbox.bubblewrap_available", lambda: False)
+    script = write_model(tmp_path / "model", "def predict_df(df):\n    return [0.5] * len(df)\n")
+    log = LogLines()
+    with sandbox(script, log=log) as model:
+        assert model.isolation == ISOLATION_PROCESS
+        assert model.predict(ROWS).tolist() == [0.5, 0.5, 0.5]
+    assert "Model sandbox: process" in log.text() and "no filesystem or network isolation" in log.text()
+
+
 def file_probe_model(folder: Path, targets: list[str], *, mode: str) -> Path:
     """A model that opens each target in `mode`, logs the ones it could open and returns how many it opened."""
     return write_model(folder, f"""
@@ -146,8 +163,8 @@ def file_probe_model(folder: Path, targets: list[str], *, mode: str) -> Path:
     """)
 
 
-@needs_bubblewrap
 def test_a_model_cannot_write_outside_its_working_folder(tmp_path):
+    require_bubblewrap()
     outside = tmp_path / "outside"
     outside.mkdir()
     targets = [outside / "pwned.txt", CODE_ROOT / "stresstests" / "engine" / "pwned.py", Path("/etc/pwned"),
@@ -162,8 +179,8 @@ def test_a_model_cannot_write_outside_its_working_folder(tmp_path):
     assert not any(target.exists() for target in targets)
 
 
-@needs_bubblewrap
 def test_a_model_cannot_read_the_servers_files(tmp_path):
+    require_bubblewrap()
     private = tmp_path / "other-workspace-upload.csv"
     private.write_text("customer,balance\nAda,100\n")
     targets = [private, CODE_ROOT / "pyproject.toml", CODE_ROOT / "rime_web" / "settings.py", Path("/etc/shadow")]
@@ -176,8 +193,8 @@ def test_a_model_cannot_read_the_servers_files(tmp_path):
     assert predictions.tolist() == [1.0, 1.0, 1.0]
 
 
-@needs_bubblewrap
 def test_a_model_cannot_reach_the_network(tmp_path):
+    require_bubblewrap()
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.5)
     port = server.getsockname()[1]
@@ -224,6 +241,7 @@ def test_a_model_that_hangs_while_loading_is_stopped(tmp_path):
 
 @pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
 def test_a_model_allocating_50_gb_gets_a_clear_memory_message(tmp_path, isolation):
+    require_bubblewrap(isolation)
     script = write_model(tmp_path / "model", """
         import numpy as np
         def predict_df(df):
