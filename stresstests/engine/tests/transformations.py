@@ -187,6 +187,11 @@ def _integer_if_needed(values: np.ndarray, column: ColumnProfile) -> np.ndarray:
     return np.round(values) if column.is_integer else values
 
 
+def _constant(values: pd.Series, value) -> pd.Series:
+    """`value` in every row, as an object column (it may not fit the column's own type)."""
+    return pd.Series([value] * len(values), index=values.index, dtype=object)
+
+
 def _either_side(low: float, high: float, size: int, rng: np.random.Generator) -> np.ndarray:
     """Half the rows get `low`, half `high`, at random: a model may guard one side only."""
     return np.where(rng.random(size) < 0.5, low, high)
@@ -243,8 +248,8 @@ class FeatureTypeChange(_SubstitutionTest):
 
     def substitute(self, values, column, rng, params):
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            return pd.Series([TYPE_CHANGE_TEXT] * len(values), index=values.index, dtype=object)
-        return pd.Series([TYPE_CHANGE_NUMBER] * len(values), index=values.index, dtype=object)
+            return _constant(values, TYPE_CHANGE_TEXT)
+        return _constant(values, TYPE_CHANGE_NUMBER)
 
 
 @register
@@ -259,7 +264,7 @@ class EmptyStringSubstitution(_SubstitutionTest):
         return _is_string_column(ctx, feature) and column.null_count > 0
 
     def substitute(self, values, column, rng, params):
-        return pd.Series([""] * len(values), index=values.index, dtype=object)
+        return _constant(values, "")
 
 
 @register
@@ -317,7 +322,7 @@ class NullSubstitution(_SubstitutionTest):
     def substitute(self, values, column, rng, params):
         if pd.api.types.is_numeric_dtype(values):
             return np.full(len(values), np.nan)
-        return pd.Series([None] * len(values), index=values.index, dtype=object)
+        return _constant(values, None)
 
 
 @register
