@@ -288,6 +288,8 @@ def _sql_connection_errors(integration: Integration) -> Iterator[None]:
 
     try:
         yield
+    except IntegrationError as error:
+        raise SourceError(str(error)) from None
     except DBAPIError as error:
         # str(error) may carry the statement and parameters; keep only the driver's first line, scrubbed.
         first = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
