@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 JSON_COLUMNS_KEY = b"rime_json_columns"
+COLUMN_NAMES_KEY = b"rime_column_names"
 
 
 # ---- wire format, shared with the parent -------------------------------------------------------------------------
@@ -39,6 +40,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[JSON_COLUMNS_KEY] = json.dumps(json_columns).encode()
+    if any(not isinstance(name, str) for name in frame.columns):  # Arrow field names are text; keep 0, 1, ... as ints
+        metadata[COLUMN_NAMES_KEY] = json.dumps([_json_safe(name) for name in frame.columns]).encode()
     table = table.replace_schema_metadata(metadata)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
@@ -47,8 +50,11 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 def read_frame(path: Path) -> pd.DataFrame:
     with pa.memory_map(str(path), "r") as source:
         table = pa.ipc.open_file(source).read_all()
-    json_columns = json.loads((table.schema.metadata or {}).get(JSON_COLUMNS_KEY, b"[]"))
+    metadata = table.schema.metadata or {}
+    json_columns = json.loads(metadata.get(JSON_COLUMNS_KEY, b"[]"))
     frame = table.to_pandas()
+    if COLUMN_NAMES_KEY in metadata:
+        frame.columns = json.loads(metadata[COLUMN_NAMES_KEY])
     for column in json_columns:
         decoded = [None if _is_missing(value) else json.loads(value) for value in frame[column]]
         frame[column] = pd.Series(decoded, index=frame.index, dtype=object)

@@ -361,11 +361,12 @@ def test_rows_reach_the_model_with_their_values_and_types(tmp_path):
             return df["amount"].to_numpy() / 10
     """)
     rows = ROWS.assign(mixed=pd.Series([1, "two", None], dtype=object))
+    rows[7] = [0.5, 0.25, 0.125]  # a column named by an int, as positional frames have
     log = LogLines()
     with sandbox(script, model_task=MODEL_TASK_REGRESSION, log=log) as model:
         predictions = model.predict(rows)
     assert predictions.tolist() == pytest.approx([0.1, 0.2, 0.3])
-    assert "[model stdout] columns: ['amount', 'city', 'mixed']" in log
+    assert "[model stdout] columns: ['amount', 'city', 'mixed', 7]" in log
     assert "[model stdout] mixed: ['int', 'str', 'NoneType']" in log
 
 
