@@ -1,0 +1,317 @@
+"""Each wizard step: saves valid input, re-renders invalid input with a clear message (200), keeps it on reload."""
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from stresstests.models import RunStatus, StressTestRun
+
+from . import data
+from .conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+
+def step_url(run, step: str) -> str:
+    return reverse("stresstests:wizard_step", kwargs={"run_id": run.id, "step": step})
+
+
+def configure(client, run, **overrides):
+    values = {"config_mode": "custom", "categories": ["TEST_CATEGORY_TYPE_DRIFT"], "name": "Nightly run",
+              "random_seed": "11", "global_test_sensitivity": ""}
+    values.update(overrides)
+    return client.post(step_url(run, "configuration"), values)
+
+
+# ---- creating the draft and moving between steps ----------------------------------------------------------------
+def test_create_stress_test_makes_a_draft_and_opens_the_first_step(client_for, owner, project):
+    response = client_for(owner).post(reverse("stresstests:run_create", args=[project.id]))
+    run = StressTestRun.objects.get(project=project)
+    assert run.status == RunStatus.DRAFT
+    assert run.name.startswith("Fraud - ")
+    assert response["Location"] == step_url(run, "configuration")
+
+
+def test_create_stress_test_refuses_get_viewers_and_outsiders(client, client_for, project, member, outsider):
+    url = reverse("stresstests:run_create", args=[project.id])
+    assert client_for(member).get(url).status_code == 405
+    assert client_for(member).post(url).status_code == 403
+    assert client_for(outsider).post(url).status_code == 404
+    assert not StressTestRun.objects.exists()
+
+
+def test_a_deep_link_to_a_later_step_goes_to_the_first_incomplete_one(client_for, owner, draft):
+    response = client_for(owner).get(step_url(draft, "evaluation"))
+    assert response.status_code == 302
+    assert response["Location"] == step_url(draft, "configuration")
+
+
+def test_the_wizard_is_for_writers_of_the_workspace_only(client_for, draft, member, outsider):
+    assert client_for(member).get(step_url(draft, "configuration")).status_code == 403
+    assert client_for(outsider).get(step_url(draft, "configuration")).status_code == 404
+
+
+def test_the_wizard_refuses_other_methods_and_unknown_steps(client_for, owner, draft):
+    client = client_for(owner)
+    assert client.put(step_url(draft, "configuration")).status_code == 405
+    assert client.get(step_url(draft, "results")).status_code == 404
+
+
+# ---- step 1 -----------------------------------------------------------------------------------------------------
+def test_configuration_saves_custom_categories_and_advanced_options(client_for, owner, draft):
+    response = configure(client_for(owner), draft, global_test_sensitivity="TEST_SENSITIVITY_MORE_SENSITIVE")
+    assert response["Location"] == step_url(draft, "model")
+    draft.refresh_from_db()
+    assert draft.config_mode == "custom"
+    assert draft.name == "Nightly run"
+    assert draft.config == {
+        "categories": ["TEST_CATEGORY_TYPE_DRIFT"],
+        "test_suite_config": {"global_test_sensitivity": "TEST_SENSITIVITY_MORE_SENSITIVE"},
+        "run_time_info": {"random_seed": 11},
+    }
+
+
+def test_custom_without_a_risk_type_rerenders_with_a_message(client_for, owner, draft):
+    response = configure(client_for(owner), draft, categories=[])
+    assert response.status_code == 200
+    assert "Choose at least one type of risk to evaluate" in response.content.decode()
+    # Without JavaScript the risk types appear once Custom was chosen.
+    assert "Security Risk" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.wizard_step == ""
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("name", "", "This field is required."),
+    ("random_seed", "-3", "greater than or equal to 0"),
+    ("config_mode", "everything", "Select a valid choice"),
+])
+def test_configuration_rejects_bad_values_with_a_message(client_for, owner, draft, field, value, message):
+    response = configure(client_for(owner), draft, **{field: value})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+
+
+def test_choosing_custom_swaps_in_the_risk_types_grouped_by_risk(client_for, owner, draft):
+    response = client_for(owner).get(
+        step_url(draft, "configuration"), {"config_mode": "custom"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="risk-types"
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body
+    assert body.index("Operational Risk") < body.index("Security Risk") < body.index("Fairness Risk")
+    assert 'value="TEST_CATEGORY_TYPE_ADVERSARIAL"' in body
+
+
+def test_a_full_page_and_an_htmx_post_render_the_same_step_differently(client_for, owner, draft):
+    client = client_for(owner)
+    full = client.post(step_url(draft, "configuration"), {"config_mode": "custom", "name": "x"})
+    partial = client.post(step_url(draft, "configuration"), {"config_mode": "custom", "name": "x"},
+                          HTTP_HX_REQUEST="true")
+    assert "<html" in full.content.decode() and "<html" not in partial.content.decode()
+    assert 'id="step-form"' in partial.content.decode()
+
+
+def test_a_valid_htmx_post_redirects_the_browser_to_the_next_step(client_for, owner, draft):
+    response = client_for(owner).post(
+        step_url(draft, "configuration"), {"config_mode": "project", "name": "x"}, HTTP_HX_REQUEST="true"
+    )
+    assert response["HX-Redirect"] == step_url(draft, "model")
+
+
+def test_a_reload_shows_the_saved_configuration(client_for, owner, draft):
+    client = client_for(owner)
+    configure(client, draft, categories=["TEST_CATEGORY_TYPE_DRIFT", "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"])
+    body = client.get(step_url(draft, "configuration")).content.decode()
+    assert 'value="Nightly run"' in body
+    assert 'value="11"' in body
+    assert '<option value="custom" selected>' in body
+    assert 'value="TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS" id="id_category_test_category_type_bias_and_fairness"\n               checked' in body
+
+
+# ---- step 2 -----------------------------------------------------------------------------------------------------
+@pytest.fixture
+def configured(client_for, owner, draft):
+    configure(client_for(owner), draft)
+    draft.refresh_from_db()
+    return draft
+
+
+def post_model_upload(client, run, files, name="scorer"):
+    return client.post(step_url(run, "model"), {"source": "upload", "name": name, "tags": "a, b", "files": files})
+
+
+def test_uploading_a_model_py_with_its_artifact_registers_it_and_moves_on(client_for, owner, configured):
+    files = [upload("model.py", data.MODEL_PY.encode()), upload("weights.json", data.weights_json())]
+    response = post_model_upload(client_for(owner), configured, files)
+    assert response["Location"] == step_url(configured, "reference")
+    configured.refresh_from_db()
+    assert configured.model.name == "scorer"
+    assert configured.model.tags == ["a", "b"]
+    assert configured.model.entry_point == "model.py"
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ([], "This field is required."),
+    ([("notes.txt", b"hello")], "Choose a model file"),
+    ([("a.pkl", b"x"), ("b.pkl", b"y")], "Only a model.py comes with artifact files"),
+])
+def test_a_bad_model_upload_rerenders_with_a_message(client_for, owner, configured, files, message):
+    response = post_model_upload(client_for(owner), configured, [upload(n, c) for n, c in files])
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    configured.refresh_from_db()
+    assert configured.model is None
+
+
+def test_a_duplicate_model_name_is_refused(client_for, owner, configured, registered_model):
+    response = post_model_upload(client_for(owner), configured, [upload("model.pkl", b"x")], name="scorer")
+    assert "A model named “scorer” is already registered" in response.content.decode()
+
+
+def test_select_model_lists_the_project_models_and_keeps_the_choice_on_reload(
+    client_for, owner, configured, registered_model
+):
+    client = client_for(owner)
+    response = client.post(step_url(configured, "model"), {"source": "registered", "model": registered_model.id})
+    assert response["Location"] == step_url(configured, "reference")
+    body = client.get(step_url(configured, "model")).content.decode()
+    assert f'<option value="{registered_model.id}" selected>scorer</option>' in body
+
+
+def test_select_model_without_a_choice_says_so(client_for, owner, configured, registered_model):
+    response = client_for(owner).post(step_url(configured, "model"), {"source": "registered", "model": ""})
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+
+
+def test_the_model_sources_swap_with_htmx_and_work_as_links(client_for, owner, configured):
+    client = client_for(owner)
+    partial = client.get(step_url(configured, "model"), {"source": "registry"}, HTTP_HX_REQUEST="true",
+                         HTTP_HX_TARGET="step-source")
+    body = partial.content.decode()
+    assert "<html" not in body and "Registry name" in body and "URI or path" in body and "Registry secret" in body
+    full = client.get(step_url(configured, "model"), {"source": "upload"}).content.decode()
+    assert "<html" in full and "Select File" in full and "Drag a .pkl or .py model file" in full
+
+
+def test_an_unknown_registry_is_named_in_the_error(client_for, owner, configured):
+    response = client_for(owner).post(step_url(configured, "model"), {
+        "source": "registry", "registry": "nowhere", "uri": "models:/fraud/1", "name": "remote",
+    })
+    assert response.status_code == 200
+    assert "No registry named “nowhere” in this workspace" in response.content.decode()
+
+
+# ---- steps 3 and 4 ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def with_model(client_for, owner, configured, registered_model):
+    client_for(owner).post(step_url(configured, "model"), {"source": "registered", "model": registered_model.id})
+    configured.refresh_from_db()
+    return configured
+
+
+def post_upload(client, run, role, *, name="ref", label="label", file=None, **extra):
+    values = {"source": "upload", f"{role}-name": name, f"{role}-label_col": label,
+              f"{role}-file": file or upload("ref.csv", data.csv_bytes(data.frame()))}
+    values.update({f"{role}-{key}": value for key, value in extra.items()})
+    return client.post(step_url(run, role), values)
+
+
+def test_an_uploaded_reference_is_checked_registered_and_its_columns_listed(client_for, owner, with_model):
+    client = client_for(owner)
+    response = post_upload(client, with_model, "reference")
+    assert response["Location"] == step_url(with_model, "evaluation")
+    with_model.refresh_from_db()
+    assert with_model.reference_dataset.name == "ref"
+    assert with_model.reference_dataset.data_params["label_col"] == "label"
+    page = client.get(response["Location"]).content.decode()
+    assert "ref.csv: 300 rows, columns age, income, city, label; label column “label” found." in page
+
+
+@pytest.mark.parametrize(("label", "file", "message"), [
+    ("target", None, "Label column “target” is not in ref.csv; its columns are age, income, city, label."),
+    ("label", upload("ref.txt", b"a,b\n1,2\n"), "ref.txt is not a supported dataset file"),
+    ("label", upload("ref.csv", b""), "The submitted file is empty."),
+    ("label", upload("ref.csv", b"a,b\n"), "ref.csv has a header (a, b...) but no rows."),
+    ("label", upload("ref.csv", b"\x00\x01\x02binary"), "ref.csv is a binary file"),
+    ("", None, "This field is required."),
+])
+def test_a_bad_dataset_upload_rerenders_with_a_clear_message(client_for, owner, with_model, label, file, message):
+    response = post_upload(client_for(owner), with_model, "reference", label=label, file=file)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    with_model.refresh_from_db()
+    assert with_model.reference_dataset is None
+
+
+def test_predictions_are_checked_against_the_dataset(client_for, owner, with_model):
+    predictions = upload("p.csv", data.predictions_csv(data.frame(n_rows=10)))
+    response = post_upload(client_for(owner), with_model, "reference", with_predictions="on", pred_col="pred",
+                           pred_file=predictions)
+    assert response.status_code == 200
+    assert "p.csv has 10 predictions but the dataset has 300 rows" in response.content.decode()
+
+
+def test_predictions_need_their_file_when_switched_on(client_for, owner, with_model):
+    response = post_upload(client_for(owner), with_model, "reference", with_predictions="on")
+    assert response.status_code == 200
+    assert "Required when Predictions is on." in response.content.decode()
+
+
+def test_an_upload_with_predictions_registers_both(client_for, owner, with_model):
+    frame = data.frame()
+    response = post_upload(client_for(owner), with_model, "reference", with_predictions="on",
+                           pred_file=upload("p.csv", data.predictions_csv(frame)))
+    assert response.status_code == 302
+    with_model.refresh_from_db()
+    assert with_model.reference_predictions.pred_params == {"pred_col": "pred"}
+    assert with_model.reference_predictions.model == with_model.model
+
+
+def test_a_registered_dataset_is_found_by_name(client_for, owner, with_model, registered_datasets):
+    client = client_for(owner)
+    missing = client.post(step_url(with_model, "reference"), {"source": "registered", "reference-dataset": "nope"})
+    assert "No dataset named “nope” in this project. Registered datasets: eval, ref." in missing.content.decode()
+    found = client.post(step_url(with_model, "reference"), {"source": "registered", "reference-dataset": "ref"})
+    assert found["Location"] == step_url(with_model, "evaluation")
+    assert 'value="ref"' in client.get(step_url(with_model, "reference")).content.decode()
+
+
+def test_a_connection_that_does_not_exist_is_named(client_for, owner, with_model):
+    response = client_for(owner).post(step_url(with_model, "reference"), {
+        "source": "connection", "reference-connection": "warehouse", "reference-table_name": "loans",
+        "reference-label_col": "label",
+    })
+    assert response.status_code == 200
+    assert "No connection named “warehouse” in this workspace" in response.content.decode()
+
+
+def test_next_on_the_evaluation_step_submits_the_run(
+    client_for, owner, with_model, registered_datasets, django_capture_on_commit_callbacks
+):
+    client = client_for(owner)
+    client.post(step_url(with_model, "reference"), {"source": "registered", "reference-dataset": "ref"})
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(step_url(with_model, "evaluation"),
+                               {"source": "registered", "evaluation-dataset": "eval"}, HTTP_HX_REQUEST="true")
+    with_model.refresh_from_db()
+    assert response["HX-Redirect"] == reverse("stresstests:run_detail", args=[with_model.id])
+    assert with_model.status == RunStatus.REQUESTED
+    assert with_model.config["categories"] == ["TEST_CATEGORY_TYPE_DRIFT"]
+    assert len(callbacks) == 1  # the Celery task, sent once the transaction commits
+    # The wizard is closed: its steps now lead to the run page.
+    assert client.get(step_url(with_model, "configuration"))["Location"] == response["HX-Redirect"]
+
+
+def test_a_reload_in_the_middle_keeps_every_step(client_for, owner, with_model, registered_datasets):
+    client = client_for(owner)
+    client.post(step_url(with_model, "reference"), {"source": "registered", "reference-dataset": "ref"})
+    # A later visit: the draft is listed, and opening it goes to the first step not done yet.
+    listing = client.get(reverse("stresstests:run_list", args=[with_model.project_id])).content.decode()
+    assert "Unfinished drafts" in listing and "Nightly run" in listing
+    resumed = client.get(reverse("stresstests:run_detail", args=[with_model.id]))
+    assert resumed["Location"] == step_url(with_model, "evaluation")
+    page = client.get(resumed["Location"]).content.decode()
+    assert page.count('class="done"') == 3
+    assert 'value="Nightly run"' in client.get(step_url(with_model, "configuration")).content.decode()
