@@ -177,6 +177,8 @@ def _impact_metrics(impact: dict) -> dict[str, Any]:
 def _impact_clause(impact: dict) -> str:
     if not impact:
         return ""
+    if impact.get("metric") is None:
+        return "; with no predictions their effect on the model is unknown"
     if impact.get("impact") is None:
         return "; too few of them to measure the effect on the model"
     metric, value = impact["metric"], impact["impact"]
@@ -270,106 +272,6 @@ class OutOfRange(AbnormalInputTest):
         return max(profile.min - margin, domain_low), min(profile.max + margin, domain_high)
 
 
-# ---- category rules ----------------------------------------------------------------------------------------------
-# Category and string rules are decided once per distinct value (on the run's shared category codes) and mapped back
-# to rows, so their cost grows with the number of categories, not of rows.
-@dataclass
-class Coded:
-    reference: np.ndarray          # code per reference row, -1 for nulls
-    evaluation: np.ndarray
-    categories: pd.Series          # value per code (object)
-    n_reference_categories: int    # codes below this occur in the reference
-
-    def rows(self, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reference and evaluation rows whose category is flagged."""
-        flags = np.append(np.asarray(flags, dtype=bool), False)     # code -1 (null) reads the trailing False
-        return flags[self.reference], flags[self.evaluation]
-
-    def is_new(self) -> np.ndarray:
-        return np.arange(len(self.categories)) >= self.n_reference_categories
-
-    def reference_counts(self) -> np.ndarray:
-        return np.bincount(self.reference[self.reference >= 0], minlength=len(self.categories))
-
-    def flagged_values(self, flags: np.ndarray) -> list[Any]:
-        return list(self.categories[np.asarray(flags, dtype=bool)])
-
-
-def coded(ctx: Context, feature: str) -> Coded:
-    ref_codes, eval_codes, categories = ds.feature_codes(ctx, feature)
-    n_reference = int(ref_codes.max()) + 1 if (ref_codes >= 0).any() else 0
-    return Coded(ref_codes, eval_codes, pd.Series(categories, dtype=object), n_reference)
-
-
-def _value_counts(coding: Coded, flags: np.ndarray, limit: int = 10) -> dict[str, int]:
-    counts = np.bincount(coding.evaluation[coding.evaluation >= 0], minlength=len(coding.categories))
-    flagged = np.flatnonzero(np.asarray(flags, dtype=bool) & (counts > 0))
-    top = flagged[np.argsort(-counts[flagged], kind="stable")][:limit]
-    return {str(coding.categories[i]): int(counts[i]) for i in top}
-
-
-@register
-class UnseenCategorical(AbnormalInputTest):
-    key = "unseen_categorical"
-    name = "Unseen Categorical"
-    description = "Counts evaluation values of categorical features that never occur in the reference."
-    why_it_matters = ("A model has learned nothing about a category it never saw; most encoders silently map it "
-                      "to a default, so its predictions on those rows are unsupported.")
-
-    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
-        checks = []
-        for feature in _features(ctx, params, CATEGORY_TYPES):
-            if ctx.profile[feature].unseen_values_allowed:
-                continue
-            coding = coded(ctx, feature)
-            new = coding.is_new()
-            reference_rows, evaluation_rows = coding.rows(new)
-            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
-                                   f"hold values never seen in the reference ({_quoted(coding.flagged_values(new))})",
-                                   {"unseen_values": _value_counts(coding, new)}))
-        return checks
-
-
-@register
-class RareCategories(AbnormalInputTest):
-    key = "rare_categories"
-    name = "Rare Categories"
-    description = ("Counts evaluation rows whose category was rare in the reference (fewer than "
-                   "min_num_occurrences rows, a share below min_pct_occurrences, or by default a share below "
-                   "min_ratio_rel_uniform of a uniform share).")
-    why_it_matters = "A model's behaviour on categories it saw a handful of times is barely validated."
-    statistical = True
-    default_params = {**AbnormalInputTest.default_params, "min_num_occurrences": 0, "min_pct_occurrences": 0.0,
-                      "min_ratio_rel_uniform": 0.005, "include_columns": []}
-
-    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
-        features = _features(ctx, params, CATEGORY_TYPES)
-        features += [f for f in params.get("include_columns") or [] if f not in features]
-        checks = []
-        for feature in features:
-            coding = coded(ctx, feature)
-            counts = coding.reference_counts()
-            rare = self._rare(counts, coding.n_reference_categories, params)
-            if not rare.any():
-                continue
-            reference_rows, evaluation_rows = coding.rows(rare)
-            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
-                                   f"hold categories that are rare in the reference "
-                                   f"({_quoted(coding.flagged_values(rare))})",
-                                   {"rare_categories": {str(coding.categories[i]): int(counts[i])
-                                                        for i in np.flatnonzero(rare)[:20]}}))
-        return checks
-
-    @staticmethod
-    def _rare(counts: np.ndarray, n_reference_categories: int, params: dict) -> np.ndarray:
-        seen = np.arange(len(counts)) < n_reference_categories
-        shares = counts / max(counts.sum(), 1)
-        min_count, min_share = int(params["min_num_occurrences"]), float(params["min_pct_occurrences"])
-        if min_count > 0 or min_share > 0:
-            return seen & ((counts < min_count) | (shares < min_share))
-        return seen & (shares < float(params["min_ratio_rel_uniform"]) / max(n_reference_categories, 1))
-
-
 @register
 class NullCheck(AbnormalInputTest):
     key = "null_check"
@@ -408,56 +310,179 @@ class FeatureTypeCheck(AbnormalInputTest):
         return (series.notna() & pd.to_numeric(series, errors="coerce").isna()).to_numpy()
 
 
-def _string_flags(coding: Coded) -> tuple[pd.Series, np.ndarray]:
-    """The categories as strings (NaN for non-strings) and which of them are strings."""
-    values = string_values(coding.categories)
-    return values, values.notna().to_numpy()
+# ---- category rules ----------------------------------------------------------------------------------------------
+# Category and string rules are decided once per distinct value (on the run's shared category codes) and mapped back
+# to rows, so their cost grows with the number of categories, not of rows.
+@dataclass
+class Coded:
+    reference: np.ndarray          # code per reference row, -1 for nulls
+    evaluation: np.ndarray
+    categories: pd.Series          # value per code (object)
+    n_reference_categories: int    # codes below this occur in the reference
+
+    def rows(self, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reference and evaluation rows whose category is flagged."""
+        flags = np.append(np.asarray(flags, dtype=bool), False)     # code -1 (null) reads the trailing False
+        return flags[self.reference], flags[self.evaluation]
+
+    def is_new(self) -> np.ndarray:
+        return np.arange(len(self.categories)) >= self.n_reference_categories
+
+    def reference_counts(self) -> np.ndarray:
+        return np.bincount(self.reference[self.reference >= 0], minlength=len(self.categories))
+
+    def flagged_values(self, flags: np.ndarray) -> list[Any]:
+        return list(self.categories[np.asarray(flags, dtype=bool)])
+
+
+def coded(ctx: Context, feature: str) -> Coded:
+    ref_codes, eval_codes, categories = ds.feature_codes(ctx, feature)
+    n_reference = int(ref_codes.max()) + 1 if (ref_codes >= 0).any() else 0
+    return Coded(ref_codes, eval_codes, pd.Series(categories, dtype=object), n_reference)
+
+
+def _value_counts(coding: Coded, flags: np.ndarray, limit: int = 10) -> dict[str, int]:
+    counts = np.bincount(coding.evaluation[coding.evaluation >= 0], minlength=len(coding.categories))
+    flagged = np.flatnonzero(np.asarray(flags, dtype=bool) & (counts > 0))
+    top = flagged[np.argsort(-counts[flagged], kind="stable")][:limit]
+    return {str(coding.categories[i]): int(counts[i]) for i in top}
+
+
+class CategoryRuleTest(AbnormalInputTest):
+    """A rule decided per distinct value of a feature: `flags` marks the offending categories (None: nothing to
+    check on this feature), `describe` completes the finding and adds details."""
+
+    def candidate_features(self, ctx: Context, params: dict) -> list[str]:
+        return _features(ctx, params, CATEGORY_TYPES)
+
+    def flags(self, ctx: Context, feature: str, coding: Coded, params: dict) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def describe(self, ctx: Context, feature: str, coding: Coded, flags: np.ndarray, params: dict
+                 ) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
+        checks = []
+        for feature in self.candidate_features(ctx, params):
+            coding = coded(ctx, feature)
+            flags = self.flags(ctx, feature, coding, params)
+            if flags is None:
+                continue
+            reference_rows, evaluation_rows = coding.rows(flags)
+            problem, details = self.describe(ctx, feature, coding, flags, params)
+            checks.append(RowCheck([feature], evaluation_rows, reference_rows, problem, details))
+        return checks
+
+
+class StringRuleTest(CategoryRuleTest):
+    """A category rule on string values; non-string values never break it."""
+
+    def candidate_features(self, ctx: Context, params: dict) -> list[str]:
+        return _string_features(ctx, params)
+
+    def flags(self, ctx: Context, feature: str, coding: Coded, params: dict) -> np.ndarray | None:
+        values = string_values(coding.categories)
+        flags = self.string_flags(values, coding, ctx, feature, params)
+        return None if flags is None else values.notna().to_numpy() & flags
+
+    def string_flags(self, values: pd.Series, coding: Coded, ctx: Context, feature: str, params: dict
+                     ) -> np.ndarray | None:
+        raise NotImplementedError
 
 
 @register
-class Capitalization(AbnormalInputTest):
+class UnseenCategorical(CategoryRuleTest):
+    key = "unseen_categorical"
+    name = "Unseen Categorical"
+    description = "Counts evaluation values of categorical features that never occur in the reference."
+    why_it_matters = ("A model has learned nothing about a category it never saw; most encoders silently map it "
+                      "to a default, so its predictions on those rows are unsupported.")
+
+    def candidate_features(self, ctx: Context, params: dict) -> list[str]:
+        return [f for f in super().candidate_features(ctx, params) if not ctx.profile[f].unseen_values_allowed]
+
+    def flags(self, ctx: Context, feature: str, coding: Coded, params: dict) -> np.ndarray:
+        return coding.is_new()
+
+    def describe(self, ctx: Context, feature: str, coding: Coded, flags: np.ndarray, params: dict
+                 ) -> tuple[str, dict[str, Any]]:
+        return (f"hold values never seen in the reference ({_quoted(coding.flagged_values(flags))})",
+                {"unseen_values": _value_counts(coding, flags)})
+
+
+@register
+class RareCategories(CategoryRuleTest):
+    key = "rare_categories"
+    name = "Rare Categories"
+    description = ("Counts evaluation rows whose category was rare in the reference (fewer than "
+                   "min_num_occurrences rows, a share below min_pct_occurrences, or by default a share below "
+                   "min_ratio_rel_uniform of a uniform share).")
+    why_it_matters = "A model's behaviour on categories it saw a handful of times is barely validated."
+    statistical = True
+    default_params = {**AbnormalInputTest.default_params, "min_num_occurrences": 0, "min_pct_occurrences": 0.0,
+                      "min_ratio_rel_uniform": 0.005, "include_columns": []}
+
+    def candidate_features(self, ctx: Context, params: dict) -> list[str]:
+        features = super().candidate_features(ctx, params)
+        return features + [f for f in params.get("include_columns") or [] if f not in features]
+
+    def flags(self, ctx: Context, feature: str, coding: Coded, params: dict) -> np.ndarray | None:
+        counts = coding.reference_counts()
+        seen = np.arange(len(counts)) < coding.n_reference_categories
+        shares = counts / max(counts.sum(), 1)
+        min_count, min_share = int(params["min_num_occurrences"]), float(params["min_pct_occurrences"])
+        if min_count > 0 or min_share > 0:
+            rare = seen & ((counts < min_count) | (shares < min_share))
+        else:
+            uniform_share = 1 / max(coding.n_reference_categories, 1)
+            rare = seen & (shares < float(params["min_ratio_rel_uniform"]) * uniform_share)
+        return rare if rare.any() else None
+
+    def describe(self, ctx: Context, feature: str, coding: Coded, flags: np.ndarray, params: dict
+                 ) -> tuple[str, dict[str, Any]]:
+        counts = coding.reference_counts()
+        return (f"hold categories that are rare in the reference ({_quoted(coding.flagged_values(flags))})",
+                {"rare_categories": {str(coding.categories[i]): int(counts[i]) for i in np.flatnonzero(flags)[:20]}})
+
+
+@register
+class Capitalization(StringRuleTest):
     key = "capitalization"
     name = "Capitalization"
     description = "Counts evaluation values that match a reference category only when case is ignored."
     why_it_matters = "'rome' and 'Rome' are different categories to a model; the variant gets no learned behaviour."
 
-    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
-        checks = []
-        for feature in _string_features(ctx, params):
-            coding = coded(ctx, feature)
-            values, is_string = _string_flags(coding)
-            lowered = values.str.lower()
-            known = pd.Index(lowered[~coding.is_new() & is_string])
-            variants = coding.is_new() & is_string & lowered.isin(known).to_numpy()
-            reference_rows, evaluation_rows = coding.rows(variants)
-            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
-                                   f"differ from a known category only in capitalisation "
-                                   f"({_quoted(coding.flagged_values(variants))})",
-                                   {"variants": _value_counts(coding, variants)}))
-        return checks
+    def string_flags(self, values: pd.Series, coding: Coded, ctx: Context, feature: str, params: dict
+                     ) -> np.ndarray:
+        lowered = values.str.lower()
+        known = pd.Index(lowered[~coding.is_new() & values.notna().to_numpy()])
+        return coding.is_new() & lowered.isin(known).to_numpy()
+
+    def describe(self, ctx: Context, feature: str, coding: Coded, flags: np.ndarray, params: dict
+                 ) -> tuple[str, dict[str, Any]]:
+        return (f"differ from a known category only in capitalisation ({_quoted(coding.flagged_values(flags))})",
+                {"variants": _value_counts(coding, flags)})
 
 
 @register
-class EmptyString(AbnormalInputTest):
+class EmptyString(StringRuleTest):
     key = "empty_string"
     name = "Empty String"
     description = "Counts empty or blank strings in string features, beyond their rate in the reference."
     why_it_matters = "An empty string is a null in disguise: the model treats it as a real, unknown category."
 
-    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
-        checks = []
-        for feature in _string_features(ctx, params):
-            coding = coded(ctx, feature)
-            values, is_string = _string_flags(coding)
-            blank = is_string & (values.str.strip() == "").fillna(False).to_numpy(dtype=bool)
-            reference_rows, evaluation_rows = coding.rows(blank)
-            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
-                                   "are empty strings instead of values or nulls"))
-        return checks
+    def string_flags(self, values: pd.Series, coding: Coded, ctx: Context, feature: str, params: dict
+                     ) -> np.ndarray:
+        return (values.str.strip() == "").fillna(False).to_numpy(dtype=bool)
+
+    def describe(self, ctx: Context, feature: str, coding: Coded, flags: np.ndarray, params: dict
+                 ) -> tuple[str, dict[str, Any]]:
+        return "are empty strings instead of values or nulls", {}
 
 
 @register
-class RequiredCharacters(AbnormalInputTest):
+class RequiredCharacters(StringRuleTest):
     key = "req_characters"
     name = "Required Characters"
     description = ("Counts string values missing a character that every reference value contains (for example "
@@ -465,29 +490,28 @@ class RequiredCharacters(AbnormalInputTest):
     why_it_matters = "A value missing a structural character is malformed and the features derived from it are wrong."
     default_params = {**AbnormalInputTest.default_params, "column_specific_params": {}}
 
-    def checks(self, ctx: Context, params: dict) -> list[RowCheck]:
-        configured = params.get("column_specific_params") or {}
-        checks = []
-        for feature in _string_features(ctx, params):
-            required = self._required(configured.get(feature), ctx.profile[feature].required_characters)
-            if not required:
-                continue
-            coding = coded(ctx, feature)
-            values, is_string = _string_flags(coding)
-            lacking = np.zeros(len(values), dtype=bool)
-            for character in required:
-                lacking |= is_string & ~values.str.contains(character, regex=False).fillna(True).to_numpy(dtype=bool)
-            reference_rows, evaluation_rows = coding.rows(lacking)
-            checks.append(RowCheck([feature], evaluation_rows, reference_rows,
-                                   f"lack a required character ({' '.join(repr(c) for c in required)})",
-                                   {"required_characters": required}))
-        return checks
+    def string_flags(self, values: pd.Series, coding: Coded, ctx: Context, feature: str, params: dict
+                     ) -> np.ndarray | None:
+        required = self._required(ctx, feature, params)
+        if not required:
+            return None
+        lacking = np.zeros(len(values), dtype=bool)
+        for character in required:
+            lacking |= ~values.str.contains(character, regex=False).fillna(True).to_numpy(dtype=bool)
+        return lacking
+
+    def describe(self, ctx: Context, feature: str, coding: Coded, flags: np.ndarray, params: dict
+                 ) -> tuple[str, dict[str, Any]]:
+        required = self._required(ctx, feature, params)
+        return (f"lack a required character ({' '.join(repr(c) for c in required)})",
+                {"required_characters": required})
 
     @staticmethod
-    def _required(configured: Any, profiled: str) -> str:
+    def _required(ctx: Context, feature: str, params: dict) -> str:
+        configured = (params.get("column_specific_params") or {}).get(feature)
         if isinstance(configured, dict):
             configured = configured.get("required_characters")
-        return "".join(configured) if configured else profiled
+        return "".join(configured) if configured else ctx.profile[feature].required_characters
 
 
 @register

@@ -14,7 +14,7 @@ Noise control, shared by every test here:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -275,24 +275,43 @@ class FeatureDrift(DriftTest):
                         details=json_safe(distribution.chart()))
 
 
-def _single_distribution_case(distribution: Distribution, thresholds: tuple[float, float], alpha: float,
-                              subject: str, features: list[str], extra: dict[str, Any]) -> TestCase:
-    """A one-case drift test (predictions, labels): PSI gated by its significance test."""
-    value = distribution.statistic(PSI)
-    significant = distribution.p_value < alpha
-    severity = severity_for(value, thresholds) if significant else SEVERITY_PASS
-    finding = ""
-    if severity != SEVERITY_PASS:
-        finding = (f"{subject} has drifted (PSI {_threshold_note(value, thresholds, severity)}): "
-                   f"the model now faces a different mix of outcomes than it was validated on.")
-    metrics = {"psi": value, "p_value": distribution.p_value, **distribution.statistics, **extra}
-    metrics = {k.lower().replace("-", "_"): v for k, v in metrics.items()}
-    return TestCase(features=features, severity=severity, metrics=json_safe(metrics), finding=finding,
-                    details=json_safe(distribution.chart()))
+class SingleDistributionDrift(DriftTest):
+    """A one-case drift test (predictions, predicted classes, labels): PSI gated by its significance test."""
+
+    thresholds = (0.2, 0.6)
+    default_params = {"min_sample_size": 100, "p_value_threshold": 0.05}
+    subject: ClassVar[str]
+    consequence: ClassVar[str] = "the model now faces a different mix of outcomes than it was validated on."
+
+    def distribution(self, ctx: Context, params: dict) -> Distribution:
+        raise NotImplementedError
+
+    def features(self, ctx: Context) -> list[str]:
+        return [ctx.schema.label_col] if ctx.schema.label_col else []
+
+    def extra_metrics(self, ctx: Context) -> dict[str, Any]:
+        return {}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        distribution = self.distribution(ctx, params)
+        if min(distribution.sizes) < int(params["min_sample_size"]):
+            return []
+        value = distribution.statistic(PSI)
+        significant = distribution.p_value < float(params["p_value_threshold"])
+        severity = severity_for(value, thresholds) if significant else SEVERITY_PASS
+        extra = self.extra_metrics(ctx)
+        finding = ""
+        if severity != SEVERITY_PASS:
+            finding = (f"{self.subject} has drifted (PSI {_threshold_note(value, thresholds, severity)}): "
+                       f"{self.consequence.format(**extra)}")
+        metrics = {"psi": value, "p_value": distribution.p_value, **distribution.statistics, **extra}
+        metrics = {k.lower().replace("-", "_"): v for k, v in metrics.items()}
+        return [TestCase(features=self.features(ctx), severity=severity, metrics=json_safe(metrics), finding=finding,
+                         details=json_safe(distribution.chart()))]
 
 
 @register
-class PredictionDrift(DriftTest):
+class PredictionDrift(SingleDistributionDrift):
     key = "prediction_drift"
     name = "Prediction Drift"
     description = "Compares the distribution of the model's predictions on the evaluation set with the reference."
@@ -300,56 +319,51 @@ class PredictionDrift(DriftTest):
                       "model's inputs or its behaviour changed; it is visible even without labels.")
     requires = frozenset({"predictions"})
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION})
-    thresholds = (0.2, 0.6)
-    default_params = {"min_sample_size": 100, "min_num_quantiles": 1000, "num_bins": 100, "p_value_threshold": 0.05}
+    default_params = {**SingleDistributionDrift.default_params, "min_num_quantiles": 1000, "num_bins": 100}
+    subject = "The model's predictions"
+    consequence = ("the average prediction moved from {reference_average_prediction:.3g} to "
+                   "{evaluation_average_prediction:.3g}, so the model now sees different inputs or behaves "
+                   "differently.")
 
-    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        reference = _prediction_values(ctx.model_task, ctx.reference_predictions)
-        evaluation = _prediction_values(ctx.model_task, ctx.evaluation_predictions)
-        if min(len(reference), len(evaluation)) < int(params["min_sample_size"]):
-            return []
-        distribution = numeric_distribution(reference, evaluation, int(params["num_bins"]))
-        extra = {"reference_average_prediction": float(np.mean(reference)),
-                 "evaluation_average_prediction": float(np.mean(evaluation))}
-        case = _single_distribution_case(distribution, thresholds, float(params["p_value_threshold"]),
-                                         "The model's prediction distribution", [], extra)
-        if case.finding:
-            case.finding = (f"The model's predictions have drifted (PSI "
-                            f"{_threshold_note(case.metrics['psi'], thresholds, case.severity)}): the average "
-                            f"prediction moved from {_fmt(extra['reference_average_prediction'])} to "
-                            f"{_fmt(extra['evaluation_average_prediction'])}, so the model now sees different "
-                            f"inputs or behaves differently.")
-        return [case]
+    def distribution(self, ctx: Context, params: dict) -> Distribution:
+        return numeric_distribution(self._values(ctx, ctx.reference_predictions),
+                                    self._values(ctx, ctx.evaluation_predictions), int(params["num_bins"]))
 
+    def features(self, ctx: Context) -> list[str]:
+        return []
 
-def _prediction_values(model_task: str, predictions: np.ndarray) -> np.ndarray:
-    if model_task == MODEL_TASK_BINARY_CLASSIFICATION:
-        return positive_scores(predictions)
-    return np.asarray(predictions, dtype=float).reshape(-1)
+    def extra_metrics(self, ctx: Context) -> dict[str, Any]:
+        return {"reference_average_prediction": float(np.mean(self._values(ctx, ctx.reference_predictions))),
+                "evaluation_average_prediction": float(np.mean(self._values(ctx, ctx.evaluation_predictions)))}
+
+    @staticmethod
+    def _values(ctx: Context, predictions: np.ndarray) -> np.ndarray:
+        if ctx.model_task == MODEL_TASK_BINARY_CLASSIFICATION:
+            return positive_scores(predictions)
+        return np.asarray(predictions, dtype=float).reshape(-1)
 
 
 @register
-class PredictedLabelDrift(DriftTest):
+class PredictedLabelDrift(SingleDistributionDrift):
     key = "multiclass_pred_label_drift"
     name = "Predicted Label Drift"
     description = "Compares the frequencies of predicted classes in the evaluation set with the reference."
     why_it_matters = "A change in how often each class is predicted shows the model's behaviour has shifted."
     requires = frozenset({"predictions"})
     tasks = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION})
-    thresholds = (0.2, 0.6)
-    default_params = {"min_sample_size": 100, "p_value_threshold": 0.05}
+    subject = "The predicted class mix"
+    consequence = "the model now predicts the classes in different proportions than on the reference."
 
-    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        reference = pd.Series(predicted_labels(ctx.model_task, ctx.reference_predictions))
-        evaluation = pd.Series(predicted_labels(ctx.model_task, ctx.evaluation_predictions))
-        if min(len(reference), len(evaluation)) < int(params["min_sample_size"]):
-            return []
-        return [_single_distribution_case(categorical_distribution(reference, evaluation), thresholds,
-                                          float(params["p_value_threshold"]), "The predicted class mix", [], {})]
+    def distribution(self, ctx: Context, params: dict) -> Distribution:
+        return categorical_distribution(pd.Series(predicted_labels(ctx.model_task, ctx.reference_predictions)),
+                                        pd.Series(predicted_labels(ctx.model_task, ctx.evaluation_predictions)))
+
+    def features(self, ctx: Context) -> list[str]:
+        return []
 
 
 @register
-class CategoricalLabelDrift(DriftTest):
+class CategoricalLabelDrift(SingleDistributionDrift):
     key = "categorical_label_drift"
     name = "Label Drift (Categorical)"
     description = "Compares the label class frequencies of the evaluation set with the reference (PSI)."
@@ -357,38 +371,27 @@ class CategoricalLabelDrift(DriftTest):
                       "the reference stop fitting.")
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
-    thresholds = (0.2, 0.6)
-    default_params = {"drift_statistic": PSI, "min_sample_size": 100, "p_value_threshold": 0.05}
+    default_params = {**SingleDistributionDrift.default_params, "drift_statistic": PSI}
+    subject = "The label distribution"
 
-    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        reference, evaluation = pd.Series(ctx.reference_labels), pd.Series(ctx.evaluation_labels)
-        if min(reference.notna().sum(), evaluation.notna().sum()) < int(params["min_sample_size"]):
-            return []
-        label = [ctx.schema.label_col] if ctx.schema.label_col else []
-        return [_single_distribution_case(categorical_distribution(reference, evaluation), thresholds,
-                                          float(params["p_value_threshold"]), "The label distribution", label, {})]
+    def distribution(self, ctx: Context, params: dict) -> Distribution:
+        return categorical_distribution(pd.Series(ctx.reference_labels), pd.Series(ctx.evaluation_labels))
 
 
 @register
-class RegressionLabelDrift(DriftTest):
+class RegressionLabelDrift(SingleDistributionDrift):
     key = "regression_label_drift"
     name = "Label Drift (Regression)"
     description = "Compares the distribution of the regression target in the evaluation set with the reference."
     why_it_matters = "A target that moved means the model is asked to predict values it has rarely seen."
     requires = frozenset({"labels"})
     tasks = frozenset({MODEL_TASK_REGRESSION})
-    thresholds = (0.2, 0.6)
-    default_params = {"num_bins": 100, "min_sample_size": 100, "p_value_threshold": 0.05}
+    default_params = {**SingleDistributionDrift.default_params, "num_bins": 100}
+    subject = "The label distribution"
 
-    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        reference = np.asarray(ctx.reference_labels, dtype=float)
-        evaluation = np.asarray(ctx.evaluation_labels, dtype=float)
-        if min((~np.isnan(reference)).sum(), (~np.isnan(evaluation)).sum()) < int(params["min_sample_size"]):
-            return []
-        distribution = numeric_distribution(reference, evaluation, int(params["num_bins"]))
-        label = [ctx.schema.label_col] if ctx.schema.label_col else []
-        return [_single_distribution_case(distribution, thresholds, float(params["p_value_threshold"]),
-                                          "The label distribution", label, {})]
+    def distribution(self, ctx: Context, params: dict) -> Distribution:
+        return numeric_distribution(np.asarray(ctx.reference_labels, dtype=float),
+                                    np.asarray(ctx.evaluation_labels, dtype=float), int(params["num_bins"]))
 
 
 @register
