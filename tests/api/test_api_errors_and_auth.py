@@ -143,3 +143,14 @@ def test_the_schema_documents_our_additions(client, db):
     assert {"/api/v1/uploads", "/api/v1/projects/{project_id}/datasets", "/api/v1/test-runs/{test_run_id}/report",
             "/v1/stress-tests/{project_id}"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["rimeApiKey"]["name"] == "rime-api-key"
+
+
+def test_an_unexpected_error_is_a_status_500_not_an_html_page(client, api_key, project, monkeypatch):
+    from projects.api import payloads
+
+    def broken(project):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(payloads, "project_with_details", broken)
+    body = assert_status_body(client.get(f"/v1/projects/{project.id}", HTTP_RIME_API_KEY=api_key), 500, 13)
+    assert body["message"] == "Internal Server Error"
