@@ -183,6 +183,25 @@ def decide(gaps: np.ndarray, errors: np.ndarray, valid: np.ndarray, thresholds: 
     return severities, p_values
 
 
+@dataclass
+class Outcome:
+    """One feature's subsets decided: overall severity, failing subset positions, and the worst tested subset."""
+
+    severity: str
+    failing: list[int]
+    tested: int
+    worst: int | None
+    worst_gap: float | None
+
+    @classmethod
+    def of(cls, gap: np.ndarray, severities: list[str], p_values: np.ndarray) -> Outcome:
+        tested = ~np.isnan(p_values)
+        worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
+        return cls(severity=worst_severity(severities),
+                   failing=[i for i, s in enumerate(severities) if s != SEVERITY_PASS], tested=int(tested.sum()),
+                   worst=worst, worst_gap=float(gap[worst]) if worst is not None else None)
+
+
 class _SubsetTestBase(StressTest):
     metric: str
     requires = frozenset({"labels", "predictions"})
@@ -191,6 +210,18 @@ class _SubsetTestBase(StressTest):
         labels = getattr(ctx, f"{which}_labels") if METRICS[self.metric].needs_labels else None
         return grouped_metric(self.metric, ctx.model_task, labels, getattr(ctx, f"{which}_predictions"), codes,
                               n_groups)
+
+    def _cases(self, features: list[FeatureSubsets], evidence: tuple[list, list, list], params: dict,
+               thresholds: tuple[float, float], build) -> list[TestCase]:
+        """Decide every subset of every feature together (one FDR family), then build one case per feature."""
+        gaps, errors, valid = (np.concatenate(part) for part in evidence)
+        severities, p_values = decide(gaps, errors, valid, thresholds, float(params.get("false_discovery_rate", 0.05)))
+        cases, start = [], 0
+        for position, subsets in enumerate(features):
+            stop = start + subsets.count
+            cases.append(build(position, severities[start:stop], p_values[start:stop]))
+            start = stop
+        return cases
 
     def _subsets(self, ctx: Context, params: dict) -> list[FeatureSubsets]:
         subsets = feature_subsets(ctx, int(params.get("max_categories", 20)))
@@ -243,16 +274,10 @@ class SubsetPerformanceTest(_SubsetTestBase):
         if np.isnan(overall.values[0]):
             raise SkipTest(f"{_display(self.metric)} is undefined on the evaluation set")
         per_feature = [self._grouped(ctx, "evaluation", s.evaluation_codes, s.count) for s in features]
-        gaps, errors, valid = self._evidence(per_feature, overall, params)
-        severities, p_values = decide(np.concatenate(gaps), np.concatenate(errors), np.concatenate(valid),
-                                      thresholds, float(params.get("false_discovery_rate", 0.05)))
-        cases, start = [], 0
-        for subsets, grouped, gap in zip(features, per_feature, gaps):
-            stop = start + subsets.count
-            cases.append(self._case(ctx, subsets, grouped, gap, severities[start:stop], p_values[start:stop],
-                                    float(overall.values[0]), thresholds))
-            start = stop
-        return cases
+        evidence = self._evidence(per_feature, overall, params)
+        return self._cases(features, evidence, params, thresholds, lambda i, severities, p_values: self._case(
+            ctx, features[i], per_feature[i], evidence[0][i], severities, p_values, float(overall.values[0]),
+            thresholds))
 
     def _evidence(self, per_feature: list[GroupedMetric], overall: GroupedMetric, params: dict):
         minimum = int(params.get("min_subset_size", 20))
@@ -270,29 +295,25 @@ class SubsetPerformanceTest(_SubsetTestBase):
     def _case(self, ctx: Context, subsets: FeatureSubsets, grouped: GroupedMetric, gap: np.ndarray,
               severities: list[str], p_values: np.ndarray, overall: float, thresholds: tuple[float, float]
               ) -> TestCase:
-        severity = worst_severity(severities)
-        failing = [i for i, s in enumerate(severities) if s != SEVERITY_PASS]
-        tested = ~np.isnan(p_values)
-        worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
-        worst_gap = float(gap[worst]) if worst is not None else None
+        outcome = Outcome.of(gap, severities, p_values)
+        worst = outcome.worst
         metrics = {"overall_" + self.metric: overall,
                    "worst_subset": subsets.labels[worst] if worst is not None else None,
                    "worst_subset_" + self.metric: float(grouped.values[worst]) if worst is not None else None,
                    "worst_subset_rows": int(grouped.counts[worst]) if worst is not None else None,
-                   "degraded_by": worst_gap, "failing_subsets": len(failing), "subsets_tested": int(tested.sum())}
+                   "degraded_by": outcome.worst_gap, "failing_subsets": len(outcome.failing),
+                   "subsets_tested": outcome.tested}
         finding = ""
-        if failing:
-            names = ", ".join(subsets.labels[i] for i in failing[:3])
-            finding = (f"{len(failing)} subset(s) of {subsets.feature} ({names}) perform significantly worse than the "
-                       f"whole evaluation set: {_display(self.metric)} {float(grouped.values[failing[0]]):.3f} vs "
-                       f"{overall:.3f} overall (worse by {_format_gap(self.metric, float(gap[failing[0]]))}), so "
-                       "the model serves these rows worse than its overall score suggests.")
+        if outcome.failing:
+            first = outcome.failing[0]
+            finding = (f"{len(outcome.failing)} subset(s) of {subsets.feature} ({_names(subsets, outcome)}) perform "
+                       f"significantly worse than the whole evaluation set: {_display(self.metric)} "
+                       f"{float(grouped.values[first]):.3f} vs {overall:.3f} overall (worse by "
+                       f"{_format_gap(self.metric, float(gap[first]))}), so the model serves these rows worse than "
+                       "its overall score suggests.")
         details = _subset_details(subsets, grouped.values, grouped.counts, severities, overall,
                                   warning_line=thresholds[0])
-        return TestCase(features=[subsets.feature], severity=severity, metrics=metrics,
-                        importance_score=max(worst_gap or 0.0, 0.0), finding=finding, details=details,
-                        subset=subsets.labels[failing[0]] if failing else None,
-                        examples=subset_examples(ctx, subsets, failing[0]) if failing else [])
+        return _test_case(ctx, subsets, outcome, metrics, finding, details, outcome.worst_gap)
 
 
 # ---- Subset Performance Degradation ------------------------------------------------------------------------------
@@ -315,47 +336,46 @@ class SubsetDegradationTest(_SubsetTestBase):
                   for ref, ev in pairs]
         valid = [(ref.counts >= minimum) & (ev.counts >= minimum) & ~np.isnan(gap)
                  for (ref, ev), gap in zip(pairs, gaps)]
-        severities, p_values = decide(np.concatenate(gaps), np.concatenate(errors), np.concatenate(valid),
-                                      thresholds, float(params.get("false_discovery_rate", 0.05)))
-        cases, start = [], 0
-        for subsets, pair, degradation in zip(features, pairs, degradations):
-            stop = start + subsets.count
-            cases.append(self._case(ctx, subsets, pair, degradation, severities[start:stop], p_values[start:stop],
-                                    overall_gap, thresholds))
-            start = stop
-        return cases
+        return self._cases(features, (gaps, errors, valid), params, thresholds, lambda i, severities, p_values:
+                           self._case(ctx, features[i], pairs[i], degradations[i], severities, p_values, overall_gap,
+                                      thresholds))
 
     def _case(self, ctx: Context, subsets: FeatureSubsets, pair: tuple[GroupedMetric, GroupedMetric],
               gap: np.ndarray, severities: list[str], p_values: np.ndarray, overall_gap: float,
               thresholds: tuple[float, float]) -> TestCase:
         reference, evaluation = pair
-        severity = worst_severity(severities)
-        failing = [i for i, s in enumerate(severities) if s != SEVERITY_PASS]
-        tested = ~np.isnan(p_values)
-        worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
-        worst_gap = float(gap[worst]) if worst is not None else None
-        excess = (worst_gap - max(overall_gap, 0.0)) if worst_gap is not None else None
+        outcome = Outcome.of(gap, severities, p_values)
+        excess = (outcome.worst_gap - max(overall_gap, 0.0)) if outcome.worst_gap is not None else None
         metrics = {"overall_degradation": overall_gap,
-                   "worst_subset": subsets.labels[worst] if worst is not None else None,
-                   "worst_subset_degradation": worst_gap,
-                   "worst_subset_minus_overall": excess,
-                   "failing_subsets": len(failing), "subsets_tested": int(tested.sum())}
+                   "worst_subset": subsets.labels[outcome.worst] if outcome.worst is not None else None,
+                   "worst_subset_degradation": outcome.worst_gap, "worst_subset_minus_overall": excess,
+                   "failing_subsets": len(outcome.failing), "subsets_tested": outcome.tested}
         finding = ""
-        if failing:
-            first = failing[0]
-            names = ", ".join(subsets.labels[i] for i in failing[:3])
-            finding = (f"{_display(self.metric)} degraded in {len(failing)} subset(s) of {subsets.feature} ({names}): "
-                       f"{float(reference.values[first]):.3f} on reference vs {float(evaluation.values[first]):.3f} "
-                       f"on evaluation (worse by {_format_gap(self.metric, float(gap[first]))}, against "
+        if outcome.failing:
+            first = outcome.failing[0]
+            finding = (f"{_display(self.metric)} degraded in {len(outcome.failing)} subset(s) of {subsets.feature} "
+                       f"({_names(subsets, outcome)}): {float(reference.values[first]):.3f} on reference vs "
+                       f"{float(evaluation.values[first]):.3f} on evaluation (worse by "
+                       f"{_format_gap(self.metric, float(gap[first]))}, against "
                        f"{_format_gap(self.metric, overall_gap)} for all rows), so these rows are served worse than "
                        "when the model was validated.")
         details = _subset_details(subsets, evaluation.values, evaluation.counts, severities,
                                   None, reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
                                   reference_rows=reference.counts.tolist(), warning_line=thresholds[0])
-        return TestCase(features=[subsets.feature], severity=severity, metrics=metrics,
-                        importance_score=max(excess or 0.0, 0.0), finding=finding, details=details,
-                        subset=subsets.labels[failing[0]] if failing else None,
-                        examples=subset_examples(ctx, subsets, failing[0]) if failing else [])
+        return _test_case(ctx, subsets, outcome, metrics, finding, details, excess)
+
+
+def _names(subsets: FeatureSubsets, outcome: Outcome) -> str:
+    return ", ".join(subsets.labels[i] for i in outcome.failing[:3])
+
+
+def _test_case(ctx: Context, subsets: FeatureSubsets, outcome: Outcome, metrics: dict, finding: str, details: dict,
+               importance: float | None) -> TestCase:
+    first = outcome.failing[0] if outcome.failing else None
+    return TestCase(features=[subsets.feature], severity=outcome.severity, metrics=metrics,
+                    importance_score=max(importance or 0.0, 0.0), finding=finding, details=details,
+                    subset=subsets.labels[first] if first is not None else None,
+                    examples=subset_examples(ctx, subsets, first) if first is not None else [])
 
 
 # ---- registration --------------------------------------------------------------------------------------------------
