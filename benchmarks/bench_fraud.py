@@ -35,7 +35,8 @@ def main() -> None:
         report = run_stress_test(reference=reference.drop(columns="preds"),
                                  evaluation=evaluation.drop(columns="preds"), config=RunConfig(categories=["all"]),
                                  data_params=data_params, model_task=MODEL_TASK_BINARY_CLASSIFICATION, model=model)
-    print_figures("(a) fraud example, CatBoost, all categories", report, wall_s=run.seconds, setup_s=setup.seconds)
+    print_figures("(a) fraud example, CatBoost, all categories", report, wall_s=run.seconds, cpu_s=run.cpu_seconds,
+                  setup_s=setup.seconds)
     inside = report["run"]["model_calls"]["seconds"]
     outside = run.seconds - inside
     print(f"target: outside ({outside:.2f} s) <= inside ({inside:.2f} s) -> {'met' if outside <= inside else 'MISSED'}")

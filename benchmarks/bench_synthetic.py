@@ -47,7 +47,7 @@ def main() -> None:
             data_params=DataParams(label_col="label", protected_features=["f0"]),
             model_task=MODEL_TASK_BINARY_CLASSIFICATION, model=model)
     print_figures("(b) synthetic 10,000 x 10, RandomForest(100), all categories", report, wall_s=run.seconds,
-                  setup_s=setup.seconds)
+                  cpu_s=run.cpu_seconds, setup_s=setup.seconds)
     drift = [case for category in report["categories"] for test in category["tests"]
              if test["test_type"] == "feature_drift" for case in test.get("test_cases", [])
              if case["severity"] != "SEVERITY_PASS"]

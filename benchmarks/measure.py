@@ -5,6 +5,7 @@ Peak memory is the process's maximum resident set size (ru_maxrss): tracemalloc 
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -19,7 +20,8 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux reports kilobytes
 
 
-def print_figures(title: str, report: dict, *, wall_s: float, setup_s: float, slowest: int = 8) -> None:
+def print_figures(title: str, report: dict, *, wall_s: float, setup_s: float, cpu_s: float | None = None,
+                  slowest: int = 8) -> None:
     model = report["run"]["model_calls"]
     inside = model["seconds"]
     print(f"== {title}")
@@ -28,7 +30,10 @@ def print_figures(title: str, report: dict, *, wall_s: float, setup_s: float, sl
     print(f"  inside model calls:                  {inside:.2f} s ({model['calls']} calls, "
           f"{model['rows_scored']} rows scored)")
     print(f"  outside model calls:                 {wall_s - inside:.2f} s")
+    if cpu_s is not None:
+        print(f"process CPU time of the run:           {cpu_s:.2f} s (all threads, model included)")
     print(f"peak memory (max RSS of the process):  {peak_memory_mb():.0f} MB")
+    print(f"machine load average (1 min):          {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for side in ("reference", "evaluation"):
         sampling = report["run"][side]
         print(f"{side}: {sampling['rows']} rows, {sampling['sampled_rows']} used "
@@ -46,9 +51,12 @@ def print_figures(title: str, report: dict, *, wall_s: float, setup_s: float, sl
 
 
 class Stopwatch:
+    """Wall and process CPU time of a block (CPU time tells apart our work from waiting on a busy machine)."""
+
     def __enter__(self) -> Stopwatch:
-        self.started = time.perf_counter()
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.started
+        self.cpu_seconds = time.process_time() - self.cpu_started
