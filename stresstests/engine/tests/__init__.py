@@ -1,4 +1,4 @@
-"""Category modules; importing this package fills `base.REGISTRY`."""
+"""Category modules; importing this package fills `base.REGISTRY` (every module must import)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,4 @@ CATEGORY_MODULES = (
 )
 
 for _module in CATEGORY_MODULES:
-    try:
-        importlib.import_module(f"{__name__}.{_module}")
-    except ModuleNotFoundError as error:
-        # Tolerated only while a category module is still being written; the import must work when it exists.
-        if error.name != f"{__name__}.{_module}":
-            raise
+    importlib.import_module(f"{__name__}.{_module}")
