@@ -28,7 +28,7 @@ from tests.engine.data_side_helpers import (
 )
 
 DRIFT_TESTS = ["feature_drift", "prediction_drift", "categorical_label_drift", "null_proportion",
-               "correlation_feat_drift", "correlation_label_drift"]
+               "row_null_proportion", "correlation_feat_drift", "correlation_label_drift"]
 
 
 def region_model_data(n: int, seed: int, share_hard: float) -> pd.DataFrame:
@@ -203,6 +203,15 @@ def test_a_jump_in_nulls_that_costs_the_model_nothing_is_a_warning():
 def test_null_rates_within_noise_pass():
     reference, evaluation = null_drift_frames(0.0)
     assert failing(run_test("null_proportion", make_context(reference, evaluation))) == {}
+
+
+@pytest.mark.parametrize("share_of_gappy_rows, expected", [(0.3, SEVERITY_ALERT), (0.0, SEVERITY_PASS)])
+def test_nulls_per_row_drift_follows_rows_losing_several_values_at_once(share_of_gappy_rows, expected):
+    reference, evaluation = mixed_data(4000, 1), mixed_data(4000, 2)
+    gappy = np.random.default_rng(8).random(len(evaluation)) < share_of_gappy_rows
+    evaluation.loc[gappy, ["age", "city", "plan"]] = None
+    [case] = run_test("row_null_proportion", make_context(reference, evaluation))
+    assert case.severity == expected
 
 
 # ---- correlation drift -------------------------------------------------------------------------------------------

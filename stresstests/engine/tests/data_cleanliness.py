@@ -134,7 +134,7 @@ class DuplicateRows(CleanlinessTest):
         metrics = {"num_duplicate_rows": int(duplicated.sum()), "duplicate_share": share,
                    "chance_duplicate_share": chance_share, "excess_share": excess}
         return TestCase(features=[], severity=severity, metrics=json_safe(metrics), finding=finding,
-                        examples=[{"row": i.item() if isinstance(i, np.generic) else i} for i in indices[:MAX_EXAMPLES]],
+                        examples=json_safe([{"row": i} for i in indices[:MAX_EXAMPLES]]),
                         details={"dataset": dataset, "rows": len(frame), "columns": columns}, subset=dataset)
 
 

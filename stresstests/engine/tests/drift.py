@@ -36,6 +36,7 @@ from stresstests.engine.metrics import METRICS, positive_scores, predicted_label
 from stresstests.engine.severity import benjamini_hochberg, severity_for
 from stresstests.engine.tests import distribution_stats as ds
 from stresstests.engine.tests.data_impact import (
+    CONFIDENCE_Z,
     default_performance_change_config,
     evidence_and_impact,
     reweighting_impact,
@@ -145,6 +146,13 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def _threshold_note(value: float, thresholds: tuple[float, float], severity: str) -> str:
     bound = thresholds[1] if value >= thresholds[1] else thresholds[0]
     return f"{_fmt(value)} >= {_fmt(bound)}" if severity != SEVERITY_PASS else _fmt(value)
+
+
+def _confident_note(value: float, lower_bound: float, thresholds: tuple[float, float], severity: str) -> str:
+    """"0.92, at least 0.86 with 95 % confidence, >= 0.3" for effects judged on their lower confidence bound."""
+    if severity == SEVERITY_PASS:
+        return _fmt(value)
+    return f"{_fmt(value)}, at least {_threshold_note(lower_bound, thresholds, severity)} with 95 % confidence"
 
 
 def _impact_clause(impact: dict) -> str:
@@ -395,9 +403,28 @@ class RegressionLabelDrift(SingleDistributionDrift):
 
 
 @register
+class RowNullProportionDrift(SingleDistributionDrift):
+    key = "row_null_proportion"
+    name = "Nulls Per Row Drift"
+    description = "Compares the distribution of the number of missing values per row (PSI)."
+    why_it_matters = ("Rows with many gaps at once point at records that were partly lost upstream; the model was "
+                      "rarely validated on such incomplete rows.")
+    subject = "The number of missing values per row"
+    consequence = "more rows arrive incomplete than in the reference, and the model rarely saw such rows."
+
+    def distribution(self, ctx: Context, params: dict) -> Distribution:
+        features = ctx.schema.tested_features
+        return categorical_distribution(ctx.reference[features].isna().sum(axis=1).rename("nulls"),
+                                        ctx.evaluation[features].isna().sum(axis=1).rename("nulls"))
+
+    def features(self, ctx: Context) -> list[str]:
+        return []
+
+
+@register
 class NullProportionDrift(DriftTest):
-    """Two-proportion test on each feature's null rate; the effect size is Cohen's h so that 0 % -> 1 % and
-    40 % -> 50 % are judged on one scale."""
+    """Two-proportion test on each feature's null rate (BH across features); the effect size is Cohen's h, so that
+    0 % -> 1 % and 40 % -> 50 % are judged on one scale, taken at its lower 95 % confidence bound."""
 
     key = "null_proportion"
     name = "Nulls Per Feature Drift"
@@ -418,14 +445,19 @@ class NullProportionDrift(DriftTest):
         p_values = ds.two_proportion_p_values(ref_nulls, n_ref, eval_nulls, n_eval)
         significant = benjamini_hochberg(p_values, float(params["p_value_threshold"]))
         effect = ds.cohens_h(ref_nulls / n_ref, eval_nulls / n_eval)
-        return [self._case(ctx, params, thresholds, feature, (ref_nulls[i], eval_nulls[i]), float(effect[i]),
-                           float(p_values[i]), bool(significant[i])) for i, feature in enumerate(features)]
+        # Cohen's h has a standard error of sqrt(1/n1 + 1/n2) whatever the rates (arcsine variance stabilisation).
+        lower = np.maximum(effect - CONFIDENCE_Z * np.sqrt(1 / n_ref + 1 / n_eval), 0.0)
+        return [self._case(ctx, params, thresholds, feature, (ref_nulls[i], eval_nulls[i]),
+                           (float(effect[i]), float(lower[i])), float(p_values[i]), bool(significant[i]))
+                for i, feature in enumerate(features)]
 
     def _case(self, ctx: Context, params: dict, thresholds: tuple[float, float], feature: str,
-              nulls: tuple[int, int], effect: float, p_value: float, significant: bool) -> TestCase:
+              nulls: tuple[int, int], effect_and_bound: tuple[float, float], p_value: float, significant: bool
+              ) -> TestCase:
         n_ref, n_eval = len(ctx.reference), len(ctx.evaluation)
         ref_rate, eval_rate = nulls[0] / n_ref, nulls[1] / n_eval
-        evidence = severity_for(effect, thresholds) if significant else SEVERITY_PASS
+        effect, lower = effect_and_bound
+        evidence = severity_for(lower, thresholds) if significant else SEVERITY_PASS
         impact: dict[str, Any] = {}
         if evidence != SEVERITY_PASS:
             distribution = Distribution("categorical", np.array([n_ref - nulls[0], nulls[0]]),
@@ -436,10 +468,10 @@ class NullProportionDrift(DriftTest):
         finding = ""
         if severity != SEVERITY_PASS:
             finding = (f"{feature} is missing in {eval_rate:.1%} of evaluation rows against {ref_rate:.1%} in the "
-                       f"reference (Cohen's h {_threshold_note(effect, thresholds, evidence)})"
+                       f"reference (Cohen's h {_confident_note(effect, lower, thresholds, evidence)})"
                        f"{_impact_clause(impact)}; a rise in nulls usually means a broken upstream pipeline.")
         metrics = {"reference_null_rate": ref_rate, "evaluation_null_rate": eval_rate, "cohens_h": effect,
-                   "p_value": p_value, **_impact_metrics(impact)}
+                   "cohens_h_lower_bound": lower, "p_value": p_value, **_impact_metrics(impact)}
         details = {"reference_nulls": int(nulls[0]), "reference_rows": n_ref, "evaluation_nulls": int(nulls[1]),
                    "evaluation_rows": n_eval}
         return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
@@ -449,22 +481,27 @@ class NullProportionDrift(DriftTest):
 def _correlation_cases(pairs: list[tuple[str, str]], ref_r: np.ndarray, ref_n: np.ndarray, eval_r: np.ndarray,
                        eval_n: np.ndarray, params: dict, thresholds: tuple[float, float], consequence: str
                        ) -> list[TestCase]:
-    """Fisher-z test of each pair's change in correlation, BH across pairs, |change| against the thresholds."""
+    """Fisher-z test of each pair's change in correlation, BH across pairs, and the lower 95 % confidence bound of
+    |change| (delta method: se(r) = (1 - r^2) / sqrt(n - 3)) against the thresholds."""
     if not pairs:
         return []
     p_values = ds.fisher_z_p_values(ref_r, ref_n, eval_r, eval_n)
     significant = benjamini_hochberg(p_values, float(params["p_value_threshold"]))
     change = np.abs(eval_r - ref_r)
+    error = np.sqrt((1 - ref_r ** 2) ** 2 / np.maximum(ref_n - 3, 1)
+                    + (1 - eval_r ** 2) ** 2 / np.maximum(eval_n - 3, 1))
+    lower = np.maximum(change - CONFIDENCE_Z * error, 0.0)
     cases = []
     for i, (first, second) in enumerate(pairs):
-        severity = severity_for(float(change[i]), thresholds) if significant[i] else SEVERITY_PASS
+        severity = severity_for(float(lower[i]), thresholds) if significant[i] else SEVERITY_PASS
         finding = ""
         if severity != SEVERITY_PASS:
+            note = _confident_note(float(change[i]), float(lower[i]), thresholds, severity)
             finding = (f"The correlation between {first} and {second} changed from {ref_r[i]:.2f} to "
-                       f"{eval_r[i]:.2f} (|change| {_threshold_note(float(change[i]), thresholds, severity)}): "
-                       f"{consequence}")
+                       f"{eval_r[i]:.2f} (|change| {note}): {consequence}")
         metrics = {"reference_correlation": ref_r[i], "evaluation_correlation": eval_r[i],
-                   "correlation_change": change[i], "p_value": p_values[i]}
+                   "correlation_change": change[i], "correlation_change_lower_bound": lower[i],
+                   "p_value": p_values[i]}
         cases.append(TestCase(features=[first, second], severity=severity, metrics=json_safe(metrics),
                               finding=finding, details={"reference_rows": int(ref_n[i]),
                                                         "evaluation_rows": int(eval_n[i])}))
@@ -514,7 +551,8 @@ class FeatureCorrelationDrift(DriftTest):
 class LabelCorrelationDrift(DriftTest):
     key = "correlation_label_drift"
     name = "Correlation Drift (Feature-to-Label)"
-    description = "Compares the Pearson correlation of each numeric feature with the label between reference and evaluation."
+    description = ("Compares the Pearson correlation of each numeric feature with the label between reference and "
+                   "evaluation.")
     why_it_matters = ("A feature whose relation to the outcome changed (concept drift) makes the model's learned "
                       "use of that feature wrong, even when the feature's own distribution is stable.")
     requires = frozenset({"labels"})
