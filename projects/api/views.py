@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from projects import selectors, services
-from projects.models import DatasetSource, IntegrationType, ModelSource, ModelTask
+from projects.models import Dataset, DatasetSource, IntegrationType, ModelSource, ModelTask, RegisteredModel
 
 from . import payloads, sdk_integrations
 from .access import (
@@ -262,30 +262,35 @@ class ModelRegistryView(RimeApiView):
         return Response(page_body(items, page, "models", total=models.count()))
 
 
+def registered_by_name(request, queryset, name: str, what: str):
+    """get_dataset(dataset_name=...) / get_model(model_name=...) send only the name: look in the key's workspace."""
+    found = list(queryset.filter(project__workspace=key_workspace(request), name=name)[:2]) if name else []
+    if not found:
+        raise Http404(f"{what} {name} does not exist.")
+    if len(found) > 1:
+        raise ValidationError(f"Several projects have a {what.lower()} named {name}; ask by id.")
+    return found[0]
+
+
 @RIME_SCHEMA
 class DatasetGetView(RimeApiView):
     def get(self, request):
-        dataset_id = request.query_params.get("datasetId")
-        if dataset_id:
-            dataset = dataset_in_scope(request, dataset_id)
+        params = request.query_params
+        if params.get("datasetName") and not params.get("datasetId"):
+            dataset = registered_by_name(request, Dataset.objects.all(), params["datasetName"], "Dataset")
         else:
-            dataset = self._by_name(request)
+            dataset = dataset_in_scope(request, params.get("datasetId") or "")
         return Response({"dataset": payloads.dataset_message(dataset)})
-
-    def _by_name(self, request):
-        from projects.models import Dataset
-
-        name = request.query_params.get("datasetName") or ""
-        project = project_in_scope(request, request.query_params.get("projectId.uuid") or "")
-        dataset = Dataset.objects.filter(project=project, name=name).first() if name else None
-        if dataset is None:
-            raise Http404(f"Dataset {name} does not exist.")
-        return dataset
 
 
 @RIME_SCHEMA
 class ModelGetView(RimeApiView):
     def get(self, request):
-        model = model_in_scope(request, request.query_params.get("modelId.uuid") or "")
+        params = request.query_params
+        if params.get("modelName") and not params.get("modelId.uuid"):
+            model = registered_by_name(request, RegisteredModel.objects.select_related("created_by"),
+                                       params["modelName"], "Model")
+        else:
+            model = model_in_scope(request, params.get("modelId.uuid") or "")
         return Response({"model": {"model": payloads.model_message(model),
                                    "ownerDetails": payloads.owner_details(model.created_by)}})

@@ -43,6 +43,8 @@ ENDPOINTS = [
     ("delete", "/v1-beta/integrations/{integration}", None),
     ("get", "/v1/registry/dataset?datasetId={dataset}", None),
     ("get", "/v1/registry/model?modelId.uuid={model}", None),
+    ("get", "/v1/registry/dataset?datasetName=Finished%20run%20data", None),
+    ("get", "/v1/registry/model?modelName=Finished%20run%20model", None),
     ("get", "/v1/registry/{project}/dataset", None),
     ("post", "/v1/registry/{project}/dataset", {"projectId": {"uuid": "{project}"}, "name": "d", "dataInfo": {
         "connectionInfo": {"dataFile": {"path": "/data/x.csv"}}, "dataParams": {"labelCol": "y"}}}),

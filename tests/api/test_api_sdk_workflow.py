@@ -63,6 +63,7 @@ def test_the_seed_procedure_runs_against_rime_web(rime_sdk, live_server, celery_
             "tokenizer_uri": "distilbert-base-uncased", "class_map": {0: "legit", 1: "fraud"},
             "ignore_class_names": True}}})
     assert hugging_face_id != model_id
+    assert_registries_read_back(project, reference_id, model_id, hugging_face_id, uris)
 
     # 5-6. Configure and start the stress test.
     config = {"data_info": {"ref_dataset_id": reference_id, "eval_dataset_id": evaluation_id},
@@ -81,6 +82,17 @@ def test_the_seed_procedure_runs_against_rime_web(rime_sdk, live_server, celery_
     assert rime_client.get_test_run(test_run.test_run_id).test_run_id == test_run.test_run_id
     assert_results_read_back(test_run, run)
     assert_lists_name_the_run(project, job, test_run)
+
+
+def assert_registries_read_back(project, reference_id, model_id, hugging_face_id, uris) -> None:
+    assert {d["dataset_id"] for d in project.list_datasets()} == {reference_id, project.get_dataset(
+        dataset_name="evaluation")["dataset_id"]}
+    assert project.get_dataset(dataset_id=reference_id)["data_info"]["connection_info"]["data_file"]["path"] == \
+        uris["reference"]
+    models = {m["model_id"]["uuid"]: m for m in project.list_models()}
+    assert set(models) == {model_id, hugging_face_id}
+    assert models[hugging_face_id]["model_info"]["hugging_face"]["model_uri"] == "distilbert-base-uncased"
+    assert project.get_model(model_name="fraud model")["model_id"]["uuid"] == model_id
 
 
 def assert_results_read_back(test_run, run) -> None:
