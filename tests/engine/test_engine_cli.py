@@ -153,3 +153,21 @@ def test_manage_py_stresstest_wraps_the_same_cli(small_files):
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert completed.returncode == cli.EXIT_BAD_INPUT
     assert "Label column 'nope' is not in the reference dataset" in completed.stderr
+
+
+def test_a_config_file_sets_thresholds_and_data_params(small_files):
+    config = small_files / "config.json"
+    config.write_text(json.dumps({
+        "test_run_config": {"categories": ["model_performance"],
+                            "test_suite_config": {"individual_tests_config": {"auc": {"severity_thresholds": [0.9, 0.95]}}}},
+        "data_params": {"label_col": "label", "pred_col": "preds"},
+    }))
+    output = small_files / "configured.json"
+    status, _, _ = _cli("--reference", str(small_files / "ref.csv"), "--evaluation", str(small_files / "eval.csv"),
+                        "--config", str(config), "--output", str(output), "--quiet")
+    auc = _tests(json.loads(output.read_text()))["auc"]
+    assert status == cli.EXIT_OK and auc["thresholds"] == [0.9, 0.95] and auc["status"] == "completed"
+    config.write_text("{not json")
+    status, _, stderr = _cli("--reference", str(small_files / "ref.csv"), "--evaluation", str(small_files / "eval.csv"),
+                             "--config", str(config), "--output", str(output), "--quiet")
+    assert status == cli.EXIT_BAD_INPUT and "is not valid JSON" in stderr

@@ -152,3 +152,20 @@ def test_a_clean_evaluation_set_passes_every_category(frames):
     report = _report(frames[0], scored_frame(3000, seed=9))
     assert [c["severity"] for c in report["categories"]] == [SEVERITY_PASS] * 3
     assert report["key_findings"] == []
+
+
+def test_impact_compares_failing_and_passing_rows_with_labels_or_by_average_prediction(frames):
+    from tests.engine.core_helpers import context
+
+    reference, evaluation = frames
+    ctx = context(reference, evaluation)
+    rome = (ctx.evaluation["city"] == "Rome").to_numpy()
+    labelled = ctx.impact(rome)
+    assert labelled["metric"] == "auc" and labelled["n_failing"] == rome.sum()
+    assert labelled["impact"] == pytest.approx(labelled["passing"] - labelled["failing"]) and labelled["impact"] > 0.1
+
+    unlabelled = context(reference, evaluation.drop(columns=["label"]))
+    high = (unlabelled.evaluation["amount"] > 0).to_numpy() & (unlabelled.evaluation_predictions > 0.5)
+    by_prediction = unlabelled.impact(high)
+    assert by_prediction["metric"] == "average_prediction" and by_prediction["impact"] > 0.3
+    assert unlabelled.impact(np.zeros(len(rome), dtype=bool))["impact"] is None
