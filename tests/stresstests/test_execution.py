@@ -1,0 +1,134 @@
+"""run_submit, run_start_from_config and run_execute called directly (the Celery task's body, without a worker)."""
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from projects import registry
+from projects.models import ValidityStatus
+from stresstests import services
+from stresstests.models import RunStatus, StressTestReport
+
+from . import data
+from .conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+
+def submit_and_execute(owner, run, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.run_submit(user=owner, run=run)
+    services.run_execute(run.id)
+    run.refresh_from_db()
+    return run
+
+
+def test_a_run_executes_through_the_sandbox_and_writes_report_summary_and_log(
+    owner, complete_draft, django_capture_on_commit_callbacks
+):
+    run = submit_and_execute(owner, complete_draft, django_capture_on_commit_callbacks)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.progress == 1.0 and run.finished_at and run.heartbeat_at
+    report = StressTestReport.objects.get(run=run).data
+    assert report["run"]["categories"] == ["TEST_CATEGORY_TYPE_DRIFT"]
+    assert report["run"]["seed"] == 7
+    assert run.summary == report["run"]["severity_counts"]
+    assert sum(run.summary.values()) >= 1
+    assert "[model stdout] scored 300 rows" in run.log
+
+
+def test_a_model_py_with_a_syntax_error_fails_the_run_naming_file_and_line(
+    owner, project, complete_draft, django_capture_on_commit_callbacks
+):
+    broken = registry.model_register(user=owner, project=project, name="broken", tags=[], source="upload",
+                                     files=[upload("model.py", data.BROKEN_MODEL_PY.encode())], validate=False)
+    services.run_set_model(user=owner, run=complete_draft, model=broken)
+    run = submit_and_execute(owner, complete_draft, django_capture_on_commit_callbacks)
+    assert run.status == RunStatus.FAILED
+    assert "model.py" in run.error and "line 1" in run.error
+    assert not StressTestReport.objects.filter(run=run).exists()
+
+
+def test_a_run_that_is_not_queued_is_not_executed(owner, complete_draft, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.run_submit(user=owner, run=complete_draft)
+    services.run_cancel(user=owner, run=run)
+    services.run_execute(run.id)  # e.g. the message was delivered after a cancel, or twice
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and run.started_at is None
+
+
+def test_a_cancel_seen_by_the_progress_callback_stops_the_run(owner, complete_draft, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.run_submit(user=owner, run=complete_draft)
+    assert services.run_claim(run.id)
+    run.refresh_from_db()
+    execution = services.Execution(run)
+    services.run_cancel(user=owner, run=run)
+    with pytest.raises(services.RunCancelled):
+        execution.progress(0.5, "Feature Drift")
+    execution.finish_with_error(services.RunCancelled())
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+
+
+def test_submit_re_validates_every_step(owner, complete_draft, registered_model):
+    registered_model.validity_status = ValidityStatus.INVALID
+    registered_model.validity_message = "predict_df is missing"
+    registered_model.save()
+    complete_draft.evaluation_dataset = None
+    complete_draft.save()
+    with pytest.raises(ValidationError) as raised:
+        services.run_submit(user=owner, run=complete_draft)
+    assert raised.value.messages == ["Model scorer is invalid: predict_df is missing", "Choose the evaluation dataset."]
+    complete_draft.refresh_from_db()
+    assert complete_draft.status == RunStatus.DRAFT
+
+
+def test_from_project_configuration_takes_the_project_settings(owner, project, complete_draft):
+    project.stress_test_categories = ["TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"]
+    project.test_suite_config = {"global_test_sensitivity": "TEST_SENSITIVITY_LESS_SENSITIVE",
+                                 "protected_features": ["city"]}
+    project.save()
+    services.run_save_configuration(user=owner, run=complete_draft, config_mode="project", categories=[],
+                                    name="From project", random_seed=None)
+    config = services.effective_test_run_config(complete_draft)
+    assert config["categories"] == ["TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"]
+    assert config["test_suite_config"] == {"global_test_sensitivity": "TEST_SENSITIVITY_LESS_SENSITIVE"}
+    run_config, protected = services.parse_run_config(config)
+    assert run_config.global_test_sensitivity == "TEST_SENSITIVITY_LESS_SENSITIVE"
+    assert protected == ["city"]
+
+
+def test_start_from_config_queues_a_run_from_rimes_test_run_config(
+    owner, project, registered_model, registered_datasets, django_capture_on_commit_callbacks
+):
+    reference, evaluation = registered_datasets
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = services.run_start_from_config(user=owner, project=project, test_run_config={
+            "run_name": "From the SDK",
+            "model_id": str(registered_model.id),
+            "data_info": {"ref_dataset_id": str(reference.id), "eval_dataset_id": str(evaluation.id)},
+            "categories": ["TEST_CATEGORY_TYPE_DRIFT"],
+            "run_time_info": {"random_seed": "42"},
+        })
+    assert run.status == RunStatus.REQUESTED and run.name == "From the SDK" and run.config_mode == "custom"
+    assert run.config["categories"] == ["TEST_CATEGORY_TYPE_DRIFT"]
+    assert services.parse_run_config(run.config)[0].random_seed == 42
+    assert len(callbacks) == 1
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"run_name": ""}, "run_name is required."),
+    ({"model_id": "not-a-uuid"}, "No model with id 'not-a-uuid' in this project."),
+    ({"categories": ["TEST_CATEGORY_TYPE_TELEPATHY"]}, "Unknown test category"),
+    ({"data_info": {}}, "No dataset with id None in this project."),
+])
+def test_start_from_config_explains_what_is_wrong(owner, project, registered_model, registered_datasets, change,
+                                                  message):
+    reference, evaluation = registered_datasets
+    config = {"run_name": "x", "model_id": str(registered_model.id),
+              "data_info": {"ref_dataset_id": str(reference.id), "eval_dataset_id": str(evaluation.id)}, **change}
+    with pytest.raises(ValidationError) as raised:
+        services.run_start_from_config(user=owner, project=project, test_run_config=config)
+    assert any(message in text for text in raised.value.messages)
