@@ -2,12 +2,16 @@
 filtering helper of the Stress Testing list. Every page renders the engine's report; nothing is recomputed."""
 from __future__ import annotations
 
+from typing import Callable
+
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from projects.selectors import get_project_for_user
@@ -20,15 +24,41 @@ from .selectors import get_run_for_user
 
 TABS = ("overview", "category", "feature")
 RUNS_PER_PAGE = 20
+# A finished run's report never changes, so its rendered result regions are cached. Bump the version when the
+# result templates change, so a shared cache (Redis) serves no stale markup after a deploy.
+RESULTS_CACHE_VERSION = 1
+RESULTS_CACHE_SECONDS = 24 * 3600
+
+
+def _succeeded_run(user, run_id) -> tuple[StressTestRun, object]:
+    run, membership = get_run_for_user(user, run_id)
+    if run.status != RunStatus.SUCCEEDED:
+        raise Http404("This stress test has no results yet.")
+    return run, membership
+
+
+def _report_data(run: StressTestRun) -> dict:
+    data = StressTestReport.objects.filter(run=run).values_list("data", flat=True).first()
+    if data is None:
+        raise Http404("This stress test has no results yet.")
+    return data
 
 
 def _finished_run(user, run_id) -> tuple[StressTestRun, dict, object]:
     """The run and its report, or 404 while it has none (still running, failed or cancelled)."""
-    run, membership = get_run_for_user(user, run_id)
-    report = StressTestReport.objects.filter(run=run).first() if run.status == RunStatus.SUCCEEDED else None
-    if report is None:
-        raise Http404("This stress test has no results yet.")
-    return run, report.data, membership
+    run, membership = _succeeded_run(user, run_id)
+    return run, _report_data(run), membership
+
+
+def _cached_fragment(run: StressTestRun, name: str, build: Callable[[], dict]) -> dict:
+    """`build()` (which loads the report) once per run and region; access is checked before, by the caller,
+    and fragments hold nothing that depends on the user."""
+    key = f"results:{RESULTS_CACHE_VERSION}:{run.id}:{run.finished_at.timestamp() if run.finished_at else 0}:{name}"
+    fragment = cache.get(key)
+    if fragment is None:
+        fragment = build()
+        cache.set(key, fragment, RESULTS_CACHE_SECONDS)
+    return fragment
 
 
 def _page_context(run: StressTestRun, membership, **extra) -> dict:
@@ -41,21 +71,33 @@ def _page_context(run: StressTestRun, membership, **extra) -> dict:
 def run_results(request, run_id, tab: str = "overview"):
     if tab not in TABS:
         raise Http404("No such tab.")
-    run, report, membership = _finished_run(request.user, run_id)
-    context = _page_context(run, membership, report=RunResults(report), tab=tab)
+    run, membership = _succeeded_run(request.user, run_id)
+    fragment = _cached_fragment(run, f"tab:{tab}", lambda: {"html": render_to_string(
+        "stresstests/results/_run_results.html",
+        {"run": run, "report": RunResults(_report_data(run)), "tab": tab, "scripts_in_head": True})})
     if request.htmx:
-        return render(request, "stresstests/results/_run_results.html", context)
-    return render(request, "stresstests/results/run_page.html", context)
+        return HttpResponse(fragment["html"])
+    return render(request, "stresstests/results/run_page.html",
+                  _page_context(run, membership, tab=tab, results_html=fragment["html"]))
 
 
 @login_required
 @require_GET
 def test_detail(request, run_id, test_type: str):
-    run, report, membership = _finished_run(request.user, run_id)
-    detail = RunResults(report).test(test_type)
-    if detail is None:
+    run, membership = _succeeded_run(request.user, run_id)
+    fragment = _cached_fragment(run, f"test:{test_type}", lambda: _test_fragment(run, test_type))
+    if fragment is None or not fragment.get("html"):
         raise Http404("This run has no such test.")
-    return render(request, "stresstests/results/test_detail.html", _page_context(run, membership, test=detail))
+    return render(request, "stresstests/results/test_detail.html",
+                  _page_context(run, membership, test_name=fragment["name"], test_html=fragment["html"]))
+
+
+def _test_fragment(run: StressTestRun, test_type: str) -> dict:
+    detail = RunResults(_report_data(run)).test(test_type)
+    if detail is None:
+        return {"name": "", "html": ""}  # cached too: asking again for a missing test costs no report load
+    html = render_to_string("stresstests/results/_test_body.html", {"run": run, "test": detail})
+    return {"name": detail.row.name, "html": html}
 
 
 def _download(content: str | bytes, content_type: str, filename: str) -> HttpResponse:

@@ -1,67 +1,12 @@
-"""Real engine reports stored as finished runs: a small synthetic one with every category, and the fraud example."""
+"""Fixtures of the results tests: engine reports (tests/results/reports.py) stored as finished runs."""
 from __future__ import annotations
 
 import copy
 from datetime import timedelta
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
-from stresstests.engine.config import DataParams, RunConfig
-from stresstests.engine.runner import run_stress_test
-
-FRAUD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fraud"
-CITIES = {"Rome": "ITA", "Paris": "FRA", "Berlin": "GER", "London": "GBR"}
-
-
-class LogisticModel:
-    """A fixed model of the synthetic data: fraud is likelier for large amounts and in Rome."""
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        amount = pd.to_numeric(frame["amount"], errors="coerce").fillna(0).to_numpy(dtype=float)
-        rome = (frame["city"].astype(str) == "Rome").to_numpy()
-        logit = -2.0 + 0.004 * amount + 1.2 * rome
-        return 1 / (1 + np.exp(-logit))
-
-
-def synthetic_frame(n: int, *, seed: int, amount_shift: float) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    city = rng.choice(list(CITIES), n, p=[0.3, 0.3, 0.2, 0.2])
-    amount = rng.gamma(2.0, 150.0, n) + amount_shift
-    frame = pd.DataFrame({"amount": amount, "city": city, "country": pd.Series(city).map(CITIES).to_numpy(),
-                          "channel": rng.choice(["web", "app"], n)})
-    probability = LogisticModel().predict(frame)
-    frame["label"] = (rng.random(n) < probability).astype(int)
-    return frame
-
-
-def synthetic_report(*, amount_shift: float = 250.0, categories: list[str] | str = "all") -> dict:
-    """An engine report on 600 + 600 rows; the evaluation amounts are shifted so drift and subsets fail."""
-    return run_stress_test(
-        reference=synthetic_frame(600, seed=1, amount_shift=0.0),
-        evaluation=synthetic_frame(600, seed=2, amount_shift=amount_shift),
-        config=RunConfig(categories=categories, random_seed=0),
-        data_params=DataParams(label_col="label", protected_features=["country"]),
-        model_task=MODEL_TASK_BINARY_CLASSIFICATION, model=LogisticModel(),
-    )
-
-
-def fraud_report() -> dict:
-    """The public RIME fraud example with every category (CatBoost model, 10k reference and 29k evaluation rows)."""
-    from stresstests.engine.models import load_model
-
-    reference = pd.read_csv(FRAUD / "fraud_ref.csv")
-    evaluation = pd.read_csv(FRAUD / "fraud_eval.csv")
-    return run_stress_test(
-        reference=reference, evaluation=evaluation, config=RunConfig(categories="all", random_seed=0),
-        data_params=DataParams(label_col="label", pred_col="preds", timestamp_col="timestamp",
-                               protected_features=["country"]),
-        model_task=MODEL_TASK_BINARY_CLASSIFICATION,
-        model=load_model(FRAUD / "fraud_model.catb", model_task=MODEL_TASK_BINARY_CLASSIFICATION),
-    )
+from tests.results.reports import synthetic_report
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +21,7 @@ def drift_only_report() -> dict:
 
 @pytest.fixture(scope="session")
 def calmer_report() -> dict:
-    """A later run of the same model on evaluation data that barely drifted: some findings resolve."""
+    """The same model on evaluation data that barely drifted (an earlier, calmer week to compare with)."""
     return synthetic_report(amount_shift=5.0)
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from tests.conftest import require
-from tests.results.conftest import FRAUD, fraud_report
+from tests.results.reports import FRAUD, fraud_report
 
 pytestmark = pytest.mark.django_db
 

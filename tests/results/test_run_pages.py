@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from stresstests.models import RunStatus, StressTestRun
+from stresstests.results_report import RunResults
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,7 @@ def test_by_feature_shows_drift_statistic_impact_and_failing_tests(client_for, o
                                                                    all_categories_report):
     run = finished_run(all_categories_report)
     response = client_for(owner).get(tab_url(run, "feature"))
-    amount = next(f for f in response.context["report"].features if f.name == "amount")
+    amount = RunResults(all_categories_report).feature("amount")
     drift_case = next(c for cat in all_categories_report["categories"] for t in cat["tests"]
                       if t["test_type"] == "feature_drift" for c in t["test_cases"] if c["features"] == ["amount"])
     assert amount.drift_statistic == ("PSI", drift_case["metrics"]["psi"])
@@ -100,9 +101,8 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, finished_run, all_catego
 def test_test_detail_explains_the_test_and_lists_cases_with_sort_buttons(client_for, owner, finished_run,
                                                                         all_categories_report):
     run = finished_run(all_categories_report)
-    response = client_for(owner).get(reverse("results:test_detail", args=[run.id, "subset_f1"]))
-    page = response.content.decode()
-    test = response.context["test"]
+    page = client_for(owner).get(reverse("results:test_detail", args=[run.id, "subset_f1"])).content.decode()
+    test = RunResults(all_categories_report).test("subset_f1")
     assert test.raw["description"] in page and test.raw["why_it_matters"] in page
     warning, alert = test.thresholds
     assert f"Warning at <strong>{warning:.4g}</strong>, Alert at <strong>{alert:.4g}</strong>" in page
@@ -114,7 +114,8 @@ def test_test_detail_explains_the_test_and_lists_cases_with_sort_buttons(client_
 def test_subset_chart_has_the_overall_line_and_the_warning_threshold(client_for, owner, finished_run,
                                                                      all_categories_report):
     run = finished_run(all_categories_report)
-    test = client_for(owner).get(reverse("results:test_detail", args=[run.id, "subset_f1"])).context["test"]
+    page = client_for(owner).get(reverse("results:test_detail", args=[run.id, "subset_f1"])).content.decode()
+    test = RunResults(all_categories_report).test("subset_f1")
     failing = test.failing_cases[0]
     chart = failing.charts[0]["spec"]
     baseline = failing.raw["details"]["baseline"]
@@ -122,41 +123,40 @@ def test_subset_chart_has_the_overall_line_and_the_warning_threshold(client_for,
     assert overall == {"value": baseline, "dash": False, "label": f"Overall F1 ({baseline:.4g})"}
     assert threshold["dash"] and threshold["value"] == pytest.approx(baseline - failing.raw["details"]["warning_line"])
     assert any(label.endswith("(fails)") for label in chart["labels"])
+    assert f'id="{failing.charts[0]["id"]}" type="application/json"' in page
 
 
 def test_fairness_chart_has_intervals_and_the_four_fifths_line(client_for, owner, finished_run,
                                                                 all_categories_report):
     run = finished_run(all_categories_report)
     response = client_for(owner).get(reverse("results:test_detail", args=[run.id, "demographic_parity"]))
-    chart = response.context["test"].cases[0].charts[0]["spec"]
-    groups = response.context["test"].cases[0].raw["details"]["groups"]
+    case = RunResults(all_categories_report).test("demographic_parity").cases[0]
+    chart, groups = case.charts[0]["spec"], case.raw["details"]["groups"]
     assert chart["series"][0]["intervals"] == [[g["ci_low"], g["ci_high"]] for g in groups]
     assert chart["lines"][0]["dash"] and chart["lines"][0]["label"].startswith("80% of the best rate")
-    data_block = f'id="{response.context["test"].cases[0].charts[0]["id"]}" type="application/json"'
+    data_block = f'id="{case.charts[0]["id"]}" type="application/json"'
     assert data_block in response.content.decode()
 
 
 def test_transformation_examples_show_before_after_and_prediction_change(client_for, owner, finished_run,
                                                                          all_categories_report):
     run = finished_run(all_categories_report)
-    test = client_for(owner).get(reverse("results:test_detail", args=[run.id, "outlier_substitution"])).context["test"]
-    table = test.failing_cases[0].example_table
+    page = client_for(owner).get(reverse("results:test_detail", args=[run.id, "outlier_substitution"])).content.decode()
+    assert "Examples (before → after)" in page and "Prediction change" in page
+    table = RunResults(all_categories_report).test("outlier_substitution").failing_cases[0].example_table
     assert {"before", "after", "prediction_change"} <= set(table.columns)
 
 
-def test_attack_examples_list_the_changed_feature(client_for, owner, finished_run, all_categories_report):
-    run = finished_run(all_categories_report)
-    test = client_for(owner).get(reverse("results:test_detail", args=[run.id, "vulnerability"])).context["test"]
+def test_attack_examples_list_the_changed_feature(all_categories_report):
+    test = RunResults(all_categories_report).test("vulnerability")
     case = test.failing_cases[0]
     first = dict(zip(case.example_table.columns, case.example_table.rows[0]))
     changed = next(iter(case.raw["examples"][0]["changes"]))
     assert first["feature"] == changed and first["prediction_change"] == case.raw["examples"][0]["prediction_change"]
 
 
-def test_drift_chart_compares_reference_and_evaluation_distributions(client_for, owner, finished_run,
-                                                                     all_categories_report):
-    run = finished_run(all_categories_report)
-    test = client_for(owner).get(reverse("results:test_detail", args=[run.id, "feature_drift"])).context["test"]
+def test_drift_chart_compares_reference_and_evaluation_distributions(all_categories_report):
+    test = RunResults(all_categories_report).test("feature_drift")
     chart = next(c for c in test.cases if c.raw["features"] == ["amount"]).charts[0]["spec"]
     assert [s["label"] for s in chart["series"]] == ["Reference", "Evaluation"]
     assert [s["pattern"] for s in chart["series"]] == ["solid", "hatch"]  # told apart without colour
@@ -172,6 +172,9 @@ def test_run_page_query_count_does_not_grow_with_the_number_of_tests(client_for,
             # session, user, run with project and workspace, membership, report
             with django_assert_num_queries(5):
                 assert client.get(tab_url(run, tab)).status_code == 200
+            # The rendered region is cached: the report is not even loaded again.
+            with django_assert_num_queries(4):
+                assert client.get(tab_url(run, tab)).status_code == 200
 
 
 def test_test_detail_query_count_does_not_grow_with_the_number_of_cases(client_for, owner, finished_run,
@@ -182,6 +185,14 @@ def test_test_detail_query_count_does_not_grow_with_the_number_of_cases(client_f
     for test_type in ("prediction_drift", "feature_drift", "subset_f1"):
         with django_assert_num_queries(5):
             assert client.get(reverse("results:test_detail", args=[run.id, test_type])).status_code == 200
+        with django_assert_num_queries(4):
+            assert client.get(reverse("results:test_detail", args=[run.id, test_type])).status_code == 200
+
+
+def test_a_cached_page_still_checks_who_is_asking(client_for, owner, outsider, finished_run, all_categories_report):
+    run = finished_run(all_categories_report)
+    assert client_for(owner).get(tab_url(run, "overview")).status_code == 200
+    assert client_for(outsider).get(tab_url(run, "overview")).status_code == 404
 
 
 def test_results_render_the_stored_report_not_a_recomputation(client_for, owner, finished_run,
