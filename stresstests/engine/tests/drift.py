@@ -466,10 +466,12 @@ class NullProportionDrift(DriftTest):
             impact = reweighting_impact(ctx, distribution.reweighting(), params)
         severity = evidence_and_impact(evidence, impact, params)
         finding = ""
+        consequence = ("a rise in nulls usually means a broken upstream pipeline" if eval_rate > ref_rate
+                       else "the way the data is collected or filled has changed")
         if severity != SEVERITY_PASS:
             finding = (f"{feature} is missing in {eval_rate:.1%} of evaluation rows against {ref_rate:.1%} in the "
                        f"reference (Cohen's h {_confident_note(effect, lower, thresholds, evidence)})"
-                       f"{_impact_clause(impact)}; a rise in nulls usually means a broken upstream pipeline.")
+                       f"{_impact_clause(impact)}; {consequence}.")
         metrics = {"reference_null_rate": ref_rate, "evaluation_null_rate": eval_rate, "cohens_h": effect,
                    "cohens_h_lower_bound": lower, "p_value": p_value, **_impact_metrics(impact)}
         details = {"reference_nulls": int(nulls[0]), "reference_rows": n_ref, "evaluation_nulls": int(nulls[1]),
