@@ -138,6 +138,7 @@ class Schema:
     excluded_columns: list[str] = field(default_factory=list)   # global_exclude_columns
     feature_types: dict[str, str] = field(default_factory=dict)
     class_names: list[str] | None = None
+    intersections: list[list[str]] = field(default_factory=list)   # feature combinations for subset tests
 
     @property
     def tested_features(self) -> list[str]:

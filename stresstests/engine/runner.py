@@ -116,6 +116,7 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     )
     ctx.reference_predictions = _base_predictions(ctx, sampled_reference, reference_predictions)
     ctx.evaluation_predictions = _base_predictions(ctx, sampled_evaluation, evaluation_predictions)
+    _check_class_count(ctx)
     sampling = {"reference": SamplingInfo(len(reference), len(sampled_reference)),
                 "evaluation": SamplingInfo(len(evaluation), len(sampled_evaluation))}
     return ctx, sampling
@@ -193,8 +194,22 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         features=features, protected_features=list(data_params.protected_features),
         features_not_in_model=not_in_model,
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
-        class_names=data_params.class_names,
+        class_names=data_params.class_names, intersections=_intersections(data_params, reference),
     )
+
+
+def _intersections(data_params: DataParams, reference: pd.DataFrame) -> list[list[str]]:
+    """RIME's `intersections: [{features: [...]}]` (a plain list of names is accepted too)."""
+    combinations = []
+    for entry in data_params.intersections:
+        features = entry.get("features") if isinstance(entry, dict) else entry
+        if not isinstance(features, (list, tuple)) or len(features) < 2:
+            raise DataLoadError(f"Each intersection needs a list of at least two features, got {entry!r}.")
+        unknown = [f for f in features if f not in reference.columns]
+        if unknown:
+            raise DataLoadError(f"Intersection feature(s) {', '.join(map(str, unknown))} are not columns of the data.")
+        combinations.append([str(f) for f in features])
+    return combinations
 
 
 def _sample(frame: pd.DataFrame, config: RunConfig, data_params: DataParams, *, salt: int
@@ -234,6 +249,16 @@ def _base_predictions(ctx: Context, frame: pd.DataFrame, given: np.ndarray | Non
     if ctx.model is not None:
         return ctx.predict(frame)
     return None
+
+
+def _check_class_count(ctx: Context) -> None:
+    if ctx.model_task != MODEL_TASK_MULTICLASS_CLASSIFICATION or ctx.reference_predictions is None:
+        return
+    n_classes = ctx.reference_predictions.shape[1]
+    for labels in (ctx.reference_labels, ctx.evaluation_labels):
+        if labels is not None and np.nanmax(labels) >= n_classes:
+            raise DataLoadError(f"Labels go up to class {int(np.nanmax(labels))} but the predictions have only "
+                                f"{n_classes} class columns; give one probability column per class, in label order.")
 
 
 def _class_names(reference: pd.DataFrame, evaluation: pd.DataFrame, schema: Schema, model_task: str

@@ -151,3 +151,18 @@ def test_sampling_is_reported_and_keeps_predictions_aligned():
     assert sampling["reference"].rate == pytest.approx(0.2)
     assert len(ctx.reference) == 100
     assert np.allclose(ctx.reference_predictions, ctx.reference["x"].to_numpy() / 500)
+
+
+def test_multiclass_labels_beyond_the_prediction_columns_are_rejected():
+    frame = pd.DataFrame({"x": range(6), "label": [0, 1, 2, 3, 0, 1]})
+    probabilities = np.full((6, 3), 1 / 3)
+    with pytest.raises(DataLoadError, match="only 3 class columns"):
+        build_context(reference=frame, evaluation=frame, model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION,
+                      data_params=DataParams(label_col="label"), reference_predictions=probabilities,
+                      evaluation_predictions=probabilities)
+
+
+def test_an_intersection_must_name_existing_features():
+    with pytest.raises(DataLoadError, match="Intersection feature\\(s\\) country are not columns"):
+        build_context(reference=FRAME, evaluation=FRAME, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
+                      data_params=DataParams(label_col="label", intersections=[{"features": ["city", "country"]}]))

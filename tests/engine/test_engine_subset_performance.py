@@ -121,3 +121,15 @@ def test_a_small_noisy_evaluation_set_raises_nothing_from_noise_alone(reference)
         ctx = context(reference, scored_frame(600, seed=10 + seed))
         raised = {key: failing(run(ctx, key)) for key in _subset_keys()}
         assert not any(raised.values()), {k: v for k, v in raised.items() if v}
+
+
+def test_an_intersection_of_features_is_split_into_combined_subsets(reference):
+    evaluation = scored_frame(N, seed=2)
+    weak = (evaluation["city"] == "Rome") & (evaluation["member"] == "yes")
+    evaluation.loc[weak, "preds"] = np.random.default_rng(3).random(int(weak.sum()))
+    ctx = context(reference, evaluation, intersections=[{"features": ["city", "member"]}])
+    cases = {tuple(c.features): c for c in run(ctx, "subset_auc").cases}
+    combined = cases[("city", "member")]
+    assert combined.severity == SEVERITY_ALERT and combined.subset == "city = Rome & member = yes"
+    assert combined.metrics["degraded_by"] > cases[("city",)].metrics["degraded_by"]
+    assert combined.examples[0]["city"] == "Rome" and combined.examples[0]["member"] == "yes"

@@ -3,6 +3,7 @@
 Each tested feature splits the data into subsets: quantile bins of the reference for numeric features (nulls are
 their own subset), values for categorical and boolean features (the most frequent `max_categories`; the rest and
 values unseen in the reference form "other"). Text, identifier and datetime features are not split.
+`data_params.intersections` adds the combinations of several features' subsets (e.g. "city = Rome & member = yes").
 
 Subset Performance compares each evaluation subset's metric with the overall evaluation metric; Subset Performance
 Degradation compares each subset's evaluation metric with the same subset in the reference, and judges the part of
@@ -80,14 +81,19 @@ DEFAULT_PARAMS = {"min_subset_size": 20, "max_categories": 20, "false_discovery_
 # ---- subsets -------------------------------------------------------------------------------------------------------
 @dataclass
 class FeatureSubsets:
-    feature: str
+    feature: str                      # the feature, or "a & b" for an intersection
     labels: list[str]                 # one readable description per subset
     reference_codes: np.ndarray       # subset index per reference row
     evaluation_codes: np.ndarray
+    features: list[str] | None = None   # the features of an intersection
 
     @property
     def count(self) -> int:
         return len(self.labels)
+
+    @property
+    def feature_list(self) -> list[str]:
+        return self.features or [self.feature]
 
 
 def feature_subsets(ctx: Context, max_categories: int) -> list[FeatureSubsets]:
@@ -96,8 +102,23 @@ def feature_subsets(ctx: Context, max_categories: int) -> list[FeatureSubsets]:
     if key not in ctx.memo:
         features = [f for f in ctx.schema.features_of_type(*SUBSET_FEATURE_TYPES)
                     if f in ctx.reference.columns and f in ctx.evaluation.columns]
-        ctx.memo[key] = [s for s in (_split(ctx, f, max_categories) for f in features) if s is not None]
+        single = {f: s for f in features if (s := _split(ctx, f, max_categories)) is not None}
+        combined = [_intersection([single[f] for f in combination]) for combination in ctx.schema.intersections
+                    if all(f in single for f in combination)]
+        ctx.memo[key] = [*single.values(), *combined]
     return ctx.memo[key]
+
+
+def _intersection(parts: list[FeatureSubsets]) -> FeatureSubsets:
+    """Every combination of the parts' subsets (empty combinations simply have no rows)."""
+    labels, reference, evaluation = [""], np.zeros(len(parts[0].reference_codes), dtype=np.int64), \
+        np.zeros(len(parts[0].evaluation_codes), dtype=np.int64)
+    for part in parts:
+        labels = [f"{a} & {b}" if a else b for a in labels for b in part.labels]
+        reference = reference * part.count + part.reference_codes
+        evaluation = evaluation * part.count + part.evaluation_codes
+    names = [p.feature for p in parts]
+    return FeatureSubsets(" & ".join(names), labels, reference, evaluation, features=names)
 
 
 def _split(ctx: Context, feature: str, max_categories: int) -> FeatureSubsets | None:
@@ -246,7 +267,7 @@ def subset_examples(ctx: Context, subsets: FeatureSubsets, code: int) -> list[di
     rows = np.flatnonzero(subsets.evaluation_codes == code)[:MAX_EXAMPLES]
     examples = []
     for row in rows:
-        example = {"row": int(row), subsets.feature: ctx.evaluation[subsets.feature].iloc[row]}
+        example = {"row": int(row)} | {f: ctx.evaluation[f].iloc[row] for f in subsets.feature_list}
         if ctx.evaluation_labels is not None:
             example["label"] = ctx.evaluation_labels[row]
         if ctx.evaluation_predictions is not None:
@@ -372,7 +393,7 @@ def _names(subsets: FeatureSubsets, outcome: Outcome) -> str:
 def _test_case(ctx: Context, subsets: FeatureSubsets, outcome: Outcome, metrics: dict, finding: str, details: dict,
                importance: float | None) -> TestCase:
     first = outcome.failing[0] if outcome.failing else None
-    return TestCase(features=[subsets.feature], severity=outcome.severity, metrics=metrics,
+    return TestCase(features=subsets.feature_list, severity=outcome.severity, metrics=metrics,
                     importance_score=max(importance or 0.0, 0.0), finding=finding, details=details,
                     subset=subsets.labels[first] if first is not None else None,
                     examples=subset_examples(ctx, subsets, first) if first is not None else [])
