@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
@@ -53,6 +54,8 @@ class RimeInfoView(RimeApiView):
 
 @RIME_SCHEMA
 class LicenseLimitView(RimeApiView):
+    """Client() checks the licence: a self-hosted server is always STATUS_OK."""
+
     permission_classes = [AllowAny]
     authentication_classes = []
 
@@ -62,12 +65,14 @@ class LicenseLimitView(RimeApiView):
 
 @RIME_SCHEMA
 class ProjectListView(RimeApiView):
+    """list_projects (GET, paged) and create_project (POST) in the key's workspace."""
+
     def get(self, request):
-        workspace_filter = request.query_params.get("workspaceId.uuid")
-        page = page_request(request.query_params, {"workspace": workspace_filter or ""})
-        projects = selectors.projects_in_workspace(key_workspace(request)).select_related("created_by")
-        if page.query.get("workspace") and page.query["workspace"] != str(key_workspace(request).id):
-            projects = projects.none()
+        workspace = key_workspace(request)
+        page = page_request(request.query_params, {"workspace": request.query_params.get("workspaceId.uuid", "")})
+        projects = selectors.projects_in_workspace(workspace).select_related("created_by")
+        if page.query["workspace"] not in ("", str(workspace.id)):
+            projects = projects.none()  # a key never sees another workspace
         items = [payloads.project_with_details(p) for p in projects[page.offset:page.offset + page.size]]
         return Response(page_body(items, page, "projects", total=projects.count()))
 
@@ -84,6 +89,8 @@ class ProjectListView(RimeApiView):
 
 @RIME_SCHEMA
 class ProjectDetailView(RimeApiView):
+    """get_project / project.info (GET) and project.delete (DELETE)."""
+
     def get(self, request, project_id: str):
         return Response({"project": payloads.project_with_details(project_in_scope(request, project_id))})
 
@@ -94,9 +101,11 @@ class ProjectDetailView(RimeApiView):
 
 @RIME_SCHEMA
 class ProjectUrlView(RimeApiView):
+    """project.get_link(): the project page without a scheme."""
+
     def get(self, request, project_id: str):
         project = project_in_scope(request, project_id)
-        url = request.build_absolute_uri(f"/projects/{project.id}/").split("://", 1)[-1]
+        url = request.build_absolute_uri(reverse("projects:project_detail", args=[project.id])).split("://", 1)[-1]
         return Response({"url": {"url": url}})
 
 
@@ -114,6 +123,8 @@ class ProjectRoleView(RimeApiView):
 
 @RIME_SCHEMA
 class IntegrationCreateView(RimeApiView):
+    """create_integration's first request: the schema (workspace admins only)."""
+
     def post(self, request):
         from projects.integrations import integration_create
 
@@ -132,6 +143,8 @@ class IntegrationCreateView(RimeApiView):
 
 @RIME_SCHEMA
 class IntegrationDetailView(RimeApiView):
+    """create_integration's second request (POST: the values), and reading or deleting one."""
+
     def get(self, request, integration_id: str):
         integration = integration_in_scope(request, integration_id)
         return Response({"integrationInfo": {"integration": payloads.integration_message(integration),
@@ -201,6 +214,8 @@ def dataset_file_path(data_info: dict) -> str:
 
 @RIME_SCHEMA
 class DatasetRegistryView(RimeApiView):
+    """register_dataset (POST: data_file path, s3:// or upload://) and list_datasets (GET)."""
+
     def post(self, request, project_id: str):
         from projects import registry
 
@@ -241,6 +256,8 @@ def model_source(model_info: dict) -> dict:
 
 @RIME_SCHEMA
 class ModelRegistryView(RimeApiView):
+    """register_model / register_model_from_path (POST) and list_models (GET)."""
+
     def post(self, request, project_id: str):
         from projects import registry
 
@@ -274,6 +291,8 @@ def registered_by_name(request, queryset, name: str, what: str):
 
 @RIME_SCHEMA
 class DatasetGetView(RimeApiView):
+    """get_dataset by datasetId or datasetName; start_stress_test reads validity here."""
+
     def get(self, request):
         params = request.query_params
         if params.get("datasetName") and not params.get("datasetId"):
@@ -285,6 +304,8 @@ class DatasetGetView(RimeApiView):
 
 @RIME_SCHEMA
 class ModelGetView(RimeApiView):
+    """get_model by modelId.uuid or modelName; start_stress_test reads validity here."""
+
     def get(self, request):
         params = request.query_params
         if params.get("modelName") and not params.get("modelId.uuid"):
