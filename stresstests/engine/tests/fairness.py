@@ -63,6 +63,14 @@ class Groups:
 
 
 def protected_groups(ctx: Context, feature: str) -> Groups:
+    """The subsets of one protected feature, computed once per run and shared by the fairness tests."""
+    key = ("fairness.groups", feature)
+    if key not in ctx.memo:
+        ctx.memo[key] = _groups(ctx, feature)
+    return ctx.memo[key]
+
+
+def _groups(ctx: Context, feature: str) -> Groups:
     column = ctx.evaluation[feature]
     if ctx.schema.feature_types.get(feature) == "numeric" and column.nunique() > MAX_NUMERIC_GROUPS:
         return _binned_groups(ctx, feature)
