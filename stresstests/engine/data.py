@@ -124,10 +124,11 @@ def _read_parquet(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) ->
 def _read_json(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
     with _open_text(path, gzipped) as handle:
         records = json.load(handle)
-    if isinstance(records, dict):
-        # {"col": [..], ...} column-oriented, or a single record
-        records = records if all(isinstance(v, list) for v in records.values()) else [records]
-    frame = pd.DataFrame(records, **kwargs) if not isinstance(records, dict) else pd.DataFrame(records)
+    if isinstance(records, dict) and not all(isinstance(v, list) for v in records.values()):
+        records = [records]   # a single record; a dict of lists is read column by column
+    if not isinstance(records, (list, dict)):
+        raise DataLoadError(f"{path.name} holds a JSON {type(records).__name__}, not a list of records.")
+    frame = pd.DataFrame(records, **kwargs)
     return frame.head(nrows) if nrows is not None else frame
 
 
