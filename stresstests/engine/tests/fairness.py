@@ -574,12 +574,14 @@ def _level_codes(column: pd.Series, feature_type: str | None) -> np.ndarray:
         values = pd.to_numeric(column, errors="coerce")
         return pd.qcut(values, 10, labels=False, duplicates="drop").fillna(-1).to_numpy(dtype=np.int64) + 1
     codes, uniques = pd.factorize(column)
-    if len(uniques) > PROXY_MAX_LEVELS:
-        order = np.argsort(-np.bincount(codes[codes >= 0], minlength=len(uniques)))
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        codes = np.where((codes >= 0) & (rank[np.maximum(codes, 0)] < PROXY_MAX_LEVELS), codes, -1)
-    return np.unique(codes, return_inverse=True)[1]
+    if len(uniques) <= PROXY_MAX_LEVELS:
+        return codes + 1                         # nulls (-1) become level 0
+    order = np.argsort(-np.bincount(codes[codes >= 0], minlength=len(uniques)))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    ranked = rank[np.maximum(codes, 0)]
+    # The most frequent categories keep a level each; the rare ones and nulls share the last level.
+    return np.where((codes >= 0) & (ranked < PROXY_MAX_LEVELS), ranked, PROXY_MAX_LEVELS)
 
 
 def uncertainty_coefficient(source: np.ndarray, target: np.ndarray) -> float:
