@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from difflib import get_close_matches
+
 from django import forms
+
+from stresstests.engine.config import THRESHOLD_PARAM_NAMES
 
 from .models import ModelTask, Role, TestCategory, TestSensitivity
 
@@ -23,6 +27,13 @@ class MemberAddForm(forms.Form):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+def _registered_tests() -> dict:
+    import stresstests.engine.tests  # noqa: F401  (fills the registry)
+    from stresstests.engine.base import REGISTRY
+
+    return REGISTRY
 
 
 class ProjectSettingsForm(forms.Form):
@@ -51,15 +62,38 @@ class ProjectSettingsForm(forms.Form):
         value = self.cleaned_data.get("individual_tests_config") or {}
         if not isinstance(value, dict):
             raise forms.ValidationError("Give a JSON object keyed by test key.")
+        tests = _registered_tests()
         for key, override in value.items():
             if not isinstance(override, dict):
                 raise forms.ValidationError(f"The override for “{key}” must be a JSON object.")
+            if key not in tests:
+                close = ", ".join(get_close_matches(key, list(tests), n=3)) or "see the engine's test list"
+                raise forms.ValidationError(f"“{key}” is not a test key (did you mean: {close}?).")
+            if "run" in override and not isinstance(override["run"], bool):
+                raise forms.ValidationError(f"“{key}”: run must be true or false.")
+            known = {"run", *tests[key].default_params, *THRESHOLD_PARAM_NAMES}
+            unknown = sorted(set(override) - known)
+            if unknown:
+                raise forms.ValidationError(
+                    f"“{key}” has no setting {', '.join(unknown)}; its settings are {', '.join(sorted(known))}."
+                )
             thresholds = override.get("severity_thresholds")
             if thresholds is not None and not (
                 isinstance(thresholds, list) and len(thresholds) == 2 and all(isinstance(t, (int, float)) for t in thresholds)
             ):
                 raise forms.ValidationError(f"“{key}”: severity_thresholds must be [warning, alert], two numbers.")
         return value
+
+    def clean(self):
+        data = super().clean()
+        protected = set(self.split_names(data.get("protected_features", "")))
+        overlap = sorted(protected & set(self.split_names(data.get("global_exclude_columns", ""))))
+        if overlap:
+            self.add_error("global_exclude_columns", f"{', '.join(overlap)} cannot be both protected and excluded: "
+                                                     "an excluded column is never tested for bias.")
+        if TestCategory.BIAS_AND_FAIRNESS in (data.get("categories") or []) and not protected:
+            self.add_error("protected_features", "Bias and Fairness needs at least one protected feature.")
+        return data
 
     @staticmethod
     def split_names(value: str) -> list[str]:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
-
 from django.urls import path
 
 from . import views
@@ -17,9 +15,3 @@ urlpatterns = [
     path("stress-tests/<uuid:run_id>/rerun/", views.run_rerun, name="run_rerun"),
     path("stress-tests/<uuid:run_id>/wizard/<slug:step>/", views.wizard_step, name="wizard_step"),
 ]
-
-# The results pages (issue 6) live in their own module under the same namespace (names results_*).
-if importlib.util.find_spec("stresstests.results_urls") is not None:
-    from .results_urls import urlpatterns as results_urlpatterns
-
-    urlpatterns += results_urlpatterns

@@ -17,8 +17,8 @@ from . import selectors, services, wizard
 from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm
 from .models import ConfigMode, RunStatus, StressTestReport
 
-# Names the results pages may use (issue 6); the first that exists is linked from the run page.
-RESULTS_URL_NAMES = ("stresstests:results_run", "stresstests:results_overview", "stresstests:results", "stresstests:results_detail")
+# The results pages (issue 6, own URL namespace); linked from the run page once they are installed.
+RESULTS_URL_NAMES = ("results:run_results",)
 
 
 def _add_errors(form, error: ValidationError, aliases: dict[str, str] | None = None) -> None:

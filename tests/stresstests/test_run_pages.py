@@ -83,6 +83,7 @@ def test_a_finished_run_shows_its_summary_and_re_run(client_for, owner, project)
     assert "Status: <span class=\"status succeeded\">Succeeded</span>" in body
     assert "Drift" in body and "3/5" in body and "Not tested" in body
     assert "Re-run" in body and "Cancel" not in body
+    assert f'href="/stress-tests/{run.id}/results/">View results</a>' in body
     assert "[model stdout] hello" in body
     assert "hx-trigger" not in body
 
