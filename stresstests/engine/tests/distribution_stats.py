@@ -103,16 +103,18 @@ def two_proportion_p_values(count_a: np.ndarray, n_a: np.ndarray, count_b: np.nd
 
 
 def excess_count_p_values(reference_count: np.ndarray, n_reference: int, evaluation_count: np.ndarray,
-                          n_evaluation: int) -> np.ndarray:
-    """One-sided exact test that the evaluation set has a higher share of failing rows than the reference.
+                          n_evaluation: int, *, rate_ratio: float = 1.0) -> np.ndarray:
+    """One-sided exact test that the evaluation set's share of failing rows exceeds `rate_ratio` times the
+    reference's.
 
-    Conditional on the total number of failing rows, the evaluation's count is Binomial(total, n_eval / n_all)
-    when both sets share one rate; exact, so 3 vs 9 rows is not mistaken for a difference as a z-test would.
+    Conditional on the total number of failing rows, the evaluation's count is Binomial(total, p) with
+    p = ratio n_eval / (n_ref + ratio n_eval) at the boundary of the null hypothesis; exact, so 3 vs 9 rows is not
+    mistaken for a difference as a z-test would, and a ratio above 1 ignores increases too small to matter.
     """
     reference_count = np.asarray(reference_count, dtype=float)
     evaluation_count = np.asarray(evaluation_count, dtype=float)
     total = reference_count + evaluation_count
-    share = n_evaluation / max(n_reference + n_evaluation, 1)
+    share = rate_ratio * n_evaluation / max(n_reference + rate_ratio * n_evaluation, 1)
     p_values = stats.binom.sf(evaluation_count - 1, total, share)
     return np.where(total > 0, p_values, 1.0)
 
@@ -162,8 +164,8 @@ def normalised_mutual_information(x_codes: np.ndarray, y_codes: np.ndarray) -> t
     the error is the delta-method one, sd of the pointwise mutual information / sqrt(n). Codes < 0 (nulls) are a
     level of their own.
     """
-    x = np.unique(np.asarray(x_codes), return_inverse=True)[1].ravel()
-    y = np.unique(np.asarray(y_codes), return_inverse=True)[1].ravel()
+    x = np.asarray(x_codes, dtype=np.int64) + 1      # codes are dense from -1: no relabelling (sorting) needed
+    y = np.asarray(y_codes, dtype=np.int64) + 1
     n = x.size
     if n == 0:
         return 0.0, 0.0
@@ -175,7 +177,7 @@ def normalised_mutual_information(x_codes: np.ndarray, y_codes: np.ndarray) -> t
         return 0.0, 0.0
     pointwise = np.log(joint[x, y] / (px[x] * py[y]))
     mutual_information = float(pointwise.mean())
-    bias = (kx - 1) * (ky - 1) / (2 * n)
+    bias = (np.count_nonzero(px) - 1) * (np.count_nonzero(py) - 1) / (2 * n)
     value = float(np.clip((mutual_information - bias) / label_entropy, 0.0, 1.0))
     return value, float(pointwise.std() / np.sqrt(n) / label_entropy)
 
