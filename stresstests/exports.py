@@ -50,22 +50,22 @@ def test_cases_csv(report: dict) -> str:
 
 def failing_rows_csv(detail: TestDetail) -> str:
     """The evaluation rows behind each failing case: the examples with their values, then the other row ids."""
-    header = ["row", "features", "subset", "severity", "value", "before", "after", "prediction_before",
-              "prediction_after", "prediction_change"]
-    lines = []
+    lines: list[tuple[list, dict]] = []
+    value_columns: dict[str, None] = {}
     for case in detail.failing_cases:
-        shown = set()
         common = [", ".join(case.raw.get("features") or []), case.raw.get("subset") or "",
                   severity_label(case.severity)]
         table = case.example_table
-        for values in (table.rows if table else []):
-            example = dict(zip(table.columns, values))
-            shown.add(example.get("row"))
-            lines.append([example.get("row"), *common, *(example.get(c) for c in header[4:])])
+        examples = [dict(zip(table.columns, values)) for values in table.rows] if table else []
+        for example in examples:
+            value_columns.update(dict.fromkeys(c for c in example if c != "row"))
+            lines.append(([example.get("row"), *common], example))
+        shown = {example.get("row") for example in examples}
         for row in (case.raw.get("details") or {}).get("failing_row_indices") or []:
             if row not in shown:
-                lines.append([row, *common] + [None] * (len(header) - 4))
-    return _csv(header, lines)
+                lines.append(([row, *common], {}))
+    header = ["row", "features", "subset", "severity", *value_columns]
+    return _csv(header, [fixed + [values.get(c) for c in value_columns] for fixed, values in lines])
 
 
 def _csv(header: list[str], rows: list[list]) -> str:
