@@ -4,7 +4,8 @@ Noise control, shared by every test here:
 - Binned statistics use at most one bin per `MIN_ROWS_PER_BIN` rows of the smaller sample, so PSI's own sampling
   noise stays far below the 0.2 warning level.
 - A drift statistic only counts when a significance test agrees (KS for numeric, chi-squared for categories, a
-  two-proportion test for null rates, Fisher z for correlations), with Benjamini-Hochberg across the test's cases.
+  two-proportion test for null rates, Fisher z for correlations), with Benjamini-Hochberg across the test's cases;
+  null-rate and correlation changes are judged on the lower 95 % confidence bound of their effect size.
 - Feature drift is weighed by its model impact: the primary metric (or average prediction without labels) of the
   evaluation set against a counterfactual evaluation set in which the feature is back on its reference distribution
   (quantile transport and one batched re-scoring when a model is callable, importance reweighting otherwise; see
