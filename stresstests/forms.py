@@ -119,10 +119,6 @@ class ModelRegistryForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "integration-names", "autocomplete": "off"}),
     )
     uri = forms.CharField(label="URI or path", max_length=1000, help_text="e.g. s3://models/fraud/model.py")
-    registry_secret = forms.CharField(
-        label="Registry secret", required=False, max_length=200,
-        help_text="The name of the secret of that integration to sign in with (empty: its default).",
-    )
     name = forms.CharField(label="Model name", max_length=200)
     tags = forms.CharField(label="Tags", required=False)
 

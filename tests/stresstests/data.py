@@ -49,9 +49,13 @@ def parquet_bytes(data: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def predictions_csv(data: pd.DataFrame) -> bytes:
+def predictions_frame(data: pd.DataFrame) -> pd.DataFrame:
     score = WEIGHTS["bias"] + WEIGHTS["age"] * data["age"] + WEIGHTS["income"] * data["income"]
-    return pd.DataFrame({"pred": 1 / (1 + np.exp(-score))}).to_csv(index=False).encode()
+    return pd.DataFrame({"pred": 1 / (1 + np.exp(-score))})
+
+
+def predictions_csv(data: pd.DataFrame) -> bytes:
+    return predictions_frame(data).to_csv(index=False).encode()
 
 
 def weights_json() -> bytes:

@@ -132,3 +132,41 @@ def test_start_from_config_explains_what_is_wrong(owner, project, registered_mod
     with pytest.raises(ValidationError) as raised:
         services.run_start_from_config(user=owner, project=project, test_run_config=config)
     assert any(message in text for text in raised.value.messages)
+
+
+def test_datasets_and_predictions_from_a_connection_run_end_to_end(
+    client_for, owner, project, settings, tmp_path, complete_draft, django_capture_on_commit_callbacks
+):
+    import sqlite3
+
+    from django.urls import reverse
+
+    from projects import integrations
+
+    database = tmp_path / "warehouse.sqlite3"
+    settings.DATA_PATH_ALLOWLIST = [tmp_path]
+    evaluation = data.frame(seed=5, shift=5)
+    with sqlite3.connect(database) as connection:
+        data.frame(seed=4).to_sql("loans_2024", connection, index=False)
+        evaluation.to_sql("loans_2025", connection, index=False)
+        data.predictions_frame(evaluation).to_sql("scores_2025", connection, index=False)
+    integrations.integration_create(user=owner, workspace=project.workspace, name="warehouse",
+                                    integration_type="INTEGRATION_TYPE_SQL",
+                                    config={"dialect": "sqlite", "sqlite_path": str(database)}, secrets={})
+    client = client_for(owner)
+    for role, table, extra in (("reference", "loans_2024", {}),
+                               ("evaluation", "loans_2025", {"with_predictions": "on", "pred_connection": "warehouse",
+                                                             "pred_table_name": "scores_2025", "pred_col": "pred"})):
+        values = {"source": "connection", f"{role}-connection": "warehouse", f"{role}-table_name": table,
+                  f"{role}-label_col": "label", **{f"{role}-{k}": v for k, v in extra.items()}}
+        with django_capture_on_commit_callbacks(execute=False):
+            response = client.post(reverse("stresstests:wizard_step", args=[complete_draft.id, role]), values)
+        assert response.status_code == 302, response.content.decode()
+    complete_draft.refresh_from_db()
+    assert complete_draft.status == RunStatus.REQUESTED
+    assert complete_draft.evaluation_dataset.name == "loans_2025 (warehouse)"
+    assert complete_draft.evaluation_predictions.table_name == "scores_2025"
+    services.run_execute(complete_draft.id)
+    complete_draft.refresh_from_db()
+    assert complete_draft.status == RunStatus.SUCCEEDED, complete_draft.error
+    assert StressTestReport.objects.get(run=complete_draft).data["run"]["inputs"]["predictions"] is True
