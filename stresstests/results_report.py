@@ -537,9 +537,13 @@ class MetricRow:
 
     @property
     def worse(self) -> bool:
-        if self.change is None or self.higher_is_better is None:
-            return False
-        return self.change < 0 if self.higher_is_better else self.change > 0
+        return moved_worse(self.higher_is_better, self.reference, self.evaluation)
+
+
+def moved_worse(higher_is_better: bool | None, before: float | None, after: float | None) -> bool:
+    if before is None or after is None or higher_is_better is None:
+        return False
+    return after < before if higher_is_better else after > before
 
 
 class RunResults:

@@ -62,8 +62,22 @@ def signed(value: Any) -> str:
 def chart_rows(chart: dict) -> list[tuple[str, list[Any]]]:
     """(label, [value per series]) rows of a bar chart, for its table equivalent."""
     series = chart.get("series") or []
-    return [(label, [s["values"][i] if i < len(s["values"]) else None for s in series])
+    return [(label, [s["values"][i] if i < len(s["values"]) else None for s in series] + _interval_cells(series, i))
             for i, label in enumerate(chart.get("labels") or [])]
+
+
+def _interval_cells(series: list[dict], index: int) -> list[str]:
+    cells = []
+    for s in series:
+        if s.get("intervals"):
+            low, high = (s["intervals"][index] + [None, None])[:2]
+            cells.append(f"{percent(low)} – {percent(high)}" if low is not None else "–")
+    return cells
+
+
+@register.filter
+def interval_headers(chart: dict) -> list[str]:
+    return [f"{s['label']}: 95 % interval" for s in chart.get("series") or [] if s.get("intervals")]
 
 
 @register.filter
@@ -72,3 +86,15 @@ def delta(value: Any, base: Any) -> str:
     if not isinstance(value, (int, float)) or not isinstance(base, (int, float)):
         return "–"
     return signed(value - base)
+
+
+@register.filter
+def is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+@register.filter
+def worse_than(later: Any, earlier: Any) -> bool:
+    """`later_row|worse_than:earlier_row` for two MetricRows: the evaluation value moved the wrong way."""
+    return earlier is not None and results_report.moved_worse(later.higher_is_better, earlier.evaluation,
+                                                               later.evaluation)

@@ -136,6 +136,7 @@ def test_fairness_chart_has_intervals_and_the_four_fifths_line(client_for, owner
     assert chart["lines"][0]["dash"] and chart["lines"][0]["label"].startswith("80% of the best rate")
     data_block = f'id="{case.charts[0]["id"]}" type="application/json"'
     assert data_block in response.content.decode()
+    assert "Positive prediction rate: 95 % interval</th>" in response.content.decode()
 
 
 def test_transformation_examples_show_before_after_and_prediction_change(client_for, owner, finished_run,
