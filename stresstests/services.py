@@ -232,7 +232,7 @@ def submission_problems(run: StressTestRun) -> list[str]:
 def run_submit(*, user, run: StressTestRun) -> StressTestRun:
     """Re-validates the draft, queues it (on commit) and returns it with status Queued."""
     with transaction.atomic():
-        run = StressTestRun.objects.select_for_update().select_related(
+        run = StressTestRun.objects.select_for_update(of=("self",)).select_related(
             "project__workspace", "model", "reference_dataset", "evaluation_dataset"
         ).get(pk=run.pk)
         _require_draft(run)
