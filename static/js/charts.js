@@ -141,6 +141,15 @@
   // "toggle" does not bubble; listening in the capture phase catches every <details>.
   document.addEventListener("toggle", (event) => { if (event.target.open) drawAll(event.target); }, true);
   document.addEventListener("htmx:afterSettle", (event) => drawAll(event.target));
+  // Swapped-out canvases release their Chart; a page restored from htmx's history cache has blank canvases.
+  document.addEventListener("htmx:beforeCleanupElement", (event) => {
+    const chart = event.target.matches && event.target.matches("canvas[data-chart]") && window.Chart.getChart(event.target);
+    if (chart) chart.destroy();
+  });
+  document.addEventListener("htmx:historyRestore", () => {
+    document.querySelectorAll("canvas[data-chart][data-drawn]").forEach((canvas) => { delete canvas.dataset.drawn; });
+    drawAll(document);
+  });
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => drawAll(document));
   } else {
