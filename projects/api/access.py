@@ -34,7 +34,7 @@ class RimeApiView(APIView):
 def scoped_workspace_ids(request) -> QuerySet | list:
     if isinstance(request.auth, ApiKey):
         return [request.auth.workspace_id]
-    return Membership.objects.filter(user=request.user).values("workspace_id")
+    return Membership.objects.filter(user=request.user).values_list("workspace_id", flat=True)
 
 
 def key_workspace(request) -> Workspace:

@@ -52,7 +52,7 @@ def _storage_name(workspace_id, upload_id: str, filename: str) -> str:
 def _workspace_for_upload(request):
     workspace_ids = list(scoped_workspace_ids(request))
     if len(workspace_ids) != 1:
-        raise ValidationError("Uploads need an API key: its workspace is where the file is kept.")
+        raise ValidationError("Use an API key (or belong to one workspace): the file is kept in that workspace.")
     return workspace_ids[0]
 
 

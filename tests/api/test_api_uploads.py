@@ -77,3 +77,8 @@ def test_a_model_uploads_and_registers(client, api_key, project):
     assert response.status_code == 201, response.content
     model = RegisteredModel.objects.get(id=response.json()["modelId"]["uuid"])
     assert model.source == "upload" and model.tags == ["fraud", "v1"] and model.entry_point == "model.py"
+
+
+def test_a_signed_in_member_of_one_workspace_can_upload(client_for, owner):
+    response = client_for(owner).post("/api/v1/uploads", {"file": csv_upload()})
+    assert response.status_code == 201 and response.json()["path"].startswith("upload://")
