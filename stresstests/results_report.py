@@ -153,6 +153,8 @@ class CaseRow:
     position: int
     metric_columns: list[str]
     test_type: str = ""
+    # The feature's reference vs evaluation distribution from the drift test, shown beside subset and group charts.
+    distribution: dict | None = None
 
     @property
     def anchor(self) -> str:
@@ -190,8 +192,11 @@ class CaseRow:
     @cached_property
     def charts(self) -> list[dict]:
         """[{"id": unique element id, "spec": chart spec}] for the json_script blocks of the page."""
+        specs = charts_for_case(self.raw)
+        if self.distribution and not any(spec["title"].startswith("Distribution of") for spec in specs):
+            specs.append(_distribution_chart(self.distribution, ", ".join(self.raw.get("features") or []), self.raw))
         return [{"id": f"chart-{self.test_type}-{self.position}-{number}", "spec": spec}
-                for number, spec in enumerate(charts_for_case(self.raw))]
+                for number, spec in enumerate(specs)]
 
     @cached_property
     def example_table(self) -> ExampleTable | None:
@@ -243,6 +248,7 @@ class TestDetail:
 
     raw: dict
     category: dict
+    distributions: dict[str, dict] = field(default_factory=dict)
 
     __test__ = False  # not a pytest test class
 
@@ -266,8 +272,12 @@ class TestDetail:
 
     @cached_property
     def cases(self) -> list[CaseRow]:
-        return [CaseRow(case, position, self.metric_columns, self.raw["test_type"])
+        return [CaseRow(case, position, self.metric_columns, self.raw["test_type"], self._distribution_of(case))
                 for position, case in enumerate(self.raw.get("test_cases", []))]
+
+    def _distribution_of(self, case: dict) -> dict | None:
+        features = case.get("features") or []
+        return self.distributions.get(features[0]) if len(features) == 1 else None
 
     @property
     def failing_cases(self) -> list[CaseRow]:
@@ -614,8 +624,16 @@ class RunResults:
         for category in self.report.get("categories", []):
             for test in category.get("tests", []):
                 if test.get("test_type") == test_type:
-                    return TestDetail(test, category)
+                    return TestDetail(test, category, self.feature_distributions)
         return None
+
+    @cached_property
+    def feature_distributions(self) -> dict[str, dict]:
+        """Each feature's drift-test details (reference and evaluation shares), keyed by feature."""
+        return {case["features"][0]: case.get("details") or {}
+                for _, test in self.all_tests() if test.get("test_type") == "feature_drift"
+                for case in test.get("test_cases", []) if len(case.get("features") or []) == 1
+                and (case.get("details") or {}).get("reference_shares") is not None}
 
     def all_tests(self) -> list[tuple[dict, dict]]:
         return [(category, test) for category in self.report.get("categories", [])

@@ -123,6 +123,7 @@ def test_subset_chart_has_the_overall_line_and_the_warning_threshold(client_for,
     assert overall == {"value": baseline, "dash": False, "label": f"Overall F1 ({baseline:.4g})"}
     assert threshold["dash"] and threshold["value"] == pytest.approx(baseline - failing.raw["details"]["warning_line"])
     assert any(label.endswith("(fails)") for label in chart["labels"])
+    assert failing.charts[1]["spec"]["title"] == "Distribution of amount"  # from the drift test, as RIME shows
     assert f'id="{failing.charts[0]["id"]}" type="application/json"' in page
 
 
