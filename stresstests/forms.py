@@ -5,6 +5,7 @@ from pathlib import PurePath
 
 from django import forms
 
+from projects.forms_registry import MultipleFileField
 from projects.models import Dataset, Integration, Project, TestCategory, TestSensitivity
 
 from .models import ConfigMode
@@ -23,24 +24,6 @@ def split_names(value: str) -> list[str]:
 def _suffix(name: str) -> str:
     suffixes = [s.lower() for s in PurePath(name).suffixes]
     return "".join(suffixes[-2:]) if suffixes[-1:] == [".gz"] else "".join(suffixes[-1:])
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """A file input that takes several files (a model.py with its artifacts)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        single_clean = super().clean
-        if isinstance(data, (list, tuple)):
-            return [single_clean(item, initial) for item in data if item] or single_clean(None, initial)
-        return [single_clean(data, initial)]
 
 
 # ---- step 1: Test Configuration ---------------------------------------------------------------------------------

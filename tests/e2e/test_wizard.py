@@ -51,11 +51,37 @@ def choose_source(page: Page, label: str) -> None:
     expect(page.get_by_role("link", name=label)).to_have_attribute("aria-current", "true")
 
 
+def record_upload_progress(page: Page) -> list[int]:
+    """Collects the upload progress bar's values, across page loads (htmx reports upload progress to wizard.js)."""
+    values: list[int] = []
+    page.expose_function("reportUploadProgress", lambda value: values.append(value))
+    page.add_init_script("""
+        document.addEventListener("htmx:xhr:progress", () => setTimeout(() => {
+            const bar = document.querySelector(".upload-progress:not([hidden]) progress");
+            if (bar) window.reportUploadProgress(Number(bar.value));
+        }));
+    """)
+    return values
+
+
+def drop_file(page: Page, zone_label: str, name: str, content: str, mime: str) -> None:
+    """Drags a file onto a drop zone, as a user dropping it from the desktop."""
+    transfer = page.evaluate_handle(
+        "([name, content, mime]) => { const t = new DataTransfer(); t.items.add(new File([content], name, {type: mime}));"
+        " return t; }", [name, content, mime])
+    zone = page.locator("[data-dropzone]").filter(has=page.get_by_label(zone_label))
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    expect(zone.get_by_role("status")).to_have_text(name)
+
+
 def upload_dataset(page: Page, role: str, name: str, file: dict, predictions: dict | None = None) -> None:
     choose_source(page, "Upload a file")
     page.get_by_label("Dataset name").fill(name)
     page.get_by_label("Label column", exact=True).fill(data.LABEL)
-    page.get_by_label("Dataset file").set_input_files(file)
+    if file["name"].endswith(".csv"):
+        drop_file(page, "Dataset file", file["name"], file["buffer"].decode(), file["mimeType"])
+    else:
+        page.get_by_label("Dataset file").set_input_files(file)
     if predictions:
         page.get_by_label("Predictions (optional)").check()
         page.get_by_label("Prediction column (optional)").fill("pred")
@@ -83,6 +109,7 @@ def test_create_stress_tests_through_the_wizard(sign_in, celery_worker_process, 
     project.save()
     reference, evaluation = data.frame(seed=1), data.frame(seed=2, shift=10)
     page = sign_in(owner)
+    upload_progress = record_upload_progress(page)
     page.get_by_role("link", name="Acme").click()
     page.get_by_role("link", name="Fraud").click()
 
@@ -96,6 +123,7 @@ def test_create_stress_tests_through_the_wizard(sign_in, celery_worker_process, 
         [payload("model.py", SLOW_MODEL_PY.encode(), "text/x-python"), payload("weights.json", data.weights_json())]
     )
     next_step(page, "Reference Dataset")
+    assert upload_progress and upload_progress[-1] == 100, f"no upload progress was shown: {upload_progress}"
     upload_dataset(page, "reference", "reference-2024", payload("reference.csv", data.csv_bytes(reference), "text/csv"))
     next_step(page, "Evaluation Dataset")
     expect(page.get_by_text(re.compile(r"reference\.csv: 300 rows, columns age, income, city, label"))).to_be_visible()

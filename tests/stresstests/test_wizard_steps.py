@@ -152,7 +152,7 @@ def test_uploading_a_model_py_with_its_artifact_registers_it_and_moves_on(client
 
 
 @pytest.mark.parametrize(("files", "message"), [
-    ([], "This field is required."),
+    ([], "Choose a model file"),
     ([("notes.txt", b"hello")], "Choose a model file"),
     ([("a.pkl", b"x"), ("b.pkl", b"y")], "Only a model.py comes with artifact files"),
 ])
