@@ -70,6 +70,10 @@ def test_the_seed_procedure_runs_against_rime_web(rime_sdk, live_server, celery_
               "model_id": model_id, "run_name": "My Stress Test Run"}
     job = rime_client.start_stress_test(test_run_config=config, project_id=project.project_id)
 
+    early = job.get_status(verbose=True)
+    assert early["status"].startswith("JOB_STATUS_") and early["job_id"] == job.job_id
+    assert [p.project_id for p in rime_client.list_projects()] == [project.project_id]
+
     # The client's own wait has no timeout; bound it by the row first so a broken worker fails instead of hanging.
     wait_until(lambda: finished(StressTestRun, job.job_id), timeout=600, interval=1.0, message="the stress test")
     status = job.get_status(verbose=True, wait_until_finish=True, poll_rate_sec=0.5)
