@@ -30,6 +30,7 @@ from .models import (
     Integration,
     IntegrationType,
     ModelSource,
+    ModelTask,
     Predictions,
     Project,
     RegisteredModel,
@@ -518,14 +519,16 @@ def dataset_validate(dataset: Dataset) -> Dataset:
     try:
         frame = sources.load_dataset_frame(dataset)
         problems = column_problems(list(frame.columns), dataset.data_params)
+        problems += label_problems(frame, dataset.data_params.get("label_col"), dataset.project.model_task)
     except Exception as error:  # every failure becomes the user's message; nothing is re-raised to Celery
         _set_validity(dataset, ValidityStatus.INVALID, sources.data_load_error(error))
         return dataset
-    fields = {"row_count": len(frame), "schema": frame_schema(frame), "size_bytes": _dataset_size(dataset, frame)}
+    row_count = frame.attrs.get(sources.SOURCE_ROW_COUNT, len(frame))
+    fields = {"row_count": row_count, "schema": frame_schema(frame), "size_bytes": _dataset_size(dataset, frame)}
     if problems:
         _set_validity(dataset, ValidityStatus.INVALID, " ".join(problems), **fields)
     else:
-        _set_validity(dataset, ValidityStatus.VALID, f"{len(frame):,} rows, {frame.shape[1]} columns.", **fields)
+        _set_validity(dataset, ValidityStatus.VALID, _rows_message(frame, row_count), **fields)
     return dataset
 
 
@@ -540,6 +543,26 @@ def column_problems(columns: list[str], data_params: dict) -> list[str]:
         missing = [name for name in data_params.get(key) or [] if name not in present]
         if missing:
             problems.append(f"{key} names missing columns: {', '.join(missing)}.")
+    return problems
+
+
+def _rows_message(frame, row_count: int) -> str:
+    read = "" if row_count == len(frame) else f" ({len(frame):,} read: the row cap)"
+    return f"{row_count:,} rows{read}, {frame.shape[1]} columns."
+
+
+def label_problems(frame, label_col: str | None, model_task: str) -> list[str]:
+    """A label a run could not score: missing values, or more than two classes in a binary project."""
+    if not label_col or label_col not in frame.columns:
+        return []
+    labels = frame[label_col]
+    problems = []
+    if labels.isna().any():
+        problems.append(f"Label column “{label_col}” has {int(labels.isna().sum())} empty values.")
+    classes = labels.dropna().unique()
+    if model_task == ModelTask.BINARY_CLASSIFICATION and len(classes) > 2:
+        problems.append(f"Label column “{label_col}” has {len(classes)} distinct values; a binary classification "
+                        "project needs two (0 and 1).")
     return problems
 
 

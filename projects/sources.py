@@ -32,6 +32,9 @@ IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 REGISTRY_URI_RE = re.compile(r"^models:/(?P<name>[A-Za-z0-9_.-]{1,100})/(?P<version>[A-Za-z0-9_.-]{1,50})/?$")
 
 
+SOURCE_ROW_COUNT = "source_row_count"
+
+
 class SourceError(EngineError):
     """Data or a model cannot be fetched from its source; the message says why and is safe to show."""
 
@@ -226,6 +229,16 @@ def table_columns(engine, table_name: str) -> list[str]:
     return [column["name"] for column in inspector.get_columns(name, schema=schema)]
 
 
+def describe_table(integration: Integration, table_name: str) -> list[str]:
+    """The column names of a table (for the wizard's column pickers); the table must exist."""
+    with _sql_connection_errors(integration):
+        engine = integrations.sql_engine(integration)
+        try:
+            return table_columns(engine, table_name)
+        finally:
+            engine.dispose()
+
+
 def list_tables(integration: Integration) -> list[str]:
     """Table and view names of the integration's database (for the wizard's connection browser)."""
     from sqlalchemy import inspect
@@ -279,6 +292,7 @@ def _select_rows(engine, table_name: str, columns: list[str], timestamp_col: str
         frame = frame.sort_values(timestamp_col, kind="stable").reset_index(drop=True)
     if frame.empty:
         raise SourceError(f"Table {table_name} has no rows.")
+    frame.attrs[SOURCE_ROW_COUNT] = int(total)  # the table's size, which validation records, not the rows read
     return frame
 
 

@@ -137,3 +137,17 @@ def test_a_wrong_database_name_is_reported_without_the_password(project, owner, 
     assert dataset.validity_status == ValidityStatus.INVALID
     assert "no_such_db_xyz" in dataset.validity_message
     assert "pg-password-never-shown-42" not in dataset.validity_message
+
+
+def test_validation_records_the_table_size_not_the_capped_read(project, owner, make_pg_integration, settings):
+    settings.REGISTRY_TABLE_ROW_CAP = 30
+    dataset = _table_dataset(project, owner, make_pg_integration())
+    assert dataset.row_count == 120
+    assert dataset.validity_message == "120 rows (30 read: the row cap), 4 columns."
+
+
+def test_the_wizard_can_list_a_tables_columns(make_pg_integration):
+    warehouse = make_pg_integration()
+    assert sources.describe_table(warehouse, "transactions") == ["amount", "city", "is_fraud", "ts"]
+    with pytest.raises(sources.SourceError, match="does not exist"):
+        sources.describe_table(warehouse, "pg_shadow")

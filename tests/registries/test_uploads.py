@@ -125,3 +125,14 @@ def test_a_broken_model_is_invalid_with_the_import_error(project, owner):
     registry.model_validate(model)
     assert model.validity_status == ValidityStatus.INVALID
     assert "no_such_module_xyz" in model.validity_message
+
+
+def test_a_binary_project_refuses_a_label_with_three_classes_or_gaps(project, owner):
+    csv = b"x,label\n1,0\n2,1\n3,2\n4,\n"
+    dataset = registry.dataset_register(user=owner, project=project, name="ref", source="upload",
+                                        data_params={"label_col": "label"}, file=SimpleUploadedFile("d.csv", csv),
+                                        validate=False)
+    registry.dataset_validate(dataset)
+    assert dataset.validity_status == ValidityStatus.INVALID
+    assert dataset.validity_message == ("Label column “label” has 1 empty values. Label column “label” has 3 distinct "
+                                        "values; a binary classification project needs two (0 and 1).")
