@@ -96,3 +96,19 @@ def test_runs_of_another_project_cannot_be_compared(client_for, owner, outsider,
                                                     all_categories_report):
     run = finished_run(all_categories_report)
     assert client_for(outsider).get(reverse("results:compare", args=[run.project_id])).status_code == 404
+
+
+def test_compare_page_query_count_does_not_grow_with_the_number_of_tests(client_for, owner, finished_run,
+                                                                         django_assert_num_queries,
+                                                                         drift_only_report, all_categories_report):
+    client = client_for(owner)
+    for report in (drift_only_report, all_categories_report):
+        older = finished_run(report, name="older", age_minutes=60)
+        newer = finished_run(report, name="newer")
+        # session, user, project, membership, the project's runs, both reports
+        with django_assert_num_queries(6):
+            response = client.get(reverse("results:compare", args=[newer.project_id]),
+                                  {"base": older.id, "head": newer.id})
+        assert response.context["comparison"] is not None
+        older.delete()
+        newer.delete()

@@ -86,3 +86,12 @@ def test_exports_are_refused_to_outsiders(client_for, outsider, finished_run, al
     for name in ("export_json", "export_cases_csv", "export_html"):
         assert client.get(reverse(f"results:{name}", args=[run.id])).status_code == 404
     assert client.get(reverse("results:failing_rows_csv", args=[run.id, "numeric_outlier"])).status_code == 404
+
+
+def test_downloads_refuse_other_methods(client_for, owner, finished_run, all_categories_report):
+    run = finished_run(all_categories_report)
+    client = client_for(owner)
+    for url in (reverse("results:export_json", args=[run.id]), reverse("results:export_cases_csv", args=[run.id]),
+                reverse("results:export_html", args=[run.id]),
+                reverse("results:failing_rows_csv", args=[run.id, "numeric_outlier"])):
+        assert client.post(url).status_code == 405
