@@ -114,8 +114,11 @@ def test_a_model_finds_no_secret_in_any_process_environment_of_a_server_started_
     server = textwrap.dedent(f"""
         import pandas as pd
         from stresstests.engine.sandbox import SandboxedModel
-        with SandboxedModel({str(script)!r}, model_task={MODEL_TASK_BINARY_CLASSIFICATION!r}, log=print) as model:
-            print("predictions:", model.predict(pd.DataFrame({{"x": [1, 2]}})).tolist())
+        log = []
+        with SandboxedModel({str(script)!r}, model_task={MODEL_TASK_BINARY_CLASSIFICATION!r}, log=log.append) as model:
+            predictions = model.predict(pd.DataFrame({{"x": [1, 2]}})).tolist()
+        print("\\n".join(log))  # printed after close, so the log thread's lines never interleave with ours
+        print("predictions:", predictions)
     """)
     environment = {**os.environ, **SERVER_SECRETS, "PYTHONPATH": str(CODE_ROOT)}
     result = subprocess.run([sys.executable, "-c", server], env=environment, capture_output=True, text=True,
