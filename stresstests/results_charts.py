@@ -27,20 +27,21 @@ def metric_label(name: str) -> str:
     return METRIC_WORDS.get(name) or name.replace("_", " ").capitalize()
 
 
-def charts_for_case(case: dict) -> list[dict]:
+def charts_for_case(case: dict, test_type: str = "") -> list[dict]:
     """The charts that fit a case, chosen by the shape of its details (not by test name, so new tests get charts)."""
     details = case.get("details") or {}
     feature = ", ".join(case.get("features") or []) or "predictions"
     charts = []
     for builder in (distribution_chart, _group_rates_charts, _subset_metric_chart, _value_rates_chart,
-                    _null_rate_chart, _attack_chart, _counts_chart):
-        built = builder(details, feature, case)
+                    _null_rate_chart, _attack_chart, _counts_chart, _reference_vs_evaluation_chart,
+                    _clean_vs_transformed_chart, _failing_share_chart):
+        built = builder(details, feature, case, test_type)
         if built:
             charts.extend(built if isinstance(built, list) else [built])
     return charts
 
 
-def distribution_chart(details: dict, feature: str, case: dict) -> dict | None:
+def distribution_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
     reference, evaluation = details.get("reference_shares"), details.get("evaluation_shares")
     if reference is None or evaluation is None:
         return None
@@ -58,9 +59,10 @@ def distribution_chart(details: dict, feature: str, case: dict) -> dict | None:
     }
 
 
-def _group_rates_charts(details: dict, feature: str, case: dict) -> list[dict]:
+def _group_rates_charts(details: dict, feature: str, case: dict, test_type: str) -> list[dict]:
     charts = []
-    for key, rate_name in (("groups", details.get("rate") or "positive prediction rate"),
+    rate = details.get("rate")
+    for key, rate_name in (("groups", metric_label(rate).lower() if rate else "positive prediction rate"),
                            ("true_positive_rate", "true positive rate"), ("false_positive_rate", "false positive rate")):
         groups = details.get(key)
         if not isinstance(groups, list) or not groups or "rate" not in groups[0]:
@@ -91,12 +93,12 @@ def _group_label(group: dict) -> str:
     return f"{label} (fails)" if group.get("fails") else label
 
 
-def _subset_metric_chart(details: dict, feature: str, case: dict) -> dict | None:
+def _subset_metric_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
     """Subset performance: the metric per subset, the overall value and the warning threshold beside it."""
     subsets = details.get("subsets")
     if not isinstance(subsets, list) or not subsets or not isinstance(subsets[0], dict) or "metric" not in subsets[0]:
         return None
-    metric = _overall_metric_name(case.get("metrics") or {})
+    metric = _overall_metric_name(case.get("metrics") or {}, test_type)
     label = metric_label(metric) if metric else "Metric"
     lines = []
     baseline, gap = details.get("baseline"), details.get("warning_line")
@@ -119,14 +121,17 @@ def _subset_metric_chart(details: dict, feature: str, case: dict) -> dict | None
     }
 
 
-def _overall_metric_name(metrics: dict) -> str | None:
+def _overall_metric_name(metrics: dict, test_type: str) -> str | None:
     for key in metrics:
         if key.startswith("overall_") and key.removeprefix("overall_") in METRICS:
             return key.removeprefix("overall_")
+    for prefix in ("subset_drift_", "subset_"):  # RIME's keys name the metric: subset_drift_auc, subset_f1
+        if test_type.startswith(prefix) and test_type.removeprefix(prefix) in METRICS:
+            return test_type.removeprefix(prefix)
     return None
 
 
-def _value_rates_chart(details: dict, feature: str, case: dict) -> dict | None:
+def _value_rates_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
     values = details.get("values")
     if not isinstance(values, list) or not values or "positive_rate" not in values[0]:
         return None
@@ -139,7 +144,7 @@ def _value_rates_chart(details: dict, feature: str, case: dict) -> dict | None:
     }
 
 
-def _null_rate_chart(details: dict, feature: str, case: dict) -> dict | None:
+def _null_rate_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
     if "reference_nulls" not in details or not details.get("reference_rows") or not details.get("evaluation_rows"):
         return None
     return {
@@ -151,7 +156,7 @@ def _null_rate_chart(details: dict, feature: str, case: dict) -> dict | None:
     }
 
 
-def _attack_chart(details: dict, feature: str, case: dict) -> dict | None:
+def _attack_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
     changes = details.get("row_changes")
     if not isinstance(changes, list) or not changes:
         return None
@@ -162,7 +167,7 @@ def _attack_chart(details: dict, feature: str, case: dict) -> dict | None:
     }
 
 
-def _counts_chart(details: dict, feature: str, case: dict) -> dict | None:
+def _counts_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
     for key, title in (("unseen_values", "Unseen values"), ("rare_categories", "Rare categories"),
                        ("feature_counts", "Features changed by the attack"), ("class_shares", "Label classes")):
         counts = details.get(key)
@@ -171,6 +176,45 @@ def _counts_chart(details: dict, feature: str, case: dict) -> dict | None:
                     "labels": [str(k) for k in counts],
                     "series": [{"label": "Rows", "values": list(counts.values()), "pattern": "solid"}]}
     return None
+
+
+def _reference_vs_evaluation_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
+    """Model performance: a metric on the reference beside the same metric on the evaluation set."""
+    metrics = case.get("metrics") or {}
+    name = next((key.removeprefix("reference_") for key in metrics if key.startswith("reference_")
+                 and key.removeprefix("reference_") in METRICS
+                 and isinstance(metrics.get("evaluation_" + key.removeprefix("reference_")), (int, float))), None)
+    if name is None or not isinstance(metrics.get(f"reference_{name}"), (int, float)):
+        return None
+    label = metric_label(name)
+    return {"kind": "bars", "title": f"{label} on reference and evaluation", "x_label": "Dataset", "y_label": label,
+            "labels": ["Reference", "Evaluation"],
+            "series": [{"label": label, "values": [metrics[f"reference_{name}"], metrics[f"evaluation_{name}"]],
+                        "pattern": "solid"}]}
+
+
+def _clean_vs_transformed_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
+    """Transformations: the model's metric on the clean sample and on the same rows after the corruption."""
+    metrics = case.get("metrics") or {}
+    clean, transformed = metrics.get("clean_metric"), metrics.get("transformed_metric")
+    if not isinstance(clean, (int, float)) or not isinstance(transformed, (int, float)):
+        return None
+    label = metric_label(str(metrics.get("metric") or "metric"))
+    return {"kind": "bars", "title": f"{label} before and after corrupting {feature}", "x_label": "Rows",
+            "y_label": label, "labels": ["Clean rows", "Corrupted rows"],
+            "series": [{"label": label, "values": [clean, transformed], "pattern": "solid",
+                        "flagged": [False, case.get("severity", SEVERITY_PASS) != SEVERITY_PASS]}]}
+
+
+def _failing_share_chart(details: dict, feature: str, case: dict, test_type: str) -> dict | None:
+    """Abnormal inputs: the share of rows failing the check in the reference and in the evaluation set."""
+    metrics = case.get("metrics") or {}
+    reference, evaluation = metrics.get("reference_failing_share"), metrics.get("failing_rows_share")
+    if not isinstance(reference, (int, float)) or not isinstance(evaluation, (int, float)):
+        return None
+    return {"kind": "bars", "title": f"Rows of {feature} failing the check", "x_label": "Dataset",
+            "y_label": "Share of rows", "percent": True, "labels": ["Reference", "Evaluation"],
+            "series": [{"label": "Share of rows", "values": [reference, evaluation], "pattern": "solid"}]}
 
 
 def _short(value: Any) -> str:

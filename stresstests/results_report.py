@@ -177,9 +177,10 @@ class CaseRow:
     @cached_property
     def charts(self) -> list[dict]:
         """[{"id": unique element id, "spec": chart spec}] for the json_script blocks of the page."""
-        specs = charts_for_case(self.raw)
+        specs = charts_for_case(self.raw, self.test_type)
         if self.distribution and not any(spec["title"].startswith("Distribution of") for spec in specs):
-            specs.append(distribution_chart(self.distribution, ", ".join(self.raw.get("features") or []), self.raw))
+            specs.append(distribution_chart(self.distribution, ", ".join(self.raw.get("features") or []), self.raw,
+                                            self.test_type))
         return [{"id": f"chart-{self.test_type}-{self.position}-{number}", "spec": spec}
                 for number, spec in enumerate(specs)]
 
