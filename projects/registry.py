@@ -140,12 +140,7 @@ def _check_data_path(project: Project, path: str, integration: Integration | Non
         except integrations.IntegrationError as error:
             raise ValidationError({"path": str(error)}) from None
         return
-    if "://" in path:
-        raise ValidationError({"path": "Only s3:// URIs and server paths are supported."})
-    try:
-        integrations.check_server_path(path, what="Data path")
-    except integrations.IntegrationError as error:
-        raise ValidationError({"path": str(error)}) from None
+    _check_server_path(path, what="Data path", accepted="s3:// URIs and server paths")
 
 
 def _check_identifiers(table_name: str, timestamp_col: str) -> None:
@@ -345,15 +340,15 @@ def _apply_model_path(project: Project, model: RegisteredModel, path: str, integ
             raise ValidationError({"integration": "An s3:// path needs an S3 integration for its credentials."})
         _check_integration(project, integration, IntegrationType.S3)
     else:
-        _check_server_model_path(path)
+        _check_server_path(path, what="Model path", accepted="s3:// URIs, registry URIs and server paths")
     model.entry_point = sources.split_model_path(model.path)[1]
 
 
-def _check_server_model_path(path: str) -> None:
+def _check_server_path(path: str, *, what: str, accepted: str) -> None:
     if "://" in path:
-        raise ValidationError({"path": "Only s3:// URIs, registry URIs and server paths are supported."})
+        raise ValidationError({"path": f"Only {accepted} are supported."})
     try:
-        integrations.check_server_path(path, what="Model path")
+        integrations.check_server_path(path, what=what)
     except integrations.IntegrationError as error:
         raise ValidationError({"path": str(error)}) from None
 

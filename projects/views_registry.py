@@ -184,12 +184,15 @@ def model_register(request, project_id):
             messages.success(request, f"Model {model.name} was registered; validation is running.")
             return redirect("projects:model_detail", project_id=project.id, model_id=model.id)
     tabs = _tabs(reverse("projects:model_register", args=[project.id]), MODEL_FORM_SOURCES, source)
-    return _form_page(request, project, membership, "projects/model_register.html", nav="models", form=form,
-                      tabs=tabs)
+    return _form_page(request, project, membership, REGISTER_TEMPLATE, nav="models", form=form, tabs=tabs,
+                      title="Register Model", cancel_url=reverse("projects:model_list", args=[project.id]))
 
 
 def _tabs(url: str, sources: dict, current: str) -> list[dict]:
     return [{"url": f"{url}?source={key}", "label": label, "current": key == current} for key, label in sources.items()]
+
+
+REGISTER_TEMPLATE = "projects/registry_register.html"  # one form page for models, datasets and predictions
 
 
 def _form_page(request, project, membership, template: str, *, nav: str, **context):
@@ -199,26 +202,38 @@ def _form_page(request, project, membership, template: str, *, nav: str, **conte
     return _project_page(request, project, membership, template, nav=nav, **context)
 
 
+def _delete(request, row, delete, *, kind: str, detail_url: str, list_url: str):
+    """Shared by models and datasets: a row a stress test used is kept, with the reason shown."""
+    try:
+        delete(user=request.user, **{kind: row})
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(detail_url)
+    messages.success(request, f"{kind.capitalize()} {row.name} was deleted.")
+    return redirect(list_url)
+
+
+def _revalidate(request, row, revalidate, *, kind: str, detail_url: str):
+    revalidate(user=request.user, **{kind: row})
+    messages.success(request, f"Validation of {row.name} was queued.")
+    return redirect(detail_url)
+
+
 @login_required
 @require_POST
 def model_delete(request, project_id, model_id):
     model, _ = _model_in_project(request, project_id, model_id, write=True)
-    try:
-        registry.model_delete(user=request.user, model=model)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect("projects:model_detail", project_id=project_id, model_id=model_id)
-    messages.success(request, f"Model {model.name} was deleted.")
-    return redirect("projects:model_list", project_id=project_id)
+    return _delete(request, model, registry.model_delete, kind="model",
+                   detail_url=reverse("projects:model_detail", args=[project_id, model_id]),
+                   list_url=reverse("projects:model_list", args=[project_id]))
 
 
 @login_required
 @require_POST
 def model_revalidate(request, project_id, model_id):
     model, _ = _model_in_project(request, project_id, model_id, write=True)
-    registry.model_revalidate(user=request.user, model=model)
-    messages.success(request, f"Validation of {model.name} was queued.")
-    return redirect("projects:model_detail", project_id=project_id, model_id=model_id)
+    return _revalidate(request, model, registry.model_revalidate, kind="model",
+                       detail_url=reverse("projects:model_detail", args=[project_id, model_id]))
 
 
 # --- datasets and predictions ---------------------------------------------------------------------------------------
@@ -290,8 +305,8 @@ def dataset_register(request, project_id):
             messages.success(request, f"Dataset {dataset.name} was registered; validation is running.")
             return redirect("projects:dataset_detail", project_id=project.id, dataset_id=dataset.id)
     tabs = _tabs(reverse("projects:dataset_register", args=[project.id]), DATASET_FORM_SOURCES, source)
-    return _form_page(request, project, membership, "projects/dataset_register.html", nav="datasets", form=form,
-                      tabs=tabs)
+    return _form_page(request, project, membership, REGISTER_TEMPLATE, nav="datasets", form=form, tabs=tabs,
+                      title="Register Dataset", cancel_url=reverse("projects:dataset_list", args=[project.id]))
 
 
 def _chosen(request, sources: dict, default: str) -> str:
@@ -303,22 +318,17 @@ def _chosen(request, sources: dict, default: str) -> str:
 @require_POST
 def dataset_delete(request, project_id, dataset_id):
     dataset, _ = _dataset_in_project(request, project_id, dataset_id, write=True)
-    try:
-        registry.dataset_delete(user=request.user, dataset=dataset)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect("projects:dataset_detail", project_id=project_id, dataset_id=dataset_id)
-    messages.success(request, f"Dataset {dataset.name} was deleted.")
-    return redirect("projects:dataset_list", project_id=project_id)
+    return _delete(request, dataset, registry.dataset_delete, kind="dataset",
+                   detail_url=reverse("projects:dataset_detail", args=[project_id, dataset_id]),
+                   list_url=reverse("projects:dataset_list", args=[project_id]))
 
 
 @login_required
 @require_POST
 def dataset_revalidate(request, project_id, dataset_id):
     dataset, _ = _dataset_in_project(request, project_id, dataset_id, write=True)
-    registry.dataset_revalidate(user=request.user, dataset=dataset)
-    messages.success(request, f"Validation of {dataset.name} was queued.")
-    return redirect("projects:dataset_detail", project_id=project_id, dataset_id=dataset_id)
+    return _revalidate(request, dataset, registry.dataset_revalidate, kind="dataset",
+                       detail_url=reverse("projects:dataset_detail", args=[project_id, dataset_id]))
 
 
 @login_required
@@ -341,5 +351,5 @@ def predictions_register(request, project_id):
             messages.success(request, "Predictions were registered; validation is running.")
             return redirect("projects:dataset_detail", project_id=project.id, dataset_id=data["dataset"].id)
     tabs = _tabs(reverse("projects:predictions_register", args=[project.id]), DATASET_FORM_SOURCES, source)
-    return _form_page(request, project, membership, "projects/predictions_register.html", nav="datasets",
-                      form=form, tabs=tabs)
+    return _form_page(request, project, membership, REGISTER_TEMPLATE, nav="datasets", form=form, tabs=tabs,
+                      title="Register Predictions", cancel_url=reverse("projects:dataset_list", args=[project.id]))

@@ -178,3 +178,14 @@ def test_validate_again_puts_the_row_back_to_pending_and_queues_it(client_for, o
     model.refresh_from_db()
     assert response.status_code == 302
     assert (model.validity_status, no_queue) == ("VALIDITY_STATUS_PENDING", [("validate_model", str(model.id))])
+
+
+def test_a_dataset_a_stress_test_used_is_kept_with_the_reason(client_for, owner, project):
+    from stresstests.models import StressTestRun
+
+    dataset = _dataset(project, owner)
+    StressTestRun.objects.create(project=project, name="r", created_by=owner, reference_dataset=dataset)
+    url = reverse("projects:dataset_delete", args=[project.id, dataset.id])
+    response = client_for(owner).post(url, follow=True)
+    assert "used by stress tests, so it is kept for their results" in response.content.decode()
+    assert Dataset.objects.filter(id=dataset.id).exists()
