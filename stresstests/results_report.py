@@ -98,6 +98,10 @@ class TestRow:
         return self.raw.get("severity")
 
     @property
+    def severity_rank(self) -> int:
+        return severity_rank(self.severity)
+
+    @property
     def status(self) -> str:
         return self.raw.get("status", "completed")
 

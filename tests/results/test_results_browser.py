@@ -36,6 +36,14 @@ def test_read_a_finished_run_download_everything_and_compare(sign_in, live_serve
     expect(page).to_have_url(f"{live_server.url}/stress-tests/{run.id}/results/category/")
     expect(page.get_by_role("heading", name="Security risk")).to_be_visible()
     expect(page.get_by_role("heading", name="Fairness risk")).to_be_visible()
+    page.get_by_label("Find tests").fill("drift")
+    page.get_by_label("Severity", exact=True).select_option("alert")
+    visible = page.locator("table.tests tbody tr:visible")
+    expect(visible.first).to_be_visible()
+    for name in visible.locator("td:first-child").all_inner_texts():
+        assert "drift" in name.lower()
+    page.get_by_label("Find tests").fill("")
+    page.get_by_label("Severity", exact=True).select_option("")
 
     # By Feature
     tabs.get_by_role("link", name="By Feature").click()
