@@ -1,18 +1,24 @@
 """Checks an uploaded dataset or predictions file at once, with the engine's loaders, before anything is registered."""
 from __future__ import annotations
 
+import gzip
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from stresstests.engine.data import load_dataset
+from stresstests.engine.data import detect_format, load_dataset
 from stresstests.engine.errors import DataLoadError
 
 # Above this size only the first rows are read: enough to list the columns and check the label.
 FULL_READ_BYTES = 20 * 1024 * 1024
 HEAD_ROWS = 1000
+# Formats that cannot be read in part: above FULL_READ_BYTES they are left to the registry's validation task.
+WHOLE_FILE_FORMATS = ("json", "parquet")
+GZIP_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -24,17 +30,29 @@ class UploadCheck:
     prediction_column: str = ""  # for predictions: the column named, or the only one besides the label
 
     def summary(self, *, label_col: str = "") -> str:
+        if not self.columns:
+            return f"{self.file_name} is large; its columns are checked when the dataset is validated."
         rows = f"{self.rows} rows" if self.rows is not None else "more than a thousand rows"
         label = f"; label column “{label_col}” found" if label_col else ""
         return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}."
 
-    def as_dict(self) -> dict:
-        return {"file_name": self.file_name, "columns": self.columns, "rows": self.rows}
+
+def _expanded_size(path: Path, cap: int) -> int:
+    """Bytes once decompressed, counted up to `cap`: a gzip bomb is refused without being expanded in memory."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(GZIP_CHUNK):
+                total += len(chunk)
+                if total > cap:
+                    break
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataLoadError(f"{path.name} looks gzip-compressed but cannot be decompressed: {error}.") from None
+    return total
 
 
-def _read(upload: UploadedFile) -> tuple[object, bool]:
-    """The file as a DataFrame (sample when large) and whether every row was read."""
-    whole = (upload.size or 0) <= FULL_READ_BYTES
+def _read(upload: UploadedFile):
+    """(DataFrame or None when too large to read here, whether every row was read)."""
     with tempfile.TemporaryDirectory(prefix="rime-upload-check-") as folder:
         # The original name is kept: the loader uses the extension to break ties (one-record JSON Lines).
         path = Path(folder) / PurePath(upload.name).name
@@ -42,6 +60,15 @@ def _read(upload: UploadedFile) -> tuple[object, bool]:
             for chunk in upload.chunks():
                 handle.write(chunk)
         upload.seek(0)
+        fmt, gzipped = detect_format(path)
+        cap = int(settings.MAX_UPLOAD_BYTES)
+        size = _expanded_size(path, cap) if gzipped else (upload.size or 0)
+        if size > cap:
+            raise DataLoadError(f"{upload.name} expands to more than {cap // 2**20} MB once decompressed; "
+                                "upload a smaller file or register it from a path or a table.")
+        whole = size <= FULL_READ_BYTES
+        if not whole and fmt in WHOLE_FILE_FORMATS:
+            return None, False
         return load_dataset(path, nrows=None if whole else HEAD_ROWS), whole
 
 
@@ -56,6 +83,8 @@ def check_dataset_upload(upload: UploadedFile, *, label_col: str | None) -> Uplo
     except DataLoadError as error:
         check.error = str(error)
         return check
+    if frame is None:
+        return check
     check.columns = [str(c) for c in frame.columns]
     check.rows = len(frame) if whole else None
     if label_col and label_col not in check.columns:
@@ -67,6 +96,10 @@ def check_predictions_upload(upload: UploadedFile, *, pred_col: str | None, labe
                              n_rows: int | None) -> UploadCheck:
     check = check_dataset_upload(upload, label_col=label_col)
     if check.error:
+        return check
+    if not check.columns:  # too large to read here: the registry's validation checks it
+        check.prediction_column = pred_col or ""
+        check.error = "" if pred_col else f"{upload.name} is large; type the prediction column."
         return check
     candidates = [c for c in check.columns if c != label_col]
     if pred_col and pred_col not in check.columns:

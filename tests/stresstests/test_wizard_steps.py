@@ -315,3 +315,22 @@ def test_a_reload_in_the_middle_keeps_every_step(client_for, owner, with_model, 
     page = client.get(resumed["Location"]).content.decode()
     assert page.count('class="done"') == 3
     assert 'value="Nightly run"' in client.get(step_url(with_model, "configuration")).content.decode()
+
+
+def test_a_gzip_bomb_is_refused_without_being_expanded(client_for, owner, with_model, settings):
+    import gzip
+
+    settings.MAX_UPLOAD_BYTES = 1024 * 1024
+    bomb = gzip.compress(b'{"label": 1}\n' + b" " * (4 * 1024 * 1024))
+    response = post_upload(client_for(owner), with_model, "reference", file=upload("ref.jsonl.gz", bomb))
+    assert response.status_code == 200
+    assert "ref.jsonl.gz expands to more than 1 MB once decompressed" in response.content.decode()
+
+
+def test_a_jsonl_gz_upload_is_read_and_checked(client_for, owner, with_model):
+    import gzip
+
+    content = gzip.compress(data.frame(n_rows=50).to_json(orient="records", lines=True).encode())
+    response = post_upload(client_for(owner), with_model, "reference", file=upload("ref.jsonl.gz", content))
+    assert response.status_code == 302
+    assert "ref.jsonl.gz: 50 rows" in client_for(owner).get(response["Location"]).content.decode()
