@@ -283,8 +283,7 @@ def _select_rows(engine, table_name: str, columns: list[str], timestamp_col: str
         total = connection.execute(select(func.count()).select_from(source)).scalar_one()
         statement = select(*source.columns).limit(row_cap)
         if total > row_cap and sample:
-            random = func.rand() if engine.dialect.name == "mysql" else func.random()
-            statement = statement.order_by(random)
+            statement = statement.order_by(_seeded_random(connection, seed))
         elif timestamp_col:
             statement = statement.order_by(source.c[timestamp_col])
         frame = pd.read_sql(statement, connection)
@@ -294,6 +293,19 @@ def _select_rows(engine, table_name: str, columns: list[str], timestamp_col: str
         raise SourceError(f"Table {table_name} has no rows.")
     frame.attrs[SOURCE_ROW_COUNT] = int(total)  # the table's size, which validation records, not the rows read
     return frame
+
+
+def _seeded_random(connection, seed: int):
+    """ORDER BY a random number, seeded where the database allows it (PostgreSQL, MySQL) so a sample repeats;
+    SQLite's random() cannot be seeded."""
+    from sqlalchemy import func, select
+
+    dialect = connection.dialect.name
+    if dialect == "mysql":
+        return func.rand(seed)
+    if dialect == "postgresql":
+        connection.execute(select(func.setseed((seed % 1000) / 1000)))
+    return func.random()
 
 
 @contextlib.contextmanager

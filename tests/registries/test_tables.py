@@ -151,3 +151,12 @@ def test_the_wizard_can_list_a_tables_columns(make_pg_integration):
     assert sources.describe_table(warehouse, "transactions") == ["amount", "city", "is_fraud", "ts"]
     with pytest.raises(sources.SourceError, match="does not exist"):
         sources.describe_table(warehouse, "pg_shadow")
+
+
+def test_a_seeded_sample_repeats(make_pg_integration, settings):
+    settings.REGISTRY_TABLE_ROW_CAP = 20
+    warehouse = make_pg_integration()
+    first, again = (sources.read_table(warehouse, "transactions", seed=7) for _ in range(2))
+    other = sources.read_table(warehouse, "transactions", seed=8)
+    assert first.equals(again)
+    assert not first.equals(other)
