@@ -334,3 +334,37 @@ def test_a_jsonl_gz_upload_is_read_and_checked(client_for, owner, with_model):
     response = post_upload(client_for(owner), with_model, "reference", file=upload("ref.jsonl.gz", content))
     assert response.status_code == 302
     assert "ref.jsonl.gz: 50 rows" in client_for(owner).get(response["Location"]).content.decode()
+
+
+@pytest.fixture
+def mlflow_registry(project, owner):
+    from projects import integrations
+
+    return integrations.integration_create(
+        user=owner, workspace=project.workspace, name="mlflow", integration_type="INTEGRATION_TYPE_MLFLOW",
+        config={"artifact_root": "s3://models/registry"}, secrets={"access_key_id": "a", "secret_access_key": "b"},
+    )
+
+
+def test_a_model_from_an_online_registry_is_registered_for_the_run(
+    client_for, owner, configured, mlflow_registry, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client_for(owner).post(step_url(configured, "model"), {
+            "source": "registry", "registry": "mlflow", "uri": "models:/fraud/3", "name": "fraud v3", "tags": "prod",
+        })
+    assert response["Location"] == step_url(configured, "reference")
+    configured.refresh_from_db()
+    assert (configured.model.path, configured.model.integration, configured.model.tags) == (
+        "models:/fraud/3", mlflow_registry, ["prod"])
+    assert len(callbacks) == 1  # the registry's validation task
+
+
+def test_a_registry_path_that_leaves_its_folder_is_refused(client_for, owner, configured, mlflow_registry):
+    response = client_for(owner).post(step_url(configured, "model"), {
+        "source": "registry", "registry": "mlflow", "uri": "../other-team/model/", "name": "sneaky",
+    })
+    assert response.status_code == 200
+    assert "leaves its folder" in response.content.decode()
+    configured.refresh_from_db()
+    assert configured.model is None
