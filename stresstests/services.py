@@ -504,8 +504,9 @@ def failure_message(error: BaseException, *, timed_out: bool = False) -> str:
     from celery.exceptions import SoftTimeLimitExceeded
 
     if timed_out or isinstance(error, (RunTimedOut, SoftTimeLimitExceeded)):
-        minutes = settings.STRESS_TEST_SOFT_TIME_LIMIT // 60
-        return (f"The stress test ran longer than its time limit ({minutes} min) and was stopped. Sample fewer rows "
+        limit = settings.STRESS_TEST_SOFT_TIME_LIMIT
+        shown = f"{limit // 60} min" if limit >= 120 else f"{limit} s"
+        return (f"The stress test ran longer than its time limit ({shown}) and was stopped. Sample fewer rows "
                 "(data_params.nrows) or choose fewer test categories.")
     if isinstance(error, EngineError):
         return str(error)

@@ -170,3 +170,11 @@ def test_datasets_and_predictions_from_a_connection_run_end_to_end(
     complete_draft.refresh_from_db()
     assert complete_draft.status == RunStatus.SUCCEEDED, complete_draft.error
     assert StressTestReport.objects.get(run=complete_draft).data["run"]["inputs"]["predictions"] is True
+
+
+def test_a_run_past_its_time_limit_fails_with_advice(owner, complete_draft, settings,
+                                                     django_capture_on_commit_callbacks):
+    settings.STRESS_TEST_SOFT_TIME_LIMIT = 0
+    run = submit_and_execute(owner, complete_draft, django_capture_on_commit_callbacks)
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("The stress test ran longer than its time limit (0 s) and was stopped.")
