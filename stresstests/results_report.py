@@ -420,6 +420,18 @@ class RunResults:
         return task.removeprefix("MODEL_TASK_").replace("_", " ").capitalize() or "–"
 
     @property
+    def inputs(self) -> list[tuple[str, bool]]:
+        inputs = self.run.get("inputs") or {}
+        model = f"model ({inputs['model_source']})" if inputs.get("model_source") else "model"
+        return [("labels", bool(inputs.get("labels"))), ("predictions", bool(inputs.get("predictions"))),
+                (model, bool(inputs.get("model")))]
+
+    @property
+    def sensitivity_label(self) -> str:
+        sensitivity = self.run.get("global_test_sensitivity") or "TEST_SENSITIVITY_DEFAULT"
+        return sensitivity.removeprefix("TEST_SENSITIVITY_").replace("_", " ").capitalize()
+
+    @property
     def severity_counts(self) -> dict:
         return self.run.get("severity_counts") or {}
 
