@@ -81,8 +81,9 @@ def s3_settings(integration: Integration) -> S3Settings:
     return S3Settings(
         region=config.get("region", ""),
         endpoint_url=config.get("endpoint_url", ""),
-        access_key_id=secrets.get("access_key_id", ""),
-        secret_access_key=secrets.get("secret_access_key", ""),
+        # RIME's variable names are accepted too (the admin's raw secrets form suggests them).
+        access_key_id=secrets.get("access_key_id") or secrets.get("AWS_ACCESS_KEY_ID", ""),
+        secret_access_key=secrets.get("secret_access_key") or secrets.get("AWS_SECRET_ACCESS_KEY", ""),
     )
 
 

@@ -117,3 +117,13 @@ def test_an_empty_model_prefix_is_reported(project, owner, make_s3_integration, 
     registry.model_validate(model)
     assert model.validity_status == ValidityStatus.INVALID
     assert f"Nothing is stored under s3://{fraud_bucket}/models/ghost/" in model.validity_message
+
+
+def test_rime_variable_names_set_in_the_admin_work_as_s3_keys(workspace, owner):
+    from projects import integrations
+
+    integration = integrations.integration_create(user=owner, workspace=workspace, name="raw", config={},
+                                                  integration_type="INTEGRATION_TYPE_AWS_ACCESS_KEY", secrets={})
+    integration.set_secrets({"AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s3cr3t"})
+    settings = integrations.s3_settings(integration)
+    assert (settings.access_key_id, settings.secret_access_key) == ("AKIA1", "s3cr3t")
