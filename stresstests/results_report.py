@@ -497,6 +497,20 @@ class RunResults:
     def feature(self, name: str) -> FeatureView | None:
         return next((f for f in self.features if f.name == name), None)
 
+    def feature_cases(self, name: str) -> list[tuple[dict, CaseRow]]:
+        """Every test case about `name`, worst first: (test, case) for the feature's page."""
+        found = [(test, CaseRow(case, position, [], test["test_type"]))
+                 for _, test in self.all_tests()
+                 for position, case in enumerate(test.get("test_cases", []))
+                 if name in (case.get("features") or [])]
+        return sorted(found, key=lambda pair: -pair[1].severity_rank)
+
+    def feature_distribution_chart(self, name: str) -> dict | None:
+        details = self.feature_distributions.get(name)
+        if details is None:
+            return None
+        return {"id": f"chart-feature-{url_safe_feature_id(name)}", "spec": distribution_chart(details, name, {}, "")}
+
 
 def _add_case(view: FeatureView, test: dict, case: dict) -> None:
     view.tests_run += 1

@@ -19,7 +19,7 @@ from projects.selectors import get_project_for_user
 from . import exports
 from .models import RunStatus, StressTestReport, StressTestRun
 from .results_compare import compare_reports
-from .results_report import RunResults
+from .results_report import RunResults, feature_from_url_id
 from .selectors import get_run_for_user
 
 TABS = ("overview", "category", "feature")
@@ -90,6 +90,32 @@ def test_detail(request, run_id, test_type: str):
         raise Http404("This run has no such test.")
     return render(request, "stresstests/results/test_detail.html",
                   _page_context(run, membership, test_name=fragment["name"], test_html=fragment["html"]))
+
+
+@login_required
+@require_GET
+def feature_detail(request, run_id, feature_id: str):
+    run, membership = _succeeded_run(request.user, run_id)
+    fragment = _cached_fragment(run, f"feature:{feature_id}", lambda: _feature_fragment(run, feature_id))
+    if not fragment.get("html"):
+        raise Http404("This run tested no such feature.")
+    return render(request, "stresstests/results/feature_detail.html",
+                  _page_context(run, membership, test_name=fragment["name"], feature_html=fragment["html"]))
+
+
+def _feature_fragment(run: StressTestRun, feature_id: str) -> dict:
+    try:
+        name = feature_from_url_id(feature_id)
+    except (ValueError, UnicodeDecodeError):
+        return {"name": "", "html": ""}
+    results = RunResults(_report_data(run))
+    feature = results.feature(name)
+    if feature is None:
+        return {"name": "", "html": ""}
+    html = render_to_string("stresstests/results/_feature_body.html", {
+        "run": run, "feature": feature, "cases": results.feature_cases(name),
+        "distribution": results.feature_distribution_chart(name)})
+    return {"name": name, "html": html}
 
 
 def _test_fragment(run: StressTestRun, test_type: str) -> dict:

@@ -204,3 +204,22 @@ def test_results_render_the_stored_report_not_a_recomputation(client_for, owner,
     edited["key_findings"] = ["A finding written only in the stored report."]
     run = finished_run(edited)
     assert "A finding written only in the stored report." in client_for(owner).get(tab_url(run, "overview")).content.decode()
+
+
+def test_a_feature_page_gathers_every_case_about_the_feature(client_for, owner, finished_run, all_categories_report,
+                                                             django_assert_num_queries):
+    run = finished_run(all_categories_report)
+    results = RunResults(all_categories_report)
+    amount = results.feature("amount")
+    client = client_for(owner)
+    feature_page = client.get(tab_url(run, "feature")).content.decode()
+    url = reverse("results:feature_detail", args=[run.id, amount.url_id])
+    assert f'href="{url}"' in feature_page
+    with django_assert_num_queries(5):
+        page = client.get(url).content.decode()
+    cases = results.feature_cases("amount")
+    assert page.count("<tr><td data-sort-value=") == len(cases)
+    assert cases[0][1].severity == "SEVERITY_ALERT"  # worst first
+    assert 'id="chart-feature-' in page and "Distribution of amount" in page
+    assert client.get(reverse("results:feature_detail", args=[run.id, "bm9wZQ"])).status_code == 404  # "nope"
+    assert client.get(reverse("results:feature_detail", args=[run.id, "%%%"])).status_code == 404
