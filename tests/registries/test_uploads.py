@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
