@@ -61,6 +61,8 @@ class StressTestRun(models.Model):
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the run's message was last sent to the broker; recovery.requeue_lost_runs re-sends lost ones.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     # Severity counts of the finished run, for lists that should not load whole reports.
     summary = models.JSONField(default=dict, blank=True)
     rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import socket
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.errors import ConfigError, DataLoadError, EngineError
 
 from .models import ACTIVE_STATUSES, ConfigMode, RunStatus, StressTestReport, StressTestRun
+from .recovery import time_limits_from_config, worker_identity
 from .wizard import CONFIGURED_MARK
 
 logger = logging.getLogger(__name__)
@@ -199,6 +199,7 @@ def parse_run_config(test_run_config: dict) -> tuple[RunConfig, list[str]]:
     suite = dict(raw.get("test_suite_config") or {})
     protected = suite.pop("protected_features", None) or data_params.get("protected_features") or []
     raw["test_suite_config"] = suite
+    time_limits_from_config(raw)  # refuses a bad run_time_info.time_limit_s at submission
     return RunConfig.from_dict(raw), list(protected)
 
 
@@ -251,6 +252,7 @@ def run_submit(*, user, run: StressTestRun) -> StressTestRun:
 def _enqueue(run: StressTestRun) -> None:
     from .tasks import run_stress_test
 
+    StressTestRun.objects.filter(id=run.id).update(enqueued_at=timezone.now())  # see recovery.requeue_lost_runs
     queue = run.project.workspace.celery_queue
     if queue:  # a workspace pinned to its own worker (RIME's agent)
         transaction.on_commit(lambda: run_stress_test.apply_async(args=[str(run.id)], queue=queue))
@@ -330,7 +332,7 @@ def run_claim(run_id) -> bool:
     """Only one worker runs a run: the conditional update succeeds once, for a run that is still queued."""
     now = timezone.now()
     return bool(StressTestRun.objects.filter(id=run_id, status=RunStatus.REQUESTED, cancel_requested=False).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=socket.gethostname()[:200]
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_identity()
     ))
 
 
@@ -359,7 +361,9 @@ class Execution:
 
     def __init__(self, run: StressTestRun) -> None:
         self.run = run
-        self.deadline = time.monotonic() + settings.STRESS_TEST_SOFT_TIME_LIMIT
+        self.limits = time_limits_from_config(run.config)  # the server's, or shorter ones the run asked for
+        self.deadline = time.monotonic() + self.limits.soft_s
+        self.hard_deadline = time.monotonic() + self.limits.hard_s
         self.cancel_seen = threading.Event()
         self.timed_out = threading.Event()
         self.model = None
@@ -410,6 +414,9 @@ class Execution:
             self.cancel_seen.set()
         if (cancelled or late) and self.model is not None:
             self.model.cancel()
+        if time.monotonic() > self.hard_deadline:  # the engine did not stop at the soft limit: give up on it
+            self._running().update(status=RunStatus.FAILED, current_test="", finished_at=timezone.now(),
+                                   error=failure_message(RunTimedOut(), limit_s=self.limits.soft_s))
 
     # -- the engine
     def run_engine(self) -> dict:
@@ -491,7 +498,8 @@ class Execution:
             status, message = RunStatus.CANCELLED, ""
             self.log("Cancelled by a user.")
         else:
-            status, message = RunStatus.FAILED, failure_message(error, timed_out=self.timed_out.is_set())
+            status, message = RunStatus.FAILED, failure_message(error, timed_out=self.timed_out.is_set(),
+                                                                limit_s=self.limits.soft_s)
             if not isinstance(error, EngineError):
                 logger.exception("Stress test %s failed", self.run.id, exc_info=error)
                 self.log("".join(traceback.format_exception_only(type(error), error)).strip())
@@ -499,12 +507,12 @@ class Execution:
                                heartbeat_at=timezone.now(), log=self.log_text())
 
 
-def failure_message(error: BaseException, *, timed_out: bool = False) -> str:
+def failure_message(error: BaseException, *, timed_out: bool = False, limit_s: float | None = None) -> str:
     """What the run page shows: the engine's own message (written for users), or a plain explanation."""
     from celery.exceptions import SoftTimeLimitExceeded
 
     if timed_out or isinstance(error, (RunTimedOut, SoftTimeLimitExceeded)):
-        limit = settings.STRESS_TEST_SOFT_TIME_LIMIT
+        limit = round(settings.STRESS_TEST_SOFT_TIME_LIMIT if limit_s is None else limit_s)
         shown = f"{limit // 60} min" if limit >= 120 else f"{limit} s"
         return (f"The stress test ran longer than its time limit ({shown}) and was stopped. Sample fewer rows "
                 "(data_params.nrows) or choose fewer test categories.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import recovery, services  # recovery also connects the worker_ready hook
 
 
 @shared_task(
@@ -18,3 +18,14 @@ from . import services
 )
 def run_stress_test(run_id: str) -> None:
     services.run_execute(run_id)
+
+
+# ---- recovery (stresstests/recovery.py), run by beat (CELERY_BEAT_SCHEDULE) ----------------------------------------
+@shared_task(name="stresstests.reap_stale_runs", ignore_result=True)
+def reap_stale_runs() -> None:
+    recovery.reap_stale_runs()
+
+
+@shared_task(name="stresstests.requeue_lost_runs", ignore_result=True)
+def requeue_lost_runs() -> None:
+    recovery.requeue_lost_runs()

@@ -146,8 +146,9 @@ class RunConfig:
         profiling = raw.pop("profiling_config", None) or {}
         for source in (suite, runtime, raw):
             flat.update(source)
+        # time_limit_s is the server's per-run time limit (stresstests/recovery.py), not the engine's business.
         for ignored in ("run_name", "model_id", "data_info", "custom_tests", "agent_id", "custom_image",
-                        "resource_request"):
+                        "resource_request", "time_limit_s"):
             flat.pop(ignored, None)
         if flat.get("random_seed") in (None, ""):
             flat.pop("random_seed", None)

@@ -1,0 +1,219 @@
+"""Recovery of stress-test runs from lost workers and lost broker messages, and per-run time limits.
+
+The database is the source of truth; the broker only carries wake-up calls:
+- a run whose worker died stops beating its heart (services.Execution writes `heartbeat_at` every few seconds,
+  even while the model is being called); `reap_stale_runs` (a beat task) fails it with a clear reason, and a worker
+  that starts fails at once the runs its dead predecessor on the same host left behind;
+- a queued run whose message was lost (a broker restart, a flushed Redis) is queued again by `requeue_lost_runs`;
+  the task claims runs with a conditional update, so a duplicate message is harmless.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Concat
+from django.utils import timezone
+
+from stresstests.engine.errors import ConfigError
+
+from .models import RunStatus, StressTestRun
+
+logger = logging.getLogger(__name__)
+
+# Runs this process claims carry heartbeats after this moment; an older run with our PID had a dead predecessor.
+PROCESS_STARTED_AT = timezone.now()
+RUN_TASK_NAME = "stresstests.run_stress_test"
+
+
+# ---- per-run time limits -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TimeLimits:
+    soft_s: float  # the run is stopped with a message
+    hard_s: float  # the run is failed even if its engine does not stop
+
+
+def time_limits_from_config(test_run_config: dict | None) -> TimeLimits:
+    """The server's limits, or shorter ones asked for by the run's `run_time_info.time_limit_s` (seconds)."""
+    soft, hard = float(settings.STRESS_TEST_SOFT_TIME_LIMIT), float(settings.STRESS_TEST_TIME_LIMIT)
+    wanted = ((test_run_config or {}).get("run_time_info") or {}).get("time_limit_s")
+    if wanted in (None, ""):
+        return TimeLimits(soft, hard)
+    try:
+        wanted = float(wanted)
+    except (TypeError, ValueError):
+        raise ConfigError(f"run_time_info.time_limit_s must be a number of seconds, not {wanted!r}.") from None
+    if not math.isfinite(wanted) or wanted <= 0:
+        raise ConfigError("run_time_info.time_limit_s must be a positive number of seconds.")
+    if wanted > soft:
+        raise ConfigError(f"run_time_info.time_limit_s may be at most {soft:g} s, this server's limit.")
+    return TimeLimits(wanted, wanted + max(hard - soft, 0.0))
+
+
+def time_limit_message(run: StressTestRun) -> str:
+    from .services import RunTimedOut, failure_message
+
+    return failure_message(RunTimedOut(), limit_s=time_limits_from_config(run.config).soft_s)
+
+
+# ---- which process runs a run ------------------------------------------------------------------------------------
+def worker_identity() -> str:
+    """Written on the run when claimed: the host and the process that runs it (the pool child under prefork)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
+def _pid_on_this_host(worker: str) -> int | None:
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return int(pid)
+
+
+def _process_is_gone(pid: int, last_sign_of_life: datetime | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    if _process_state(pid) in ("Z", "X"):  # killed, not yet reaped by its parent
+        return True
+    # The PID is ours (containers hand out the same small PIDs on every start): the run's process died before we began.
+    ours = pid == os.getpid() or _parent_pid(pid) == os.getpid()
+    return ours and (last_sign_of_life is None or last_sign_of_life < PROCESS_STARTED_AT)
+
+
+def _stat_fields(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()  # the command name may hold spaces and parentheses
+    except OSError:
+        return []
+
+
+def _process_state(pid: int) -> str:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else ""
+
+
+def _parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+# ---- failing runs whose worker died ------------------------------------------------------------------------------
+def lost_worker_message(run: StressTestRun) -> str:
+    last = run.heartbeat_at or run.started_at or timezone.now()
+    # A run already past its soft limit that then went silent was most likely killed by the hard limit.
+    if run.started_at and (last - run.started_at).total_seconds() >= time_limits_from_config(run.config).soft_s:
+        return time_limit_message(run)
+    return (f"The worker running this stress test stopped (lost heartbeat at "
+            f"{timezone.localtime(last):%H:%M:%S %Z}); re-run it.")
+
+
+def fail_lost_run(run: StressTestRun, *, now: datetime | None = None) -> bool:
+    """Fails (or, if a cancel was asked for, cancels) a run that was seen silent; False if it spoke up meanwhile."""
+    now = now or timezone.now()
+    message = "" if run.cancel_requested else lost_worker_message(run)
+    note = "Cancelled; the worker had stopped." if run.cancel_requested else message
+    changed = StressTestRun.objects.filter(id=run.id, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at).update(
+        status=RunStatus.CANCELLED if run.cancel_requested else RunStatus.FAILED, error=message, current_test="",
+        finished_at=now, log=Concat(F("log"), Value(f"\n[server] {note}")),
+    )
+    if changed:
+        logger.warning("Stress test %s: worker %s lost (last heartbeat %s)", run.id, run.worker, run.heartbeat_at)
+    return bool(changed)
+
+
+def reap_stale_runs(*, now: datetime | None = None) -> list[UUID]:
+    """Fails the running runs whose heartbeat is older than STRESS_TEST_HEARTBEAT_STALE_S."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.STRESS_TEST_HEARTBEAT_STALE_S)
+    silent = StressTestRun.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    return [run.id for run in silent.defer("log") if fail_lost_run(run, now=now)]
+
+
+def fail_runs_of_dead_processes(*, now: datetime | None = None) -> list[UUID]:
+    """At worker start: runs claimed on this host by a process that no longer exists are failed at once."""
+    running_here = StressTestRun.objects.filter(
+        status=RunStatus.RUNNING, worker__startswith=f"{socket.gethostname()}:"
+    ).defer("log")
+    failed = []
+    for run in running_here:
+        pid = _pid_on_this_host(run.worker)
+        if pid is not None and _process_is_gone(pid, run.heartbeat_at) and fail_lost_run(run, now=now):
+            failed.append(run.id)
+    return failed
+
+
+# ---- queued runs whose message was lost --------------------------------------------------------------------------
+def run_queue_name(run: StressTestRun) -> str:
+    route = settings.CELERY_TASK_ROUTES.get(RUN_TASK_NAME, {})
+    return run.project.workspace.celery_queue or route.get("queue") or settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def broker_queue_size(queue: str) -> int | None:
+    """Messages waiting in the broker's queue; None when the broker cannot say."""
+    from kombu.exceptions import ChannelError
+
+    from rime_web.celery import app
+
+    try:
+        with app.connection_for_write() as broker:
+            return broker.default_channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:  # Redis forgets an empty queue
+        return 0
+    except Exception:  # noqa: BLE001 - an unreachable broker: queue again, duplicates are harmless
+        logger.warning("Could not count the messages of queue %s", queue, exc_info=True)
+        return None
+
+
+def requeue_lost_runs(*, now: datetime | None = None) -> list[UUID]:
+    """Queues again the runs queued longer than STRESS_TEST_REQUEUE_AFTER_S ago that no worker claimed.
+
+    Runs waiting behind others still have their messages; a queue holding at least one message per queued run is
+    left alone, so a long backlog is not flooded with duplicates.
+    """
+    from .services import _enqueue
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.STRESS_TEST_REQUEUE_AFTER_S)
+    queued = StressTestRun.objects.filter(status=RunStatus.REQUESTED, cancel_requested=False).select_related(
+        "project__workspace").annotate(since=Coalesce("enqueued_at", "created_at")).defer("log")
+    by_queue: dict[str, list[StressTestRun]] = defaultdict(list)
+    for run in queued:
+        by_queue[run_queue_name(run)].append(run)
+    requeued = []
+    for queue, runs in by_queue.items():
+        waiting = broker_queue_size(queue)
+        if waiting is not None and waiting >= len(runs):
+            continue
+        for run in (run for run in runs if run.since < cutoff):
+            logger.warning("Stress test %s was queued at %s and not claimed; queueing it again", run.id, run.since)
+            _enqueue(run)
+            requeued.append(run.id)
+    return requeued
+
+
+@worker_ready.connect
+def recover_on_worker_start(**_kwargs) -> None:
+    """A (re)started worker cleans up after a predecessor that died with runs, and re-sends lost messages."""
+    try:
+        fail_runs_of_dead_processes()
+        requeue_lost_runs()
+    except Exception:  # noqa: BLE001 - the worker must start even if the database is not reachable yet
+        logger.exception("Recovery at worker start failed; the periodic reaper will retry")
+    finally:
+        connection.close()  # the worker's main process does not keep a connection open
