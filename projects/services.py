@@ -67,6 +67,8 @@ def project_create(
 @transaction.atomic
 def project_delete(*, user, project: Project) -> None:
     audit(actor=user, action="project.delete", obj=project, workspace=project.workspace)
+    # Runs PROTECT the models and datasets they used, even when the project takes both away: runs go first.
+    project.runs.all().delete()
     project.delete()
 
 
