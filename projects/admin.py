@@ -73,13 +73,20 @@ class ProjectAdmin(AuditedModelAdmin):
     list_select_related = ["workspace", "created_by"]
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value back, not even what was just typed into a form that failed validation."""
+
+    def format_value(self, value):
+        return ""
+
+
 class IntegrationAdminForm(forms.ModelForm):
     """Secrets are write-only: the form never shows stored values; a non-empty field replaces them all."""
 
     new_secrets = forms.JSONField(
         required=False,
         help_text='Write-only. A JSON object such as {"AWS_SECRET_ACCESS_KEY": "..."} replaces the stored secrets.',
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=WriteOnlyTextarea(attrs={"rows": 3}),
     )
 
     class Meta:

@@ -54,3 +54,15 @@ def test_keys_rotate_old_secrets_still_decrypt(workspace, settings):
         assert crypto.decrypt_json(rotated)["AWS_SECRET_ACCESS_KEY"] == SECRET
     finally:
         crypto._fernet.cache_clear()
+
+
+def test_an_invalid_admin_form_does_not_echo_the_typed_secret(client, workspace, django_user_model):
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456789")
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:projects_integration_add"),
+        {"workspace": "", "name": "", "integration_type": "INTEGRATION_TYPE_AWS_ACCESS_KEY", "config": "{}",
+         "new_secrets": '{"AWS_SECRET_ACCESS_KEY": "%s"}' % SECRET},
+    )
+    assert response.status_code == 200  # re-rendered with errors
+    assert SECRET not in response.content.decode()
