@@ -62,3 +62,26 @@ def fraud_report() -> dict:
         model_task=MODEL_TASK_BINARY_CLASSIFICATION,
         model=load_model(FRAUD / "fraud_model.catb", model_task=MODEL_TASK_BINARY_CLASSIFICATION),
     )
+
+
+class LinearModel:
+    """A fixed regression model of the synthetic data: the amount it expects to be refunded."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        amount = pd.to_numeric(frame["amount"], errors="coerce").fillna(0).to_numpy(dtype=float)
+        return 0.3 * amount + 20.0 * (frame["city"].astype(str) == "Rome").to_numpy()
+
+
+def regression_report() -> dict:
+    """A regression run on the same synthetic data (label: a noisy refund), every category."""
+    frames = []
+    for seed, shift in ((1, 0.0), (2, 250.0)):
+        frame = synthetic_frame(400, seed=seed, amount_shift=shift).drop(columns="label")
+        noise = np.random.default_rng(seed).normal(0, 15, len(frame))
+        frame["label"] = LinearModel().predict(frame) + noise
+        frames.append(frame)
+    return run_stress_test(
+        reference=frames[0], evaluation=frames[1], config=RunConfig(categories="all", random_seed=0),
+        data_params=DataParams(label_col="label", protected_features=["country"]),
+        model_task="MODEL_TASK_REGRESSION", model=LinearModel(),
+    )

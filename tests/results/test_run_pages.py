@@ -223,3 +223,17 @@ def test_a_feature_page_gathers_every_case_about_the_feature(client_for, owner, 
     assert 'id="chart-feature-' in page and "Distribution of amount" in page
     assert client.get(reverse("results:feature_detail", args=[run.id, "bm9wZQ"])).status_code == 404  # "nope"
     assert client.get(reverse("results:feature_detail", args=[run.id, "%%%"])).status_code == 404
+
+
+def test_every_page_of_a_binary_and_a_regression_run_renders(client_for, owner, finished_run, all_categories_report):
+    from tests.results.reports import regression_report
+
+    client = client_for(owner)
+    for report in (all_categories_report, regression_report()):
+        run = finished_run(report)
+        results = RunResults(report)
+        urls = [tab_url(run, tab) for tab in ("overview", "category", "feature")]
+        urls += [reverse("results:test_detail", args=[run.id, test["test_type"]]) for _, test in results.all_tests()]
+        urls += [reverse("results:feature_detail", args=[run.id, f.url_id]) for f in results.features]
+        urls += [reverse("results:export_html", args=[run.id]), reverse("results:export_cases_csv", args=[run.id])]
+        assert [url for url in urls if client.get(url).status_code != 200] == []
