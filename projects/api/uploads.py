@@ -20,6 +20,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from projects import selectors
 from projects.authentication import ApiKeyAuthentication
 from projects.models import DatasetSource, ModelSource
 
@@ -53,6 +54,8 @@ def _workspace_for_upload(request):
     workspace_ids = list(scoped_workspace_ids(request))
     if len(workspace_ids) != 1:
         raise ValidationError("Use an API key (or belong to one workspace): the file is kept in that workspace.")
+    # Storing a file is a write: viewers may not.
+    selectors.check_role(selectors.membership_for(request.user, workspace_ids[0]), write=True)
     return workspace_ids[0]
 
 
