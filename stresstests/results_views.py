@@ -2,6 +2,7 @@
 filtering helper of the Stress Testing list. Every page renders the engine's report; nothing is recomputed."""
 from __future__ import annotations
 
+import hashlib
 from typing import Callable
 
 from django import forms
@@ -50,13 +51,18 @@ def _finished_run(user, run_id) -> tuple[StressTestRun, dict, object]:
     return run, _report_data(run), membership
 
 
-def _cached_fragment(run: StressTestRun, name: str, build: Callable[[], dict]) -> dict:
+def _cached_fragment(run: StressTestRun, name: str, build: Callable[[], dict | None]) -> dict:
     """`build()` (which loads the report) once per run and region; access is checked before, by the caller,
-    and fragments hold nothing that depends on the user."""
-    key = f"results:{RESULTS_CACHE_VERSION}:{run.id}:{run.finished_at.timestamp() if run.finished_at else 0}:{name}"
+    and fragments hold nothing that depends on the user. A region that does not exist (build() returns None) is
+    a 404 and is not cached, so made-up URLs cannot crowd real pages out of the cache."""
+    region = hashlib.sha256(name.encode()).hexdigest()[:32]  # URL input: keep keys short and plain for any backend
+    finished = run.finished_at.timestamp() if run.finished_at else 0
+    key = f"results:{RESULTS_CACHE_VERSION}:{run.id}:{finished}:{region}"
     fragment = cache.get(key)
     if fragment is None:
         fragment = build()
+        if fragment is None:
+            raise Http404("This run has no such page.")
         cache.set(key, fragment, RESULTS_CACHE_SECONDS)
     return fragment
 
@@ -86,10 +92,8 @@ def run_results(request, run_id, tab: str = "overview"):
 def test_detail(request, run_id, test_type: str):
     run, membership = _succeeded_run(request.user, run_id)
     fragment = _cached_fragment(run, f"test:{test_type}", lambda: _test_fragment(run, test_type))
-    if fragment is None or not fragment.get("html"):
-        raise Http404("This run has no such test.")
     return render(request, "stresstests/results/test_detail.html",
-                  _page_context(run, membership, test_name=fragment["name"], test_html=fragment["html"]))
+                  _page_context(run, membership, crumb=fragment["name"], test_html=fragment["html"]))
 
 
 @login_required
@@ -97,31 +101,29 @@ def test_detail(request, run_id, test_type: str):
 def feature_detail(request, run_id, feature_id: str):
     run, membership = _succeeded_run(request.user, run_id)
     fragment = _cached_fragment(run, f"feature:{feature_id}", lambda: _feature_fragment(run, feature_id))
-    if not fragment.get("html"):
-        raise Http404("This run tested no such feature.")
     return render(request, "stresstests/results/feature_detail.html",
-                  _page_context(run, membership, test_name=fragment["name"], feature_html=fragment["html"]))
+                  _page_context(run, membership, crumb=fragment["name"], feature_html=fragment["html"]))
 
 
-def _feature_fragment(run: StressTestRun, feature_id: str) -> dict:
+def _feature_fragment(run: StressTestRun, feature_id: str) -> dict | None:
     try:
         name = feature_from_url_id(feature_id)
-    except (ValueError, UnicodeDecodeError):
-        return {"name": "", "html": ""}
+    except ValueError:  # not base64, or not UTF-8 inside (UnicodeDecodeError is a ValueError)
+        return None
     results = RunResults(_report_data(run))
     feature = results.feature(name)
     if feature is None:
-        return {"name": "", "html": ""}
+        return None
     html = render_to_string("stresstests/results/_feature_body.html", {
         "run": run, "feature": feature, "cases": results.feature_cases(name),
         "distribution": results.feature_distribution_chart(name)})
     return {"name": name, "html": html}
 
 
-def _test_fragment(run: StressTestRun, test_type: str) -> dict:
+def _test_fragment(run: StressTestRun, test_type: str) -> dict | None:
     detail = RunResults(_report_data(run)).test(test_type)
     if detail is None:
-        return {"name": "", "html": ""}  # cached too: asking again for a missing test costs no report load
+        return None
     html = render_to_string("stresstests/results/_test_body.html", {"run": run, "test": detail})
     return {"name": detail.row.name, "html": html}
 
