@@ -93,7 +93,7 @@ def test_detail(request, run_id, test_type: str):
     run, membership = _succeeded_run(request.user, run_id)
     fragment = _cached_fragment(run, f"test:{test_type}", lambda: _test_fragment(run, test_type))
     return render(request, "stresstests/results/test_detail.html",
-                  _page_context(run, membership, crumb=fragment["name"], test_html=fragment["html"]))
+                  _page_context(run, membership, crumb=fragment["name"], body_html=fragment["html"]))
 
 
 @login_required
@@ -101,8 +101,8 @@ def test_detail(request, run_id, test_type: str):
 def feature_detail(request, run_id, feature_id: str):
     run, membership = _succeeded_run(request.user, run_id)
     fragment = _cached_fragment(run, f"feature:{feature_id}", lambda: _feature_fragment(run, feature_id))
-    return render(request, "stresstests/results/feature_detail.html",
-                  _page_context(run, membership, crumb=fragment["name"], feature_html=fragment["html"]))
+    return render(request, "stresstests/results/test_detail.html",
+                  _page_context(run, membership, crumb=fragment["name"], body_html=fragment["html"]))
 
 
 def _feature_fragment(run: StressTestRun, feature_id: str) -> dict | None:
