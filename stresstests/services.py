@@ -405,8 +405,9 @@ class Execution:
         return _Heartbeat(self)
 
     def beat(self) -> None:
-        self._running().update(heartbeat_at=timezone.now())
-        cancelled = StressTestRun.objects.filter(id=self.run.id, cancel_requested=True).exists()
+        still_ours = self._running().update(heartbeat_at=timezone.now())
+        # Not running any more (the reaper failed it, or it was cancelled): stop working for nobody.
+        cancelled = not still_ours or StressTestRun.objects.filter(id=self.run.id, cancel_requested=True).exists()
         late = time.monotonic() > self.deadline
         if late:
             self.timed_out.set()

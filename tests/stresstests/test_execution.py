@@ -178,3 +178,21 @@ def test_a_run_past_its_time_limit_fails_with_advice(owner, complete_draft, sett
     run = submit_and_execute(owner, complete_draft, django_capture_on_commit_callbacks)
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("The stress test ran longer than its time limit (0 s) and was stopped.")
+
+
+def test_a_heartbeat_stops_a_run_that_is_no_longer_running(owner, complete_draft, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.run_submit(user=owner, run=complete_draft)
+    assert services.run_claim(run.id)
+    execution = services.Execution(run)
+    execution.beat()
+    assert not execution.cancel_seen.is_set()
+    # The fault-tolerance reaper failed the run while this worker was still busy with it.
+    type(run).objects.filter(id=run.id).update(status=RunStatus.FAILED, error="The worker stopped answering.")
+    execution.beat()
+    assert execution.cancel_seen.is_set()
+    with pytest.raises(services.RunCancelled):
+        execution.progress(0.5, "Feature Drift")
+    execution.finish_with_error(services.RunCancelled())
+    run.refresh_from_db()
+    assert (run.status, run.error) == (RunStatus.FAILED, "The worker stopped answering.")
