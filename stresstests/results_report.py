@@ -1,7 +1,7 @@
 """Read-only views of an engine report (StressTestReport.data) for the result pages, exports and comparisons.
 
-Everything a page shows comes from the report; this module only groups, orders and labels it. Chart specs are plain
-JSON-safe dicts drawn by static/js/charts.js (and by the offline HTML export, which embeds the same code).
+Everything a page shows comes from the report; this module only groups, orders and labels it (charts come from
+results_charts.py). Nothing here touches the database: views load StressTestReport.data and wrap it in RunResults.
 """
 from __future__ import annotations
 
