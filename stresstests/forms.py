@@ -13,6 +13,7 @@ from .wizard_uploads import UploadCheck, check_dataset_upload, check_predictions
 
 DATASET_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
 MODEL_FILE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".py", ".zip", ".cbm", ".catb", ".ubj", ".skops", ".onnx")
+NATIVE_ALONE_SUFFIXES = (".json", ".txt")
 MAX_SEED = 2**63 - 1
 INTEGRATION_INPUT = forms.TextInput(attrs={"list": "integration-names", "autocomplete": "off"})
 
@@ -83,7 +84,9 @@ class ModelUploadForm(forms.Form):
 
     def clean_files(self):
         files = self.cleaned_data["files"]
-        models = [f for f in files if _suffix(f.name) in MODEL_FILE_SUFFIXES]
+        # XGBoost (.json) and LightGBM (.txt) files are models alone, artifacts beside a model.py otherwise.
+        single_native = len(files) == 1 and _suffix(files[0].name) in NATIVE_ALONE_SUFFIXES
+        models = [f for f in files if _suffix(f.name) in MODEL_FILE_SUFFIXES or single_native]
         if not models:
             raise forms.ValidationError(
                 "Choose a model file: a .pkl (or .joblib) file, a model.py with its artifacts, or a .zip of its folder."
