@@ -153,7 +153,7 @@ def test_uploading_a_model_py_with_its_artifact_registers_it_and_moves_on(client
 
 @pytest.mark.parametrize(("files", "message"), [
     ([], "Choose a model file"),
-    ([("notes.txt", b"hello")], "Choose a model file"),
+    ([("notes.md", b"hello")], "Choose a model file"),
     ([("a.pkl", b"x"), ("b.pkl", b"y")], "Only a model.py comes with artifact files"),
 ])
 def test_a_bad_model_upload_rerenders_with_a_message(client_for, owner, configured, files, message):
