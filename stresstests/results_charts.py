@@ -24,6 +24,9 @@ def metric_label(name: str) -> str:
         rest = name.removeprefix(prefix)
         if rest != name and rest in METRICS:
             return f"{word} {METRICS[rest].display}"
+    for metric in sorted(METRICS, key=len, reverse=True):  # "auc_actual" -> "AUC actual"
+        if name.startswith(metric + "_"):
+            return f"{METRICS[metric].display} {name.removeprefix(metric + '_').replace('_', ' ')}"
     return METRIC_WORDS.get(name) or name.replace("_", " ").capitalize()
 
 

@@ -95,7 +95,9 @@
         maintainAspectRatio: false,
         scales: {
           x: { title: { display: !!spec.x_label, text: spec.x_label }, ticks: { autoSkip: true, maxRotation: 60 } },
-          y: { beginAtZero: true, suggestedMax: top * 1.08 || 1, title: { display: !!spec.y_label, text: spec.y_label },
+          // Shares stop at 100 % rather than at the next round tick above it.
+          y: { beginAtZero: true, suggestedMax: top * 1.08 || 1, max: spec.percent && top <= 1 && top > 0.85 ? 1 : undefined,
+               title: { display: !!spec.y_label, text: spec.y_label },
                ticks: tick ? { callback: tick } : {} },
         },
         plugins: {
