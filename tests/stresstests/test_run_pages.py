@@ -128,6 +128,7 @@ def test_progress_is_hidden_from_outsiders(client_for, owner, project, outsider)
     run = make_run(project, owner, RunStatus.RUNNING)
     url = reverse("stresstests:run_progress", args=[run.id])
     assert client_for(outsider).get(url, HTTP_HX_REQUEST="true").status_code == 404
+    assert client_for(owner).post(url, HTTP_HX_REQUEST="true").status_code == 405
 
 
 # ---- cancel and re-run ------------------------------------------------------------------------------------------
