@@ -50,9 +50,18 @@ def test_no_filter_or_an_unknown_value_lists_everything(project, runs):
 
 
 def test_pages_hold_a_fixed_number_of_runs_and_keep_the_filters(project):
-    StressTestRun.objects.bulk_create([StressTestRun(project=project, name=f"run {i}", status=RunStatus.FAILED)
+    StressTestRun.objects.bulk_create([StressTestRun(project=project, name=f"run {i:02d}", status=RunStatus.FAILED)
                                        for i in range(RUNS_PER_PAGE + 3)])
-    request = RequestFactory().get("/", {"status": RunStatus.FAILED, "page": "2"})
-    context = filter_runs(request, project.runs.order_by("name"))
-    assert len(context["runs"]) == 3 and context["page_obj"].number == 2
-    assert context["filter_query"] == f"status={RunStatus.FAILED}"
+    first = filter_runs(RequestFactory().get("/", {"status": RunStatus.FAILED}), project.runs.order_by("name"))
+    assert len(first["runs"]) == RUNS_PER_PAGE and first["page_obj"].has_next
+    assert not first["page_obj"].has_previous
+    second = filter_runs(RequestFactory().get("/", {"status": RunStatus.FAILED, "page": "2"}),
+                         project.runs.order_by("name"))
+    assert [run.name for run in second["runs"]] == [f"run {i:02d}" for i in range(RUNS_PER_PAGE, RUNS_PER_PAGE + 3)]
+    assert second["page_obj"].has_previous and not second["page_obj"].has_next
+    assert second["filter_query"] == f"status={RunStatus.FAILED}"
+
+
+def test_a_nonsense_page_number_shows_the_first_page(project, runs):
+    context = filter_runs(RequestFactory().get("/", {"page": "last"}), project.runs.all())
+    assert context["page_obj"].number == 1 and len(context["runs"]) == len(runs)
