@@ -1,45 +1,114 @@
 """Benchmark (a): the fraud example (shared/data/fraud: 10,000 reference and 29,000 evaluation rows, CatBoost),
 every category, country protected. Target: time outside model calls <= time inside them.
 
-Run: .venv/bin/python benchmarks/bench_fraud.py [path/to/fraud folder]
+"Inside model calls" is the time spent in the model adapter's predict (the prediction cache times only the calls
+that reach the model); everything else of run_stress_test (data checks, profile, every test's own work, the report)
+is "outside". Each run is a fresh process, as a worker's first run after start would be, with the engine imported.
+
+Run: .venv/bin/python benchmarks/bench_fraud.py [--sandbox] [--repeat N] [--data path/to/fraud/folder]
+  --sandbox    score through stresstests.engine.sandbox.SandboxedModel (the worker's real path: a child process)
+  --repeat N   run N fresh processes one after another and print the median of each figure
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import statistics
+import subprocess
 import sys
 from pathlib import Path
 
-from measure import Stopwatch, print_figures
+from measure import Stopwatch, peak_memory_mb, print_figures
 
 import pandas as pd
 
 from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
-from stresstests.engine.models import load_model
 from stresstests.engine.runner import run_stress_test
 import stresstests.engine.tests  # noqa: F401  (imports every category, as a running worker already has)
 
 FRAUD = Path("/work/shared/data/fraud")
+FIGURES_MARK = "figures: "
 
 
-def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else FRAUD
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sandbox", action="store_true", help="run the model in SandboxedModel's child process")
+    parser.add_argument("--repeat", type=int, default=1, help="fresh processes to run; the median is printed")
+    parser.add_argument("--data", type=Path, default=FRAUD, help="folder with fraud_ref.csv, fraud_eval.csv, "
+                                                                  "fraud_model.catb")
+    return parser.parse_args()
+
+
+def load_model(path: Path, sandbox: bool):
+    if sandbox:
+        from stresstests.engine.sandbox import SandboxedModel
+
+        return SandboxedModel(path, model_task=MODEL_TASK_BINARY_CLASSIFICATION)
+    from stresstests.engine.models import load_model as load_in_process
+
+    return load_in_process(path, model_task=MODEL_TASK_BINARY_CLASSIFICATION)
+
+
+def run_once(folder: Path, sandbox: bool) -> dict:
     with Stopwatch() as setup:
-        reference = pd.read_csv(folder / "fraud_ref.csv")
-        evaluation = pd.read_csv(folder / "fraud_eval.csv")
-        model = load_model(folder / "fraud_model.catb", model_task=MODEL_TASK_BINARY_CLASSIFICATION)
+        reference = pd.read_csv(folder / "fraud_ref.csv").drop(columns="preds")
+        evaluation = pd.read_csv(folder / "fraud_eval.csv").drop(columns="preds")
+        model = load_model(folder / "fraud_model.catb", sandbox)
     # No pred_col: the model itself scores both datasets, so its cost is part of the run as in a real upload.
     data_params = DataParams(label_col="label", timestamp_col="timestamp", protected_features=["country"],
                              features_not_in_model=[])
-    with Stopwatch() as run:
-        report = run_stress_test(reference=reference.drop(columns="preds"),
-                                 evaluation=evaluation.drop(columns="preds"), config=RunConfig(categories=["all"]),
-                                 data_params=data_params, model_task=MODEL_TASK_BINARY_CLASSIFICATION, model=model)
-    print_figures("(a) fraud example, CatBoost, all categories", report, wall_s=run.seconds, cpu_s=run.cpu_seconds,
-                  setup_s=setup.seconds)
+    try:
+        with Stopwatch() as run:
+            report = run_stress_test(reference=reference, evaluation=evaluation, config=RunConfig(categories=["all"]),
+                                     data_params=data_params, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
+                                     model=model)
+    finally:
+        if sandbox:
+            model.close()   # waits for the child, so its peak memory shows in RUSAGE_CHILDREN below
+    mode = "SandboxedModel" if sandbox else "in process"
+    print_figures(f"(a) fraud example, CatBoost ({mode}), all categories", report, wall_s=run.seconds,
+                  cpu_s=run.cpu_seconds, setup_s=setup.seconds)
     inside = report["run"]["model_calls"]["seconds"]
-    outside = run.seconds - inside
-    print(f"target: outside ({outside:.2f} s) <= inside ({inside:.2f} s) -> {'met' if outside <= inside else 'MISSED'}")
+    figures = {"wall_s": run.seconds, "inside_s": inside, "outside_s": run.seconds - inside,
+               "peak_rss_mb": peak_memory_mb(), "child_peak_rss_mb": peak_memory_mb(children=True) if sandbox else None,
+               "load_1min": os.getloadavg()[0]}
+    print(f"target: outside ({figures['outside_s']:.2f} s) <= inside ({inside:.2f} s) -> "
+          f"{'met' if figures['outside_s'] <= inside else 'MISSED'}")
+    return figures
+
+
+def repeat(args: argparse.Namespace) -> None:
+    """Each repetition in a fresh process (no warm caches carried over), one after another; medians at the end."""
+    command = [sys.executable, __file__, "--data", str(args.data), *(["--sandbox"] if args.sandbox else [])]
+    runs = []
+    for number in range(args.repeat):
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        figures = json.loads(output.split(FIGURES_MARK, 1)[1].splitlines()[0])
+        runs.append(figures)
+        print(f"run {number + 1}: " + ", ".join(f"{key} {value:.2f}" for key, value in figures.items()
+                                                 if value is not None))
+    median = {key: statistics.median(run[key] for run in runs) for key in runs[0] if runs[0][key] is not None}
+    mode = "SandboxedModel" if args.sandbox else "in process"
+    print(f"== (a) fraud, {mode}: median of {len(runs)} fresh runs")
+    print(f"wall {median['wall_s']:.2f} s, inside model {median['inside_s']:.2f} s, outside model "
+          f"{median['outside_s']:.2f} s, peak RSS {median['peak_rss_mb']:.0f} MB"
+          + (f" (model child {median['child_peak_rss_mb']:.0f} MB)" if "child_peak_rss_mb" in median else "")
+          + f", load average {median['load_1min']:.1f}")
+    met = sum(run["outside_s"] <= run["inside_s"] for run in runs)
+    print(f"target: outside <= inside -> {'met' if median['outside_s'] <= median['inside_s'] else 'MISSED'} "
+          f"(median; met in {met} of {len(runs)} runs)")
+
+
+def main() -> None:
+    args = arguments()
+    if args.repeat > 1:
+        repeat(args)
+        return
+    figures = run_once(args.data, args.sandbox)
+    print(FIGURES_MARK + json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))   # run as `python benchmarks/bench_x.py` from anywhere
 
 
-def peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux reports kilobytes
+def peak_memory_mb(*, children: bool = False) -> float:
+    """Peak RSS of this process, or of its largest finished (waited-for) child process, e.g. a model sandbox."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024   # Linux reports kilobytes
 
 
 def print_figures(title: str, report: dict, *, wall_s: float, setup_s: float, cpu_s: float | None = None,
