@@ -90,17 +90,19 @@ def run_results(request, run_id, tab: str = "overview"):
 @login_required
 @require_GET
 def test_detail(request, run_id, test_type: str):
-    run, membership = _succeeded_run(request.user, run_id)
-    fragment = _cached_fragment(run, f"test:{test_type}", lambda: _test_fragment(run, test_type))
-    return render(request, "stresstests/results/test_detail.html",
-                  _page_context(run, membership, crumb=fragment["name"], body_html=fragment["html"]))
+    return _region_page(request, run_id, f"test:{test_type}", lambda run: _test_fragment(run, test_type))
 
 
 @login_required
 @require_GET
 def feature_detail(request, run_id, feature_id: str):
+    return _region_page(request, run_id, f"feature:{feature_id}", lambda run: _feature_fragment(run, feature_id))
+
+
+def _region_page(request, run_id, region: str, build: Callable[[StressTestRun], dict | None]) -> HttpResponse:
+    """A test's or a feature's page: the cached region ({"name", "html"}) inside the project layout."""
     run, membership = _succeeded_run(request.user, run_id)
-    fragment = _cached_fragment(run, f"feature:{feature_id}", lambda: _feature_fragment(run, feature_id))
+    fragment = _cached_fragment(run, region, lambda: build(run))
     return render(request, "stresstests/results/test_detail.html",
                   _page_context(run, membership, crumb=fragment["name"], body_html=fragment["html"]))
 
