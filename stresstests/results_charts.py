@@ -66,7 +66,8 @@ def _group_rates_charts(details: dict, feature: str, case: dict, test_type: str)
     charts = []
     rate = details.get("rate")
     for key, rate_name in (("groups", metric_label(rate).lower() if rate else "positive prediction rate"),
-                           ("true_positive_rate", "true positive rate"), ("false_positive_rate", "false positive rate")):
+                           ("true_positive_rate", "true positive rate"),
+                           ("false_positive_rate", "false positive rate")):
         groups = details.get(key)
         if not isinstance(groups, list) or not groups or "rate" not in groups[0]:
             continue

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from stresstests.results_report import RunResults
 from tests.conftest import require
 from tests.results.reports import FRAUD, fraud_report
 
@@ -44,7 +45,7 @@ def test_cases_csv_has_a_row_per_case_with_its_metrics(client_for, owner, finish
 def test_failing_rows_csv_lists_the_examples_and_the_other_failing_row_ids(client_for, owner, finished_run,
                                                                            all_categories_report):
     run = finished_run(all_categories_report)
-    test = next(t for c in all_categories_report["categories"] for t in c["tests"] if t["test_type"] == "numeric_outlier")
+    test = RunResults(all_categories_report).test("numeric_outlier").raw
     failing = [c for c in test["test_cases"] if c["severity"] != "SEVERITY_PASS"]
     assert failing, "the synthetic evaluation data plants outliers in amount"
     response = client_for(owner).get(reverse("results:failing_rows_csv", args=[run.id, "numeric_outlier"]))

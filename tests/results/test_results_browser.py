@@ -8,6 +8,8 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from stresstests.results_report import RunResults
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
@@ -69,7 +71,7 @@ def test_read_a_finished_run_download_everything_and_compare(sign_in, live_serve
 
     # A test's detail with its chart, sorting and failing rows
     page.goto(f"{live_server.url}/stress-tests/{run.id}/results/category/")
-    subset_f1 = next(t for c in all_categories_report["categories"] for t in c["tests"] if t["test_type"] == "subset_f1")
+    subset_f1 = RunResults(all_categories_report).test("subset_f1").raw
     page.get_by_role("link", name=subset_f1["name"], exact=True).click()
     expect(page.get_by_role("heading", name=subset_f1["name"])).to_be_visible()
     expect(page.locator("details[open] canvas[data-drawn='true']").first).to_be_visible()

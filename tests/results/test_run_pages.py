@@ -203,7 +203,8 @@ def test_results_render_the_stored_report_not_a_recomputation(client_for, owner,
     edited = json.loads(json.dumps(all_categories_report))
     edited["key_findings"] = ["A finding written only in the stored report."]
     run = finished_run(edited)
-    assert "A finding written only in the stored report." in client_for(owner).get(tab_url(run, "overview")).content.decode()
+    page = client_for(owner).get(tab_url(run, "overview")).content.decode()
+    assert "A finding written only in the stored report." in page
 
 
 def test_a_feature_page_gathers_every_case_about_the_feature(client_for, owner, finished_run, all_categories_report,
