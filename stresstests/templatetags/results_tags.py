@@ -98,3 +98,9 @@ def worse_than(later: Any, earlier: Any) -> bool:
     """`later_row|worse_than:earlier_row` for two MetricRows: the evaluation value moved the wrong way."""
     return earlier is not None and results_report.moved_worse(later.higher_is_better, earlier.evaluation,
                                                                later.evaluation)
+
+
+@register.filter
+def category_label(category: str) -> str:
+    """`TEST_CATEGORY_TYPE_MODEL_PERFORMANCE` -> `Model Performance`."""
+    return results_report.CATEGORY_DISPLAY_NAMES.get(category, category)

@@ -119,6 +119,12 @@ def test_a_valid_htmx_post_redirects_the_browser_to_the_next_step(client_for, ow
     assert response["HX-Redirect"] == step_url(draft, "model")
 
 
+def test_from_project_configuration_names_the_categories_as_people_read_them(client_for, owner, draft):
+    html = client_for(owner).get(reverse("stresstests:wizard_step", args=[draft.id, "configuration"])).content.decode()
+    assert ">Model Performance</span>" in html
+    assert "Model_Performance" not in html
+
+
 def test_a_reload_shows_the_saved_configuration(client_for, owner, draft):
     client = client_for(owner)
     configure(client, draft, categories=["TEST_CATEGORY_TYPE_DRIFT", "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"])
