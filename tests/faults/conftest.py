@@ -47,19 +47,20 @@ def inside_the_model(run) -> bool:
 
 @pytest.fixture
 def start_worker(transactional_db, settings, tmp_path):
-    """start_worker(name, queues=..., env={...}, beat=False) -> Popen of a real `celery worker --pool=solo`.
+    """start_worker(name, queues=..., env={...}, beat=False, pool="solo") -> Popen of a real `celery worker`.
 
-    With the solo pool the task runs in the worker's own process, so SIGKILL to it kills the run mid-way. Workers still
+    With the solo pool the task runs in the worker's own process, so SIGKILL to it kills the run mid-way (Celery's time
+    limits need the prefork pool). Workers still
     alive at the end are stopped; the queue folder of the filesystem broker is emptied.
     """
     started: list[subprocess.Popen] = []
 
     def start(name: str, *, queues: str = "default,stresstests", env: dict[str, str] | None = None,
-              beat: bool = False) -> subprocess.Popen:
+              beat: bool = False, pool: str = "solo") -> subprocess.Popen:
         log_path = tmp_path / f"worker-{name}.log"
-        command = [sys.executable, "-m", "celery", "-A", "rime_web", "worker", "-l", "info", "--pool=solo",
-                   "-Q", queues, "-n", f"{name}-{os.getpid()}@%h", "--without-heartbeat", "--without-gossip",
-                   "--without-mingle"]
+        command = [sys.executable, "-m", "celery", "-A", "rime_web", "worker", "-l", "info", f"--pool={pool}",
+                   "--concurrency=1", "-Q", queues, "-n", f"{name}-{os.getpid()}@%h", "--without-heartbeat",
+                   "--without-gossip", "--without-mingle"]
         if beat:
             command += ["-B", "-s", str(tmp_path / f"beat-schedule-{name}")]
         with open(log_path, "wb") as log:
