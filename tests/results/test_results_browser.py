@@ -51,6 +51,7 @@ def test_read_a_finished_run_download_everything_and_compare(sign_in, live_serve
     tabs.get_by_role("link", name="By Feature").click()
     expect(page.get_by_role("rowheader", name="amount")).to_be_visible()
     expect(tabs.get_by_role("link", name="By Feature")).to_have_attribute("aria-current", "page")
+    expect(tabs.get_by_role("link", name="By Feature")).to_be_focused()  # keyboard users stay on the tabs
 
     # Exports from the run page
     exports = page.get_by_role("group", name="Downloads")
