@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from stresstests.engine.base import (
     MODEL_TASK_BINARY_CLASSIFICATION,
@@ -159,13 +158,65 @@ def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predic
     return _GROUPED[name](model_task, labels, predictions, codes, n_groups)
 
 
+def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
+                    code_sets: list[np.ndarray], group_counts: list[int]) -> list[GroupedMetric]:
+    """`name` per group for several groupings of the same rows (e.g. the subsets of every feature) at once.
+
+    Per-row quantities (hits, losses, ranks' score order) are computed once for all groupings and only the per-group
+    sums are taken per grouping; the result is the same as calling `grouped_metric` once per grouping.
+    """
+    code_sets = [np.asarray(codes, dtype=np.int64) for codes in code_sets]
+    if name in _ONE_GROUPING_AT_A_TIME or any((codes < 0).any() for codes in code_sets):
+        return [grouped_metric(name, model_task, labels, predictions, codes, count)
+                for codes, count in zip(code_sets, group_counts)]
+    predictions = np.asarray(predictions, dtype=float)
+    if METRICS[name].needs_labels:
+        if labels is None:
+            return [_undefined(count) for count in group_counts]
+        labels = np.asarray(labels, dtype=float)
+        known = ~np.isnan(labels)
+        if not known.all():
+            labels, predictions, code_sets = labels[known], predictions[known], [c[known] for c in code_sets]
+    groupings = Groupings(code_sets, group_counts)
+    merged = _GROUPED[name](model_task, labels, predictions, groupings, groupings.total)
+    return [GroupedMetric(merged.values[start:stop], merged.standard_errors[start:stop], merged.counts[start:stop])
+            for start, stop in zip(groupings.offsets[:-1], groupings.offsets[1:])]
+
+
+class Groupings:
+    """Several groupings of the same rows, used in place of one `codes` array: group g of grouping i is group
+    offsets[i] + g of the result, so per-row arithmetic runs once and only the per-group sums run per grouping."""
+
+    def __init__(self, code_sets: list[np.ndarray], group_counts: list[int]) -> None:
+        self.code_sets, self.group_counts = code_sets, [int(count) for count in group_counts]
+        self.offsets = np.concatenate([[0], np.cumsum(self.group_counts)]).astype(np.int64)
+        self.total = int(self.offsets[-1])
+
+    def __len__(self) -> int:
+        return len(self.code_sets[0]) if self.code_sets else 0
+
+    def __getitem__(self, mask: np.ndarray) -> Groupings:
+        return Groupings([codes[mask] for codes in self.code_sets], self.group_counts)
+
+    def sum(self, weights: np.ndarray | None) -> np.ndarray:
+        return np.concatenate([np.bincount(codes, weights=weights, minlength=count).astype(float)[:count]
+                               for codes, count in zip(self.code_sets, self.group_counts)])
+
+    def per_row(self, per_group: np.ndarray) -> list[np.ndarray]:
+        """Each grouping's per-group values spread back to its rows."""
+        return [per_group[start:stop][codes]
+                for codes, start, stop in zip(self.code_sets, self.offsets[:-1], self.offsets[1:])]
+
+
 # ---- helpers -----------------------------------------------------------------------------------------------------
 def _undefined(n_groups: int) -> GroupedMetric:
     nan = np.full(n_groups, np.nan)
     return GroupedMetric(nan, nan.copy(), np.zeros(n_groups, dtype=np.int64))
 
 
-def _sum(codes: np.ndarray, weights: np.ndarray | None, n_groups: int) -> np.ndarray:
+def _sum(codes: np.ndarray | Groupings, weights: np.ndarray | None, n_groups: int) -> np.ndarray:
+    if isinstance(codes, Groupings):
+        return codes.sum(weights)
     return np.bincount(codes, weights=weights, minlength=n_groups).astype(float)[:n_groups]
 
 
@@ -205,22 +256,67 @@ def _variance_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, mask:
         values, codes = values[mask], codes[mask]
     count = _sum(codes, None, n_groups)
     mean = _ratio(_sum(codes, values, n_groups), count)
-    centred = values - np.nan_to_num(mean)[codes] if len(codes) else values
-    second = _ratio(_sum(codes, centred ** 2, n_groups), count)
-    fourth = _ratio(_sum(codes, centred ** 4, n_groups), count)
+    second, fourth = _central_moment_sums(values, codes, np.nan_to_num(mean), n_groups)
+    second, fourth = _ratio(second, count), _ratio(fourth, count)
     variance = second * _ratio(count, count - 1)
     std_error = np.sqrt(np.maximum(_ratio(fourth - second ** 2, count), 0.0))
     return GroupedMetric(variance, std_error, count.astype(np.int64))
 
 
-def _binary_auc(labels: np.ndarray, scores: np.ndarray, codes: np.ndarray, n_groups: int) -> GroupedMetric:
+def _ranks_within_groups(scores: np.ndarray, codes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """1-based rank of each score within its group, ties averaged (as pandas' groupby rank "average").
+
+    `order` is the stable argsort of `scores`, shared by every grouping of the same rows. A stable radix sort on
+    the (small integer) codes keeps score order inside each group, so each group's rows end up contiguous and in
+    score order; tie runs get the mean of their positions.
+    """
+    size = len(scores)
+    if size == 0:
+        return np.empty(0)
+    small = np.int16 if codes.max(initial=0) < np.iinfo(np.int16).max else np.int64
+    order = order[np.argsort(codes[order].astype(small), kind="stable")]
+    sorted_scores, sorted_codes = scores[order], codes[order]
+    new_group = np.empty(size, dtype=bool)
+    new_group[0] = True
+    np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=new_group[1:])
+    new_run = new_group.copy()
+    new_run[1:] |= sorted_scores[1:] != sorted_scores[:-1]
+    positions = np.arange(size, dtype=np.int64)
+    run_starts = positions[new_run]
+    run_ends = np.append(run_starts[1:], size)
+    run_mean = (run_starts + run_ends - 1) / 2.0
+    group_first = np.maximum.accumulate(np.where(new_group, positions, 0))
+    ranks = np.empty(size)
+    ranks[order] = run_mean[np.cumsum(new_run) - 1] - group_first + 1
+    return ranks
+
+
+def _central_moment_sums(values: np.ndarray, codes: np.ndarray | Groupings, mean: np.ndarray, n_groups: int
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: sums of squared and of fourth-power deviations from the group mean."""
+    if isinstance(codes, Groupings):
+        parts = [_central_moment_sums(values, part, mean[start:stop], count)
+                 for part, start, stop, count in zip(codes.code_sets, codes.offsets[:-1], codes.offsets[1:],
+                                                      codes.group_counts)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    squared = (values - mean[codes]) ** 2 if len(codes) else values ** 2
+    return _sum(codes, squared, n_groups), _sum(codes, squared * squared, n_groups)
+
+
+def _binary_auc(labels: np.ndarray, scores: np.ndarray, codes: np.ndarray | Groupings, n_groups: int
+                ) -> GroupedMetric:
     """Rank-sum (Mann-Whitney) AUC per group with the Hanley-McNeil standard error."""
     positive = labels == 1
-    ranks = pd.Series(scores).groupby(codes).rank(method="average").to_numpy()
     n_pos = _sum(codes, positive.astype(float), n_groups)
     n_all = _sum(codes, None, n_groups)
     n_neg = n_all - n_pos
-    rank_sum = _sum(codes, np.where(positive, ranks, 0.0), n_groups)
+    order = np.argsort(scores, kind="stable")   # shared by every grouping
+    if isinstance(codes, Groupings):
+        rank_sum = np.concatenate([
+            _sum(part, np.where(positive, _ranks_within_groups(scores, part, order), 0.0), count)
+            for part, count in zip(codes.code_sets, codes.group_counts)])
+    else:
+        rank_sum = _sum(codes, np.where(positive, _ranks_within_groups(scores, codes, order), 0.0), n_groups)
     auc = _ratio(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg)
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
     variance = _ratio(auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2), n_pos * n_neg)
@@ -401,6 +497,9 @@ def _average_prediction(task, labels, predictions, codes, n):
     values = positive_scores(predictions) if task == MODEL_TASK_BINARY_CLASSIFICATION else predictions
     return _mean_metric(np.asarray(values, dtype=float).reshape(len(codes)), codes, n)
 
+
+# Metrics that combine group codes arithmetically: `grouped_metrics` runs them one grouping at a time.
+_ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall"})
 
 _GROUPED = {
     "auc": _auc, "accuracy": _binary_accuracy, "f1": _binary_f1, "precision": _binary_precision,

@@ -41,7 +41,7 @@ from stresstests.engine.base import (
     register,
     worst_severity,
 )
-from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metric, metric_priority
+from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metrics, metric_priority
 from stresstests.engine.severity import benjamini_hochberg, exceeds_with_confidence_p, severity_for
 
 SUBSET_FEATURE_TYPES = ("numeric", "categorical", "boolean")
@@ -227,10 +227,16 @@ class _SubsetTestBase(StressTest):
     metric: str
     requires = frozenset({"labels", "predictions"})
 
-    def _grouped(self, ctx: Context, which: str, codes: np.ndarray, n_groups: int) -> GroupedMetric:
+    def _grouped(self, ctx: Context, which: str, features: list[FeatureSubsets]
+                 ) -> tuple[GroupedMetric, list[GroupedMetric]]:
+        """The metric on the whole dataset and per subset of every feature, in one vectorised pass."""
         labels = getattr(ctx, f"{which}_labels") if METRICS[self.metric].needs_labels else None
-        return grouped_metric(self.metric, ctx.model_task, labels, getattr(ctx, f"{which}_predictions"), codes,
-                              n_groups)
+        frame = getattr(ctx, which)
+        code_sets = [np.zeros(len(frame), dtype=np.int64), *(getattr(s, f"{which}_codes") for s in features)]
+        overall, *per_feature = grouped_metrics(self.metric, ctx.model_task, labels,
+                                                getattr(ctx, f"{which}_predictions"), code_sets,
+                                                [1, *(s.count for s in features)])
+        return overall, per_feature
 
     def _cases(self, features: list[FeatureSubsets], evidence: tuple[list, list, list], params: dict,
                thresholds: tuple[float, float], build) -> list[TestCase]:
@@ -290,11 +296,9 @@ class SubsetPerformanceTest(_SubsetTestBase):
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         features = self._subsets(ctx, params)
-        n_rows = len(ctx.evaluation)
-        overall = self._grouped(ctx, "evaluation", np.zeros(n_rows, dtype=np.int64), 1)
+        overall, per_feature = self._grouped(ctx, "evaluation", features)
         if np.isnan(overall.values[0]):
             raise SkipTest(f"{_display(self.metric)} is undefined on the evaluation set")
-        per_feature = [self._grouped(ctx, "evaluation", s.evaluation_codes, s.count) for s in features]
         evidence = self._evidence(per_feature, overall, params)
         return self._cases(features, evidence, params, thresholds, lambda i, severities, p_values: self._case(
             ctx, features[i], per_feature[i], evidence[0][i], severities, p_values, float(overall.values[0]),
@@ -344,11 +348,10 @@ class SubsetDegradationTest(_SubsetTestBase):
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         features = self._subsets(ctx, params)
         minimum = int(params.get("min_subset_size", 20))
-        overall_ref = self._grouped(ctx, "reference", np.zeros(len(ctx.reference), dtype=np.int64), 1)
-        overall_eval = self._grouped(ctx, "evaluation", np.zeros(len(ctx.evaluation), dtype=np.int64), 1)
+        overall_ref, per_feature_ref = self._grouped(ctx, "reference", features)
+        overall_eval, per_feature_eval = self._grouped(ctx, "evaluation", features)
         overall_gap = float(metric_gap(self.metric, overall_ref.values, overall_eval.values)[0])
-        pairs = [(self._grouped(ctx, "reference", s.reference_codes, s.count),
-                  self._grouped(ctx, "evaluation", s.evaluation_codes, s.count)) for s in features]
+        pairs = list(zip(per_feature_ref, per_feature_eval))
         # Judge what a subset lost beyond the whole dataset's loss; an overall improvement is not credited.
         excess_over = max(overall_gap, 0.0) if not np.isnan(overall_gap) else 0.0
         degradations = [metric_gap(self.metric, ref.values, ev.values) for ref, ev in pairs]
