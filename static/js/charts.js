@@ -128,7 +128,8 @@
   }
 
   function draw(canvas) {
-    if (canvas.dataset.drawn || canvas.offsetParent === null) return;
+    // Charts in closed <details> wait until opened: a long test page or the offline report draws only what shows.
+    if (canvas.dataset.drawn || canvas.closest("details:not([open])") || canvas.offsetParent === null) return;
     const source = document.getElementById(canvas.dataset.chart);
     if (!source) return;
     const spec = JSON.parse(source.textContent);
