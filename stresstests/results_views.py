@@ -2,8 +2,10 @@
 filtering helper of the Stress Testing list. Every page renders the engine's report; nothing is recomputed."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from django import forms
@@ -25,10 +27,22 @@ from .selectors import get_run_for_user
 
 TABS = ("overview", "category", "feature")
 RUNS_PER_PAGE = 20
-# A finished run's report never changes, so its rendered result regions are cached. Bump the version when the
-# result templates change, so a shared cache (Redis) serves no stale markup after a deploy.
-RESULTS_CACHE_VERSION = 1
+# A finished run's report never changes, so its rendered result regions are cached for a day.
 RESULTS_CACHE_SECONDS = 24 * 3600
+APP_DIR = Path(__file__).resolve().parent
+# What the cached markup is made from: when any of it changes (a deploy), the cache keys change with it, so a shared
+# cache (Redis) never serves markup of the previous version.
+RENDERING_SOURCES = (APP_DIR / "results_report.py", APP_DIR / "results_charts.py",
+                     APP_DIR / "templatetags" / "results_tags.py")
+RENDERING_TEMPLATES = APP_DIR.parent / "templates" / "stresstests" / "results"
+
+
+@functools.cache
+def rendering_version() -> str:
+    digest = hashlib.sha256()
+    for path in [*RENDERING_SOURCES, *sorted(RENDERING_TEMPLATES.glob("*.html"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _succeeded_run(user, run_id) -> tuple[StressTestRun, object]:
@@ -45,10 +59,10 @@ def _report_data(run: StressTestRun) -> dict:
     return data
 
 
-def _finished_run(user, run_id) -> tuple[StressTestRun, dict, object]:
+def _finished_run(user, run_id) -> tuple[StressTestRun, dict]:
     """The run and its report, or 404 while it has none (still running, failed or cancelled)."""
-    run, membership = _succeeded_run(user, run_id)
-    return run, _report_data(run), membership
+    run, _ = _succeeded_run(user, run_id)
+    return run, _report_data(run)
 
 
 def _cached_fragment(run: StressTestRun, name: str, build: Callable[[], dict | None]) -> dict:
@@ -57,7 +71,7 @@ def _cached_fragment(run: StressTestRun, name: str, build: Callable[[], dict | N
     a 404 and is not cached, so made-up URLs cannot crowd real pages out of the cache."""
     region = hashlib.sha256(name.encode()).hexdigest()[:32]  # URL input: keep keys short and plain for any backend
     finished = run.finished_at.timestamp() if run.finished_at else 0
-    key = f"results:{RESULTS_CACHE_VERSION}:{run.id}:{finished}:{region}"
+    key = f"results:{rendering_version()}:{run.id}:{finished}:{region}"
     fragment = cache.get(key)
     if fragment is None:
         fragment = build()
@@ -139,14 +153,14 @@ def _download(content: str | bytes, content_type: str, filename: str) -> HttpRes
 @login_required
 @require_GET
 def export_json(request, run_id):
-    run, report, _ = _finished_run(request.user, run_id)
+    run, report = _finished_run(request.user, run_id)
     return _download(exports.report_json(report), "application/json", exports.export_filename(run, ".json"))
 
 
 @login_required
 @require_GET
 def export_test_cases_csv(request, run_id):
-    run, report, _ = _finished_run(request.user, run_id)
+    run, report = _finished_run(request.user, run_id)
     return _download(exports.test_cases_csv(report), "text/csv; charset=utf-8",
                      exports.export_filename(run, "-test-cases.csv"))
 
@@ -154,7 +168,7 @@ def export_test_cases_csv(request, run_id):
 @login_required
 @require_GET
 def export_failing_rows_csv(request, run_id, test_type: str):
-    run, report, _ = _finished_run(request.user, run_id)
+    run, report = _finished_run(request.user, run_id)
     detail = RunResults(report).test(test_type)
     if detail is None:
         raise Http404("This run has no such test.")
@@ -165,7 +179,7 @@ def export_failing_rows_csv(request, run_id, test_type: str):
 @login_required
 @require_GET
 def export_html(request, run_id):
-    run, report, _ = _finished_run(request.user, run_id)
+    run, report = _finished_run(request.user, run_id)
     return _download(exports.report_html(run, report), "text/html; charset=utf-8",
                      exports.export_filename(run, ".html"))
 

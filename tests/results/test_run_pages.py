@@ -238,3 +238,12 @@ def test_every_page_of_a_binary_and_a_regression_run_renders(client_for, owner, 
         urls += [reverse("results:feature_detail", args=[run.id, f.url_id]) for f in results.features]
         urls += [reverse("results:export_html", args=[run.id]), reverse("results:export_cases_csv", args=[run.id])]
         assert [url for url in urls if client.get(url).status_code != 200] == []
+
+
+def test_cached_markup_is_keyed_by_the_templates_it_was_rendered_with():
+    from stresstests.results_views import RENDERING_SOURCES, RENDERING_TEMPLATES, rendering_version
+
+    names = {path.name for path in RENDERING_TEMPLATES.glob("*.html")}
+    assert {"_run_results.html", "_test_body.html", "_chart.html"} <= names
+    assert all(path.exists() for path in RENDERING_SOURCES)
+    assert len(rendering_version()) == 16
