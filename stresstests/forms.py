@@ -1,6 +1,7 @@
 """Forms of the Create Stress Test wizard. Field labels follow the seed's wording (Select Model, Select File, ...)."""
 from __future__ import annotations
 
+import hmac
 from pathlib import PurePath
 
 from django import forms
@@ -15,6 +16,7 @@ DATASET_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl", ".jsonl.gz",
 MODEL_FILE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".py", ".zip", ".cbm", ".catb", ".ubj", ".skops", ".onnx")
 NATIVE_ALONE_SUFFIXES = (".json", ".txt")
 MAX_SEED = 2**63 - 1
+REGISTRY_SECRET_NAMES = ("secret_access_key", "AWS_SECRET_ACCESS_KEY", "token")
 INTEGRATION_INPUT = forms.TextInput(attrs={"list": "integration-names", "autocomplete": "off"})
 
 
@@ -105,6 +107,14 @@ class ModelRegistryForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "integration-names", "autocomplete": "off"}),
     )
     uri = forms.CharField(label="URI or path", max_length=1000, help_text="e.g. s3://models/fraud/model.py")
+    # The seed's registry secret. The registry's credentials stay, encrypted, in its integration (an admin sets them);
+    # a secret typed here is checked against them and never stored or shown again.
+    secret = forms.CharField(
+        label="Registry secret", required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Its secret access key or token, checked against the one stored in the registry's integration; "
+                  "blank uses the stored credentials.",
+    )
     name = forms.CharField(label="Model name", max_length=200)
     tags = forms.CharField(label="Tags", required=False)
 
@@ -115,11 +125,26 @@ class ModelRegistryForm(forms.Form):
     def clean_registry(self) -> Integration:
         return integration_by_name(self.project, self.cleaned_data["registry"], kind="registry")
 
+    def clean(self):
+        data = super().clean()
+        registry, secret = data.get("registry"), data.get("secret")
+        if secret and registry is not None and not _is_stored_secret(registry, secret):
+            self.add_error("secret", f"That is not the secret stored for registry “{registry.name}”.")
+        return data
+
     def clean_name(self) -> str:
         return ModelUploadForm.clean_name(self)  # same uniqueness rule
 
     def clean_tags(self) -> list[str]:
         return split_names(self.cleaned_data.get("tags", ""))
+
+
+def _is_stored_secret(integration: Integration, typed: str) -> bool:
+    stored = integration.get_secrets()
+    # Every stored secret is compared (each in constant time), so timing does not tell which one matched.
+    matches = [hmac.compare_digest(typed.encode(), stored[name].encode())
+               for name in REGISTRY_SECRET_NAMES if stored.get(name)]
+    return any(matches)
 
 
 def integration_by_name(project: Project, name: str, *, kind: str) -> Integration:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -64,6 +65,7 @@ def wizard_url(run, step: wizard.Step) -> str:
     return reverse("stresstests:wizard_step", kwargs={"run_id": run.id, "step": step.slug})
 
 
+@sensitive_post_parameters("secret")  # the registry secret stays out of Django's error reports
 @login_required
 @require_http_methods(["GET", "POST"])
 def wizard_step(request, run_id, step):
