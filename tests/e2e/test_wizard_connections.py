@@ -2,8 +2,8 @@
 
 An admin adds a SQL-database integration (a throwaway PostgreSQL database) and a model registry (moto's S3 server,
 with IAM-checked keys) on the Integrations page; then the seed's steps: Create Stress Test → Custom → a model from the
-registry → reference and evaluation tables from the connection, the evaluation with predictions from another table →
-the run finishes on the worker and its summary is shown.
+registry → the reference and the evaluation from the connection's `transactions` table, the evaluation with predictions
+from its `model_scores` table → the run finishes on the worker and its summary is shown.
 """
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from tests.e2e.test_wizard import (
+    RUN_TIMEOUT_MS,
+    choose_custom,
+    choose_source,
+    next_step,
+    open_wizard,
+    watch_run_to_the_end,
+)
 
 # Shared registry fixtures (moto S3 server, IAM keys, the throwaway PostgreSQL database), imported, not copied.
 from tests.registries.conftest import (  # noqa: F401 (fixtures)
@@ -22,8 +31,6 @@ from tests.registries.conftest import (  # noqa: F401 (fixtures)
     s3_keys,
     source_pg_database,
 )
-
-from tests.e2e.test_wizard import RUN_TIMEOUT_MS, choose_custom, choose_source, next_step, open_wizard, watch_run_to_the_end
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -54,7 +61,8 @@ def add_integration(page: Page, kind: str, name: str, fields: dict[str, str], *,
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_role("button", name="Add integration").click()
     expect(page.get_by_role("heading", name="Integrations")).to_be_visible()
-    expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("Configured")
+    row = page.get_by_role("row").filter(has_text=name)
+    expect(row.get_by_role("cell", name="Configured", exact=True)).to_be_visible()
 
 
 def choose_only(page: Page, categories: list[str]) -> None:
@@ -62,7 +70,8 @@ def choose_only(page: Page, categories: list[str]) -> None:
     choose_custom(page, [])
     for box in page.locator("input[name=categories]").all():
         box.uncheck()
-    choose_custom(page, categories)
+    for category in categories:
+        page.get_by_label(category, exact=True).check()
 
 
 def fill_connection(page: Page, table: str, *, predictions_table: str = "") -> None:
