@@ -257,6 +257,16 @@ def worst_severity(severities: list[str] | tuple[str, ...]) -> str:
 
 def json_safe(value: Any) -> Any:
     """Numpy scalars, arrays, NaN and infinities to plain JSON values (NaN/inf become None)."""
+    # Fast paths by exact type: a report holds tens of thousands of plain values and this runs over all of them.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is list:
+        return [json_safe(v) for v in value]
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
