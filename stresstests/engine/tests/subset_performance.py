@@ -170,9 +170,11 @@ def _categorical_subsets(ctx: Context, feature: str, max_categories: int) -> Fea
 
 
 def _category_codes(values: pd.Series, kept: pd.Index) -> np.ndarray:
-    codes = kept.get_indexer(values)
-    codes = np.where(codes < 0, len(kept), codes)                 # unseen or rare values: "other"
-    return np.where(values.isna().to_numpy(), len(kept) + 1, codes)
+    # Look up each distinct value once (factorize is fast on Arrow strings) rather than every row.
+    row_codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    lookup = kept.get_indexer(distinct)
+    lookup = np.where(lookup < 0, len(kept), lookup)              # unseen or rare values: "other"
+    return np.append(lookup, len(kept) + 1)[row_codes]            # null (code -1): the last, "missing"
 
 
 # ---- shared decision -----------------------------------------------------------------------------------------------
