@@ -163,9 +163,10 @@ class AbnormalInputTest(StressTest):
 
 def _examples(ctx: Context, check: RowCheck) -> list[dict]:
     positions = np.flatnonzero(check.evaluation_mask)[:MAX_EXAMPLES]
-    rows = ctx.evaluation.iloc[positions][check.features]
+    # A few cells of the checked columns only: no sub-frame of the whole evaluation set.
+    columns = [ctx.evaluation[feature].iloc[positions].tolist() for feature in check.features]
     examples = []
-    for index, row in zip(rows.index, rows.itertuples(index=False)):
+    for index, row in zip(ctx.evaluation.index[positions], zip(*columns)):
         values = {feature: _plain(value) for feature, value in zip(check.features, row)}
         examples.append({"row": _plain(index), **({"value": values[check.features[0]]} if len(values) == 1
                                                   else {"values": values})})
