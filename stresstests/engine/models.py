@@ -355,20 +355,30 @@ class PredictionCache:
         missing_columns = [c for c in self.features if c not in frame.columns]
         if missing_columns:
             raise DataLoadError(f"Rows to score lack the model's feature columns: {', '.join(missing_columns)}.")
-        inputs = frame[self.features]
-        if len(inputs) == 0:
+        if len(frame) == 0:
             return self._empty()
-        hashes = pd.util.hash_pandas_object(inputs, index=False).to_numpy()
+        hashes = self._row_hashes(frame)
         positions = self._index.get_indexer(hashes)
         new = positions < 0
         if new.any():
-            self._score_new(inputs, hashes, new)
+            self._score_new(frame, hashes, new)
             positions = self._index.get_indexer(hashes)
         return self._values[positions]
 
-    def _score_new(self, inputs: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> None:
+    def _row_hashes(self, frame: pd.DataFrame) -> np.ndarray:
+        """One 64-bit hash per row of the model's feature columns, column by column (no sub-frame is built).
+
+        Only compared within this cache, so any fixed way of combining the column hashes will do.
+        """
+        combined = np.zeros(len(frame), dtype=np.uint64)
+        for column in self.features:
+            column_hash = pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
+            combined = combined * np.uint64(1_000_003) ^ column_hash
+        return combined
+
+    def _score_new(self, frame: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> None:
         new_hashes, first = np.unique(hashes[new], return_index=True)
-        rows = inputs.iloc[np.flatnonzero(new)[first]].reset_index(drop=True)
+        rows = frame.iloc[np.flatnonzero(new)[first]][self.features].reset_index(drop=True)
         started = time.perf_counter()
         try:
             values = validate_predictions(self.model.predict(rows), n_rows=len(rows), model_task=self.model_task)
