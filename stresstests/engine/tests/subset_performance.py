@@ -231,14 +231,18 @@ class _SubsetTestBase(StressTest):
 
     def _grouped(self, ctx: Context, which: str, features: list[FeatureSubsets]
                  ) -> tuple[GroupedMetric, list[GroupedMetric]]:
-        """The metric on the whole dataset and per subset of every feature, in one vectorised pass."""
-        labels = getattr(ctx, f"{which}_labels") if METRICS[self.metric].needs_labels else None
-        frame = getattr(ctx, which)
-        code_sets = [np.zeros(len(frame), dtype=np.int64), *(getattr(s, f"{which}_codes") for s in features)]
-        overall, *per_feature = grouped_metrics(self.metric, ctx.model_task, labels,
-                                                getattr(ctx, f"{which}_predictions"), code_sets,
-                                                [1, *(s.count for s in features)])
-        return overall, per_feature
+        """The metric on the whole dataset and per subset of every feature, in one vectorised pass; memoised, since
+        Subset Performance and Subset Performance Degradation both need the evaluation side of each metric."""
+        key = ("subset_performance.grouped", self.metric, which, tuple(id(s) for s in features))
+        if key not in ctx.memo:
+            labels = getattr(ctx, f"{which}_labels") if METRICS[self.metric].needs_labels else None
+            frame = getattr(ctx, which)
+            code_sets = [np.zeros(len(frame), dtype=np.int64), *(getattr(s, f"{which}_codes") for s in features)]
+            overall, *per_feature = grouped_metrics(self.metric, ctx.model_task, labels,
+                                                    getattr(ctx, f"{which}_predictions"), code_sets,
+                                                    [1, *(s.count for s in features)])
+            ctx.memo[key] = (features, overall, per_feature)   # `features` kept so that the ids stay theirs
+        return ctx.memo[key][1:]
 
     def _cases(self, features: list[FeatureSubsets], evidence: tuple[list, list, list], params: dict,
                thresholds: tuple[float, float], build) -> list[TestCase]:
@@ -273,9 +277,10 @@ MAX_EXAMPLES = 5
 def subset_examples(ctx: Context, subsets: FeatureSubsets, code: int) -> list[dict]:
     """A few evaluation rows of one subset: row number, the feature's value, label and prediction."""
     rows = np.flatnonzero(subsets.evaluation_codes == code)[:MAX_EXAMPLES]
+    values = {f: ctx.evaluation[f].iloc[rows].tolist() for f in subsets.feature_list}   # a few cells per column
     examples = []
-    for row in rows:
-        example = {"row": int(row)} | {f: ctx.evaluation[f].iloc[row] for f in subsets.feature_list}
+    for position, row in enumerate(rows):
+        example = {"row": int(row)} | {f: column[position] for f, column in values.items()}
         if ctx.evaluation_labels is not None:
             example["label"] = ctx.evaluation_labels[row]
         if ctx.evaluation_predictions is not None:
