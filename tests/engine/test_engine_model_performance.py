@@ -73,6 +73,16 @@ def test_a_less_confident_model_is_flagged_without_any_evaluation_labels(referen
     assert run(ctx, "auc").status == STATUS_SKIPPED      # needs evaluation labels
 
 
+def test_atc_is_not_fooled_by_float_noise_at_a_tied_threshold():
+    """A perfect model whose predictions come back from a table 1e-11 lower must not look less accurate."""
+    reference = scored_frame(600, seed=3)
+    reference["preds"] = np.where(reference["label"] == 1, 0.7310585786, 1 - 0.7310585786)
+    evaluation = reference.assign(preds=reference["preds"] - 1e-11 * (reference["label"] == 1))
+    result = run(context(reference, evaluation), "atc")
+    assert result.severity == SEVERITY_PASS
+    assert result.cases[0].metrics["estimated_evaluation_accuracy"] == pytest.approx(1.0)
+
+
 def test_a_calibration_shift_is_found_while_the_ranking_metrics_pass(reference):
     evaluation = scored_frame(N, seed=2)
     evaluation["preds"] = evaluation["preds"] ** 3      # same order of rows, different probabilities
