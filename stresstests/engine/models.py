@@ -339,6 +339,19 @@ def _check_probabilities(array: np.ndarray, model_task: str) -> None:
 
 
 # ---- prediction cache --------------------------------------------------------------------------------------------
+_NULL_HASH = np.uint64(np.iinfo(np.uint64).max)   # what pandas' hashing gives every null
+
+
+def _column_hashes(values: pd.Series) -> np.ndarray:
+    """pandas' row hashes of one column; string columns (the slow case) hash each distinct value once."""
+    if pd.api.types.is_string_dtype(values.dtype) and (
+            values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")):
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+        distinct_hashes = pd.util.hash_array(np.asarray(distinct, dtype=object), categorize=False)
+        return np.append(distinct_hashes, _NULL_HASH)[codes]   # code -1 (null) takes the appended null hash
+    return pd.util.hash_pandas_object(values, index=False).to_numpy()
+
+
 class PredictionCache:
     """Scores each distinct row (by content of the model's features) once, in one batched call per request."""
 
@@ -372,13 +385,12 @@ class PredictionCache:
         """
         combined = np.zeros(len(frame), dtype=np.uint64)
         for column in self.features:
-            column_hash = pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
-            combined = combined * np.uint64(1_000_003) ^ column_hash
+            combined = combined * np.uint64(1_000_003) ^ _column_hashes(frame[column])
         return combined
 
     def _score_new(self, frame: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> None:
         new_hashes, first = np.unique(hashes[new], return_index=True)
-        rows = frame.iloc[np.flatnonzero(new)[first]][self.features].reset_index(drop=True)
+        rows = frame[self.features].iloc[np.flatnonzero(new)[first]].reset_index(drop=True)
         started = time.perf_counter()
         try:
             values = validate_predictions(self.model.predict(rows), n_rows=len(rows), model_task=self.model_task)
