@@ -135,7 +135,7 @@ def prediction_value(predictions: np.ndarray, position: int) -> Any:
 def with_column(frame: pd.DataFrame, column: str, values: Any) -> pd.DataFrame:
     """A copy of `frame` with one column replaced, in the column's own dtype when the values fit it (integers stay
     integers, strings stay strings); values of another type make it an object column."""
-    copy = frame.copy()
+    copy = frame.copy(deep=False)   # copy-on-write (pandas 3): replacing a column leaves `frame` as it was
     values = pd.Series(list(values) if np.ndim(values) else [values] * len(copy), index=copy.index)
     copy[column] = _in_original_dtype(values, frame[column])
     return copy
