@@ -50,6 +50,20 @@
     bindDropzones(root);
   }
 
+  // Keyboard and screen-reader users land on the step's title after each Next; an invalid step that htmx swapped
+  // back in (its focused Next button is gone) puts the focus on the first field to fix.
+  function focusStep(root) {
+    if (root === document) {
+      var heading = document.getElementById("step-heading");
+      if (heading && !document.querySelector("[autofocus]")) heading.focus();
+      return;
+    }
+    if (root.id !== "step-form") return;
+    var target = root.querySelector(".has-error input:not([type=hidden]), .has-error select, .has-error textarea")
+      || root.querySelector("button[type=submit]");
+    if (target) target.focus();
+  }
+
   // htmx reports upload progress on the element that sent the request (the step's form).
   document.addEventListener("htmx:xhr:progress", function (event) {
     var form = event.target.closest ? event.target.closest("form") : null;
@@ -66,6 +80,6 @@
     bar.textContent = percent + "%";
   });
 
-  document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
-  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) { init(event.detail.elt); focusStep(event.detail.elt); });
+  document.addEventListener("DOMContentLoaded", function () { init(document); focusStep(document); });
 })();
