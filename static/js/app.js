@@ -10,3 +10,20 @@ document.addEventListener("click", (event) => {
     setTimeout(() => { button.textContent = label; }, 1500);
   });
 });
+
+// Live regions that outlive htmx swaps: the text of every [data-announce="ID"] element is copied into the persistent
+// role="status" element #ID, and only when it changed, so a region re-rendered by polling is announced once per change.
+function announceChanges(root) {
+  const texts = {};
+  root.querySelectorAll("[data-announce]").forEach((source) => {
+    const words = source.textContent.replace(/\s+/g, " ").trim();
+    if (words) (texts[source.dataset.announce] ||= []).push(words);
+  });
+  Object.entries(texts).forEach(([id, parts]) => {
+    const region = document.getElementById(id);
+    const message = parts.join(". ");
+    if (region && region.textContent !== message) region.textContent = message;
+  });
+}
+document.addEventListener("htmx:afterSettle", () => announceChanges(document));
+document.addEventListener("DOMContentLoaded", () => announceChanges(document));
