@@ -92,8 +92,10 @@ def _forced_type(name: str, categorical: tuple | list, text: tuple | list) -> st
     return None
 
 
-def infer_type(series: pd.Series, info: ColumnTypeInfo) -> str:
-    values = series.dropna()
+def infer_type(series: pd.Series, info: ColumnTypeInfo, *, non_null: pd.Series | None = None,
+               distinct: pd.Series | None = None) -> str:
+    """The column's feature type; `non_null` and `distinct` (see `_distinct`) may be passed when already known."""
+    values = series.dropna() if non_null is None else non_null
     if values.empty:
         return "categorical"
     if pd.api.types.is_bool_dtype(series):
@@ -102,13 +104,15 @@ def infer_type(series: pd.Series, info: ColumnTypeInfo) -> str:
         return "datetime"
     if pd.api.types.is_numeric_dtype(series):
         return _numeric_type(values, values.nunique(), info)
-    return _string_type(_distinct(values), len(values), info)
+    return _string_type(_distinct(values) if distinct is None else distinct, len(values), info)
 
 
 def _distinct(values: pd.Series) -> pd.Series:
     """Row count per distinct value (as text): string checks run once per value, not once per row."""
     counts = values.value_counts(sort=False)
     counts.index = counts.index.astype(str)
+    if counts.index.is_unique:   # the usual case: values were text already, nothing to merge
+        return counts
     return counts.groupby(level=0, sort=False).sum()
 
 
@@ -154,8 +158,12 @@ def _looks_like_datetime(values: pd.Series) -> bool:
 
 def profile_column(series: pd.Series, levels: np.ndarray, info: ColumnTypeInfo, *,
                    forced_type: str | None = None) -> ColumnProfile:
-    column_type = forced_type or infer_type(series, info)
     non_null = series.dropna()
+    # Text checks run on the distinct values; computed once for type inference and the string facts.
+    text_like = not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+                     or pd.api.types.is_datetime64_any_dtype(series))
+    distinct = _distinct(non_null) if text_like and not non_null.empty else None
+    column_type = forced_type or infer_type(series, info, non_null=non_null, distinct=distinct)
     column = ColumnProfile(
         name=str(series.name), type=column_type, dtype=str(series.dtype), count=int(len(non_null)),
         null_count=int(len(series) - len(non_null)), null_rate=float(series.isna().mean()) if len(series) else 0.0,
@@ -166,7 +174,7 @@ def profile_column(series: pd.Series, levels: np.ndarray, info: ColumnTypeInfo, 
     if column_type in ("categorical", "boolean", "identifier"):
         _add_categories(column, non_null, info)
     if column_type != "numeric" and not pd.api.types.is_numeric_dtype(series) and column_type != "datetime":
-        _add_string_facts(column, non_null)
+        _add_string_facts(column, non_null, distinct)
     return column
 
 
@@ -199,10 +207,10 @@ def _add_categories(column: ColumnProfile, values: pd.Series, info: ColumnTypeIn
     column.unseen_values_allowed = column.type == "identifier" or column.n_unique >= limit
 
 
-def _add_string_facts(column: ColumnProfile, values: pd.Series) -> None:
+def _add_string_facts(column: ColumnProfile, values: pd.Series, distinct: pd.Series | None = None) -> None:
     if values.empty:
         return
-    counts = _distinct(values)
+    counts = _distinct(values) if distinct is None else distinct
     text = counts.index.to_series(index=counts.index)
     lengths = text.str.len()
     column.min_length, column.max_length = int(lengths.min()), int(lengths.max())
