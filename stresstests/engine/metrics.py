@@ -273,8 +273,10 @@ def _ranks_within_groups(scores: np.ndarray, codes: np.ndarray, order: np.ndarra
     size = len(scores)
     if size == 0:
         return np.empty(0)
-    small = np.int16 if codes.max(initial=0) < np.iinfo(np.int16).max else np.int64
-    order = order[np.argsort(codes[order].astype(small), kind="stable")]
+    highest, lowest = codes.max(initial=0), codes.min(initial=0)
+    if highest != lowest:   # one group (e.g. a whole dataset): score order is already group order
+        small = np.int16 if highest < np.iinfo(np.int16).max and lowest >= 0 else np.int64
+        order = order[np.argsort(codes[order].astype(small), kind="stable")]
     sorted_scores, sorted_codes = scores[order], codes[order]
     new_group = np.empty(size, dtype=bool)
     new_group[0] = True
