@@ -374,7 +374,7 @@ class Execution:
     # -- the model's output and our own notes, shown on the run page
     def log(self, line: str) -> None:
         with self._log_lock:
-            self._log_lines.append(line.rstrip("\n"))
+            self._log_lines.append(text_for_database(line.rstrip("\n")))
 
     def log_text(self) -> str:
         with self._log_lock:
@@ -394,7 +394,7 @@ class Execution:
         if now - self._last_write < PROGRESS_WRITE_INTERVAL_S and fraction < 1.0:
             return
         self._last_write = now
-        self._running().update(progress=max(0.0, min(fraction, 1.0)), current_test=current[:200],
+        self._running().update(progress=max(0.0, min(fraction, 1.0)), current_test=text_for_database(current[:200]),
                                heartbeat_at=timezone.now(), log=self.log_text())
         if StressTestRun.objects.filter(id=self.run.id, cancel_requested=True).exists():
             self.cancel_seen.set()
@@ -504,8 +504,13 @@ class Execution:
             if not isinstance(error, EngineError):
                 logger.exception("Stress test %s failed", self.run.id, exc_info=error)
                 self.log("".join(traceback.format_exception_only(type(error), error)).strip())
-        self._running().update(status=status, error=message, current_test="", finished_at=timezone.now(),
-                               heartbeat_at=timezone.now(), log=self.log_text())
+        self._running().update(status=status, error=text_for_database(message), current_test="",
+                               finished_at=timezone.now(), heartbeat_at=timezone.now(), log=self.log_text())
+
+
+def text_for_database(text: str) -> str:
+    """PostgreSQL refuses NUL in text, and a model may print anything (e.g. /proc/self/environ)."""
+    return text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
 
 
 def failure_message(error: BaseException, *, timed_out: bool = False, limit_s: float | None = None) -> str:
