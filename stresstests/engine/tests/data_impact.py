@@ -143,10 +143,16 @@ def counterfactual_impact(ctx: Context, predictions: np.ndarray, weights: np.nda
         labels = np.asarray(ctx.evaluation_labels, dtype=float)
         labelled = ~np.isnan(labels)
         metric = ctx.metric_name()
-        actual = _weighted_metric(metric, ctx.model_task, labels[labelled], actual_predictions[labelled],
-                                  np.ones(labelled.sum()))
+        # The actual metric and the sort of the actual scores are the same for every drifted feature: once a run.
+        if "data_impact.actual" not in ctx.memo:
+            scores = actual_predictions[labelled]
+            ctx.memo["data_impact.actual"] = (
+                _weighted_metric(metric, ctx.model_task, labels[labelled], scores, np.ones(labelled.sum())),
+                _score_levels(scores) if metric == "auc" else None)
+        actual, actual_levels = ctx.memo["data_impact.actual"]
         counterfactual = _weighted_metric(metric, ctx.model_task, labels[labelled], predictions[labelled],
-                                          weights[labelled])
+                                          weights[labelled],
+                                          levels=actual_levels if predictions is actual_predictions else None)
         if actual is not None and counterfactual is not None:
             worse = counterfactual - actual if ctx.higher_is_better() else actual - counterfactual
             scale = 1.0 if METRICS[metric].bounded else (abs(counterfactual) or 1.0)
@@ -187,12 +193,12 @@ def _scores(ctx: Context, predictions: np.ndarray) -> np.ndarray:
 
 
 def _weighted_metric(metric: str, model_task: str, labels: np.ndarray, predictions: np.ndarray,
-                     weights: np.ndarray) -> float | None:
+                     weights: np.ndarray, levels: np.ndarray | None = None) -> float | None:
     predictions = np.asarray(predictions, dtype=float)
     if weights.sum() <= 0:
         return None
     if metric == "auc":
-        return weighted_auc(labels, positive_scores(predictions), weights)
+        return weighted_auc(labels, positive_scores(predictions), weights, levels=levels)
     if metric == "multiclass_accuracy":
         return float(np.average(predictions.argmax(axis=1) == labels.astype(int), weights=weights))
     if metric == "accuracy":
@@ -203,10 +209,17 @@ def _weighted_metric(metric: str, model_task: str, labels: np.ndarray, predictio
     return None
 
 
-def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float | None:
-    """Weighted Mann-Whitney AUC: P(score of a positive > score of a negative) with row weights; ties count half."""
+def _score_levels(predictions: np.ndarray) -> np.ndarray:
+    """Per row, the rank of its distinct positive-class score (what `weighted_auc` groups rows by)."""
+    return np.unique(positive_scores(np.asarray(predictions, dtype=float)), return_inverse=True)[1]
+
+
+def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, levels: np.ndarray | None = None
+                 ) -> float | None:
+    """Weighted Mann-Whitney AUC: P(score of a positive > score of a negative) with row weights; ties count half.
+    `levels`: the rows' distinct-score ranks (`_score_levels(scores)`) when already known."""
     positive = labels == 1
-    _, group = np.unique(scores, return_inverse=True)
+    group = np.unique(scores, return_inverse=True)[1] if levels is None else levels
     n_groups = int(group.max()) + 1 if group.size else 0
     positive_weight = np.bincount(group, weights=np.where(positive, weights, 0.0), minlength=n_groups)
     negative_weight = np.bincount(group, weights=np.where(positive, 0.0, weights), minlength=n_groups)
