@@ -342,7 +342,7 @@ def _check_probabilities(array: np.ndarray, model_task: str) -> None:
 _NULL_HASH = np.uint64(np.iinfo(np.uint64).max)   # what pandas' hashing gives every null
 
 
-def _column_hashes(values: pd.Series) -> np.ndarray:
+def column_hashes(values: pd.Series) -> np.ndarray:
     """pandas' row hashes of one column; string columns (the slow case) hash each distinct value once."""
     if pd.api.types.is_string_dtype(values.dtype) and (
             values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")):
@@ -385,7 +385,7 @@ class PredictionCache:
         """
         combined = np.zeros(len(frame), dtype=np.uint64)
         for column in self.features:
-            combined = combined * np.uint64(1_000_003) ^ _column_hashes(frame[column])
+            combined = combined * np.uint64(1_000_003) ^ column_hashes(frame[column])
         return combined
 
     def _score_new(self, frame: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> None:

@@ -25,6 +25,7 @@ from stresstests.engine.base import (
     json_safe,
     register,
 )
+from stresstests.engine.models import column_hashes
 from stresstests.engine.severity import severity_for, worst_severity
 from stresstests.engine.tests import distribution_stats as ds
 
@@ -117,7 +118,7 @@ class DuplicateRows(CleanlinessTest):
               thresholds: tuple[float, float]) -> TestCase:
         # One 64-bit hash per cell, combined per row: duplicates of the real rows and of rows whose columns were
         # shuffled independently come from the same hashes, without copying the frame.
-        hashes = np.column_stack([pd.util.hash_pandas_object(frame[c], index=False).to_numpy() for c in columns])
+        hashes = np.column_stack([column_hashes(frame[c]) for c in columns])
         duplicated = _duplicated(_row_hashes(hashes))
         shuffled = np.column_stack([column[ctx.rng.permutation(len(column))] for column in hashes.T])
         n = max(len(frame), 1)
