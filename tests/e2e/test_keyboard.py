@@ -97,6 +97,7 @@ AUDIT_JS = """() => {
   document.querySelectorAll('progress, [role=progressbar]').forEach((el) => {
     if (!name(el)) problems.push('progress bar without a name: ' + show(el));
   });
+  if (/\{[#%]|[#%]\}/.test(document.body.innerText)) problems.push('template syntax shown on the page');
   return problems;
 }"""
 
