@@ -389,8 +389,16 @@ class PredictionCache:
         return combined
 
     def _score_new(self, frame: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> None:
-        new_hashes, first = np.unique(hashes[new], return_index=True)
-        rows = frame[self.features].iloc[np.flatnonzero(new)[first]].reset_index(drop=True)
+        # The first row of each new content, in the frame's own order: when every row is new and distinct (the
+        # datasets themselves), the feature columns go to the model as they are, without a reordering copy.
+        first = np.sort(np.unique(hashes[new], return_index=True)[1])
+        positions = np.flatnonzero(new)[first]
+        new_hashes = hashes[positions]
+        inputs = frame[self.features]
+        if len(positions) == len(frame):
+            rows = inputs.reset_index(drop=True)
+        else:
+            rows = inputs.iloc[positions].reset_index(drop=True)
         started = time.perf_counter()
         try:
             values = validate_predictions(self.model.predict(rows), n_rows=len(rows), model_task=self.model_task)
