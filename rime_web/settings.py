@@ -208,10 +208,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 STRESS_TEST_SOFT_TIME_LIMIT = env.int("STRESS_TEST_SOFT_TIME_LIMIT", default=3 * 3600)
 STRESS_TEST_TIME_LIMIT = env.int("STRESS_TEST_TIME_LIMIT", default=3 * 3600 + 300)
 # Recovery (stresstests/recovery.py): a run whose heartbeat is older than STALE is failed by the reaper, which beat
-# runs every REAPER_INTERVAL (so a dead worker's run is failed within STALE + REAPER_INTERVAL, under 2 minutes); a
+# runs every REAPER_INTERVAL (so a dead worker's run is failed within STALE + REAPER_INTERVAL = 60 s by default); a
 # queued run that no worker claimed for REQUEUE_AFTER (its message lost with the broker) is queued again.
-STRESS_TEST_HEARTBEAT_STALE_S = env.int("STRESS_TEST_HEARTBEAT_STALE_S", default=60)
-STRESS_TEST_REAPER_INTERVAL_S = env.int("STRESS_TEST_REAPER_INTERVAL_S", default=30)
+STRESS_TEST_HEARTBEAT_STALE_S = env.int("STRESS_TEST_HEARTBEAT_STALE_S", default=45)
+STRESS_TEST_REAPER_INTERVAL_S = env.int("STRESS_TEST_REAPER_INTERVAL_S", default=15)
 STRESS_TEST_REQUEUE_AFTER_S = env.int("STRESS_TEST_REQUEUE_AFTER_S", default=60)
 CELERY_BEAT_SCHEDULE = {
     # `expires`: checks piled up while no worker was listening are dropped, not run back to back.
