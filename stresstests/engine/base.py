@@ -12,6 +12,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from stresstests.engine.config import RunConfig
+    from stresstests.engine.metrics import GroupedMetric
     from stresstests.engine.models import ModelAdapter, PredictionCache
     from stresstests.engine.profile import Profile
 
@@ -230,23 +231,29 @@ class Context:
         regression divided by the reference prediction spread so thresholds stay unit-free).
         Returns {"metric", "passing", "failing", "impact", "n_failing"}; `impact` is None when it cannot be measured.
         """
-        from stresstests.engine.metrics import prediction_impact
+        return self.impact_detail(failing_mask)[0]
+
+    def impact_detail(self, failing_mask: np.ndarray) -> tuple[dict[str, Any], GroupedMetric | None]:
+        """`impact`, and with labels the primary metric of passing (group 0) and failing (group 1) rows with its
+        standard errors, from the one grouped computation that gave both."""
+        from stresstests.engine.metrics import grouped_metric, prediction_impact
 
         mask = np.asarray(failing_mask, dtype=bool)
         result: dict[str, Any] = {"metric": None, "passing": None, "failing": None, "impact": None,
                                   "n_failing": int(mask.sum())}
         predictions = self.evaluation_predictions
         if predictions is None or not mask.any() or mask.all():
-            return result
+            return result, None
         if self.labelled_share() >= self.config.model_profiling.impact_label_threshold:
-            passing = self.score(self.evaluation_labels[~mask], predictions[~mask])
-            failing = self.score(self.evaluation_labels[mask], predictions[mask])
+            grouped = grouped_metric(self.metric_name(), self.model_task, self.evaluation_labels, predictions,
+                                     mask.astype(np.int64), 2)
+            passing, failing = (None if np.isnan(value) else float(value) for value in grouped.values)
             if passing is not None and failing is not None:
                 gap = passing - failing if self.higher_is_better() else failing - passing
                 result.update(metric=self.metric_name(), passing=passing, failing=failing, impact=float(gap))
-                return result
+                return result, grouped
         result.update(prediction_impact(self.model_task, predictions, mask, self.reference_predictions))
-        return result
+        return result, None
 
 
 def worst_severity(severities: list[str] | tuple[str, ...]) -> str:

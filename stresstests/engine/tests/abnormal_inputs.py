@@ -343,9 +343,13 @@ class Coded:
 
 
 def coded(ctx: Context, feature: str) -> Coded:
-    ref_codes, eval_codes, categories = ds.feature_codes(ctx, feature)
-    n_reference = int(ref_codes.max()) + 1 if (ref_codes >= 0).any() else 0
-    return Coded(ref_codes, eval_codes, pd.Series(categories, dtype=object), n_reference)
+    """The feature's shared category codes, built once per run (every category and string rule reads them)."""
+    key = ("abnormal_inputs.coded", feature)
+    if key not in ctx.memo:
+        ref_codes, eval_codes, categories = ds.feature_codes(ctx, feature)
+        n_reference = int(ref_codes.max()) + 1 if (ref_codes >= 0).any() else 0
+        ctx.memo[key] = Coded(ref_codes, eval_codes, pd.Series(categories, dtype=object), n_reference)
+    return ctx.memo[key]
 
 
 def _value_counts(coding: Coded, flags: np.ndarray, limit: int = 10) -> dict[str, int]:

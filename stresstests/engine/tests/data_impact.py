@@ -68,17 +68,16 @@ def impact_severity(impact: dict, params: dict) -> str | None:
 def row_impact(ctx: Context, mask: np.ndarray, params: dict) -> dict[str, Any]:
     """`Context.impact` of the failing rows, made unit-free for unbounded metrics, with a lower confidence bound."""
     mask = np.asarray(mask, dtype=bool)
-    impact = ctx.impact(mask)
+    impact, grouped = ctx.impact_detail(mask)
     if impact.get("impact") is None or mask.sum() < min_impact_rows(params):
         impact["impact"] = None
         return impact
     metric = impact["metric"]
-    codes = mask.astype(np.int64)
-    labels = ctx.evaluation_labels if metric != "average_prediction" else None
     if metric == "average_prediction" and ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
         impact["impact_lower_bound"] = impact["impact"]   # no simple error for an L1 distance; min rows guards it
         return impact
-    grouped = grouped_metric(metric, ctx.model_task, labels, ctx.evaluation_predictions, codes, 2)
+    if grouped is None:   # average prediction: its per-group standard errors
+        grouped = grouped_metric(metric, ctx.model_task, None, ctx.evaluation_predictions, mask.astype(np.int64), 2)
     error = float(np.sqrt(np.nansum(grouped.standard_errors ** 2)))
     scale = _unit_scale(ctx, metric, impact)
     impact["impact"] = impact["impact"] if metric == "average_prediction" else impact["impact"] / scale
