@@ -20,7 +20,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from projects import selectors
+from projects import selectors, storage
 from projects.authentication import ApiKeyAuthentication
 from projects.models import DatasetSource, ModelSource
 
@@ -66,6 +66,9 @@ class UploadView(NativeApiView):
         form = UploadRequest(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
+        if upload.size > storage.max_upload_bytes():
+            raise ValidationError(f"The upload is {storage.human_size(upload.size)}; the limit is "
+                                  f"{storage.human_size(storage.max_upload_bytes())}.")
         filename = PurePosixPath(upload.name.replace("\\", "/")).name
         upload_id = uuid.uuid4().hex
         default_storage.save(_storage_name(_workspace_for_upload(request), upload_id, filename), upload)
