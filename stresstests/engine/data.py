@@ -7,6 +7,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,7 @@ def _gunzip_head(path: Path) -> bytes:
     try:
         with gzip.open(path, "rb") as handle:
             head = handle.read(_SNIFF_BYTES)
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise DataLoadError(f"{path.name} looks gzip-compressed but cannot be decompressed: {error}.") from None
     if not head:
         raise DataLoadError(f"{path.name} is empty once decompressed.")
