@@ -105,7 +105,8 @@ def read_frame(request: FrameRequest, *, what: str) -> pd.DataFrame:
 
 
 def _load_file(path: Path, request: FrameRequest) -> pd.DataFrame:
-    return engine_data.load_dataset(path, nrows=request.nrows, loading_kwargs=request.loading_kwargs)
+    return engine_data.load_dataset(path, nrows=request.nrows, loading_kwargs=request.loading_kwargs,
+                                    max_decompressed_bytes=storage.max_upload_bytes())
 
 
 @contextlib.contextmanager

@@ -18,6 +18,9 @@ from stresstests.engine.errors import DataLoadError
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
 _SNIFF_BYTES = 64 * 1024
+# A gzip bomb (kilobytes that expand to gigabytes) is refused by this cap before any reader holds it in memory.
+MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+_DECOMPRESS_CHUNK = 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 
@@ -43,11 +46,14 @@ def detect_format(path: str | Path) -> tuple[str, bool]:
     return "csv", gzipped
 
 
-def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: dict | None = None
-                 ) -> pd.DataFrame:
-    """Read csv, csv.gz, parquet, json, json.gz, jsonl or jsonl.gz into a DataFrame with string column names."""
+def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: dict | None = None,
+                 max_decompressed_bytes: int | None = None) -> pd.DataFrame:
+    """Read csv, csv.gz, parquet, json, json.gz, jsonl or jsonl.gz into a DataFrame with string column names.
+    A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread."""
     path = Path(path)
     fmt, gzipped = detect_format(path)
+    if gzipped:
+        _check_decompressed_size(path, max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
     kwargs = dict(loading_kwargs or {})
     try:
         frame = _READERS[fmt](path, gzipped, nrows, kwargs)
@@ -84,6 +90,22 @@ def _gunzip_head(path: Path) -> bytes:
     if not head:
         raise DataLoadError(f"{path.name} is empty once decompressed.")
     return head
+
+
+def _check_decompressed_size(path: Path, cap: int) -> None:
+    """Streams through the file once, keeping nothing, and refuses it past `cap` bytes."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(_DECOMPRESS_CHUNK):
+                total += len(chunk)
+                if total > cap:
+                    raise DataLoadError(
+                        f"{path.name} expands to more than {cap / 1024**2:,.0f} MB once "
+                        "decompressed, the limit for a dataset file; it was refused (a gzip bomb?). Sample the data, "
+                        "or split it into smaller files.")
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataLoadError(f"{path.name} looks gzip-compressed but cannot be decompressed: {error}.") from None
 
 
 def _decode_head(path: Path, head: bytes) -> str:
