@@ -21,6 +21,8 @@ _SNIFF_BYTES = 64 * 1024
 # A gzip bomb (kilobytes that expand to gigabytes) is refused by this cap before any reader holds it in memory.
 MAX_DECOMPRESSED_BYTES = 2 * 1024**3
 _DECOMPRESS_CHUNK = 1024 * 1024
+# Tests loop over the features: far past this many columns a run takes hours, so such a file is refused at once.
+MAX_COLUMNS = 1000
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 
@@ -169,6 +171,9 @@ def _checked_frame(frame: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:
     _reject_duplicate_columns(list(frame.columns), path)
     if frame.shape[1] == 0:
         raise DataLoadError(f"{path.name} has no columns.")
+    if frame.shape[1] > MAX_COLUMNS:
+        raise DataLoadError(f"{path.name} has {frame.shape[1]:,} columns; a stress test handles at most "
+                            f"{MAX_COLUMNS:,}. Keep the columns the model uses (and the label), or split the data.")
     if len(frame) == 0:
         raise DataLoadError(f"{path.name} has a header ({', '.join(frame.columns[:5])}...) but no rows."
                             if fmt == "csv" else f"{path.name} has no rows.")
