@@ -10,6 +10,7 @@ from pathlib import Path, PurePath
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from projects.storage import human_size
 from stresstests.engine.data import detect_format, load_dataset
 from stresstests.engine.errors import DataLoadError
 
@@ -63,8 +64,10 @@ def _read(upload: UploadedFile):
         fmt, gzipped = detect_format(path)
         cap = int(settings.MAX_UPLOAD_BYTES)
         size = _expanded_size(path, cap) if gzipped else (upload.size or 0)
+        if size > cap and not gzipped:
+            raise DataLoadError(f"The upload is {human_size(size)}; the limit is {human_size(cap)}.")
         if size > cap:
-            raise DataLoadError(f"{upload.name} expands to more than {cap // 2**20} MB once decompressed; "
+            raise DataLoadError(f"{upload.name} expands to more than {human_size(cap)} once decompressed; "
                                 "upload a smaller file or register it from a path or a table.")
         whole = size <= FULL_READ_BYTES
         if not whole and fmt in WHOLE_FILE_FORMATS:
