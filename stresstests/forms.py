@@ -265,7 +265,8 @@ class UploadDatasetForm(PredictionsToggleMixin):
     def clean(self):
         data = super().clean()
         if data.get("file") and "label_col" not in self.errors:
-            self.check = check_dataset_upload(data["file"], label_col=data.get("label_col") or None)
+            self.check = check_dataset_upload(data["file"], label_col=data.get("label_col") or None,
+                                              model_task=self.project.model_task)
             if self.check.error:
                 self.add_error("file", self.check.error)
         if data.get("with_predictions") and data.get("pred_file") and self.check and not self.check.error:

@@ -10,6 +10,7 @@ from pathlib import Path, PurePath
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from projects.registry import label_problems
 from projects.storage import human_size
 from stresstests.engine.data import detect_format, load_dataset
 from stresstests.engine.errors import DataLoadError
@@ -79,7 +80,7 @@ def _listing(columns: list[str]) -> str:
     return ", ".join(columns[:30]) + (f" and {len(columns) - 30} more" if len(columns) > 30 else "")
 
 
-def check_dataset_upload(upload: UploadedFile, *, label_col: str | None) -> UploadCheck:
+def check_dataset_upload(upload: UploadedFile, *, label_col: str | None, model_task: str = "") -> UploadCheck:
     check = UploadCheck(file_name=upload.name)
     try:
         frame, whole = _read(upload)
@@ -92,6 +93,8 @@ def check_dataset_upload(upload: UploadedFile, *, label_col: str | None) -> Uplo
     check.rows = len(frame) if whole else None
     if label_col and label_col not in check.columns:
         check.error = f"Label column “{label_col}” is not in {upload.name}; its columns are {_listing(check.columns)}."
+    else:  # what validation would find later (empty labels, too many classes), said while the user is still here
+        check.error = " ".join(label_problems(frame, label_col, model_task))
     return check
 
 
