@@ -68,7 +68,7 @@ def _read(upload: UploadedFile):
         if size > cap and not gzipped:
             raise DataLoadError(f"The upload is {human_size(size)}; the limit is {human_size(cap)}.")
         if size > cap:
-            raise DataLoadError(f"{upload.name} expands to more than {human_size(cap)} once decompressed; "
+            raise DataLoadError(f"{upload.name} expands to more than {cap // 2**20} MB once decompressed; "
                                 "upload a smaller file or register it from a path or a table.")
         whole = size <= FULL_READ_BYTES
         if not whole and fmt in WHOLE_FILE_FORMATS:
