@@ -148,13 +148,19 @@ def run_register_dataset(*, user, run: StressTestRun, role: str, source: str, na
         dataset = registry.dataset_register(
             user=user, project=run.project, name=name, source=DatasetSource.UPLOAD, data_params=data_params, file=file
         )
-    registered_predictions = None
-    if predictions:
-        if run.model is None:
-            raise ValidationError("Choose the model first: predictions belong to a model.")
-        registered_predictions = registry.predictions_register(user=user, model=run.model, dataset=dataset,
-                                                               **predictions)
-    run_set_dataset(user=user, run=run, role=role, dataset=dataset, predictions=registered_predictions)
+    try:
+        registered_predictions = None
+        if predictions:
+            if run.model is None:
+                raise ValidationError("Choose the model first: predictions belong to a model.")
+            registered_predictions = registry.predictions_register(user=user, model=run.model, dataset=dataset,
+                                                                   **predictions)
+        run_set_dataset(user=user, run=run, role=role, dataset=dataset, predictions=registered_predictions)
+    except Exception:
+        # The rows roll back with this transaction, but the dataset's uploaded file is already in storage.
+        if dataset.file:
+            dataset.file.storage.delete(dataset.file.name)
+        raise
     return dataset
 
 
