@@ -661,3 +661,16 @@ def test_the_cli_reports_a_model_with_a_syntax_error(tmp_path):
     status, stderr = run_cli("--model", str(tmp_path / "model.py"), "--reference", str(data_file), "--evaluation",
                              str(data_file), "--label-col", LABEL, "--output", str(tmp_path / "r.json"))
     assert status == 2 and re.search(r"Importing model.py failed: SyntaxError: .*line 1", stderr)
+
+
+def test_a_predictions_file_the_registry_refuses_leaves_no_dataset_file_behind(client_for, owner, draft_at_reference,
+                                                                               settings):
+    before = snapshot(settings)
+    frame = wizard_data.frame(n_rows=30)
+    response = client_for(owner).post(step_url(draft_at_reference, "reference"), {
+        "source": "upload", "reference-name": "with predictions", "reference-label_col": LABEL,
+        "reference-file": upload("ref.csv", csv_of(frame)), "reference-with_predictions": "on",
+        "reference-pred_file": upload("predictions.txt", wizard_data.predictions_csv(frame))})
+    assert response.status_code == 200
+    assert "Upload CSV, Parquet, JSON or JSON Lines (optionally .gz), not .txt." in page_text(response)
+    assert snapshot(settings) == before
