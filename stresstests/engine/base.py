@@ -199,6 +199,16 @@ class Context:
         self.model_seconds += time.perf_counter() - started
         return predictions
 
+    def predict_variants(self, base: pd.DataFrame, variants: list[pd.DataFrame]) -> np.ndarray:
+        """`predict(pd.concat(variants))` for copies of `base` with some columns replaced: one batched model call,
+        and columns the variants share with `base` are hashed once (see PredictionCache.predict_batch)."""
+        if self.cache is None:
+            return self.predict(pd.concat(variants, ignore_index=True))   # raises the no-model error
+        started = time.perf_counter()
+        predictions = self.cache.predict_batch(base, variants)
+        self.model_seconds += time.perf_counter() - started
+        return predictions
+
     # -- metrics --------------------------------------------------------------------------------------------------
     def metric_name(self) -> str:
         from stresstests.engine.metrics import primary_metric

@@ -352,6 +352,22 @@ def column_hashes(values: pd.Series) -> np.ndarray:
     return pd.util.hash_pandas_object(values, index=False).to_numpy()
 
 
+def _combined(per_column: list[np.ndarray]) -> np.ndarray:
+    """Row hashes from column hashes. Only compared within one cache, so any fixed way of mixing will do."""
+    combined = np.zeros(len(per_column[0]) if per_column else 0, dtype=np.uint64)
+    for hashes in per_column:
+        combined = combined * np.uint64(1_000_003) ^ hashes   # wrapping multiply: order-sensitive mix
+    return combined
+
+
+def _same_memory(a: pd.Series, b: pd.Series) -> bool:
+    """True when two NumPy-backed columns are views of the very same memory (so hold the same values)."""
+    if not (isinstance(a.dtype, np.dtype) and a.dtype == b.dtype and len(a) == len(b)):
+        return False
+    x, y = a.to_numpy(), b.to_numpy()   # views, not copies, for NumPy-backed columns
+    return (x.__array_interface__["data"][0] == y.__array_interface__["data"][0] and x.strides == y.strides)
+
+
 class PredictionCache:
     """Scores each distinct row (by content of the model's features) once, in one batched call per request."""
 
@@ -365,28 +381,52 @@ class PredictionCache:
         self.seconds = 0.0
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        self._check_columns(frame)
+        if len(frame) == 0:
+            return self._empty()
+        return self._lookup(self._row_hashes(frame), lambda: frame)
+
+    def predict_batch(self, base: pd.DataFrame, variants: list[pd.DataFrame]) -> np.ndarray:
+        """Predictions of `variants` stacked in order, as `predict(pd.concat(variants))` gives them.
+
+        A variant column that is `base`'s own column (the same memory: a copy-on-write copy of `base` with other
+        columns replaced) reuses base's hashes, so a batch of one-column changes hashes little more than the
+        changed columns; the variants are concatenated only when some rows are new to the cache.
+        """
+        for variant in variants:
+            self._check_columns(variant)
+        if sum(len(variant) for variant in variants) == 0:
+            return self._empty()
+        base_hashes: dict[str, np.ndarray] = {}
+
+        def hashes_of(variant: pd.DataFrame, column: str) -> np.ndarray:
+            if column in base.columns and _same_memory(variant[column], base[column]):
+                if column not in base_hashes:
+                    base_hashes[column] = column_hashes(base[column])
+                return base_hashes[column]
+            return column_hashes(variant[column])
+
+        hashes = _combined([np.concatenate([hashes_of(variant, column) for variant in variants])
+                            for column in self.features])
+        return self._lookup(hashes, lambda: pd.concat(variants, ignore_index=True))
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
         missing_columns = [c for c in self.features if c not in frame.columns]
         if missing_columns:
             raise DataLoadError(f"Rows to score lack the model's feature columns: {', '.join(missing_columns)}.")
-        if len(frame) == 0:
-            return self._empty()
-        hashes = self._row_hashes(frame)
+
+    def _lookup(self, hashes: np.ndarray, rows: Callable[[], pd.DataFrame]) -> np.ndarray:
+        """Cached predictions per row hash; `rows()` (the rows themselves) is built only when some are new."""
         positions = self._index.get_indexer(hashes)
         new = positions < 0
         if new.any():
-            self._score_new(frame, hashes, new)
+            self._score_new(rows(), hashes, new)
             positions = self._index.get_indexer(hashes)
         return self._values[positions]
 
     def _row_hashes(self, frame: pd.DataFrame) -> np.ndarray:
-        """One 64-bit hash per row of the model's feature columns, column by column (no sub-frame is built).
-
-        Only compared within this cache, so any fixed way of combining the column hashes will do.
-        """
-        combined = np.zeros(len(frame), dtype=np.uint64)
-        for column in self.features:
-            combined = combined * np.uint64(1_000_003) ^ column_hashes(frame[column])
-        return combined
+        """One 64-bit hash per row of the model's feature columns, column by column (no sub-frame is built)."""
+        return _combined([column_hashes(frame[column]) for column in self.features])
 
     def _score_new(self, frame: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> None:
         # The first row of each new content, in the frame's own order: when every row is new and distinct (the

@@ -144,3 +144,18 @@ def test_the_cache_scores_each_distinct_row_once_and_shows_only_model_features()
     assert again.tolist() == first[::-1].tolist()
     cache.predict(ROWS.assign(x=ROWS["x"] + 10))
     assert model.rows_seen == [4, 4] and cache.rows_scored == 8
+
+
+def test_a_batch_of_variants_gets_the_same_predictions_as_their_concatenation_in_one_model_call():
+    model = CountingModel()
+    cache = PredictionCache(model, features=["x", "y"], model_task=BINARY)
+    base = ROWS.assign(label=1)
+    changed_x = base.copy(deep=False)
+    changed_x["x"] = base["x"] + 10            # y stays base's own column (the same memory)
+    changed_y = base.assign(y=base["y"] * 2 + 1)
+    batch = cache.predict_batch(base, [base, changed_x, changed_y])
+    assert model.rows_seen == [12]             # three variants of 4 distinct rows, one call
+    plain = PredictionCache(CountingModel(), features=["x", "y"], model_task=BINARY)
+    assert batch.tolist() == plain.predict(pd.concat([base, changed_x, changed_y], ignore_index=True)).tolist()
+    assert cache.predict(changed_x).tolist() == batch[4:8].tolist()
+    assert model.rows_seen == [12]             # already cached: same row hashes as a plain predict

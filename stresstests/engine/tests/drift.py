@@ -255,11 +255,11 @@ class FeatureDrift(DriftTest):
             variants = []
             for i in transportable:
                 profile = ctx.profile[features[i]]
-                variant = base.copy()
+                variant = base.copy(deep=False)   # copy-on-write: only the transported column is new
                 variant[features[i]] = transported(_numbers(base[features[i]]), profile.quantiles,
                                                    is_integer=profile.is_integer)
                 variants.append(variant)
-            predictions = ctx.predict(pd.concat(variants, ignore_index=True))
+            predictions = ctx.predict_variants(base, variants)
             for position, i in enumerate(transportable):
                 rows = slice(position * len(base), (position + 1) * len(base))
                 impacts[i] = transport_impact(ctx, predictions[rows], params)

@@ -74,7 +74,7 @@ def score_variants(ctx: Context, base: pd.DataFrame, variants: Mapping[Hashable,
         return clean, {}
     frames = [variants[key] for key in keys]
     try:
-        predictions = ctx.predict(pd.concat(frames, ignore_index=True))
+        predictions = ctx.predict_variants(base, frames)
     except Exception:  # noqa: BLE001 - any failure of user code is attributed below
         return clean, _score_one_by_one(ctx, variants)
     bounds = np.cumsum([0, *(len(frame) for frame in frames)])
