@@ -1,4 +1,4 @@
-"""Serves the app and runs a real Celery worker beside it; Ctrl-C stops both."""
+"""Serves the app and runs real Celery workers beside it; Ctrl-C stops them all."""
 from __future__ import annotations
 
 import argparse
@@ -17,19 +17,26 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", default="8000")
     args = parser.parse_args()
-    worker = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "rime_web", "worker", "-B", "-l", "info", "-Q", "default,stresstests",
-         "--pool=prefork", "--concurrency=2", "-s", str(ROOT / "var" / "celerybeat-schedule")],
+    celery = [str(BIN / "celery"), "-A", "rime_web", "worker", "-l", "info"]
+    # Stress tests get their own worker so two long runs can never hold up the reaper and validation jobs, which
+    # run on the `default` queue beside the periodic scheduler (-B).
+    stress_worker = subprocess.Popen(
+        [*celery, "-Q", "stresstests", "--pool=prefork", "--concurrency=2", "-n", "stresstests@%h"], cwd=ROOT
+    )
+    default_worker = subprocess.Popen(
+        [*celery, "-B", "-Q", "default", "--pool=prefork", "--concurrency=1", "-n", "default@%h",
+         "-s", str(ROOT / "var" / "celerybeat-schedule")],
         cwd=ROOT,
     )
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"{args.host}:{args.port}", "--noreload"], cwd=ROOT
     )
+    processes = (("stress-test worker", stress_worker), ("default worker", default_worker), ("server", server))
     try:
         while True:
-            for name, process in (("worker", worker), ("server", server)):
+            for name, process in processes:
                 if process.poll() is not None:
-                    print(f"The {name} stopped (exit {process.returncode}); stopping the other.", file=sys.stderr)
+                    print(f"The {name} stopped (exit {process.returncode}); stopping the others.", file=sys.stderr)
                     return process.returncode or 1
             try:
                 server.wait(timeout=1)
@@ -38,10 +45,10 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for process in (server, worker):
+        for _, process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (server, worker):
+        for _, process in processes:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
