@@ -67,8 +67,12 @@ def score_variants(ctx: Context, base: pd.DataFrame, variants: Mapping[Hashable,
     scored alone so the error is pinned on the variant that caused it; the clean base failing is a real error and
     propagates.
     """
-    # The clean rows alone first: in their own dtypes they hit the prediction cache instead of the model.
-    clean = ctx.predict(base)
+    # The clean rows alone first: in their own dtypes they hit the prediction cache instead of the model. The
+    # memoised clean sample is the base of most tests: its predictions are looked up once per run.
+    key = ("model_probe.clean_predictions", id(base))
+    if ctx.memo.get(key, (None,))[0] is not base:
+        ctx.memo[key] = (base, ctx.predict(base))   # `base` kept so that its id is not reused
+    clean = ctx.memo[key][1]
     keys = list(variants)
     if not keys:
         return clean, {}
