@@ -397,7 +397,7 @@ class PredictionCache:
             self._check_columns(variant)
         if sum(len(variant) for variant in variants) == 0:
             return self._empty()
-        base_hashes: dict[str, np.ndarray] = {}
+        base_hashes: dict[str, np.ndarray] = {}   # per call: a frame may change between calls
 
         def hashes_of(variant: pd.DataFrame, column: str) -> np.ndarray:
             if column in base.columns and _same_memory(variant[column], base[column]):

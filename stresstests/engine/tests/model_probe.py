@@ -80,16 +80,17 @@ def score_variants(ctx: Context, base: pd.DataFrame, variants: Mapping[Hashable,
     try:
         predictions = ctx.predict_variants(base, frames)
     except Exception:  # noqa: BLE001 - any failure of user code is attributed below
-        return clean, _score_one_by_one(ctx, variants)
+        return clean, _score_one_by_one(ctx, base, variants)
     bounds = np.cumsum([0, *(len(frame) for frame in frames)])
     return clean, {key: predictions[start:stop] for key, start, stop in zip(keys, bounds[:-1], bounds[1:])}
 
 
-def _score_one_by_one(ctx: Context, variants: Mapping[Hashable, pd.DataFrame]) -> dict[Hashable, np.ndarray | str]:
+def _score_one_by_one(ctx: Context, base: pd.DataFrame, variants: Mapping[Hashable, pd.DataFrame]
+                      ) -> dict[Hashable, np.ndarray | str]:
     scored: dict[Hashable, np.ndarray | str] = {}
     for key, frame in variants.items():
         try:
-            scored[key] = ctx.predict(frame)
+            scored[key] = ctx.predict_variants(base, [frame])
         except Exception as error:  # noqa: BLE001 - the model's own exception is the finding
             scored[key] = error_text(error)
     return scored
