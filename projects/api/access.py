@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -29,6 +30,12 @@ class RimeApiView(APIView):
 
     def get_exception_handler(self):
         return rime_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Views read the body with .get(): a JSON array, string or null would be a 500 instead of a 400.
+        if request.method in ("POST", "PUT", "PATCH") and not isinstance(request.data, dict):
+            raise ValidationError("The request body must be a JSON object.")
 
 
 def scoped_workspace_ids(request) -> QuerySet | list:
