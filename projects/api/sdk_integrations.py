@@ -46,6 +46,8 @@ def split_variables(integration_type: str, variables: list[dict], *, known_publi
     """Values given for the variables, as our config (plain) and secrets (encrypted); absent values are skipped."""
     result = Variables()
     custom_public: dict[str, str] = {}
+    if not isinstance(variables, list) or not all(isinstance(v, dict) for v in variables):
+        raise ValidationError('variables must be a list of {"name": ..., "value": ...} objects.')
     for variable in variables:
         name, value = str(variable.get("name") or ""), variable.get("value")
         if not name or value is None:

@@ -33,7 +33,7 @@ RIME_SCHEMA = extend_schema(tags=["RIME v1 (rime-sdk 2.13.2)"], responses=OpenAp
 
 
 def require(data: dict, name: str, kind: type = str):
-    value = data.get(name)
+    value = data.get(name) if isinstance(data, dict) else None  # e.g. {"modelPath": "x"} where an object belongs
     if value in (None, "") or not isinstance(value, kind):
         raise ValidationError(f"{name} is required.")
     return value
@@ -264,8 +264,11 @@ class ModelRegistryView(RimeApiView):
         project = _same_project(request, project_id)
         source = model_source(require(request.data, "modelInfo", dict))
         metadata = request.data.get("metadata") or {}
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+        if not isinstance(tags, (list, type(None))):
+            raise ValidationError("metadata.tags must be a list of strings.")
         model = registry.model_register(user=request.user, project=project, name=require(request.data, "name"),
-                                        tags=list(metadata.get("tags") or []),
+                                        tags=list(tags or []),
                                         integration=_integration_of(request, request.data, source.get("path", "")),
                                         **source)
         return Response({"modelId": {"uuid": str(model.id)}}, status=201)
