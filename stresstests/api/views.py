@@ -39,6 +39,9 @@ def normalise_test_run_config(raw) -> dict:
     if not isinstance(raw, dict):
         raise ValidationError("testRunConfig must be an object.")
     config = snake_keys(raw, keep_below=USER_DATA_KEYS)
+    for key in ("data_info", "test_suite_config", "run_time_info", "profiling_config"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise ValidationError(f"testRunConfig.{key} must be an object.")
     if "model_id" in config:
         config["model_id"] = uuid_value(config["model_id"]) or None
     data_info = config.get("data_info") or {}

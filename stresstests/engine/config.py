@@ -144,6 +144,9 @@ class RunConfig:
         suite = raw.pop("test_suite_config", None) or {}
         runtime = raw.pop("run_time_info", None) or {}
         profiling = raw.pop("profiling_config", None) or {}
+        for name, section in (("test_suite_config", suite), ("run_time_info", runtime), ("profiling_config", profiling)):
+            if not isinstance(section, dict):
+                raise ConfigError(f"{name} must be a JSON object, not {type(section).__name__}.")
         for source in (suite, runtime, raw):
             flat.update(source)
         # time_limit_s is the server's per-run time limit (stresstests/recovery.py), not the engine's business.
