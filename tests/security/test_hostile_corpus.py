@@ -674,3 +674,52 @@ def test_a_predictions_file_the_registry_refuses_leaves_no_dataset_file_behind(c
     assert response.status_code == 200
     assert "Upload CSV, Parquet, JSON or JSON Lines (optionally .gz), not .txt." in page_text(response)
     assert snapshot(settings) == before
+
+
+# Bodies of the right JSON type at the top but the wrong shape inside: each a 400 with a sentence, never a 500.
+MALFORMED_BODIES = [
+    ("a JSON array for a project", "/v1/projects", "[]", "The request body must be a JSON object."),
+    ("null for a stress test", "/v1/stress-tests/{project}", "null", "The request body must be a JSON object."),
+    ("a string for an integration", "/v1-beta/integrations", '"s3"', "The request body must be a JSON object."),
+    ("integration variables that are numbers", "/v1-beta/integrations/{integration}", '{"variables": [1, 2]}',
+     'variables must be a list of {"name": ..., "value": ...} objects.'),
+    ("a model path that is a string", "/v1/registry/{project}/model",
+     '{"name": "n", "modelInfo": {"modelPath": "/m.py"}}', "path is required."),
+    ("model tags that are a string", "/v1/registry/{project}/model",
+     '{"name": "n", "metadata": {"tags": "abc"}, "modelInfo": {"modelPath": {"path": "/m.py"}}}',
+     "metadata.tags must be a list of strings."),
+    ("a test suite config that is a string", "/v1/stress-tests/{project}",
+     '{"testRunConfig": {"runName": "r", "dataInfo": {"evalDatasetId": "{dataset}"}, "testSuiteConfig": "x"}}',
+     "testRunConfig.test_suite_config must be an object."),
+    ("a profiling config that is a list", "/v1/stress-tests/{project}",
+     '{"testRunConfig": {"runName": "r", "dataInfo": {"evalDatasetId": "{dataset}"}, "profilingConfig": [1]}}',
+     "testRunConfig.profiling_config must be an object."),
+    ("a validated config whose data_info is a number", "/v1-beta/config-validator/CONFIG_TYPE_TEST_RUN",
+     '{"configJson": "{\\"run_name\\": \\"r\\", \\"data_info\\": 7}"}', "testRunConfig.data_info must be an object."),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [pytest.param(*case[1:], id=case[0]) for case in MALFORMED_BODIES])
+def test_a_malformed_api_body_is_a_400_with_a_message(client, api_key, project, valid_datasets, settings, path, body,
+                                                      message):
+    from projects.models import Integration
+
+    integration = Integration.objects.create(workspace=project.workspace, name="s3",
+                                             integration_type="INTEGRATION_TYPE_AWS_ACCESS_KEY")
+    before = snapshot(settings)
+    ids = {"project": project.id, "integration": integration.id, "dataset": valid_datasets[0].id}
+    body = body.replace("{dataset}", str(ids["dataset"]))
+    response = client.post(path.format(**ids), body, content_type="application/json", HTTP_RIME_API_KEY=api_key)
+    assert response.status_code == 400
+    assert response.json() == {"code": 3, "message": message, "details": []}
+    assert snapshot(settings) == before
+
+
+def test_the_cli_refuses_a_config_whose_sections_are_not_objects(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"test_suite_config": ["drift"]}))
+    data_file = tmp_path / "d.csv"
+    data_file.write_bytes(csv_of(wizard_data.frame(n_rows=20)))
+    status, stderr = run_cli("--config", str(config), "--reference", str(data_file), "--evaluation", str(data_file),
+                             "--output", str(tmp_path / "r.json"))
+    assert status == 2 and "test_suite_config must be a JSON object, not list." in stderr
