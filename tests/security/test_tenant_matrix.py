@@ -389,3 +389,22 @@ def test_the_api_documentation_is_public_and_holds_no_workspace_data(as_persona,
     response = as_persona(tenant, persona).get(f"/{path}")
     assert response.status_code == 200
     assert not [name for name in ACME_NAMES if name in response.content.decode()]
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired", "owner left the workspace"])
+def test_a_key_that_no_longer_holds_gets_401_everywhere(client, tenant, how: str):
+    from django.utils import timezone
+
+    key = tenant.viewer_api_key
+    if how == "revoked":
+        key.revoked_at = timezone.now()
+        key.save()
+    elif how == "expired":
+        key.expires_at = timezone.now()
+        key.save()
+    else:
+        tenant.viewer_membership.delete()
+    for row in [r for r in API if r.access != "public" and r.method == "get"]:
+        response = client.get(api_path(row, tenant), HTTP_RIME_API_KEY=tenant.keys["viewer"])
+        assert response.status_code == 401, row.id
+        assert response.json()["message"] == INVALID_KEY_MESSAGE
