@@ -1,9 +1,7 @@
 """Checks an uploaded dataset or predictions file at once, with the engine's loaders, before anything is registered."""
 from __future__ import annotations
 
-import gzip
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -12,7 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from projects.registry import label_problems
 from projects.storage import human_size
-from stresstests.engine.data import detect_format, load_dataset
+from stresstests.engine.data import decompressed_size, detect_format, load_dataset
 from stresstests.engine.errors import DataLoadError
 
 # Above this size only the first rows are read: enough to list the columns and check the label.
@@ -20,7 +18,6 @@ FULL_READ_BYTES = 20 * 1024 * 1024
 HEAD_ROWS = 1000
 # Formats that cannot be read in part: above FULL_READ_BYTES they are left to the registry's validation task.
 WHOLE_FILE_FORMATS = ("json", "parquet")
-GZIP_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -39,20 +36,6 @@ class UploadCheck:
         return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}."
 
 
-def _expanded_size(path: Path, cap: int) -> int:
-    """Bytes once decompressed, counted up to `cap`: a gzip bomb is refused without being expanded in memory."""
-    total = 0
-    try:
-        with gzip.open(path, "rb") as handle:
-            while chunk := handle.read(GZIP_CHUNK):
-                total += len(chunk)
-                if total > cap:
-                    break
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataLoadError(f"{path.name} looks gzip-compressed but cannot be decompressed: {error}.") from None
-    return total
-
-
 def _read(upload: UploadedFile):
     """(DataFrame or None when too large to read here, whether every row was read)."""
     with tempfile.TemporaryDirectory(prefix="rime-upload-check-") as folder:
@@ -64,12 +47,10 @@ def _read(upload: UploadedFile):
         upload.seek(0)
         fmt, gzipped = detect_format(path)
         cap = int(settings.MAX_UPLOAD_BYTES)
-        size = _expanded_size(path, cap) if gzipped else (upload.size or 0)
-        if size > cap and not gzipped:
-            raise DataLoadError(f"The upload is {human_size(size)}; the limit is {human_size(cap)}.")
+        # A gzip bomb is refused while it is counted, before anything expands it in memory.
+        size = decompressed_size(path, cap) if gzipped else (upload.size or 0)
         if size > cap:
-            raise DataLoadError(f"{upload.name} expands to more than {cap // 2**20} MB once decompressed; "
-                                "upload a smaller file or register it from a path or a table.")
+            raise DataLoadError(f"The upload is {human_size(size)}; the limit is {human_size(cap)}.")
         whole = size <= FULL_READ_BYTES
         if not whole and fmt in WHOLE_FILE_FORMATS:
             return None, False

@@ -55,7 +55,7 @@ def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: 
     path = Path(path)
     fmt, gzipped = detect_format(path)
     if gzipped:
-        _check_decompressed_size(path, max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
+        decompressed_size(path, max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
     kwargs = dict(loading_kwargs or {})
     try:
         frame = _READERS[fmt](path, gzipped, nrows, kwargs)
@@ -94,8 +94,8 @@ def _gunzip_head(path: Path) -> bytes:
     return head
 
 
-def _check_decompressed_size(path: Path, cap: int) -> None:
-    """Streams through the file once, keeping nothing, and refuses it past `cap` bytes."""
+def decompressed_size(path: Path, cap: int) -> int:
+    """The size of a .gz file once decompressed, streamed through and kept nowhere; past `cap` bytes it is refused."""
     total = 0
     try:
         with gzip.open(path, "rb") as handle:
@@ -108,6 +108,7 @@ def _check_decompressed_size(path: Path, cap: int) -> None:
                         "or split it into smaller files.")
     except (OSError, EOFError, zlib.error) as error:
         raise DataLoadError(f"{path.name} looks gzip-compressed but cannot be decompressed: {error}.") from None
+    return total
 
 
 def _decode_head(path: Path, head: bytes) -> str:
