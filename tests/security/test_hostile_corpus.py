@@ -17,7 +17,7 @@ import os
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -253,7 +253,6 @@ class ModelCase:
     source: str
     message: str
     needs_bubblewrap: bool = False
-    files: dict = field(default_factory=dict)
 
 
 def _model(body: str) -> str:
