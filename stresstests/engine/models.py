@@ -420,20 +420,24 @@ class PredictionCache:
         positions = self._index.get_indexer(hashes)
         new = positions < 0
         if new.any():
-            self._score_new(rows(), hashes, new)
-            positions = self._index.get_indexer(hashes)
+            positions[new] = self._score_new(rows(), hashes, new)
         return self._values[positions]
 
     def _row_hashes(self, frame: pd.DataFrame) -> np.ndarray:
         """One 64-bit hash per row of the model's feature columns, column by column (no sub-frame is built)."""
         return _combined([column_hashes(frame[column]) for column in self.features])
 
-    def _score_new(self, frame: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> None:
-        # The first row of each new content, in the frame's own order: when every row is new and distinct (the
-        # datasets themselves), the feature columns go to the model as they are, without a reordering copy.
-        first = np.sort(np.unique(hashes[new], return_index=True)[1])
-        positions = np.flatnonzero(new)[first]
-        new_hashes = hashes[positions]
+    def _score_new(self, frame: pd.DataFrame, hashes: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Scores the first row of each new content and returns every new row's position in _values."""
+        new_rows = np.flatnonzero(new)
+        distinct, first, inverse = np.unique(hashes[new_rows], return_index=True, return_inverse=True)
+        # Distinct rows go to the model in the frame's own order: when every row is new and distinct (the datasets
+        # themselves), the feature columns are passed as they are, without a reordering copy.
+        order = np.argsort(first)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        positions = new_rows[first[order]]
+        new_hashes = distinct[order]
         inputs = frame[self.features]
         if len(positions) == len(frame):
             rows = inputs.reset_index(drop=True)
@@ -447,9 +451,11 @@ class PredictionCache:
             self.seconds += time.perf_counter() - started
         self.calls += 1
         self.rows_scored += len(rows)
+        offset = len(self._hashes)
         self._hashes = np.concatenate([self._hashes, new_hashes])
         self._values = values if self._values is None else np.concatenate([self._values, values])
         self._index = pd.Index(self._hashes)
+        return offset + rank[inverse]
 
     def _empty(self) -> np.ndarray:
         if self._values is not None:
