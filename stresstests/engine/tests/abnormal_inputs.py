@@ -17,6 +17,7 @@ failing vs passing rows, or average prediction), judged on its lower confidence 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -86,7 +87,7 @@ def string_values(series: pd.Series) -> pd.Series:
 def _string_features(ctx: Context, params: dict) -> list[str]:
     """Features of string-like types whose reference values include strings (checked on distinct values)."""
     return [f for f in _features(ctx, params, STRING_TYPES)
-            if string_values(coded(ctx, f).categories[: coded(ctx, f).n_reference_categories]).notna().any()]
+            if coded(ctx, f).strings[: coded(ctx, f).n_reference_categories].notna().any()]
 
 
 def _features(ctx: Context, params: dict, types: tuple[str, ...] | None = None) -> list[str]:
@@ -341,6 +342,11 @@ class Coded:
     def flagged_values(self, flags: np.ndarray) -> list[Any]:
         return list(self.categories[np.asarray(flags, dtype=bool)])
 
+    @cached_property
+    def strings(self) -> pd.Series:
+        """`string_values` of the categories: computed once, read by every string rule."""
+        return string_values(self.categories)
+
 
 def coded(ctx: Context, feature: str) -> Coded:
     """The feature's shared category codes, built once per run (every category and string rule reads them)."""
@@ -393,7 +399,7 @@ class StringRuleTest(CategoryRuleTest):
         return _string_features(ctx, params)
 
     def flags(self, ctx: Context, feature: str, coding: Coded, params: dict) -> np.ndarray | None:
-        values = string_values(coding.categories)
+        values = coding.strings
         flags = self.string_flags(values, coding, ctx, feature, params)
         return None if flags is None else values.notna().to_numpy() & flags
 
