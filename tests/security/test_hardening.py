@@ -264,3 +264,45 @@ def test_admin_add_change_delete_and_actions_are_audited(superuser_client, tenan
     assert ("admin.add", "Added in admin") in audited
     assert ("admin.delete", "Acme warehouse") in audited
     assert ("api_key.revoke", str(tenant.viewer_api_key)) in audited
+
+
+# ---- user-controlled text is escaped ---------------------------------------------------------------------------------
+MARKUP = "<img src=x onerror=alert(1)>"
+SCRIPT_BREAKOUT = "</script><script>alert(2)</script>"
+HOSTILE_FEATURE = f"amount{MARKUP}{SCRIPT_BREAKOUT}"
+
+
+@pytest.fixture
+def hostile_names(tenant):
+    """Names, a column name and a key finding made of markup, as a user's upload could make them."""
+    from stresstests.models import StressTestReport
+
+    for row in (tenant.workspace, tenant.project, tenant.model, tenant.dataset, tenant.integration, tenant.run):
+        row.name = f"{row.name} {MARKUP}"
+        row.save()
+    report = StressTestReport.objects.get(run=tenant.run)
+    data = json.loads(json.dumps(report.data).replace('"amount"', json.dumps(HOSTILE_FEATURE)))
+    data["run"]["schema"] = {"feature_types": {HOSTILE_FEATURE: "numeric"}, "features": [HOSTILE_FEATURE]}
+    data["key_findings"] = [MARKUP + SCRIPT_BREAKOUT]
+    report.data = data
+    report.save()
+    return tenant
+
+
+HTML_ROWS = [row for row in GET_ROWS if not any(part in row.route for part in DOWNLOADS)] + \
+    [row for row in GET_ROWS if row.route.endswith("report.html")]
+
+
+@pytest.mark.parametrize("row", HTML_ROWS, ids=[row.id for row in HTML_ROWS])
+def test_hostile_names_and_columns_are_shown_as_text_never_as_markup(as_persona, hostile_names, row):
+    from stresstests.results_report import url_safe_feature_id
+
+    path = page_path(row.route, hostile_names, row.ids)
+    if "<str:feature_id>" in row.route:
+        path = f"/stress-tests/{hostile_names.run.id}/features/{url_safe_feature_id(HOSTILE_FEATURE)}/"
+    response = as_persona(hostile_names, "admin").get(path, **row.headers)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert MARKUP not in body and "<script>alert(2)" not in body
+    if not row.route.endswith("progress/"):  # the progress partial holds only the run's status
+        assert "&lt;img src=x onerror=alert(1)&gt;" in body  # the name is there, as text
