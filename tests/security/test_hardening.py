@@ -151,6 +151,12 @@ def test_sign_in_locks_after_repeated_failures_even_with_the_right_password(clie
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example/"])
+def test_sign_in_never_redirects_to_another_site(client, owner, password, target):
+    response = client.post("/accounts/login/", {"username": "owner", "password": password, "next": target})
+    assert response.status_code == 302 and response["Location"] == "/workspaces/"
+
+
 # ---- audit events --------------------------------------------------------------------------------------------------
 def _post(client, path: str, data: dict | None = None, **extra):
     response = client.post(path, data or {}, **extra)
