@@ -230,7 +230,10 @@ class SandboxedModel:
                      "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
         for name, value in self._environment().items():
             arguments += ["--setenv", name, value]
-        arguments += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/usr", "/usr"]
+        # The sandbox's own /tmp goes first: a later mount over /tmp would hide a virtualenv or a checkout that
+        # lives under /tmp (CI clones there), and the child could not even start its interpreter.
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--bind", str(self._workdir / "tmp"), "/tmp",
+                      "--ro-bind", "/usr", "/usr"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             if os.path.islink(top):
                 arguments += ["--symlink", os.readlink(top), top]
@@ -241,8 +244,7 @@ class SandboxedModel:
             arguments += ["--ro-bind", folder, folder]
         package_marker = str(CODE_ROOT / "stresstests" / "__init__.py")
         arguments += ["--ro-bind", package_marker, package_marker, "--ro-bind", str(ENGINE_DIR), str(ENGINE_DIR)]
-        arguments += ["--bind", str(self._workdir), str(SANDBOX_ROOT),
-                      "--bind", str(self._workdir / "tmp"), "/tmp", "--chdir", str(SANDBOX_ROOT / "model"),
+        arguments += ["--bind", str(self._workdir), str(SANDBOX_ROOT), "--chdir", str(SANDBOX_ROOT / "model"),
                       "--remount-ro", "/"]  # bwrap's own root is a writable tmpfs until this
         return arguments
 

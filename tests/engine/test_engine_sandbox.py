@@ -6,7 +6,9 @@ import os
 import pickle
 import socket
 import subprocess
+import shutil
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -136,6 +138,25 @@ def test_auto_isolation_uses_bubblewrap_where_it_works_and_says_so_in_the_log(tm
         expected = ISOLATION_BUBBLEWRAP if bubblewrap_available() else ISOLATION_PROCESS
         assert model.isolation == expected
         assert f"Model sandbox: {expected}" in log.text()
+
+
+def test_a_checkout_under_tmp_still_starts_in_bubblewrap(tmp_path, monkeypatch):
+    """CI clones the project into a temporary folder: the sandbox's own /tmp must not hide the code it runs."""
+    require_bubblewrap()
+    from stresstests.engine import sandbox as sandbox_module
+
+    checkout = Path(tempfile.mkdtemp(prefix="rime-checkout-", dir="/tmp"))
+    try:
+        shutil.copytree(sandbox_module.ENGINE_DIR, checkout / "stresstests" / "engine",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (checkout / "stresstests" / "__init__.py").write_text("")
+        monkeypatch.setattr(sandbox_module, "ENGINE_DIR", checkout / "stresstests" / "engine")
+        monkeypatch.setattr(sandbox_module, "CODE_ROOT", checkout)
+        script = write_model(tmp_path / "model", "def predict_df(df):\n    return [0.25] * len(df)\n")
+        with sandbox(script, isolation=ISOLATION_BUBBLEWRAP) as model:
+            assert list(model.predict(ROWS)) == [0.25, 0.25, 0.25]
+    finally:
+        shutil.rmtree(checkout, ignore_errors=True)
 
 
 def test_without_bubblewrap_auto_falls_back_to_a_plain_process_and_the_log_says_so(tmp_path, monkeypatch):
