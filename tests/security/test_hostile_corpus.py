@@ -722,3 +722,26 @@ def test_the_cli_refuses_a_config_whose_sections_are_not_objects(tmp_path):
     status, stderr = run_cli("--config", str(config), "--reference", str(data_file), "--evaluation", str(data_file),
                              "--output", str(tmp_path / "r.json"))
     assert status == 2 and "test_suite_config must be a JSON object, not list." in stderr
+
+
+# ---- other workspaces' rows named in the wizard ---------------------------------------------------------------------
+@pytest.mark.parametrize(("step", "values", "message"), [
+    ("model", lambda t: {"source": "registered", "model": str(t["model"].id)},
+     "Select a valid choice. That choice is not one of the available choices."),
+    ("model", lambda t: {"source": "registry", "registry": "their s3", "uri": "models:/fraud/1", "name": "borrowed"},
+     "No registry named “their s3” in this workspace"),
+    ("reference", lambda t: {"source": "registered", "reference-dataset": "their data"},
+     "No dataset named “their data” in this project."),
+    ("reference", lambda t: {"source": "connection", "reference-connection": "their s3",
+                             "reference-table_name": "loans", "reference-label_col": "label"},
+     "No connection named “their s3” in this workspace"),
+], ids=["their model id", "their registry", "their dataset", "their connection"])
+def test_the_wizard_cannot_pick_another_workspaces_rows(client_for, owner, draft_at_reference, theirs, settings, step,
+                                                       values, message):
+    if step == "model":
+        draft_at_reference.model = None
+        draft_at_reference.save()
+    before = snapshot(settings)
+    response = client_for(owner).post(step_url(draft_at_reference, step), values(theirs))
+    assert response.status_code == 200 and message in page_text(response)
+    assert snapshot(settings) == before
