@@ -17,6 +17,7 @@ from projects.selectors import get_project_for_user
 from . import selectors, services, wizard
 from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm
 from .models import ConfigMode, RunStatus, StressTestReport
+from .results_views import filter_runs
 
 # The results pages (issue 6, own URL namespace); linked from the run page once they are installed.
 RESULTS_URL_NAMES = ("results:run_results",)
@@ -42,11 +43,12 @@ def _redirect(request, url: str) -> HttpResponse:
 @require_GET
 def run_list(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
-    runs = list(selectors.runs_of(project))
+    listing = filter_runs(request, selectors.runs_of(project))  # status/severity filters and pages (issue 6)
+    runs = listing["runs"]
     context = {
         "project": project, "workspace": project.workspace, "membership": membership, "nav": "stress",
-        "runs": runs, "drafts": selectors.drafts_of(project) if membership.can_write else [],
-        "polling": any(run.is_active for run in runs),
+        "drafts": selectors.drafts_of(project) if membership.can_write else [],
+        "polling": any(run.is_active for run in runs), **listing,
     }
     template = "stresstests/run_list.html#run_table" if request.htmx else "stresstests/run_list.html"
     return render(request, template, context)

@@ -65,3 +65,26 @@ def test_pages_hold_a_fixed_number_of_runs_and_keep_the_filters(project):
 def test_a_nonsense_page_number_shows_the_first_page(project, runs):
     context = filter_runs(RequestFactory().get("/", {"page": "last"}), project.runs.all())
     assert context["page_obj"].number == 1 and len(context["runs"]) == len(runs)
+
+
+def test_the_stress_testing_list_filters_and_pages(client_for, owner, project, runs, django_assert_num_queries):
+    from django.urls import reverse
+
+    client = client_for(owner)
+    url = reverse("stresstests:run_list", args=[project.id])
+    # session, user, project, membership, runs, drafts: as without filters
+    with django_assert_num_queries(6):
+        page = client.get(url, {"severity": "alert"}).content.decode()
+    assert ">alerting</a>" in page and ">clean</a>" not in page and ">failed</a>" not in page
+    assert '<option value="alert" selected>' in page
+    page = client.get(url, {"status": RunStatus.FAILED}).content.decode()
+    assert ">failed</a>" in page and ">alerting</a>" not in page
+    assert "No stress test matches these filters." in client.get(url, {"status": RunStatus.CANCELLED}).content.decode()
+
+
+def test_the_list_polls_with_its_filters(client_for, owner, project, runs):
+    from django.urls import reverse
+
+    url = reverse("stresstests:run_list", args=[project.id])
+    page = client_for(owner).get(url, {"status": RunStatus.RUNNING}).content.decode()
+    assert f'hx-get="{url}?status={RunStatus.RUNNING}"' in page
