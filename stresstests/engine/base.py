@@ -227,6 +227,19 @@ class Context:
             return None
         return compute_metric(self.metric_name(), self.model_task, labels, predictions)
 
+    def whole_metric(self, name: str, which: str) -> GroupedMetric:
+        """Metric `name` on the whole reference or evaluation set (`which`), computed once per run: Model
+        Performance tests and the report's headline metrics read the same values."""
+        key = ("whole_metric", name, which)
+        if key not in self.memo:
+            from stresstests.engine.metrics import METRICS, grouped_metric
+
+            labels = getattr(self, f"{which}_labels") if METRICS[name].needs_labels else None
+            predictions = getattr(self, f"{which}_predictions")
+            self.memo[key] = grouped_metric(name, self.model_task, labels, predictions,
+                                            np.zeros(len(predictions), dtype=np.int64), 1)
+        return self.memo[key]
+
     def labelled_share(self) -> float:
         if self.evaluation_labels is None or len(self.evaluation_labels) == 0:
             return 0.0

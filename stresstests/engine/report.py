@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from stresstests.engine.base import (
     ALL_CATEGORIES,
     CATEGORY_DISPLAY_NAMES,
@@ -17,7 +19,7 @@ from stresstests.engine.base import (
     json_safe,
     worst_severity,
 )
-from stresstests.engine.metrics import METRICS, compute_metrics
+from stresstests.engine.metrics import METRICS, TASK_METRICS
 from stresstests.engine.runner import STATUS_COMPLETED, STATUS_ERROR, STATUS_SKIPPED, SamplingInfo, TestResult
 
 SCHEMA_VERSION = 1
@@ -87,10 +89,24 @@ def _inputs(ctx: Context) -> dict:
 
 def model_metrics(ctx: Context) -> dict:
     """Every task metric on reference and evaluation, e.g. {"auc": {"reference": 0.65, "evaluation": 0.59}}."""
-    reference = compute_metrics(ctx.model_task, ctx.reference_labels, ctx.reference_predictions)
-    evaluation = compute_metrics(ctx.model_task, ctx.evaluation_labels, ctx.evaluation_predictions)
+    reference, evaluation = _whole_metrics(ctx, "reference"), _whole_metrics(ctx, "evaluation")
     names = [name for name in METRICS if name in reference or name in evaluation]
     return {name: {"reference": reference.get(name), "evaluation": evaluation.get(name)} for name in names}
+
+
+def _whole_metrics(ctx: Context, which: str) -> dict[str, float]:
+    """`compute_metrics` of one dataset, through the run's memo (Model Performance computed most of them)."""
+    labels, predictions = getattr(ctx, f"{which}_labels"), getattr(ctx, f"{which}_predictions")
+    if predictions is None:
+        return {}
+    values = {}
+    for name in TASK_METRICS[ctx.model_task]:
+        if METRICS[name].needs_labels and labels is None:
+            continue
+        value = ctx.whole_metric(name, which).values[0]
+        if not np.isnan(value):
+            values[name] = float(value)
+    return values
 
 
 def _severity_counts(results: list[TestResult]) -> dict:

@@ -30,7 +30,6 @@ from stresstests.engine.metrics import (
     METRICS,
     GroupedMetric,
     confidence,
-    grouped_metric,
     metric_priority,
     positive_scores,
 )
@@ -71,10 +70,6 @@ _METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tupl
 _TWO_SIDED = frozenset({"average_prediction"})
 
 
-def _whole(ctx: Context, metric: str, labels: np.ndarray | None, predictions: np.ndarray) -> GroupedMetric:
-    return grouped_metric(metric, ctx.model_task, labels, predictions, np.zeros(len(predictions), dtype=np.int64), 1)
-
-
 def degradation(metric: str, reference: float, evaluation: float) -> float:
     """How much worse evaluation is than reference; relative to the reference for metrics without a [0, 1] scale."""
     info = METRICS[metric]
@@ -103,11 +98,7 @@ class MetricDegradationTest(StressTest):
     absolute_thresholds: tuple[float, float] | None = None
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        labels_needed = METRICS[self.metric].needs_labels
-        reference = _whole(ctx, self.metric, ctx.reference_labels if labels_needed else None,
-                           ctx.reference_predictions)
-        evaluation = _whole(ctx, self.metric, ctx.evaluation_labels if labels_needed else None,
-                            ctx.evaluation_predictions)
+        reference, evaluation = ctx.whole_metric(self.metric, "reference"), ctx.whole_metric(self.metric, "evaluation")
         ref_value, eval_value = reference.values[0], evaluation.values[0]
         if np.isnan(ref_value) or np.isnan(eval_value):
             raise SkipTest(f"{METRICS[self.metric].display} is undefined on this data (e.g. only one class present).")
@@ -199,8 +190,8 @@ class AverageConfidence(StressTest):
     thresholds = (0.05, 0.10)
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        reference = _whole(ctx, "average_confidence", None, ctx.reference_predictions)
-        evaluation = _whole(ctx, "average_confidence", None, ctx.evaluation_predictions)
+        reference = ctx.whole_metric("average_confidence", "reference")
+        evaluation = ctx.whole_metric("average_confidence", "evaluation")
         ref_value, eval_value = float(reference.values[0]), float(evaluation.values[0])
         drop = ref_value - eval_value
         p_value = degradation_p_value("average_confidence", reference, evaluation)
