@@ -228,6 +228,7 @@ class ConnectionDatasetForm(PredictionsToggleMixin):
 class UploadDatasetForm(PredictionsToggleMixin):
     name = forms.CharField(label="Dataset name", max_length=200)
     label_col = forms.CharField(label="Label column", max_length=200)
+    timestamp_col = forms.CharField(label="Timestamp column (optional)", max_length=200, required=False)
     file = forms.FileField(label="Dataset file", help_text="csv, Parquet, jsonl, jsonl.gz or json.gz.")
     with_predictions = forms.BooleanField(label="Predictions (optional)", required=False)
     pred_label_col = forms.CharField(
@@ -235,10 +236,12 @@ class UploadDatasetForm(PredictionsToggleMixin):
         help_text="If the predictions file also holds the label, its column name (it is not a prediction).",
     )
     pred_col = forms.CharField(label="Prediction column (optional)", max_length=200, required=False)
-    pred_file = forms.FileField(label="Predictions file", required=False)
+    pred_file = forms.FileField(
+        label="Predictions file", required=False,
+        help_text="Leave it empty when the prediction column is in the dataset file itself.",
+    )
     # RIME's upload form also asks for a predictions name; predictions are keyed by (model, dataset) here, so it has none.
     predictions_fields = ("pred_label_col", "pred_col", "pred_file")
-    required_predictions_fields = ("pred_file",)
 
     def __init__(self, *args, project: Project, label_required: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -269,6 +272,7 @@ class UploadDatasetForm(PredictionsToggleMixin):
                                               model_task=self.project.model_task)
             if self.check.error:
                 self.add_error("file", self.check.error)
+        self._check_named_columns(data)
         if data.get("with_predictions") and data.get("pred_file") and self.check and not self.check.error:
             self.predictions_check = check_predictions_upload(
                 data["pred_file"], pred_col=data.get("pred_col") or None,
@@ -277,6 +281,22 @@ class UploadDatasetForm(PredictionsToggleMixin):
             if self.predictions_check.error:
                 self.add_error("pred_file", self.predictions_check.error)
         return data
+
+    @property
+    def predictions_in_dataset_file(self) -> bool:
+        """Predictions toggled on without a file: the prediction column lies in the dataset file itself."""
+        return bool(self.cleaned_data.get("with_predictions") and not self.cleaned_data.get("pred_file"))
+
+    def _check_named_columns(self, data: dict) -> None:
+        columns = self.check.columns if self.check and not self.check.error else []
+        if data.get("with_predictions") and not data.get("pred_file") and not data.get("pred_col"):
+            self.add_error("pred_file", "Add a predictions file, or name the prediction column of the dataset file.")
+        named = [("timestamp_col", data.get("timestamp_col"))]
+        if data.get("with_predictions") and not data.get("pred_file"):
+            named.append(("pred_col", data.get("pred_col")))
+        for field, column in named:
+            if column and columns and column not in columns and field not in self.errors:
+                self.add_error(field, f"“{column}” is not a column of {self.check.file_name}.")
 
 
 DATASET_SOURCES = {

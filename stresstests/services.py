@@ -457,6 +457,11 @@ class Execution:
     def _data_params(self, protected: list[str]) -> DataParams:
         known = {f.name for f in fields(DataParams)}
         raw = {k: v for k, v in (self.run.reference_dataset.data_params or {}).items() if k in known and v not in ("", None)}
+        # Columns named on the evaluation set only (a timestamp, a prediction column) still name that column.
+        for key in ("timestamp_col", "pred_col"):
+            evaluation_value = (self.run.evaluation_dataset.data_params or {}).get(key)
+            if key not in raw and evaluation_value:
+                raw[key] = evaluation_value
         raw["protected_features"] = sorted({*raw.get("protected_features", []), *protected})
         return DataParams.from_dict(raw)
 

@@ -216,12 +216,15 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         )
         return ""
     predictions = None
-    if data["with_predictions"]:
+    data_params = {key: data[key] for key in ("label_col", "timestamp_col") if data[key]}
+    if form.predictions_in_dataset_file:
+        data_params["pred_col"] = data["pred_col"]
+    elif data["with_predictions"]:
         predictions = {"source": DatasetSource.UPLOAD, "file": data["pred_file"],
                        "pred_params": {"pred_col": data["pred_col"] or form.predictions_check.prediction_column}}
     services.run_register_dataset(
         user=user, run=run, role=role, source=DatasetSource.UPLOAD, name=data["name"], file=data["file"],
-        data_params={"label_col": data["label_col"]} if data["label_col"] else {}, predictions=predictions,
+        data_params=data_params, predictions=predictions,
     )
     return form.check.summary(label_col=data["label_col"])
 

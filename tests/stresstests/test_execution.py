@@ -196,3 +196,21 @@ def test_a_heartbeat_stops_a_run_that_is_no_longer_running(owner, complete_draft
     execution.finish_with_error(services.RunCancelled())
     run.refresh_from_db()
     assert (run.status, run.error) == (RunStatus.FAILED, "The worker stopped answering.")
+
+
+def test_a_timestamp_named_only_on_the_evaluation_set_is_not_taken_for_a_feature(
+    owner, project, complete_draft, django_capture_on_commit_callbacks
+):
+    """The fraud example's shape: only the evaluation file has a timestamp column."""
+    evaluation = registry.dataset_register(
+        user=owner, project=project, name="eval-with-time", source="upload",
+        data_params={"label_col": data.LABEL, "timestamp_col": "ts"},
+        file=upload("eval.csv", data.csv_bytes(data.frame(seed=2).assign(ts="2024-05-01"))), validate=False,
+    )
+    services.run_set_dataset(user=owner, run=complete_draft, role="evaluation", dataset=evaluation)
+    run = submit_and_execute(owner, complete_draft, django_capture_on_commit_callbacks)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    tested = {feature for category in StressTestReport.objects.get(run=run).data["categories"]
+              for test in category["tests"] for case in test.get("test_cases", []) for feature in case["features"]}
+    assert "ts" not in tested and "income" in tested
+

@@ -259,10 +259,36 @@ def test_predictions_are_checked_against_the_dataset(client_for, owner, with_mod
     assert "p.csv has 10 predictions but the dataset has 300 rows" in response.content.decode()
 
 
-def test_predictions_need_their_file_when_switched_on(client_for, owner, with_model):
+def test_predictions_need_their_file_or_a_column_of_the_dataset_when_switched_on(client_for, owner, with_model):
     response = post_upload(client_for(owner), with_model, "reference", with_predictions="on")
     assert response.status_code == 200
-    assert "Required when Predictions is on." in response.content.decode()
+    assert "Add a predictions file, or name the prediction column of the dataset file." in response.content.decode()
+
+
+def test_a_prediction_column_inside_the_dataset_file_needs_no_predictions_file(client_for, owner, with_model):
+    frame = data.frame().assign(pred=0.5)
+    response = post_upload(client_for(owner), with_model, "reference", with_predictions="on", pred_col="pred",
+                           file=upload("ref.csv", data.csv_bytes(frame)))
+    assert response.status_code == 302
+    with_model.refresh_from_db()
+    assert with_model.reference_dataset.data_params == {"label_col": "label", "pred_col": "pred"}
+    assert with_model.reference_predictions is None
+
+
+def test_a_named_column_missing_from_the_file_is_refused(client_for, owner, with_model):
+    body = post_upload(client_for(owner), with_model, "reference", timestamp_col="when").content.decode()
+    assert "“when” is not a column of ref.csv." in body
+    body = post_upload(client_for(owner), with_model, "reference", with_predictions="on", pred_col="score").content.decode()
+    assert "“score” is not a column of ref.csv." in body
+
+
+def test_a_timestamp_column_is_kept_with_the_dataset(client_for, owner, with_model):
+    frame = data.frame().assign(ts="2024-01-01")
+    response = post_upload(client_for(owner), with_model, "reference", timestamp_col="ts",
+                           file=upload("ref.csv", data.csv_bytes(frame)))
+    assert response.status_code == 302
+    with_model.refresh_from_db()
+    assert with_model.reference_dataset.data_params["timestamp_col"] == "ts"
 
 
 def test_an_upload_with_predictions_registers_both(client_for, owner, with_model):
