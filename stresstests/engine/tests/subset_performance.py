@@ -275,7 +275,15 @@ MAX_EXAMPLES = 5
 
 
 def subset_examples(ctx: Context, subsets: FeatureSubsets, code: int) -> list[dict]:
-    """A few evaluation rows of one subset: row number, the feature's value, label and prediction."""
+    """A few evaluation rows of one subset: row number, the feature's value, label and prediction. Memoised: the
+    tests of different metrics often fail on the same subset."""
+    key = ("subset_performance.examples", id(subsets), code)
+    if key not in ctx.memo:
+        ctx.memo[key] = (subsets, _subset_examples(ctx, subsets, code))   # `subsets` kept so its id stays its own
+    return [dict(example) for example in ctx.memo[key][1]]
+
+
+def _subset_examples(ctx: Context, subsets: FeatureSubsets, code: int) -> list[dict]:
     rows = np.flatnonzero(subsets.evaluation_codes == code)[:MAX_EXAMPLES]
     values = {f: ctx.evaluation[f].iloc[rows].tolist() for f in subsets.feature_list}   # a few cells per column
     examples = []
