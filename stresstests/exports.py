@@ -71,12 +71,24 @@ def failing_rows_csv(detail: TestDetail) -> str:
 def _csv(header: list[str], rows: list[list]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    writer.writerow([_spreadsheet_safe(v) for v in header])
+    writer.writerows([[_spreadsheet_safe(v) for v in row] for row in rows])
     return buffer.getvalue()
 
 
 @lru_cache(maxsize=None)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value):
+    """Cells come from uploaded data: a text cell a spreadsheet would run as a formula is quoted with a leading '."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def _static_text(path: str) -> str:
     found = finders.find(path)
     if not found:

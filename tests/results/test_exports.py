@@ -96,3 +96,18 @@ def test_downloads_refuse_other_methods(client_for, owner, finished_run, all_cat
                 reverse("results:export_html", args=[run.id]),
                 reverse("results:failing_rows_csv", args=[run.id, "numeric_outlier"])):
         assert client.post(url).status_code == 405
+
+
+def test_csv_cells_from_uploaded_data_cannot_run_as_spreadsheet_formulas():
+    from stresstests import exports
+
+    report = {"categories": [{"category": "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS", "tests": [{
+        "test_type": "unseen_categorical", "name": "Unseen Categorical", "severity": "SEVERITY_ALERT",
+        "test_cases": [{"features": ['=HYPERLINK("http://evil.example","x")'], "subset": "@SUM(A1)",
+                        "severity": "SEVERITY_ALERT", "metrics": {"impact": -0.25, "value": "+1+1"}}],
+    }]}]}
+    row = next(csv.DictReader(io.StringIO(exports.test_cases_csv(report))))
+    assert row["features"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["subset"] == "'@SUM(A1)"
+    assert row["metric:value"] == "'+1+1"
+    assert float(row["metric:impact"]) == -0.25  # numbers stay numbers
