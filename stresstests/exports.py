@@ -76,7 +76,6 @@ def _csv(header: list[str], rows: list[list]) -> str:
     return buffer.getvalue()
 
 
-@lru_cache(maxsize=None)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -89,6 +88,7 @@ def _spreadsheet_safe(value):
     return value
 
 
+@lru_cache(maxsize=None)
 def _static_text(path: str) -> str:
     found = finders.find(path)
     if not found:
