@@ -30,7 +30,7 @@ from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import run_stress_test
 import stresstests.engine.tests  # noqa: F401  (imports every category, as a running worker already has)
 
-FRAUD = Path("/work/shared/data/fraud")
+FRAUD = Path(os.environ.get("RIME_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data" / "fraud"
 FIGURES_MARK = "figures: "
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from measure import Stopwatch, print_figures
 
-import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier

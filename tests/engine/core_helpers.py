@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -12,7 +10,6 @@ from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_P
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import build_context, run_one
 
-FRAUD = Path("/work/shared/data/fraud")
 CITIES = ["Rome", "Paris", "Berlin", "Madrid", "Vienna"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,11 +10,11 @@ from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_P
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import build_context
 from tests.engine.model_side_helpers import case_for, run_test
+from tests.shared_data import FRAUD
 
 __all__ = ["case_for", "run_test", "make_context", "failing", "mixed_data", "reference_and_random_half",
            "load_fraud", "data_only", "LABEL", "PREDICTION"]
 
-FRAUD = Path("/work/shared/data/fraud")
 LABEL, PREDICTION = "label", "preds"
 
 

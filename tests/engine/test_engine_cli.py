@@ -22,7 +22,8 @@ from stresstests.engine.base import (
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
 )
-from tests.engine.core_helpers import FRAUD, scored_frame
+from tests.engine.core_helpers import scored_frame
+from tests.shared_data import FRAUD
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUE_3_CATEGORIES = {

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from stresstests.engine.cli import main
+from tests.shared_data import FRAUD
 
 ROOT = Path(__file__).resolve().parents[2]
-FRAUD = Path("/work/shared/data/fraud")
 
 
 @pytest.fixture

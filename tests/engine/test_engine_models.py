@@ -20,7 +20,7 @@ from stresstests.engine.base import (
 )
 from stresstests.engine.errors import ModelLoadError, ModelOutputError
 from stresstests.engine.models import PredictionCache, load_model, validate_predictions
-from tests.engine.core_helpers import FRAUD
+from tests.shared_data import FRAUD
 
 BINARY = MODEL_TASK_BINARY_CLASSIFICATION
 ROWS = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 1.0, 0.0, 0.0]})

@@ -4,7 +4,6 @@ Plain functions (no pytest), so benchmarks/bench_run_page.py can store the same 
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,8 @@ import pandas as pd
 from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import run_stress_test
+from tests.shared_data import FRAUD
 
-FRAUD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fraud"
 CITIES = {"Rome": "ITA", "Paris": "FRA", "Berlin": "GER", "London": "GBR"}
 
 
