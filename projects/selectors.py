@@ -63,20 +63,20 @@ def datasets_of(project: Project) -> QuerySet[Dataset]:
     return project.datasets.select_related("created_by").order_by("-created_at")
 
 
+def _get_project_artifact_for_user(model_class, user, artifact_id, *, write: bool, noun: str):
+    artifact = model_class.objects.select_related("project__workspace").filter(id=artifact_id).first()
+    if artifact is None:
+        raise Http404(f"No such {noun}.")
+    _, membership = get_project_for_user(user, artifact.project_id, write=write)
+    return artifact, membership
+
+
 def get_model_for_user(user, model_id, *, write: bool = False) -> tuple[RegisteredModel, Membership]:
-    model = RegisteredModel.objects.select_related("project__workspace").filter(id=model_id).first()
-    if model is None:
-        raise Http404("No such model.")
-    _, membership = get_project_for_user(user, model.project_id, write=write)
-    return model, membership
+    return _get_project_artifact_for_user(RegisteredModel, user, model_id, write=write, noun="model")
 
 
 def get_dataset_for_user(user, dataset_id, *, write: bool = False) -> tuple[Dataset, Membership]:
-    dataset = Dataset.objects.select_related("project__workspace").filter(id=dataset_id).first()
-    if dataset is None:
-        raise Http404("No such dataset.")
-    _, membership = get_project_for_user(user, dataset.project_id, write=write)
-    return dataset, membership
+    return _get_project_artifact_for_user(Dataset, user, dataset_id, write=write, noun="dataset")
 
 
 def get_integration_for_user(user, integration_id, *, manage: bool = False) -> tuple[Integration, Membership]:
