@@ -24,6 +24,7 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 run: migrate
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
 	@echo "rime_web: open http://$(HOST):$(PORT)/  (Ctrl-C stops the server and the worker)"
 	$(PY) scripts/run_dev.py --host $(HOST) --port $(PORT)
