@@ -30,6 +30,9 @@ def open_wizard(page: Page) -> None:
 
 
 def choose_custom(page: Page, categories: list[str]) -> None:
+    # The swap needs htmx, a deferred script: a click that navigates only waits for the navigation to commit, and on a
+    # busy machine the change event could fire before htmx listens.
+    page.wait_for_load_state("load")
     page.get_by_label("Test Configuration").select_option(label="Custom")
     expect(page.get_by_text("Security Risk")).to_be_visible()  # swapped in by htmx
     for category in categories:
