@@ -152,6 +152,9 @@ def draft_at_evaluation(draft, owner, registered_model, registered_datasets):  #
 
 def test_sign_in_and_walk_the_wizards_first_steps_with_the_keyboard_only(browser_ready, live_server, page, owner,
                                                                           password, project, tmp_path):
+    # Playwright turns file-chooser interception on without waiting for the browser, so on a busy machine a key press
+    # could open the chooser before it is intercepted; a listener from the start keeps interception on all along.
+    page.on("filechooser", lambda chooser: None)
     # Sign in: the username box has the focus; Tab, Enter.
     page.goto(f"{live_server.url}/accounts/login/")
     expect(page.get_by_label("Username")).to_be_focused()
