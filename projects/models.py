@@ -182,8 +182,20 @@ class ModelSource(models.TextChoices):
     NONE = "none", "None (predictions only)"
 
 
-class RegisteredModel(models.Model):
+class RegisteredArtifact(models.Model):
+    """What every registry row has: RIME's validity status with its message, and who registered it when."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    validity_status = models.CharField(max_length=32, choices=ValidityStatus.choices, default=ValidityStatus.PENDING)
+    validity_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class RegisteredModel(RegisteredArtifact):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="models")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -195,10 +207,6 @@ class RegisteredModel(models.Model):
     path = models.CharField(max_length=1000, blank=True, help_text="s3://bucket/key/model.py or a registry URI.")
     integration = models.ForeignKey(Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     model_config = models.JSONField(default=dict, blank=True)
-    validity_status = models.CharField(max_length=32, choices=ValidityStatus.choices, default=ValidityStatus.PENDING)
-    validity_message = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="model_name_unique_in_project")]
@@ -214,15 +222,22 @@ class DatasetSource(models.TextChoices):
     TABLE = "table", "Connection table"
 
 
-class Dataset(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
-    name = models.CharField(max_length=200)
+class RegisteredData(RegisteredArtifact):
+    """Where a dataset or a predictions table comes from: an uploaded file, a path or URI, or a connection table."""
+
     source = models.CharField(max_length=20, choices=DatasetSource.choices, default=DatasetSource.UPLOAD)
-    file = models.FileField(upload_to="datasets/%Y/%m/", blank=True, max_length=500)
     path = models.CharField(max_length=1000, blank=True)
     integration = models.ForeignKey(Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     table_name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Dataset(RegisteredData):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    file = models.FileField(upload_to="datasets/%Y/%m/", blank=True, max_length=500)
     # RIME's data_params: label_col, timestamp_col, pred_col, protected_features, features_not_in_model,
     # categorical_features, class_names, nrows, sample.
     data_params = models.JSONField(default=dict, blank=True)
@@ -230,10 +245,6 @@ class Dataset(models.Model):
     schema = models.JSONField(default=dict, blank=True)
     row_count = models.BigIntegerField(null=True, blank=True)
     size_bytes = models.BigIntegerField(null=True, blank=True)
-    validity_status = models.CharField(max_length=32, choices=ValidityStatus.choices, default=ValidityStatus.PENDING)
-    validity_message = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="dataset_name_unique_in_project")]
@@ -247,22 +258,13 @@ class Dataset(models.Model):
         return self.data_params.get("label_col") or ""
 
 
-class Predictions(models.Model):
+class Predictions(RegisteredData):
     """A model's predictions for a dataset (RIME keys them by the pair)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="predictions")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="predictions")
-    source = models.CharField(max_length=20, choices=DatasetSource.choices, default=DatasetSource.UPLOAD)
     file = models.FileField(upload_to="predictions/%Y/%m/", blank=True, max_length=500)
-    path = models.CharField(max_length=1000, blank=True)
-    integration = models.ForeignKey(Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    table_name = models.CharField(max_length=200, blank=True)
     pred_params = models.JSONField(default=dict, blank=True)  # pred_col, timestamp_col
-    validity_status = models.CharField(max_length=32, choices=ValidityStatus.choices, default=ValidityStatus.PENDING)
-    validity_message = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model", "dataset"], name="one_predictions_per_pair")]
