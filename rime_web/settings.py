@@ -126,12 +126,14 @@ USE_TZ = True
 
 # --- Cache (login rate limits) ------------------------------------------------------------------------------------
 REDIS_CACHE_URL = env("REDIS_CACHE_URL", default="")
+# A test session gets its own folder: sign-in counters and cached pages must not leak between sessions.
+_cache_folder = VAR_DIR / (f"test-cache-{os.getpid()}" if os.environ.get("PYTEST_VERSION") else "cache")
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}
         if REDIS_CACHE_URL
         # Shared by every web and worker process of one machine, so limits and cached pages hold across them.
-        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(_cache_folder)}
     )
 }
 
