@@ -25,10 +25,10 @@ from measure import Stopwatch, peak_memory_mb, print_figures
 
 import pandas as pd
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import run_stress_test
-import stresstests.engine.tests  # noqa: F401  (imports every category, as a running worker already has)
+import stresstests.engine.categories  # noqa: F401  (imports every category, as a running worker already has)
 
 FRAUD = Path(os.environ.get("RIME_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data" / "fraud"
 FIGURES_MARK = "figures: "

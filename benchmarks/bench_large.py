@@ -17,11 +17,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.models import EstimatorModel
 from stresstests.engine.runner import run_stress_test
-import stresstests.engine.tests  # noqa: F401  (imports every category, as a running worker already has)
+import stresstests.engine.categories  # noqa: F401  (imports every category, as a running worker already has)
 
 REFERENCE_ROWS, EVALUATION_ROWS = 100_000, 1_000_000
 NUMERIC, CATEGORICAL = 25, 5

@@ -14,11 +14,11 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.models import EstimatorModel
 from stresstests.engine.runner import run_stress_test
-import stresstests.engine.tests  # noqa: F401  (imports every category, as a running worker already has)
+import stresstests.engine.categories  # noqa: F401  (imports every category, as a running worker already has)
 
 SHIFTED = "f3"
 

@@ -30,7 +30,7 @@ class MemberRoleForm(forms.Form):
 
 
 def _registered_tests() -> dict:
-    import stresstests.engine.tests  # noqa: F401  (fills the registry)
+    import stresstests.engine.categories  # noqa: F401  (fills the registry)
     from stresstests.engine.base import REGISTRY
 
     return REGISTRY

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
-from . import urls_registry, views
+from . import views
+from .registries import urls as registry_urls
 
 app_name = "projects"
 
@@ -23,4 +24,4 @@ urlpatterns = [
     path("projects/<uuid:project_id>/settings/", views.project_settings, name="project_settings"),
     path("", include("projects.urls_api_keys")),
 ]
-urlpatterns += urls_registry.urlpatterns
+urlpatterns += registry_urls.urlpatterns

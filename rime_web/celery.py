@@ -10,3 +10,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rime_web.settings")
 app = Celery("rime_web")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["projects.registries"])  # the registries' validation jobs live below the projects app

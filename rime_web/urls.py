@@ -17,5 +17,5 @@ urlpatterns = [
     path("", include("rime_web.api_urls")),
     path("", include("projects.urls")),
     path("", include("stresstests.urls")),
-    path("", include("stresstests.results_urls")),
+    path("", include("stresstests.results.urls")),
 ]

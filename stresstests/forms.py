@@ -6,7 +6,7 @@ from pathlib import PurePath
 
 from django import forms
 
-from projects.forms_registry import MultipleFileField
+from projects.registries.forms import MultipleFileField
 from projects.models import Dataset, Integration, Project, TestCategory, TestSensitivity
 
 from .models import ConfigMode

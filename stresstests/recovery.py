@@ -1,7 +1,7 @@
 """Recovery of stress-test runs from lost workers and lost broker messages, and per-run time limits.
 
 The database is the source of truth; the broker only carries wake-up calls:
-- a run whose worker died stops beating its heart (services.Execution writes `heartbeat_at` every few seconds,
+- a run whose worker died stops beating its heart (execution.Execution writes `heartbeat_at` every few seconds,
   even while the model is being called); `reap_stale_runs` (a beat task) fails it with a clear reason, and a worker
   that starts fails at once the runs its dead predecessor on the same host left behind;
 - a queued run whose message was lost (a broker restart, a flushed Redis) is queued again by `requeue_lost_runs`;
@@ -27,13 +27,14 @@ from django.utils import timezone
 
 from stresstests.engine.errors import ConfigError
 
+from .failures import RunTimedOut, failure_message
 from .models import RunStatus, StressTestRun
+from .queueing import RUN_TASK_NAME, enqueue_run
 
 logger = logging.getLogger(__name__)
 
 # Runs this process claims carry heartbeats after this moment; an older run with our PID had a dead predecessor.
 PROCESS_STARTED_AT = timezone.now()
-RUN_TASK_NAME = "stresstests.run_stress_test"
 
 
 # ---- per-run time limits -----------------------------------------------------------------------------------------
@@ -61,8 +62,6 @@ def time_limits_from_config(test_run_config: dict | None) -> TimeLimits:
 
 
 def time_limit_message(run: StressTestRun) -> str:
-    from .services import RunTimedOut, failure_message
-
     return failure_message(RunTimedOut(), limit_s=time_limits_from_config(run.config).soft_s)
 
 
@@ -186,8 +185,6 @@ def requeue_lost_runs(*, now: datetime | None = None) -> list[UUID]:
     Runs waiting behind others still have their messages; a queue holding at least one message per queued run is
     left alone, so a long backlog is not flooded with duplicates.
     """
-    from .services import _enqueue
-
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.STRESS_TEST_REQUEUE_AFTER_S)
     queued = StressTestRun.objects.filter(status=RunStatus.REQUESTED, cancel_requested=False).select_related(
@@ -202,7 +199,7 @@ def requeue_lost_runs(*, now: datetime | None = None) -> list[UUID]:
             continue
         for run in (run for run in runs if run.since < cutoff):
             logger.warning("Stress test %s was queued at %s and not claimed; queueing it again", run.id, run.since)
-            _enqueue(run)
+            enqueue_run(run)
             requeued.append(run.id)
     return requeued
 

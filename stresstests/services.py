@@ -1,4 +1,6 @@
-"""Writes of stress-test runs: the wizard's draft, submission, cancel, re-run, the API's start, and execution.
+"""Writes of stress-test runs: the wizard's draft, submission, cancel, re-run and the API's start.
+
+The worker side (claim, execute, heartbeat, finish) is `execution.py`.
 
 Views, the API and the Celery task all call these functions; none of them holds the logic itself.
 """
@@ -6,45 +8,27 @@ from __future__ import annotations
 
 import copy
 import logging
-import tempfile
-import threading
-import time
-import traceback
-from dataclasses import fields
-from pathlib import Path
 from uuid import UUID
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from projects import registry
+from projects.registries import services as registry
 from projects.models import Dataset, DatasetSource, ModelSource, Predictions, Project, RegisteredModel, ValidityStatus
 from projects.services import audit
-from stresstests.engine.config import DataParams, RunConfig
-from stresstests.engine.errors import ConfigError, DataLoadError, EngineError
+from stresstests.engine.config import RunConfig
+from stresstests.engine.errors import ConfigError
 
-from .models import ACTIVE_STATUSES, ConfigMode, RunStatus, StressTestReport, StressTestRun
-from .recovery import time_limits_from_config, worker_identity
+from .models import ACTIVE_STATUSES, ConfigMode, RunStatus, StressTestRun
+from .queueing import enqueue_run
+from .recovery import time_limits_from_config
 from .wizard import CONFIGURED_MARK
 
 logger = logging.getLogger(__name__)
 
 DATASET_ROLES = ("reference", "evaluation")
-# How often the worker writes progress (and reads the cancel flag) at most, and how often it beats its heart.
-PROGRESS_WRITE_INTERVAL_S = 0.5
-HEARTBEAT_INTERVAL_S = 5.0
-MAX_LOG_CHARS = 200_000
 RERUN_SUFFIX = " (re-run)"
-
-
-class RunCancelled(Exception):
-    """Raised inside the engine's progress callback to stop a run whose cancel was requested."""
-
-
-class RunTimedOut(Exception):
-    """The run went past STRESS_TEST_SOFT_TIME_LIMIT."""
 
 
 def default_run_name(project: Project) -> str:
@@ -115,7 +99,7 @@ def _registered_predictions(model: RegisteredModel | None, dataset: Dataset | No
 @transaction.atomic
 def run_register_model(*, user, run: StressTestRun, source: str, name: str, tags: list[str],
                        files=None, registry_name: str = "", uri: str = "") -> RegisteredModel:
-    """Registers the uploaded or registry model (projects.registry) and puts it on the draft."""
+    """Registers the uploaded or registry model (projects.registries.services) and puts it on the draft."""
     _require_draft(run)
     if source == "registry":
         model = registry.model_register_from_registry(
@@ -251,19 +235,8 @@ def run_submit(*, user, run: StressTestRun) -> StressTestRun:
         run.cancel_requested = False
         run.save()
         audit(actor=user, action="stresstest.submit", obj=run, workspace=run.project.workspace)
-        _enqueue(run)
+        enqueue_run(run)
     return run
-
-
-def _enqueue(run: StressTestRun) -> None:
-    from .tasks import run_stress_test
-
-    StressTestRun.objects.filter(id=run.id).update(enqueued_at=timezone.now())  # see recovery.requeue_lost_runs
-    queue = run.project.workspace.celery_queue
-    if queue:  # a workspace pinned to its own worker (RIME's agent)
-        transaction.on_commit(lambda: run_stress_test.apply_async(args=[str(run.id)], queue=queue))
-    else:
-        run_stress_test.delay_on_commit(str(run.id))
 
 
 def run_start_from_config(*, user, project: Project, test_run_config: dict) -> StressTestRun:
@@ -333,235 +306,3 @@ def run_rerun(*, user, run: StressTestRun) -> StressTestRun:
     return draft
 
 
-# ---- execution (the Celery task's body) --------------------------------------------------------------------------
-def run_claim(run_id) -> bool:
-    """Only one worker runs a run: the conditional update succeeds once, for a run that is still queued."""
-    now = timezone.now()
-    return bool(StressTestRun.objects.filter(id=run_id, status=RunStatus.REQUESTED, cancel_requested=False).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_identity()
-    ))
-
-
-def run_execute(run_id) -> None:
-    """Claims the run, runs the engine on its data and model, writes progress, log, report and summary."""
-    if not run_claim(run_id):
-        logger.info("Stress test %s is not queued any more (cancelled or taken); skipped.", run_id)
-        return
-    run = StressTestRun.objects.select_related(
-        "project", "model", "reference_dataset", "evaluation_dataset", "reference_predictions", "evaluation_predictions"
-    ).get(id=run_id)
-    execution = Execution(run)
-    try:
-        with execution.heartbeat():
-            report = execution.run_engine()
-    except BaseException as error:  # noqa: BLE001 - every way out is written on the row
-        execution.finish_with_error(error)
-        if not isinstance(error, Exception):
-            raise
-        return
-    execution.finish(report)
-
-
-class Execution:
-    """One run on a worker: progress throttling, cancel checks, heartbeat, the model's log, the final write."""
-
-    def __init__(self, run: StressTestRun) -> None:
-        self.run = run
-        self.limits = time_limits_from_config(run.config)  # the server's, or shorter ones the run asked for
-        self.deadline = time.monotonic() + self.limits.soft_s
-        self.hard_deadline = time.monotonic() + self.limits.hard_s
-        self.cancel_seen = threading.Event()
-        self.timed_out = threading.Event()
-        self.model = None
-        self._log_lock = threading.Lock()
-        self._log_lines: list[str] = []
-        self._last_write = 0.0
-
-    # -- the model's output and our own notes, shown on the run page
-    def log(self, line: str) -> None:
-        with self._log_lock:
-            self._log_lines.append(text_for_database(line.rstrip("\n")))
-
-    def log_text(self) -> str:
-        with self._log_lock:
-            text = "\n".join(self._log_lines)
-        return text if len(text) <= MAX_LOG_CHARS else "[earlier lines cut]\n" + text[-MAX_LOG_CHARS:]
-
-    def _running(self):
-        return StressTestRun.objects.filter(id=self.run.id, status=RunStatus.RUNNING)
-
-    # -- progress, called by the engine between steps
-    def progress(self, fraction: float, current: str) -> None:
-        if self.cancel_seen.is_set():
-            raise RunCancelled()
-        if time.monotonic() > self.deadline:
-            raise RunTimedOut()
-        now = time.monotonic()
-        if now - self._last_write < PROGRESS_WRITE_INTERVAL_S and fraction < 1.0:
-            return
-        self._last_write = now
-        self._running().update(progress=max(0.0, min(fraction, 1.0)), current_test=text_for_database(current[:200]),
-                               heartbeat_at=timezone.now(), log=self.log_text())
-        if StressTestRun.objects.filter(id=self.run.id, cancel_requested=True).exists():
-            self.cancel_seen.set()
-            raise RunCancelled()
-
-    # -- a thread that proves the worker is alive during long tests and stops the model on cancel or timeout
-    def heartbeat(self):
-        return _Heartbeat(self)
-
-    def beat(self) -> None:
-        still_ours = self._running().update(heartbeat_at=timezone.now())
-        # Not running any more (the reaper failed it, or it was cancelled): stop working for nobody.
-        cancelled = not still_ours or StressTestRun.objects.filter(id=self.run.id, cancel_requested=True).exists()
-        late = time.monotonic() > self.deadline
-        if late:
-            self.timed_out.set()
-        if cancelled:
-            self.cancel_seen.set()
-        if (cancelled or late) and self.model is not None:
-            self.model.cancel()
-        if time.monotonic() > self.hard_deadline:  # the engine did not stop at the soft limit: give up on it
-            self._running().update(status=RunStatus.FAILED, current_test="", finished_at=timezone.now(),
-                                   error=failure_message(RunTimedOut(), limit_s=self.limits.soft_s))
-
-    # -- the engine
-    def run_engine(self) -> dict:
-        from projects.sources import load_dataset_frame, materialize_model
-        from stresstests.engine.runner import run_stress_test
-        from stresstests.engine.sandbox import SandboxedModel
-
-        run = self.run
-        run_config, protected = parse_run_config(run.config)
-        self.progress(0.0, "loading data")
-        reference = load_dataset_frame(run.reference_dataset)
-        evaluation = self._aligned_evaluation(load_dataset_frame(run.evaluation_dataset))
-        data_params = self._data_params(protected)
-        task = run.project.model_task
-        predictions = {role: self._predictions(role, frame, task)
-                       for role, frame in (("reference", reference), ("evaluation", evaluation))}
-        with tempfile.TemporaryDirectory(prefix="rime-run-") as folder:
-            model_path = materialize_model(run.model, Path(folder)) if run.model else None
-            self.progress(0.0, "loading the model")
-            self.model = SandboxedModel(model_path, model_task=task, log=self.log) if model_path else None
-            try:
-                return run_stress_test(
-                    reference=reference, evaluation=evaluation, config=run_config, data_params=data_params,
-                    model_task=task, model=self.model, progress=self.progress,
-                    reference_predictions=predictions["reference"], evaluation_predictions=predictions["evaluation"],
-                )
-            finally:
-                if self.model is not None:
-                    self.model.close()
-
-    def _data_params(self, protected: list[str]) -> DataParams:
-        known = {f.name for f in fields(DataParams)}
-        raw = {k: v for k, v in (self.run.reference_dataset.data_params or {}).items() if k in known and v not in ("", None)}
-        # Columns named on the evaluation set only (a timestamp, a prediction column) still name that column.
-        for key in ("timestamp_col", "pred_col"):
-            evaluation_value = (self.run.evaluation_dataset.data_params or {}).get(key)
-            if key not in raw and evaluation_value:
-                raw[key] = evaluation_value
-        raw["protected_features"] = sorted({*raw.get("protected_features", []), *protected})
-        return DataParams.from_dict(raw)
-
-    def _aligned_evaluation(self, evaluation):
-        """The evaluation set may name its label or timestamp column differently; the engine wants one name."""
-        reference_params = self.run.reference_dataset.data_params or {}
-        evaluation_params = self.run.evaluation_dataset.data_params or {}
-        renames = {}
-        for key in ("label_col", "timestamp_col"):
-            ours, theirs = reference_params.get(key), evaluation_params.get(key)
-            if ours and theirs and ours != theirs and theirs in evaluation.columns:
-                renames[theirs] = ours
-        return evaluation.rename(columns=renames) if renames else evaluation
-
-    def _predictions(self, role: str, frame, task: str):
-        from projects.sources import load_predictions_frame
-        from stresstests.engine.data import predictions_from_frame
-
-        predictions = getattr(self.run, f"{role}_predictions")
-        if predictions is None:
-            return None
-        table = load_predictions_frame(predictions)
-        if len(table) != len(frame):
-            raise DataLoadError(f"The {role} predictions have {len(table)} rows but the {role} dataset has "
-                                f"{len(frame)}; give one prediction per row, in the dataset's order.")
-        pred_col = (predictions.pred_params or {}).get("pred_col")
-        columns = [pred_col] if pred_col else list(table.columns)
-        return predictions_from_frame(table, columns, task)
-
-    # -- the end
-    def finish(self, report: dict) -> None:
-        counts = (report.get("run") or {}).get("severity_counts") or {}
-        with transaction.atomic():
-            if not self._running().exists():
-                return  # the reaper or a cancel got there first
-            StressTestReport.objects.update_or_create(
-                run_id=self.run.id, defaults={"data": report, "schema_version": report.get("schema_version", 1)}
-            )
-            self._running().update(status=RunStatus.SUCCEEDED, progress=1.0, current_test="", summary=counts,
-                                   finished_at=timezone.now(), heartbeat_at=timezone.now(), log=self.log_text())
-
-    def finish_with_error(self, error: BaseException) -> None:
-        cancelled = self.cancel_seen.is_set() or isinstance(error, RunCancelled) or StressTestRun.objects.filter(
-            id=self.run.id, cancel_requested=True).exists()
-        if cancelled:
-            status, message = RunStatus.CANCELLED, ""
-            self.log("Cancelled by a user.")
-        else:
-            status, message = RunStatus.FAILED, failure_message(error, timed_out=self.timed_out.is_set(),
-                                                                limit_s=self.limits.soft_s)
-            if not isinstance(error, EngineError):
-                logger.exception("Stress test %s failed", self.run.id, exc_info=error)
-                self.log("".join(traceback.format_exception_only(type(error), error)).strip())
-        self._running().update(status=status, error=text_for_database(message), current_test="",
-                               finished_at=timezone.now(), heartbeat_at=timezone.now(), log=self.log_text())
-
-
-def text_for_database(text: str) -> str:
-    """PostgreSQL refuses NUL in text, and a model may print anything (e.g. /proc/self/environ)."""
-    return text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
-
-
-def failure_message(error: BaseException, *, timed_out: bool = False, limit_s: float | None = None) -> str:
-    """What the run page shows: the engine's own message (written for users), or a plain explanation."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    if timed_out or isinstance(error, (RunTimedOut, SoftTimeLimitExceeded)):
-        limit = round(settings.STRESS_TEST_SOFT_TIME_LIMIT if limit_s is None else limit_s)
-        shown = f"{limit // 60} min" if limit >= 120 else f"{limit} s"
-        return (f"The stress test ran longer than its time limit ({shown}) and was stopped. Sample fewer rows "
-                "(data_params.nrows) or choose fewer test categories.")
-    if isinstance(error, EngineError):
-        return str(error)
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return f"The stress test stopped on an unexpected error ({type(error).__name__}: {error}). The log below has details."
-
-
-class _Heartbeat:
-    """Runs Execution.beat() every HEARTBEAT_INTERVAL_S on its own thread (and database connection)."""
-
-    def __init__(self, execution: Execution) -> None:
-        self.execution = execution
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name=f"heartbeat-{execution.run.id}", daemon=True)
-
-    def _loop(self) -> None:
-        try:
-            while not self.stop.wait(HEARTBEAT_INTERVAL_S):
-                try:
-                    self.execution.beat()
-                except Exception:  # noqa: BLE001 - a missed beat must not kill the run; the next one retries
-                    logger.warning("Heartbeat of run %s failed", self.execution.run.id, exc_info=True)
-        finally:
-            connection.close()
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop.set()
-        self.thread.join(timeout=HEARTBEAT_INTERVAL_S * 2)

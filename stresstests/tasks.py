@@ -4,11 +4,13 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import recovery, services  # recovery also connects the worker_ready hook
+from .queueing import RUN_TASK_NAME
+
+from . import execution, recovery  # recovery also connects the worker_ready hook
 
 
 @shared_task(
-    name="stresstests.run_stress_test",
+    name=RUN_TASK_NAME,
     acks_late=True,
     # A run is claimed by a conditional update, so a redelivered message after a worker loss is harmless.
     reject_on_worker_lost=True,
@@ -17,7 +19,7 @@ from . import recovery, services  # recovery also connects the worker_ready hook
     ignore_result=True,
 )
 def run_stress_test(run_id: str) -> None:
-    services.run_execute(run_id)
+    execution.run_execute(run_id)
 
 
 # ---- recovery (stresstests/recovery.py), run by beat (CELERY_BEAT_SCHEDULE) ----------------------------------------

@@ -17,7 +17,7 @@ from projects.selectors import get_project_for_user
 from . import selectors, services, wizard
 from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm
 from .models import ConfigMode, RunStatus, StressTestReport
-from .results_views import filter_runs
+from .results.views import filter_runs
 
 # The results pages (issue 6, own URL namespace); linked from the run page once they are installed.
 RESULTS_URL_NAMES = ("results:run_results",)

@@ -8,8 +8,8 @@ from pathlib import Path, PurePath
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from projects.registry import label_problems
-from projects.storage import human_size
+from projects.registries.validation import label_problems
+from projects.registries.storage import human_size
 from stresstests.engine.data import decompressed_size, detect_format, load_dataset
 from stresstests.engine.errors import DataLoadError
 

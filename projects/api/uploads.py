@@ -20,12 +20,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from projects import selectors, storage
+from projects import selectors
+from projects.registries import storage
 from projects.authentication import ApiKeyAuthentication
 from projects.models import DatasetSource, ModelSource
 
 from .access import RimeApiView, project_in_scope, scoped_workspace_ids
-from .views import UPLOAD_SCHEME
+
+UPLOAD_SCHEME = "upload://"  # how a dataset or model names a file uploaded through POST /api/v1/uploads
 
 UPLOAD_ROOT = "api-uploads"
 TAGS = ["rime_web additions"]
@@ -104,7 +106,7 @@ class DatasetUploadView(NativeApiView):
     @extend_schema(tags=TAGS, request={"multipart/form-data": DatasetUploadRequest},
                    responses={201: DatasetUploadResponse}, summary="Upload and register a dataset in a project")
     def post(self, request, project_id: str):
-        from projects import registry
+        from projects.registries import services as registry
 
         project = project_in_scope(request, project_id, write=True)
         form = DatasetUploadRequest(data=request.data)
@@ -131,7 +133,7 @@ class ModelUploadView(NativeApiView):
     @extend_schema(tags=TAGS, request={"multipart/form-data": ModelUploadRequest},
                    responses={201: ModelUploadResponse}, summary="Upload and register a model in a project")
     def post(self, request, project_id: str):
-        from projects import registry
+        from projects.registries import services as registry
 
         project = project_in_scope(request, project_id, write=True)
         files = request.FILES.getlist("files")

@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from projects import selectors, services
+from projects.registries import selectors as registry_selectors
 from projects.models import Dataset, DatasetSource, IntegrationType, ModelSource, ModelTask, RegisteredModel
 
 from . import payloads, sdk_integrations
@@ -23,6 +24,7 @@ from .access import (
     project_in_scope,
     workspace_in_scope,
 )
+from .uploads import UPLOAD_SCHEME, open_upload
 from .wire import json_field, page_body, page_request, snake_keys, uuid_value
 
 CLUSTER_VERSION = "2.13.2"  # the SDK refuses servers older than itself (contract §6.1)
@@ -126,7 +128,7 @@ class IntegrationCreateView(RimeApiView):
     """create_integration's first request: the schema (workspace admins only)."""
 
     def post(self, request):
-        from projects.integrations import integration_create
+        from projects.registries.integrations import integration_create
 
         message = require(request.data, "integration", dict)
         workspace = workspace_in_scope(request, uuid_value(message.get("workspaceId")), manage=True)
@@ -152,7 +154,7 @@ class IntegrationDetailView(RimeApiView):
 
     def post(self, request, integration_id: str):
         """configure_integration: sets the variables' values (secrets stay write-only)."""
-        from projects.integrations import integration_update
+        from projects.registries.integrations import integration_update
 
         integration = integration_in_scope(request, integration_id, manage=True)
         known_public = set((integration.config.get("variables") or {}))
@@ -166,15 +168,13 @@ class IntegrationDetailView(RimeApiView):
         return Response({})
 
     def delete(self, request, integration_id: str):
-        from projects.integrations import integration_delete
+        from projects.registries.integrations import integration_delete
 
         integration_delete(user=request.user, integration=integration_in_scope(request, integration_id, manage=True))
         return Response({})
 
 
 # --- registries (contract §6.5–6.8) ----------------------------------------------------------------------------------
-
-UPLOAD_SCHEME = "upload://"
 
 
 def _integration_of(request, message: dict, path: str = ""):
@@ -217,7 +217,7 @@ class DatasetRegistryView(RimeApiView):
     """register_dataset (POST: data_file path, s3:// or upload://) and list_datasets (GET)."""
 
     def post(self, request, project_id: str):
-        from projects import registry
+        from projects.registries import services as registry
 
         project = _same_project(request, project_id)
         data_info = require(request.data, "dataInfo", dict)
@@ -225,8 +225,6 @@ class DatasetRegistryView(RimeApiView):
         common = dict(user=request.user, project=project, name=require(request.data, "name"),
                       data_params=dataset_params(data_info))
         if path.startswith(UPLOAD_SCHEME):
-            from .uploads import open_upload
-
             with open_upload(request, path) as upload:
                 dataset = registry.dataset_register(source=DatasetSource.UPLOAD, file=upload, **common)
         else:
@@ -237,7 +235,7 @@ class DatasetRegistryView(RimeApiView):
     def get(self, request, project_id: str):
         project = project_in_scope(request, project_id)
         page = page_request(request.query_params, {"project": str(project.id)})
-        datasets = selectors.datasets_of(project).select_related("integration")
+        datasets = registry_selectors.datasets_of(project).select_related("integration")
         items = [payloads.dataset_message(d) for d in datasets[page.offset:page.offset + page.size]]
         return Response(page_body(items, page, "datasets", total=datasets.count()))
 
@@ -259,7 +257,7 @@ class ModelRegistryView(RimeApiView):
     """register_model / register_model_from_path (POST) and list_models (GET)."""
 
     def post(self, request, project_id: str):
-        from projects import registry
+        from projects.registries import services as registry
 
         project = _same_project(request, project_id)
         source = model_source(require(request.data, "modelInfo", dict))
@@ -276,7 +274,7 @@ class ModelRegistryView(RimeApiView):
     def get(self, request, project_id: str):
         project = project_in_scope(request, project_id)
         page = page_request(request.query_params, {"project": str(project.id)})
-        models = selectors.models_of(project)
+        models = registry_selectors.models_of(project)
         items = [{"model": payloads.model_message(m), "ownerDetails": payloads.owner_details(m.created_by)}
                  for m in models[page.offset:page.offset + page.size]]
         return Response(page_body(items, page, "models", total=models.count()))

@@ -133,7 +133,7 @@ def report_of(run: StressTestRun) -> dict | None:
 def planned_tests(run: StressTestRun) -> list[str]:
     """Test keys the engine will run for this run's categories and task (for the progress line while it runs)."""
     try:
-        import stresstests.engine.tests  # noqa: F401 - fills the registry
+        import stresstests.engine.categories  # noqa: F401 - fills the registry
         from stresstests.engine.base import REGISTRY
     except Exception:  # the progress line is a hint; a job's status must be readable even if a test module is broken
         logger.exception("Cannot list the planned tests for the progress line")

@@ -1,4 +1,5 @@
-"""The engine's vocabulary and the contract between the runner and the tests (see team/ENGINE_CONTRACT.md)."""
+"""The contract between the runner and the tests: a test, its cases and result, the registry, the schema and the
+run's context (docs/engine.md)."""
 
 from __future__ import annotations
 
@@ -10,66 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from stresstests.engine.vocabulary import (
+    ALL_TASKS,
+    REQUIREMENTS,
+    RISK_GROUP,
+    STATUS_COMPLETED,
+    worst_severity,
+)
+
 if TYPE_CHECKING:
     from stresstests.engine.config import RunConfig
     from stresstests.engine.metrics import GroupedMetric
     from stresstests.engine.models import ModelAdapter, PredictionCache
     from stresstests.engine.profile import Profile
 
-SEVERITY_PASS = "SEVERITY_PASS"
-SEVERITY_WARNING = "SEVERITY_WARNING"
-SEVERITY_ALERT = "SEVERITY_ALERT"
-SEVERITY_ORDER = {SEVERITY_PASS: 0, SEVERITY_WARNING: 1, SEVERITY_ALERT: 2}
-
-MODEL_TASK_BINARY_CLASSIFICATION = "MODEL_TASK_BINARY_CLASSIFICATION"
-MODEL_TASK_MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION"
-MODEL_TASK_REGRESSION = "MODEL_TASK_REGRESSION"
-ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION})
-CLASSIFICATION_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
-
-TEST_CATEGORY_TYPE_MODEL_PERFORMANCE = "TEST_CATEGORY_TYPE_MODEL_PERFORMANCE"
-TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE = "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE"
-TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION = "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION"
-TEST_CATEGORY_TYPE_TRANSFORMATIONS = "TEST_CATEGORY_TYPE_TRANSFORMATIONS"
-TEST_CATEGORY_TYPE_ADVERSARIAL = "TEST_CATEGORY_TYPE_ADVERSARIAL"
-TEST_CATEGORY_TYPE_DRIFT = "TEST_CATEGORY_TYPE_DRIFT"
-TEST_CATEGORY_TYPE_ABNORMAL_INPUTS = "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS"
-TEST_CATEGORY_TYPE_DATA_CLEANLINESS = "TEST_CATEGORY_TYPE_DATA_CLEANLINESS"
-TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"
-
-RISK_GROUP_OPERATIONAL = "operational"
-RISK_GROUP_SECURITY = "security"
-RISK_GROUP_FAIRNESS = "fairness"
-RISK_GROUP = {
-    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE: RISK_GROUP_OPERATIONAL,
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE: RISK_GROUP_OPERATIONAL,
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION: RISK_GROUP_OPERATIONAL,
-    TEST_CATEGORY_TYPE_TRANSFORMATIONS: RISK_GROUP_OPERATIONAL,
-    TEST_CATEGORY_TYPE_DRIFT: RISK_GROUP_OPERATIONAL,
-    TEST_CATEGORY_TYPE_ABNORMAL_INPUTS: RISK_GROUP_OPERATIONAL,
-    TEST_CATEGORY_TYPE_DATA_CLEANLINESS: RISK_GROUP_OPERATIONAL,
-    TEST_CATEGORY_TYPE_ADVERSARIAL: RISK_GROUP_SECURITY,
-    TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS: RISK_GROUP_FAIRNESS,
-}
-ALL_CATEGORIES = tuple(RISK_GROUP)
-CATEGORY_DISPLAY_NAMES = {
-    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE: "Model Performance",
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE: "Subset Performance",
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION: "Subset Performance Degradation",
-    TEST_CATEGORY_TYPE_TRANSFORMATIONS: "Transformations",
-    TEST_CATEGORY_TYPE_DRIFT: "Drift",
-    TEST_CATEGORY_TYPE_ABNORMAL_INPUTS: "Abnormal Inputs",
-    TEST_CATEGORY_TYPE_DATA_CLEANLINESS: "Data Cleanliness",
-    TEST_CATEGORY_TYPE_ADVERSARIAL: "Adversarial",
-    TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS: "Bias and Fairness",
-}
-DEFAULT_STRESS_TEST_CATEGORIES = (
-    TEST_CATEGORY_TYPE_ADVERSARIAL, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_TRANSFORMATIONS,
-)
-
-FEATURE_TYPES = ("numeric", "categorical", "boolean", "text", "datetime", "identifier")
-REQUIREMENTS = frozenset({"labels", "predictions", "model", "protected_features"})
 
 
 @dataclass
@@ -84,6 +39,35 @@ class TestCase:
     subset: str | None = None
 
     __test__ = False  # not a pytest test class
+
+
+@dataclass
+class TestResult:
+    test: type[StressTest]
+    status: str
+    params: dict = field(default_factory=dict)
+    thresholds: tuple[float, float] | None = None
+    cases: list[TestCase] = field(default_factory=list)
+    duration_s: float = 0.0
+    reason: str | None = None      # why skipped, or the error message
+
+    __test__ = False  # not a pytest test class
+
+    @property
+    def severity(self) -> str | None:
+        if self.status != STATUS_COMPLETED:
+            return None
+        return worst_severity([case.severity for case in self.cases])
+
+
+@dataclass
+class SamplingInfo:
+    rows: int
+    sampled_rows: int
+
+    @property
+    def rate(self) -> float:
+        return self.sampled_rows / self.rows if self.rows else 1.0
 
 
 class StressTest:
@@ -277,12 +261,6 @@ class Context:
                 return result, grouped
         result.update(prediction_impact(self.model_task, predictions, mask, self.reference_predictions))
         return result, None
-
-
-def worst_severity(severities: list[str] | tuple[str, ...]) -> str:
-    if not severities:
-        return SEVERITY_PASS
-    return max(severities, key=lambda s: SEVERITY_ORDER[s])
 
 
 def json_safe(value: Any) -> Any:

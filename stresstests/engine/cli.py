@@ -13,14 +13,9 @@ import time
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from stresstests.engine.base import (
-    CATEGORY_DISPLAY_NAMES,
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_ALERT,
-    SEVERITY_ORDER,
-    SEVERITY_WARNING,
+from stresstests.engine.vocabulary import (
+    CATEGORY_DISPLAY_NAMES, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_ORDER, SEVERITY_WARNING,
 )
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.errors import ConfigError, EngineError

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from stresstests.engine.base import ALL_CATEGORIES, DEFAULT_STRESS_TEST_CATEGORIES
+from stresstests.engine.vocabulary import ALL_CATEGORIES, DEFAULT_STRESS_TEST_CATEGORIES
 from stresstests.engine.errors import ConfigError
 
 TEST_SENSITIVITY_LESS_SENSITIVE = "TEST_SENSITIVITY_LESS_SENSITIVE"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import MODEL_TASK_MULTICLASS_CLASSIFICATION
+from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.errors import DataLoadError
 
 FORMATS = ("csv", "parquet", "json", "jsonl")

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
 )
 
 _EPS = 1e-15

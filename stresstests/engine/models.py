@@ -19,10 +19,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
 )
 from stresstests.engine.errors import DataLoadError, ModelLoadError, ModelOutputError
 

@@ -6,21 +6,14 @@ from collections import Counter
 
 import numpy as np
 
-from stresstests.engine.base import (
-    ALL_CATEGORIES,
-    CATEGORY_DISPLAY_NAMES,
-    RISK_GROUP,
-    SEVERITY_ALERT,
-    SEVERITY_ORDER,
-    SEVERITY_PASS,
-    SEVERITY_WARNING,
-    Context,
-    TestCase,
-    json_safe,
-    worst_severity,
+from stresstests.engine.vocabulary import (
+    ALL_CATEGORIES, CATEGORY_DISPLAY_NAMES, RISK_GROUP, SEVERITY_ALERT, SEVERITY_ORDER, SEVERITY_PASS,
+    SEVERITY_WARNING, worst_severity,
 )
+from stresstests.engine.base import Context, TestCase, json_safe
 from stresstests.engine.metrics import METRICS, TASK_METRICS
-from stresstests.engine.runner import STATUS_COMPLETED, STATUS_ERROR, STATUS_SKIPPED, SamplingInfo, TestResult
+from stresstests.engine.vocabulary import STATUS_COMPLETED, STATUS_ERROR, STATUS_SKIPPED
+from stresstests.engine.base import SamplingInfo, TestResult
 
 SCHEMA_VERSION = 1
 RISK_GROUP_ORDER = ("security", "fairness", "operational")

@@ -4,64 +4,36 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from stresstests.engine.base import (
-    CLASSIFICATION_TASKS,
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
     REGISTRY,
     Context,
+    SamplingInfo,
     Schema,
     SkipTest,
     StressTest,
-    TestCase,
-    worst_severity,
+    TestResult,
 )
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.data import predictions_from_frame, sample_rows
 from stresstests.engine.errors import DataLoadError, EngineError
 from stresstests.engine.models import ModelAdapter
 from stresstests.engine.profile import build_profile
+from stresstests.engine.report import build_report
+from stresstests.engine.vocabulary import (
+    CLASSIFICATION_TASKS,
+    MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    STATUS_COMPLETED,
+    STATUS_ERROR,
+    STATUS_SKIPPED,
+)
 
 ProgressCallback = Callable[[float, str], None]
-
-STATUS_COMPLETED = "completed"
-STATUS_SKIPPED = "skipped"
-STATUS_ERROR = "error"
-
-
-@dataclass
-class TestResult:
-    test: type[StressTest]
-    status: str
-    params: dict = field(default_factory=dict)
-    thresholds: tuple[float, float] | None = None
-    cases: list[TestCase] = field(default_factory=list)
-    duration_s: float = 0.0
-    reason: str | None = None      # why skipped, or the error message
-
-    __test__ = False  # not a pytest test class
-
-    @property
-    def severity(self) -> str | None:
-        if self.status != STATUS_COMPLETED:
-            return None
-        return worst_severity([case.severity for case in self.cases])
-
-
-@dataclass
-class SamplingInfo:
-    rows: int
-    sampled_rows: int
-
-    @property
-    def rate(self) -> float:
-        return self.sampled_rows / self.rows if self.rows else 1.0
 
 
 def run_stress_test(*, reference: pd.DataFrame, evaluation: pd.DataFrame, config: RunConfig,
@@ -71,7 +43,6 @@ def run_stress_test(*, reference: pd.DataFrame, evaluation: pd.DataFrame, config
                     evaluation_predictions: np.ndarray | None = None,
                     run_notes: list[str] | None = None) -> dict:
     """The report dict (JSON-safe) of one stress test; see docs/report-schema.md."""
-    from stresstests.engine.report import build_report
 
     started = time.perf_counter()
     notify = progress or (lambda fraction, message: None)
@@ -123,7 +94,7 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
 
 
 def check_model_task(model_task: str) -> None:
-    from stresstests.engine.base import ALL_TASKS
+    from stresstests.engine.vocabulary import ALL_TASKS
 
     if model_task not in ALL_TASKS:
         raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(ALL_TASKS))}.")
@@ -307,7 +278,7 @@ def _check_label_values(values: np.ndarray, label_col: str, model_task: str) -> 
 
 # ---- running the tests ---------------------------------------------------------------------------------------------
 def selected_tests(ctx: Context) -> list[type[StressTest]]:
-    import stresstests.engine.tests  # noqa: F401  (fills the registry)
+    import stresstests.engine.categories  # noqa: F401  (fills the registry)
 
     chosen = [test for test in REGISTRY.values()
               if test.category in ctx.config.categories and ctx.model_task in test.tasks

@@ -7,12 +7,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from stresstests.engine.base import (
-    SEVERITY_ALERT,
-    SEVERITY_ORDER,
-    SEVERITY_PASS,
-    SEVERITY_WARNING,
-    worst_severity,
+from stresstests.engine.vocabulary import (
+    SEVERITY_ALERT, SEVERITY_ORDER, SEVERITY_PASS, SEVERITY_WARNING, worst_severity,
 )
 
 __all__ = [

@@ -5,8 +5,8 @@ from typing import Any
 
 from django import template
 
-from stresstests import results_report
-from stresstests.results_report import RunResults
+from stresstests.results import report as results_report
+from stresstests.results.report import RunResults
 
 register = template.Library()
 

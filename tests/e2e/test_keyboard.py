@@ -309,7 +309,7 @@ def test_every_main_page_names_its_controls_buttons_and_charts(  # noqa: PLR0913
         sign_in, page, live_server, owner, workspace, project, draft_at_evaluation, running_run, finished_run,  # noqa: F811
         all_categories_report, calmer_report, registered_model, registered_datasets):  # noqa: F811
     from projects import services
-    from projects.integrations import integration_create
+    from projects.registries.integrations import integration_create
     from projects.models import IntegrationType
 
     earlier = finished_run(calmer_report, name="Last week", age_minutes=60 * 24 * 7)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-import stresstests.engine.tests  # noqa: F401  (fills the registry)
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS, Context
+import stresstests.engine.categories  # noqa: F401  (fills the registry)
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS
+from stresstests.engine.base import Context
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import build_context, run_one
 

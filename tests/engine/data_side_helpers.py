@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS, Context, TestCase
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS
+from stresstests.engine.base import Context, TestCase
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import build_context
 from tests.engine.model_side_helpers import case_for, run_test

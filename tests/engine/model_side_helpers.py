@@ -8,17 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-import stresstests.engine.tests  # noqa: F401  (importing the package fills the registry)
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    REGISTRY,
-    SEVERITY_PASS,
-    Context,
-    Schema,
-    TestCase,
+import stresstests.engine.categories  # noqa: F401  (importing the package fills the registry)
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_PASS,
 )
+from stresstests.engine.base import REGISTRY, Context, Schema, TestCase
 from stresstests.engine.config import RunConfig
 from stresstests.engine.profile import build_profile
 

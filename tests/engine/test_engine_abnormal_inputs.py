@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_WARNING
+from stresstests.engine.vocabulary import SEVERITY_ALERT, SEVERITY_WARNING
 from tests.engine.data_side_helpers import (
     PREDICTION,
     case_for,

@@ -8,11 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_ALERT,
-    SEVERITY_PASS,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS,
 )
 from tests.engine.model_side_helpers import CountingModel, case_for, make_context, run_test, sigmoid, three_classes
 

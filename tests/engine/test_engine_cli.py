@@ -12,14 +12,10 @@ from pathlib import Path
 import pytest
 
 from stresstests.engine import cli
-from stresstests.engine.base import (
-    REGISTRY,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_ABNORMAL_INPUTS,
-    TEST_CATEGORY_TYPE_DATA_CLEANLINESS,
-    TEST_CATEGORY_TYPE_DRIFT,
-    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
+from stresstests.engine.base import REGISTRY
+from stresstests.engine.vocabulary import (
+    SEVERITY_PASS, TEST_CATEGORY_TYPE_ABNORMAL_INPUTS, TEST_CATEGORY_TYPE_DATA_CLEANLINESS, TEST_CATEGORY_TYPE_DRIFT,
+    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
 )
 from tests.engine.core_helpers import scored_frame

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.data import detect_format, load_dataset, load_predictions, sample_rows
 from stresstests.engine.errors import DataLoadError

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stresstests.engine.base import SEVERITY_ALERT, SEVERITY_PASS, SkipTest
+from stresstests.engine.vocabulary import SEVERITY_ALERT, SEVERITY_PASS
+from stresstests.engine.base import SkipTest
 from tests.engine.data_side_helpers import (
     LABEL,
     case_for,

@@ -7,12 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_ALERT,
-    SEVERITY_PASS,
-    SEVERITY_WARNING,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
 )
 from tests.engine.model_side_helpers import (
     CountingModel,

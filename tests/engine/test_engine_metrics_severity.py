@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_ALERT,
-    SEVERITY_PASS,
-    SEVERITY_WARNING,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_ALERT,
+    SEVERITY_PASS, SEVERITY_WARNING,
 )
 from stresstests.engine.config import ConfigError, RunConfig
 from stresstests.engine.metrics import compute_metrics, grouped_metric

@@ -6,17 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stresstests.engine.base import (
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    REGISTRY,
-    SEVERITY_ALERT,
-    SEVERITY_PASS,
-    SEVERITY_WARNING,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
 )
+from stresstests.engine.base import REGISTRY
 from stresstests.engine.config import RunConfig
-from stresstests.engine.runner import STATUS_COMPLETED, STATUS_SKIPPED, selected_tests
+from stresstests.engine.vocabulary import STATUS_COMPLETED, STATUS_SKIPPED
+from stresstests.engine.runner import selected_tests
 from tests.engine.core_helpers import context, run, scored_frame
 
 N = 4000

@@ -13,10 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
 )
 from stresstests.engine.errors import ModelLoadError, ModelOutputError
 from stresstests.engine.models import PredictionCache, load_model, validate_predictions

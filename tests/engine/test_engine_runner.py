@@ -8,14 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    REGISTRY,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
-    StressTest,
-    register,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
 )
+from stresstests.engine.base import REGISTRY, StressTest, register
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import run_stress_test
 from tests.engine.core_helpers import scored_frame, sigmoid

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION
 from stresstests.engine.errors import ModelLoadError, ModelOutputError
 from stresstests.engine.sandbox import (
     CODE_ROOT,

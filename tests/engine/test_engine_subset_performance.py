@@ -7,14 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stresstests.engine.base import (
-    MODEL_TASK_REGRESSION,
-    REGISTRY,
-    SEVERITY_ALERT,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
 )
+from stresstests.engine.base import REGISTRY
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import run_stress_test
 from tests.engine.core_helpers import context, failing, random_half, run, scored_frame

@@ -27,7 +27,7 @@ def slow_model_py(seconds: float) -> str:
 def register_model(owner, project, name: str, source: str):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from projects import registry
+    from projects.registries import services as registry
 
     files = [SimpleUploadedFile("model.py", source.encode()), SimpleUploadedFile("weights.json", weights_json())]
     return registry.model_register(user=owner, project=project, name=name, tags=[], source="upload", files=files,

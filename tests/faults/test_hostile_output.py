@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from stresstests import services
+from stresstests.execution import run_execute
 from stresstests.models import RunStatus
 
 from .conftest import register_model
@@ -26,7 +27,7 @@ def test_nul_bytes_in_the_model_s_output_are_logged_as_replacement_characters(
     services.run_set_model(user=owner, run=complete_draft, model=model)
     with django_capture_on_commit_callbacks(execute=False):
         run = services.run_submit(user=owner, run=complete_draft)
-    services.run_execute(run.id)
+    run_execute(run.id)
 
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error

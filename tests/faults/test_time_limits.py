@@ -5,6 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from stresstests import services
+from stresstests.execution import run_execute
 from stresstests.models import RunStatus
 from tests.conftest import wait_until
 
@@ -26,7 +27,7 @@ def test_a_run_past_its_own_time_limit_is_stopped_inside_the_model_with_a_messag
     sleepy = register_model(owner, project, "sleepy", slow_model_py(120))
     run = services.run_start_from_config(user=owner, project=project,
                                          test_run_config=timed_config(sleepy, registered_datasets, time_limit_s=2))
-    services.run_execute(run.id)  # the Celery task's body, here in the test process
+    run_execute(run.id)  # the Celery task's body, here in the test process
 
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED

@@ -140,7 +140,7 @@ def s3_keys(s3_endpoint):
 
 @pytest.fixture
 def make_s3_integration(workspace, owner, s3_endpoint):
-    from projects import integrations
+    from projects.registries import integrations
 
     def make(name: str = "lake", *, key_id: str = "testing", secret: str = "testing-secret-value",
              endpoint: str | None = None):
@@ -161,7 +161,7 @@ def run_engine(*, reference, evaluation, model=None, categories=None) -> dict:
     the sandbox, hand everything to the engine."""
     import tempfile
 
-    from projects import sources
+    from projects.registries import sources
     from stresstests.engine.config import DataParams, RunConfig
     from stresstests.engine.runner import run_stress_test
     from stresstests.engine.sandbox import SandboxedModel
@@ -223,7 +223,7 @@ def _fill_source_tables(conn) -> None:
 
 @pytest.fixture
 def make_pg_integration(workspace, owner, source_pg_database):
-    from projects import integrations
+    from projects.registries import integrations
 
     def make(name: str = "warehouse"):
         return integrations.integration_create(
@@ -239,13 +239,14 @@ def make_pg_integration(workspace, owner, source_pg_database):
 
 def run_through_service(*, user, project, reference, evaluation, model, categories=None):
     """The real path: stresstests.services starts a run from RIME's test_run_config and executes it (in this
-    process, as the Celery task would), so the run reads every artifact through projects.sources."""
+    process, as the Celery task would), so the run reads every artifact through projects.registries.sources."""
     from stresstests import services
+    from stresstests.execution import run_execute
 
     config = {"run_name": "registries", "model_id": str(model.id),
               "data_info": {"ref_dataset_id": str(reference.id), "eval_dataset_id": str(evaluation.id)},
               "categories": categories or ["TEST_CATEGORY_TYPE_MODEL_PERFORMANCE"]}
     run = services.run_start_from_config(user=user, project=project, test_run_config=config)
-    services.run_execute(run.id)
+    run_execute(run.id)
     run.refresh_from_db()
     return run

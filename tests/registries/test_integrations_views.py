@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from projects import integrations
+from projects.registries import integrations
 from projects.models import Integration
 
 pytestmark = pytest.mark.django_db

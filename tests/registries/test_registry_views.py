@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from projects import integrations, registry
+from projects.registries import integrations, services as registry, validation
 from projects.models import Dataset, ModelSource, Predictions, RegisteredModel
 
 from .conftest import csv_bytes, fraud_frame
@@ -29,7 +29,7 @@ def _dataset(project, owner, name="ref", **params):
 
 def test_lists_show_status_and_message(client_for, member, owner, project):
     model = registry.model_register(user=owner, project=project, name="scores", tags=["prod"], source=ModelSource.NONE)
-    dataset = registry.dataset_validate(_dataset(project, owner))
+    dataset = validation.dataset_validate(_dataset(project, owner))
     models_page = client_for(member).get(reverse("projects:model_list", args=[project.id])).content.decode()
     datasets_page = client_for(member).get(reverse("projects:dataset_list", args=[project.id])).content.decode()
     assert model.name in models_page and "Valid" in models_page and "prod" in models_page

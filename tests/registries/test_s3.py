@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from projects import registry, sources
+from projects.registries import services as registry, sources, validation
 from projects.models import ValidityStatus
 
 from .conftest import csv_bytes, fraud_frame, put_objects, run_engine
@@ -32,7 +32,7 @@ def _gzip(content: bytes) -> bytes:
 def _register_s3_dataset(project, owner, integration, uri: str, name: str = "ref"):
     dataset = registry.dataset_register(user=owner, project=project, name=name, source="path", data_params=LABELS,
                                         path=uri, integration=integration, validate=False)
-    return registry.dataset_validate(dataset)
+    return validation.dataset_validate(dataset)
 
 
 def test_a_dataset_and_a_model_from_s3_paths_are_used_in_a_stress_test(project, owner, make_s3_integration,
@@ -45,7 +45,7 @@ def test_a_dataset_and_a_model_from_s3_paths_are_used_in_a_stress_test(project, 
     model = registry.model_register(user=owner, project=project, name="fraud", tags=[], source="path",
                                     path=f"s3://{fraud_bucket}/models/fraud/model.py", integration=lake,
                                     validate=False)
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.VALID, model.validity_message
     assert model.validity_message == "Loaded and predicted 20 rows of ref."
 
@@ -114,13 +114,13 @@ def test_an_empty_model_prefix_is_reported(project, owner, make_s3_integration, 
     model = registry.model_register(user=owner, project=project, name="ghost", tags=[], source="path",
                                     path=f"s3://{fraud_bucket}/models/ghost/model.py", integration=lake,
                                     validate=False)
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.INVALID
     assert f"Nothing is stored under s3://{fraud_bucket}/models/ghost/" in model.validity_message
 
 
 def test_rime_variable_names_set_in_the_admin_work_as_s3_keys(workspace, owner):
-    from projects import integrations
+    from projects.registries import integrations
 
     integration = integrations.integration_create(user=owner, workspace=workspace, name="raw", config={},
                                                   integration_type="INTEGRATION_TYPE_AWS_ACCESS_KEY", secrets={})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from projects import registry, sources, storage
+from projects.registries import services as registry, sources, storage, validation
 from projects.models import ValidityStatus
 
 from .conftest import boto_client, csv_bytes, fraud_frame, uploads, zip_bytes
@@ -30,7 +30,7 @@ def test_an_uploaded_dataset_lands_in_the_bucket_and_validates(project, owner, s
     dataset = registry.dataset_register(user=owner, project=project, name="ref", source="upload",
                                         data_params={"label_col": "is_fraud"}, file=upload, validate=False)
     assert _keys(s3_endpoint, s3_default_storage) == [f"uploads/{dataset.file.name}"]
-    registry.dataset_validate(dataset)
+    validation.dataset_validate(dataset)
     assert (dataset.validity_status, dataset.row_count) == (ValidityStatus.VALID, 25)
 
 
@@ -46,7 +46,7 @@ def test_an_uploaded_model_folder_is_stored_under_its_prefix_and_runs(project, o
     assert storage.list_files(model.storage_prefix) == ["lib/helper.py", "model.py", "weights.json"]
     entry = sources.materialize_model(model, tmp_path)
     assert (tmp_path / "lib" / "helper.py").read_bytes() == b"FACTOR = 2\n" and entry.name == "model.py"
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.VALID, model.validity_message
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from projects import registry
+from projects.registries import services as registry, validation
 from projects.models import DatasetSource, Integration
 
 from .conftest import csv_bytes, fraud_frame, put_objects
@@ -61,10 +61,10 @@ def _use_every_integration(owner, project, found, s3_endpoint, s3_bucket):
                                   data_params={}, integration=found["by-url"], table_name="t", validate=False),
     ]
     for dataset in rows:
-        registry.dataset_validate(dataset)
+        validation.dataset_validate(dataset)
     model = registry.model_register(user=owner, project=project, name="hf", tags=[], source="hugging_face",
                                     integration=found["hf"], model_config={"model_uri": "org/model"}, validate=False)
-    registry.model_validate(model)
+    validation.model_validate(model)
     return rows, model
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from projects import integrations, registry, sources
+from projects.registries import integrations, services as registry, sources, validation
 from projects.models import DatasetSource, ModelSource, ValidityStatus
 
 from .conftest import csv_bytes, fraud_frame, put_objects, write_folder
@@ -34,7 +34,7 @@ def test_a_model_from_a_registry_resolves_name_and_version_and_loads(project, ow
     entry = sources.materialize_model(model, tmp_path)
     assert entry == tmp_path / "model.py"
     assert (tmp_path / "weights.json").exists()
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.VALID, model.validity_message
 
 
@@ -52,7 +52,7 @@ def test_a_missing_registry_version_is_reported(project, owner, make_registry, s
     make_registry(f"s3://{s3_bucket}/registry")
     model = registry.model_register_from_registry(user=owner, project=project, name="x", registry="mlflow",
                                                   model_uri="models:/fraud/9", validate=False)
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.INVALID
     assert f"Nothing is stored under s3://{s3_bucket}/registry/fraud/9/" in model.validity_message
 
@@ -66,7 +66,7 @@ def test_a_hugging_face_configuration_is_stored_checked_and_honestly_not_loadabl
     assert model.model_config == {"hugging_face": {
         "model_uri": "cross-encoder/nli-deberta-v3-base", "tokenizer_uri": "cross-encoder/nli-deberta-v3-base",
         "class_map": {"0": "contradiction", "1": "entailment", "2": "neutral"}, "ignore_class_names": True}}
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.INVALID
     assert "cannot be loaded on this server: no model hub is reachable" in model.validity_message
 
@@ -95,7 +95,7 @@ def test_server_paths_are_read_only_inside_the_allow_list(project, owner, settin
     dataset = registry.dataset_register(user=owner, project=project, name="ref", source=DatasetSource.PATH,
                                         data_params={"label_col": "is_fraud"}, path=str(allowed / "ref.csv"),
                                         validate=False)
-    assert registry.dataset_validate(dataset).row_count == 30
+    assert validation.dataset_validate(dataset).row_count == 30
     model = registry.model_register(user=owner, project=project, name="m", tags=[], source=ModelSource.PATH,
                                     path=str(allowed / "fraud_model" / "model.py"), validate=False)
     assert sources.materialize_model(model, tmp_path / "out") == tmp_path / "out" / "model.py"
@@ -111,13 +111,13 @@ def test_predictions_for_a_model_and_dataset_pair_are_unique_and_checked(project
 
     dataset = registry.dataset_register(user=owner, project=project, name="ref", source="upload",
                                         data_params={"label_col": "is_fraud"}, file=fraud_csv_upload, validate=False)
-    registry.dataset_validate(dataset)
+    validation.dataset_validate(dataset)
     model = registry.model_register(user=owner, project=project, name="m", tags=[], source=ModelSource.NONE)
     scores = "score\n" + "\n".join("0.5" for _ in range(60)) + "\n"
     predictions = registry.predictions_register(user=owner, model=model, dataset=dataset, source="upload",
                                                 pred_params={"pred_col": "score"},
                                                 file=SimpleUploadedFile("p.csv", scores.encode()), validate=False)
-    assert registry.predictions_validate(predictions).validity_status == ValidityStatus.VALID
+    assert validation.predictions_validate(predictions).validity_status == ValidityStatus.VALID
     with pytest.raises(ValidationError, match="already has predictions for ref"):
         registry.predictions_register(user=owner, model=model, dataset=dataset, source="upload", pred_params={},
                                       file=SimpleUploadedFile("p.csv", b"score\n1\n"), validate=False)
@@ -128,12 +128,12 @@ def test_predictions_with_the_wrong_row_count_are_invalid(project, owner, fraud_
 
     dataset = registry.dataset_register(user=owner, project=project, name="ref", source="upload", data_params={},
                                         file=fraud_csv_upload, validate=False)
-    registry.dataset_validate(dataset)
+    validation.dataset_validate(dataset)
     model = registry.model_register(user=owner, project=project, name="m", tags=[], source=ModelSource.NONE)
     predictions = registry.predictions_register(user=owner, model=model, dataset=dataset, source="upload",
                                                 pred_params={}, file=SimpleUploadedFile("p.csv", b"score\n1\n"),
                                                 validate=False)
-    registry.predictions_validate(predictions)
+    validation.predictions_validate(predictions)
     assert predictions.validity_status == ValidityStatus.INVALID
     assert predictions.validity_message == "1 predictions for 60 dataset rows; give one per row."
 

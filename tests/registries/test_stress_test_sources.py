@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from projects import registry
+from projects.registries import services as registry, validation
 from projects.models import DatasetSource, ValidityStatus
 
 from .conftest import csv_bytes, fraud_frame, put_objects, run_through_service, uploads
@@ -22,7 +22,7 @@ def _valid(row):
 def _path_dataset(owner, project, integration, uri, name):
     dataset = registry.dataset_register(user=owner, project=project, name=name, source=DatasetSource.PATH,
                                         data_params=PARAMS, path=uri, integration=integration, validate=False)
-    return _valid(registry.dataset_validate(dataset))
+    return _valid(validation.dataset_validate(dataset))
 
 
 def test_a_stress_test_runs_on_a_dataset_and_a_model_registered_from_s3(owner, project, make_s3_integration,
@@ -34,7 +34,7 @@ def test_a_stress_test_runs_on_a_dataset_and_a_model_registered_from_s3(owner, p
     evaluation = _path_dataset(owner, project, lake, f"s3://{s3_bucket}/eval.csv", "eval")
     model = registry.model_register(user=owner, project=project, name="fraud", tags=[], source="path",
                                     path=f"s3://{s3_bucket}/fraud/model.py", integration=lake, validate=False)
-    _valid(registry.model_validate(model))
+    _valid(validation.model_validate(model))
 
     run = run_through_service(user=owner, project=project, reference=reference, evaluation=evaluation, model=model)
 
@@ -51,7 +51,7 @@ def test_a_stress_test_runs_on_a_postgresql_table_with_a_timestamp_column(owner,
         dataset = registry.dataset_register_from_table(user=owner, project=project, name=name,
                                                        integration_name=warehouse.name, table_name="transactions",
                                                        data_params=PARAMS, validate=False)
-        datasets.append(_valid(registry.dataset_validate(dataset)))
+        datasets.append(_valid(validation.dataset_validate(dataset)))
     model = registry.model_register(user=owner, project=project, name="fraud", tags=[], source="upload",
                                     files=uploads(model_files), validate=False)
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
 
-from projects import registry, sources
+from projects.registries import services as registry, sources, validation
 from projects.models import DatasetSource, ValidityStatus
 
 from .conftest import run_engine, uploads
@@ -19,7 +19,7 @@ def _table_dataset(project, owner, integration, table_name="transactions", name=
     dataset = registry.dataset_register(user=owner, project=project, name=name, source=DatasetSource.TABLE,
                                         data_params=params, integration=integration, table_name=table_name,
                                         validate=False)
-    return registry.dataset_validate(dataset)
+    return validation.dataset_validate(dataset)
 
 
 def test_a_dataset_from_a_postgresql_table_is_used_in_a_stress_test(project, owner, make_pg_integration,
@@ -119,14 +119,14 @@ def test_predictions_from_a_table_match_the_dataset_rows(project, owner, make_pg
     predictions = registry.predictions_register(user=owner, model=model, dataset=dataset, source=DatasetSource.TABLE,
                                                 pred_params={"pred_col": "score", "timestamp_col": "ts"},
                                                 integration=warehouse, table_name="model_scores", validate=False)
-    registry.predictions_validate(predictions)
+    validation.predictions_validate(predictions)
     assert predictions.validity_status == ValidityStatus.VALID, predictions.validity_message
     assert predictions.validity_message == "120 predictions."
     assert len(sources.load_predictions_frame(predictions)) == 120
 
 
 def test_a_wrong_database_name_is_reported_without_the_password(project, owner, workspace):
-    from projects import integrations
+    from projects.registries import integrations
 
     broken = integrations.integration_create(
         user=owner, workspace=workspace, name="broken", integration_type="INTEGRATION_TYPE_SQL",

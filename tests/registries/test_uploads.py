@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from projects import registry, sources
+from projects.registries import services as registry, sources, validation
 from projects.models import ModelSource, ValidityStatus
 
 from .conftest import uploads, zip_bytes
@@ -19,7 +19,7 @@ def test_an_uploaded_dataset_is_stored_validated_and_read_back(project, owner, f
     dataset = registry.dataset_register(user=owner, project=project, name="ref", source="upload",
                                         data_params={"label_col": "is_fraud", "timestamp_col": "ts"},
                                         file=fraud_csv_upload, validate=False)
-    registry.dataset_validate(dataset)
+    validation.dataset_validate(dataset)
     dataset.refresh_from_db()
     assert dataset.validity_status == ValidityStatus.VALID
     assert dataset.row_count == 60
@@ -31,7 +31,7 @@ def test_an_uploaded_dataset_is_stored_validated_and_read_back(project, owner, f
 def test_a_missing_label_column_makes_the_dataset_invalid_with_a_message(project, owner, fraud_csv_upload):
     dataset = registry.dataset_register(user=owner, project=project, name="ref", source="upload",
                                         data_params={"label_col": "label"}, file=fraud_csv_upload, validate=False)
-    registry.dataset_validate(dataset)
+    validation.dataset_validate(dataset)
     assert dataset.validity_status == ValidityStatus.INVALID
     assert "label_col “label” is not a column" in dataset.validity_message
 
@@ -109,10 +109,10 @@ def test_an_uploaded_model_loads_in_the_sandbox_and_predicts_a_registered_datase
                                         data_params={"label_col": "is_fraud", "timestamp_col": "ts",
                                                      "features_not_in_model": ["city"]},
                                         file=fraud_csv_upload, validate=False)
-    registry.dataset_validate(dataset)
+    validation.dataset_validate(dataset)
     model = registry.model_register(user=owner, project=project, name="m", tags=[], source="upload",
                                     files=uploads(model_files), validate=False)
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.VALID, model.validity_message
     assert model.validity_message == "Loaded and predicted 20 rows of ref."
 
@@ -121,7 +121,7 @@ def test_a_broken_model_is_invalid_with_the_import_error(project, owner):
     model = registry.model_register(user=owner, project=project, name="m", tags=[], source="upload",
                                     files=[SimpleUploadedFile("model.py", b"import no_such_module_xyz\n")],
                                     validate=False)
-    registry.model_validate(model)
+    validation.model_validate(model)
     assert model.validity_status == ValidityStatus.INVALID
     assert "no_such_module_xyz" in model.validity_message
 
@@ -131,7 +131,7 @@ def test_a_binary_project_refuses_a_label_with_three_classes_or_gaps(project, ow
     dataset = registry.dataset_register(user=owner, project=project, name="ref", source="upload",
                                         data_params={"label_col": "label"}, file=SimpleUploadedFile("d.csv", csv),
                                         validate=False)
-    registry.dataset_validate(dataset)
+    validation.dataset_validate(dataset)
     assert dataset.validity_status == ValidityStatus.INVALID
     assert dataset.validity_message == ("Label column “label” has 1 empty values. Label column “label” has 3 distinct "
                                         "values; a binary classification project needs two (0 and 1).")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from projects import registry
+from projects.registries import services as registry
 from projects.models import Dataset, DatasetSource, RegisteredModel, ValidityStatus
 from tests.conftest import wait_until
 

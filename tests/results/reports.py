@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import run_stress_test
 from tests.shared_data import FRAUD

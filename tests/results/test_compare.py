@@ -6,7 +6,7 @@ import copy
 import pytest
 from django.urls import reverse
 
-from stresstests.results_compare import compare_reports
+from stresstests.results.compare import compare_reports
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from stresstests.results_report import RunResults
+from stresstests.results.report import RunResults
 from tests.conftest import require
 from tests.results.reports import FRAUD, fraud_report
 
@@ -99,7 +99,7 @@ def test_downloads_refuse_other_methods(client_for, owner, finished_run, all_cat
 
 
 def test_csv_cells_from_uploaded_data_cannot_run_as_spreadsheet_formulas():
-    from stresstests import exports
+    from stresstests.results import exports
 
     report = {"categories": [{"category": "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS", "tests": [{
         "test_type": "unseen_categorical", "name": "Unseen Categorical", "severity": "SEVERITY_ALERT",

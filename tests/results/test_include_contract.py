@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from stresstests.models import StressTestReport
-from stresstests.results_report import RunResults
+from stresstests.results.report import RunResults
 
 pytestmark = pytest.mark.django_db
 

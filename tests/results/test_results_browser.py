@@ -8,7 +8,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from stresstests.results_report import RunResults
+from stresstests.results.report import RunResults
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,7 @@ import pytest
 from django.test import RequestFactory
 
 from stresstests.models import RunStatus, StressTestRun
-from stresstests.results_views import RUNS_PER_PAGE, filter_runs
+from stresstests.results.views import RUNS_PER_PAGE, filter_runs
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from stresstests.models import RunStatus, StressTestRun
-from stresstests.results_report import RunResults
+from stresstests.results.report import RunResults
 
 pytestmark = pytest.mark.django_db
 
@@ -241,7 +241,7 @@ def test_every_page_of_a_binary_and_a_regression_run_renders(client_for, owner, 
 
 
 def test_cached_markup_is_keyed_by_the_templates_it_was_rendered_with():
-    from stresstests.results_views import RENDERING_SOURCES, RENDERING_TEMPLATES, rendering_version
+    from stresstests.results.views import RENDERING_SOURCES, RENDERING_TEMPLATES, rendering_version
 
     names = {path.name for path in RENDERING_TEMPLATES.glob("*.html")}
     assert {"_run_results.html", "_test_body.html", "_chart.html"} <= names

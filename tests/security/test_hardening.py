@@ -301,7 +301,7 @@ HTML_ROWS = [row for row in GET_ROWS if not any(part in row.route for part in DO
 
 @pytest.mark.parametrize("row", HTML_ROWS, ids=[row.id for row in HTML_ROWS])
 def test_hostile_names_and_columns_are_shown_as_text_never_as_markup(as_persona, hostile_names, row):
-    from stresstests.results_report import url_safe_feature_id
+    from stresstests.results.report import url_safe_feature_id
 
     path = page_path(row.route, hostile_names, row.ids)
     if "<str:feature_id>" in row.route:

@@ -24,10 +24,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from projects import registry
+from projects.registries import services as registry, validation
 from projects import tasks as project_tasks
 from projects.models import Dataset, Predictions, RegisteredModel, ValidityStatus
 from stresstests import services
+from stresstests.execution import run_execute
 from stresstests.engine import data as engine_data
 from stresstests.engine import sandbox as engine_sandbox
 from stresstests.models import RunStatus, StressTestReport, StressTestRun
@@ -125,7 +126,7 @@ class QuickSandbox(engine_sandbox.SandboxedModel):
 
 @pytest.fixture(autouse=True)
 def quick_sandbox(monkeypatch):
-    # registry.model_validate and services.run_execute import SandboxedModel from its module when they run.
+    # validation.model_validate and run_execute import SandboxedModel from its module when they run.
     monkeypatch.setattr(engine_sandbox, "SandboxedModel", QuickSandbox)
 
 
@@ -175,7 +176,7 @@ def valid_datasets(owner, project):
         dataset = registry.dataset_register(user=owner, project=project, name=name, source="upload",
                                             data_params={"label_col": LABEL}, file=upload(f"{name}.csv", csv_of(frame)),
                                             validate=False)
-        return registry.dataset_validate(dataset)
+        return validation.dataset_validate(dataset)
 
     return register("ref", wizard_data.frame(seed=1)), register("eval", wizard_data.frame(seed=2, shift=10))
 
@@ -322,7 +323,7 @@ def test_a_stress_test_of_a_hostile_model_fails_with_a_clear_message(owner, proj
                                     files=[upload("model.py", case.source.encode())], validate=False)
     run = _submitted(owner, configured_draft, model, valid_datasets, django_capture_on_commit_callbacks)
     before = snapshot(settings)
-    services.run_execute(run.id)  # what the Celery task runs
+    run_execute(run.id)  # what the Celery task runs
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert re.search(case.message, run.error), run.error
@@ -350,7 +351,7 @@ def test_a_model_reading_os_environ_finds_none_of_the_servers_secrets(owner, pro
     model = registry.model_register(user=owner, project=project, name="nosy", tags=[], source="upload",
                                     files=[upload("model.py", ENV_MODEL.encode())], validate=False)
     run = _submitted(owner, configured_draft, model, valid_datasets, django_capture_on_commit_callbacks)
-    services.run_execute(run.id)
+    run_execute(run.id)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert "[model stdout] env PATH=" in run.log  # the model did read and print its environment
@@ -372,7 +373,7 @@ def test_one_row_or_one_label_class_runs_and_says_which_tests_could_not_be_score
     services.run_save_configuration(user=owner, run=configured_draft, config_mode="custom",
                                     categories=["TEST_CATEGORY_TYPE_MODEL_PERFORMANCE"], name=shape, random_seed=1)
     run = _submitted(owner, configured_draft, good_model, datasets, django_capture_on_commit_callbacks)
-    services.run_execute(run.id)
+    run_execute(run.id)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error
     tests = [t for c in StressTestReport.objects.get(run=run).data["categories"] for t in c["tests"]]

@@ -18,7 +18,7 @@ from django.contrib import admin
 from django.urls import URLResolver, get_resolver
 
 from projects.authentication import INVALID_KEY_MESSAGE
-from stresstests.results_report import url_safe_feature_id
+from stresstests.results.report import url_safe_feature_id
 
 # Names of Acme's rows: none may appear in an answer to another workspace.
 ACME_NAMES = ("Acme secret data", "Acme secret model", "Acme nightly", "Acme warehouse", "Card fraud")

@@ -19,7 +19,7 @@ def upload(name: str, content: bytes) -> SimpleUploadedFile:
 
 @pytest.fixture
 def registered_model(project, owner):
-    from projects import registry
+    from projects.registries import services as registry
 
     return registry.model_register(
         user=owner, project=project, name="scorer", tags=["demo"], source="upload",
@@ -29,7 +29,7 @@ def registered_model(project, owner):
 
 @pytest.fixture
 def registered_datasets(project, owner):
-    from projects import registry
+    from projects.registries import services as registry
 
     def register(name, frame):
         return registry.dataset_register(user=owner, project=project, name=name, source="upload",

@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from projects import registry
+from projects.registries import services as registry
 from projects.models import ValidityStatus
 from stresstests import services
+from stresstests.execution import Execution, run_claim, run_execute
+from stresstests.failures import RunCancelled
 from stresstests.models import RunStatus, StressTestReport
 
 from . import data
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def submit_and_execute(owner, run, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         run = services.run_submit(user=owner, run=run)
-    services.run_execute(run.id)
+    run_execute(run.id)
     run.refresh_from_db()
     return run
 
@@ -53,7 +55,7 @@ def test_a_run_that_is_not_queued_is_not_executed(owner, complete_draft, django_
     with django_capture_on_commit_callbacks(execute=False):
         run = services.run_submit(user=owner, run=complete_draft)
     services.run_cancel(user=owner, run=run)
-    services.run_execute(run.id)  # e.g. the message was delivered after a cancel, or twice
+    run_execute(run.id)  # e.g. the message was delivered after a cancel, or twice
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED and run.started_at is None
 
@@ -61,13 +63,13 @@ def test_a_run_that_is_not_queued_is_not_executed(owner, complete_draft, django_
 def test_a_cancel_seen_by_the_progress_callback_stops_the_run(owner, complete_draft, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         run = services.run_submit(user=owner, run=complete_draft)
-    assert services.run_claim(run.id)
+    assert run_claim(run.id)
     run.refresh_from_db()
-    execution = services.Execution(run)
+    execution = Execution(run)
     services.run_cancel(user=owner, run=run)
-    with pytest.raises(services.RunCancelled):
+    with pytest.raises(RunCancelled):
         execution.progress(0.5, "Feature Drift")
-    execution.finish_with_error(services.RunCancelled())
+    execution.finish_with_error(RunCancelled())
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
 
@@ -141,7 +143,7 @@ def test_datasets_and_predictions_from_a_connection_run_end_to_end(
 
     from django.urls import reverse
 
-    from projects import integrations
+    from projects.registries import integrations
 
     database = tmp_path / "warehouse.sqlite3"
     settings.DATA_PATH_ALLOWLIST = [tmp_path]
@@ -166,7 +168,7 @@ def test_datasets_and_predictions_from_a_connection_run_end_to_end(
     assert complete_draft.status == RunStatus.REQUESTED
     assert complete_draft.evaluation_dataset.name == "loans_2025 (warehouse)"
     assert complete_draft.evaluation_predictions.table_name == "scores_2025"
-    services.run_execute(complete_draft.id)
+    run_execute(complete_draft.id)
     complete_draft.refresh_from_db()
     assert complete_draft.status == RunStatus.SUCCEEDED, complete_draft.error
     assert StressTestReport.objects.get(run=complete_draft).data["run"]["inputs"]["predictions"] is True
@@ -183,17 +185,17 @@ def test_a_run_past_its_time_limit_fails_with_advice(owner, complete_draft, sett
 def test_a_heartbeat_stops_a_run_that_is_no_longer_running(owner, complete_draft, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         run = services.run_submit(user=owner, run=complete_draft)
-    assert services.run_claim(run.id)
-    execution = services.Execution(run)
+    assert run_claim(run.id)
+    execution = Execution(run)
     execution.beat()
     assert not execution.cancel_seen.is_set()
     # The fault-tolerance reaper failed the run while this worker was still busy with it.
     type(run).objects.filter(id=run.id).update(status=RunStatus.FAILED, error="The worker stopped answering.")
     execution.beat()
     assert execution.cancel_seen.is_set()
-    with pytest.raises(services.RunCancelled):
+    with pytest.raises(RunCancelled):
         execution.progress(0.5, "Feature Drift")
-    execution.finish_with_error(services.RunCancelled())
+    execution.finish_with_error(RunCancelled())
     run.refresh_from_db()
     assert (run.status, run.error) == (RunStatus.FAILED, "The worker stopped answering.")
 

@@ -370,7 +370,7 @@ def test_a_jsonl_gz_upload_is_read_and_checked(client_for, owner, with_model):
 
 @pytest.fixture
 def mlflow_registry(project, owner):
-    from projects import integrations
+    from projects.registries import integrations
 
     return integrations.integration_create(
         user=owner, workspace=project.workspace, name="mlflow", integration_type="INTEGRATION_TYPE_MLFLOW",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from projects import registry
+from projects.registries import services as registry
 from stresstests import services
 from stresstests.models import RunStatus, StressTestRun
 from tests.conftest import wait_until

@@ -9,7 +9,7 @@ import json
 from django import forms
 
 from .integrations import SQL_DIALECTS
-from .models import DatasetSource, Integration, IntegrationType, ModelSource
+from projects.models import DatasetSource, Integration, IntegrationType, ModelSource
 
 # --- integrations -----------------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import Integration, IntegrationType, Workspace
+from projects.models import Integration, IntegrationType, Workspace
 
 SQL_DIALECTS = {
     "postgresql": ("postgresql+psycopg", 5432),
@@ -225,7 +225,7 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 def integration_create(*, user, workspace: Workspace, name: str, integration_type: str, config: dict,
                        secrets: dict[str, str]) -> Integration:
     """Creates an integration; `secrets` are encrypted and never readable again through any page or API."""
-    from .services import audit
+    from projects.services import audit
 
     if workspace.integrations.filter(name__iexact=name).exists():
         raise ValidationError({"name": f"This workspace already has an integration named “{name}”."})
@@ -243,7 +243,7 @@ def integration_update(*, user, integration: Integration, name: str, config: dic
                        forget: list[str] | tuple[str, ...] = ()) -> Integration:
     """Blank secret values keep the stored ones (they are write-only, so a form cannot show them); `forget` drops
     the named secrets."""
-    from .services import audit
+    from projects.services import audit
 
     clash = integration.workspace.integrations.filter(name__iexact=name).exclude(id=integration.id)
     if clash.exists():
@@ -261,7 +261,7 @@ def integration_update(*, user, integration: Integration, name: str, config: dic
 
 
 def integration_delete(*, user, integration: Integration) -> None:
-    from .services import audit
+    from projects.services import audit
 
     with transaction.atomic():
         audit(actor=user, action="integration.delete", obj=integration, workspace=integration.workspace)

@@ -13,21 +13,13 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    MODEL_TASK_REGRESSION,
-    SEVERITY_ALERT,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_TRANSFORMATIONS,
-    Context,
-    SkipTest,
-    StressTest,
-    TestCase,
-    json_safe,
-    register,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, TEST_CATEGORY_TYPE_TRANSFORMATIONS,
 )
+from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.profile import ColumnProfile
 from stresstests.engine.severity import severity_for
-from stresstests.engine.tests.model_probe import (
+from stresstests.engine.categories.tabular.model_probe import (
     Z_ONE_SIDED_95,
     describe_value,
     mean_and_error,

@@ -10,8 +10,11 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import integrations, registry, selectors
-from .forms_registry import (
+from projects import selectors as project_selectors
+from projects.views import _add_errors, _project_page
+
+from . import integrations, selectors, services
+from .forms import (
     INTEGRATION_FORMS,
     MODEL_FORM_SOURCES,
     TYPE_SLUGS,
@@ -21,8 +24,7 @@ from .forms_registry import (
     PredictionsRegisterForm,
     pretty_json,
 )
-from .models import DatasetSource, IntegrationType, ModelSource, Predictions, ValidityStatus
-from .views import _add_errors, _project_page
+from projects.models import DatasetSource, IntegrationType, ModelSource, Predictions, ValidityStatus
 
 # --- integrations -----------------------------------------------------------------------------------------------------
 
@@ -39,7 +41,7 @@ def _workspace_page(request, workspace, membership, template: str, **context):
 @login_required
 @require_GET
 def integration_list(request, workspace_id):
-    workspace, membership = selectors.get_workspace_for_user(request.user, workspace_id)
+    workspace, membership = project_selectors.get_workspace_for_user(request.user, workspace_id)
     rows = [{"integration": i, "type_slug": TYPE_SLUGS.get(i.integration_type, ""),
              "credential_status": integrations.credential_status(i), "settings": _plain_settings(i)}
             for i in workspace.integrations.select_related("created_by").order_by("name")]
@@ -68,7 +70,7 @@ def _form_class(type_slug: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def integration_create(request, workspace_id, type_slug):
-    workspace, membership = selectors.get_workspace_for_user(request.user, workspace_id, manage=True)
+    workspace, membership = project_selectors.get_workspace_for_user(request.user, workspace_id, manage=True)
     form_class = _form_class(type_slug)
     form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -138,7 +140,7 @@ def _list_page(request, project, membership, template: str, *, nav: str, rows_na
 @login_required
 @require_GET
 def model_list(request, project_id):
-    project, membership = selectors.get_project_for_user(request.user, project_id)
+    project, membership = project_selectors.get_project_for_user(request.user, project_id)
     models = selectors.models_of(project).select_related("integration")
     return _list_page(request, project, membership, "projects/model_list.html", nav="models", rows_name="models",
                       rows=models)
@@ -170,14 +172,14 @@ def _model_in_project(request, project_id, model_id, *, write: bool = False):
 @login_required
 @require_http_methods(["GET", "POST"])
 def model_register(request, project_id):
-    project, membership = selectors.get_project_for_user(request.user, project_id, write=True)
+    project, membership = project_selectors.get_project_for_user(request.user, project_id, write=True)
     source = request.GET.get("source", ModelSource.UPLOAD)
     if source not in MODEL_FORM_SOURCES:
         source = ModelSource.UPLOAD
     form = ModelRegisterForm(request.POST or None, request.FILES or None, source=source, workspace=project.workspace)
     if request.method == "POST" and form.is_valid():
         try:
-            model = registry.model_register(user=request.user, project=project, **form.register_kwargs())
+            model = services.model_register(user=request.user, project=project, **form.register_kwargs())
         except ValidationError as error:
             _add_errors(form, error)
         else:
@@ -223,7 +225,7 @@ def _revalidate(request, row, revalidate, *, kind: str, detail_url: str):
 @require_POST
 def model_delete(request, project_id, model_id):
     model, _ = _model_in_project(request, project_id, model_id, write=True)
-    return _delete(request, model, registry.model_delete, kind="model",
+    return _delete(request, model, services.model_delete, kind="model",
                    detail_url=reverse("projects:model_detail", args=[project_id, model_id]),
                    list_url=reverse("projects:model_list", args=[project_id]))
 
@@ -232,7 +234,7 @@ def model_delete(request, project_id, model_id):
 @require_POST
 def model_revalidate(request, project_id, model_id):
     model, _ = _model_in_project(request, project_id, model_id, write=True)
-    return _revalidate(request, model, registry.model_revalidate, kind="model",
+    return _revalidate(request, model, services.model_revalidate, kind="model",
                        detail_url=reverse("projects:model_detail", args=[project_id, model_id]))
 
 
@@ -245,7 +247,7 @@ DATASET_FORM_SOURCES = {DatasetSource.UPLOAD: "Upload", DatasetSource.PATH: "Pat
 @login_required
 @require_GET
 def dataset_list(request, project_id):
-    project, membership = selectors.get_project_for_user(request.user, project_id)
+    project, membership = project_selectors.get_project_for_user(request.user, project_id)
     datasets = selectors.datasets_of(project).select_related("integration")
     predictions = (Predictions.objects.filter(model__project=project)
                    .select_related("model", "dataset", "created_by").order_by("-created_at"))
@@ -288,14 +290,14 @@ def _dataset_in_project(request, project_id, dataset_id, *, write: bool = False)
 @login_required
 @require_http_methods(["GET", "POST"])
 def dataset_register(request, project_id):
-    project, membership = selectors.get_project_for_user(request.user, project_id, write=True)
+    project, membership = project_selectors.get_project_for_user(request.user, project_id, write=True)
     source = _chosen(request, DATASET_FORM_SOURCES, DatasetSource.UPLOAD)
     form = DatasetRegisterForm(request.POST or None, request.FILES or None, source=source,
                                workspace=project.workspace)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            dataset = registry.dataset_register(
+            dataset = services.dataset_register(
                 user=request.user, project=project, name=data["name"], source=source,
                 data_params=form.data_params(), file=data.get("file"), path=data.get("path") or "",
                 integration=data.get("integration"), table_name=data.get("table_name") or "")
@@ -318,7 +320,7 @@ def _chosen(request, sources: dict, default: str) -> str:
 @require_POST
 def dataset_delete(request, project_id, dataset_id):
     dataset, _ = _dataset_in_project(request, project_id, dataset_id, write=True)
-    return _delete(request, dataset, registry.dataset_delete, kind="dataset",
+    return _delete(request, dataset, services.dataset_delete, kind="dataset",
                    detail_url=reverse("projects:dataset_detail", args=[project_id, dataset_id]),
                    list_url=reverse("projects:dataset_list", args=[project_id]))
 
@@ -327,21 +329,21 @@ def dataset_delete(request, project_id, dataset_id):
 @require_POST
 def dataset_revalidate(request, project_id, dataset_id):
     dataset, _ = _dataset_in_project(request, project_id, dataset_id, write=True)
-    return _revalidate(request, dataset, registry.dataset_revalidate, kind="dataset",
+    return _revalidate(request, dataset, services.dataset_revalidate, kind="dataset",
                        detail_url=reverse("projects:dataset_detail", args=[project_id, dataset_id]))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def predictions_register(request, project_id):
-    project, membership = selectors.get_project_for_user(request.user, project_id, write=True)
+    project, membership = project_selectors.get_project_for_user(request.user, project_id, write=True)
     source = _chosen(request, DATASET_FORM_SOURCES, DatasetSource.UPLOAD)
     form = PredictionsRegisterForm(request.POST or None, request.FILES or None, source=source, project=project,
                                    initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            registry.predictions_register(
+            services.predictions_register(
                 user=request.user, model=data["model"], dataset=data["dataset"], source=source,
                 pred_params=form.pred_params(), file=data.get("file"), path=data.get("path") or "",
                 integration=data.get("integration"), table_name=data.get("table_name") or "")

@@ -23,19 +23,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_ABNORMAL_INPUTS,
-    Context,
-    StressTest,
-    TestCase,
-    json_safe,
-    register,
-)
+from stresstests.engine.vocabulary import SEVERITY_PASS, TEST_CATEGORY_TYPE_ABNORMAL_INPUTS
+from stresstests.engine.base import Context, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import METRICS
 from stresstests.engine.severity import benjamini_hochberg, severity_for
-from stresstests.engine.tests import distribution_stats as ds
-from stresstests.engine.tests.data_impact import (
+from stresstests.engine.categories.tabular import distribution_stats as ds
+from stresstests.engine.categories.tabular.data_impact import (
     default_performance_change_config,
     evidence_and_impact,
     row_impact,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views_registry as views
+from . import views
 
 WORKSPACE = "workspaces/<uuid:workspace_id>/integrations/"
 PROJECT = "projects/<uuid:project_id>/"

@@ -26,21 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
-    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
-    Context,
-    SkipTest,
-    StressTest,
-    TestCase,
-    json_safe,
-    register,
-    worst_severity,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_PASS,
+    TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION, worst_severity,
 )
+from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metrics, metric_priority
 from stresstests.engine.severity import benjamini_hochberg, exceeds_with_confidence_p, severity_for
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stresstests.engine.base import SEVERITY_PASS
+from stresstests.engine.vocabulary import SEVERITY_PASS
 
-from .results_report import MetricRow, RunResults, case_label, metric_label, severity_rank
+from .report import MetricRow, RunResults, case_label, metric_label, severity_rank
 
 
 @dataclass

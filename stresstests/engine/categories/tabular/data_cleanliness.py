@@ -11,23 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    CLASSIFICATION_TASKS,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_ALERT,
-    SEVERITY_PASS,
-    SEVERITY_WARNING,
+from stresstests.engine.vocabulary import (
+    CLASSIFICATION_TASKS, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_DATA_CLEANLINESS,
-    Context,
-    SkipTest,
-    StressTest,
-    TestCase,
-    json_safe,
-    register,
 )
+from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.models import column_hashes
 from stresstests.engine.severity import severity_for, worst_severity
-from stresstests.engine.tests import distribution_stats as ds
+from stresstests.engine.categories.tabular import distribution_stats as ds
 
 CONFIDENCE_Z = 1.645          # one-sided 95 %
 MI_NUMERIC_BINS = 10          # quantile bins of a numeric feature (or regression label) for mutual information

@@ -13,12 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    Context,
-    json_safe,
-)
+from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION
+from stresstests.engine.base import Context, json_safe
 from stresstests.engine.metrics import positive_scores, predicted_labels
 
 

@@ -12,20 +12,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from stresstests.engine.base import (
-    CLASSIFICATION_TASKS,
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
-    Context,
-    SkipTest,
-    StressTest,
-    TestCase,
-    register,
-    worst_severity,
+from stresstests.engine.vocabulary import (
+    CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE, worst_severity,
 )
+from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, register
 from stresstests.engine.metrics import (
     METRICS,
     GroupedMetric,

@@ -1,7 +1,7 @@
 """Read-only views of an engine report (StressTestReport.data) for the result pages, exports and comparisons.
 
 Everything a page shows comes from the report; this module only groups, orders and labels it (charts come from
-results_charts.py). Nothing here touches the database: views load StressTestReport.data and wrap it in RunResults.
+charts.py). Nothing here touches the database: views load StressTestReport.data and wrap it in RunResults.
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from stresstests.engine.base import (
+from stresstests.engine.metrics import METRICS
+from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
     RISK_GROUP_FAIRNESS,
     RISK_GROUP_OPERATIONAL,
@@ -21,9 +22,8 @@ from stresstests.engine.base import (
     SEVERITY_WARNING,
     worst_severity,
 )
-from stresstests.engine.metrics import METRICS
 
-from .results_charts import charts_for_case, distribution_chart, donut_chart, metric_label
+from .charts import charts_for_case, distribution_chart, donut_chart, metric_label
 
 SEVERITY_LABELS = {SEVERITY_ALERT: "Alert", SEVERITY_WARNING: "Warning", SEVERITY_PASS: "Pass"}
 RISK_GROUP_LABELS = {RISK_GROUP_SECURITY: "Security", RISK_GROUP_FAIRNESS: "Fairness",

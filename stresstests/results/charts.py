@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stresstests.engine.base import SEVERITY_PASS
 from stresstests.engine.metrics import METRICS
+from stresstests.engine.vocabulary import SEVERITY_PASS
 
 METRIC_PREFIXES = (("overall_", "Overall"), ("worst_subset_", "Worst subset"), ("reference_", "Reference"),
                    ("evaluation_", "Evaluation"), ("subset_", "Subset"), ("impact_", "Impact on"))

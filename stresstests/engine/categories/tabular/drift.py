@@ -20,23 +20,15 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    CLASSIFICATION_TASKS,
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_DRIFT,
-    Context,
-    StressTest,
-    TestCase,
-    json_safe,
-    register,
+from stresstests.engine.vocabulary import (
+    CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
 )
+from stresstests.engine.base import Context, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import METRICS, positive_scores, predicted_labels
 from stresstests.engine.severity import benjamini_hochberg, severity_for
-from stresstests.engine.tests import distribution_stats as ds
-from stresstests.engine.tests.data_impact import (
+from stresstests.engine.categories.tabular import distribution_stats as ds
+from stresstests.engine.categories.tabular.data_impact import (
     CONFIDENCE_Z,
     default_performance_change_config,
     evidence_and_impact,

@@ -11,7 +11,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils.text import slugify
 
-from .results_report import RunResults, TestDetail, severity_label
+from .report import RunResults, TestDetail, severity_label
 
 # The offline report embeds these once; charts.js draws every chart from the JSON blocks of the page.
 EMBEDDED_SCRIPTS = ("vendor/chartjs/chart.umd.js", "js/charts.js", "js/charts_tables.js")

@@ -17,21 +17,14 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    SEVERITY_PASS,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_PASS,
     TEST_CATEGORY_TYPE_ADVERSARIAL,
-    Context,
-    SkipTest,
-    StressTest,
-    TestCase,
-    json_safe,
-    register,
 )
+from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import positive_scores
 from stresstests.engine.severity import severity_for
-from stresstests.engine.tests.model_probe import (
+from stresstests.engine.categories.tabular.model_probe import (
     describe_value,
     predicted_class,
     prediction_scale,

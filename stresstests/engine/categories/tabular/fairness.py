@@ -13,22 +13,13 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import (
-    ALL_TASKS,
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_PASS,
-    TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
-    Context,
-    SkipTest,
-    StressTest,
-    TestCase,
-    json_safe,
-    register,
+from stresstests.engine.vocabulary import (
+    ALL_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
+    SEVERITY_PASS, TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
 )
+from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.severity import severity_for
-from stresstests.engine.tests.model_probe import (
+from stresstests.engine.categories.tabular.model_probe import (
     predicted_class,
     prediction_scale,
     row_change,

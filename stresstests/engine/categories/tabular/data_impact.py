@@ -22,13 +22,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from stresstests.engine.base import (
-    MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION,
-    SEVERITY_PASS,
-    Context,
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_PASS,
 )
+from stresstests.engine.base import Context
 from stresstests.engine.metrics import METRICS, grouped_metric, positive_scores
 from stresstests.engine.severity import severity_for
 

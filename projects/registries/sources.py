@@ -20,7 +20,7 @@ from stresstests.engine.errors import EngineError, ModelLoadError
 
 from . import integrations, storage
 from .integrations import IntegrationError, S3Settings
-from .models import Dataset, DatasetSource, Integration, IntegrationType, ModelSource, Predictions, RegisteredModel
+from projects.models import Dataset, DatasetSource, Integration, IntegrationType, ModelSource, Predictions, RegisteredModel
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ REGISTRY_URI_RE = re.compile(r"^models:/(?P<name>[A-Za-z0-9_.-]{1,100})/(?P<vers
 
 
 SOURCE_ROW_COUNT = "source_row_count"
+
+# The model files a folder may hold instead of a model.py.
+NATIVE_MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cbm", ".catb", ".json", ".ubj", ".txt", ".skops", ".onnx")
 
 
 class SourceError(EngineError):
@@ -389,8 +392,6 @@ def split_model_path(path: str) -> tuple[str, str]:
 def _guess_entry(dest: Path, what: str) -> str:
     if (dest / "model.py").exists():
         return "model.py"
-    from .registry import NATIVE_MODEL_SUFFIXES
-
     natives = [p.name for p in dest.iterdir() if p.is_file() and p.suffix.lower() in NATIVE_MODEL_SUFFIXES]
     if len(natives) == 1:
         return natives[0]

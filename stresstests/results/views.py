@@ -18,21 +18,22 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from projects.selectors import get_project_for_user
+from stresstests.models import RunStatus, StressTestReport, StressTestRun
+from stresstests.selectors import get_run_for_user
 
 from . import exports
-from .models import RunStatus, StressTestReport, StressTestRun
-from .results_compare import compare_reports
-from .results_report import RunResults, feature_from_url_id
-from .selectors import get_run_for_user
+from .compare import compare_reports
+from .report import RunResults, feature_from_url_id
 
 TABS = ("overview", "category", "feature")
 RUNS_PER_PAGE = 20
 # A finished run's report never changes, so its rendered result regions are cached for a day.
 RESULTS_CACHE_SECONDS = 24 * 3600
-APP_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = Path(__file__).resolve().parent
+APP_DIR = RESULTS_DIR.parent
 # What the cached markup is made from: when any of it changes (a deploy), the cache keys change with it, so a shared
 # cache (Redis) never serves markup of the previous version.
-RENDERING_SOURCES = (APP_DIR / "results_report.py", APP_DIR / "results_charts.py",
+RENDERING_SOURCES = (RESULTS_DIR / "report.py", RESULTS_DIR / "charts.py",
                      APP_DIR / "templatetags" / "results_tags.py")
 RENDERING_TEMPLATES = APP_DIR.parent / "templates" / "stresstests" / "results"
 
