@@ -46,7 +46,7 @@ def test_dataset_names_are_unique_in_a_project(project, owner, fraud_csv_upload)
 
 def test_registration_queues_validation_after_commit(project, owner, fraud_csv_upload, django_capture_on_commit_callbacks,
                                                       monkeypatch):
-    from projects import tasks
+    from projects.registries import tasks
 
     queued = []
     monkeypatch.setattr(tasks.validate_dataset, "delay", lambda dataset_id: queued.append(dataset_id))

@@ -25,7 +25,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from projects.registries import services as registry, validation
-from projects import tasks as project_tasks
+from projects.registries import tasks as registry_tasks
 from projects.models import Dataset, Predictions, RegisteredModel, ValidityStatus
 from stresstests import services
 from stresstests.execution import run_execute
@@ -215,7 +215,7 @@ def test_api_refuses_a_hostile_dataset_with_a_message(client, api_key, project, 
         return
     assert response.status_code == 201
     dataset_id = response.json()["datasetId"]
-    assert project_tasks.validate_dataset(dataset_id) == ValidityStatus.INVALID  # the Celery task's body
+    assert registry_tasks.validate_dataset(dataset_id) == ValidityStatus.INVALID  # the Celery task's body
     shown = client.get(f"/v1/registry/dataset?datasetId={dataset_id}", HTTP_RIME_API_KEY=api_key).json()["dataset"]
     assert shown["validityStatus"] == ValidityStatus.INVALID
     assert re.search(case.expected("api"), shown["validityStatusMessage"])
@@ -305,7 +305,7 @@ def test_wizard_model_upload_is_validated_with_a_clear_message(client_for, owner
         "source": "upload", "name": "hostile", "tags": "", "files": [upload("model.py", case.source.encode())]})
     assert response.status_code == 302  # registered; the worker validates it
     model = RegisteredModel.objects.get(name="hostile")
-    assert project_tasks.validate_model(str(model.id)) == ValidityStatus.INVALID  # the Celery task's body
+    assert registry_tasks.validate_model(str(model.id)) == ValidityStatus.INVALID  # the Celery task's body
     model.refresh_from_db()
     assert re.search(case.message, model.validity_message), model.validity_message
     client.logout()
@@ -420,7 +420,7 @@ def test_a_malicious_pickle_is_refused_naming_the_global(client_for, owner, conf
     client_for(owner).post(step_url(configured_draft, "model"), {
         "source": "upload", "name": "evil", "tags": "", "files": [upload(file_name, make(marker))]})
     model = RegisteredModel.objects.get(name="evil")
-    assert project_tasks.validate_model(str(model.id)) == ValidityStatus.INVALID
+    assert registry_tasks.validate_model(str(model.id)) == ValidityStatus.INVALID
     model.refresh_from_db()
     assert message in model.validity_message and "Save the model in a format that cannot run code" in \
         model.validity_message
