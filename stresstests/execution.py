@@ -6,6 +6,8 @@ progress and heartbeats while it runs, then the report or the reason it stopped.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import tempfile
 import threading
 import time
@@ -21,8 +23,7 @@ from stresstests.engine.errors import DataLoadError, EngineError
 
 from .failures import RunCancelled, RunTimedOut, failure_message, text_for_database
 from .models import RunStatus, StressTestReport, StressTestRun
-from .recovery import time_limits_from_config, worker_identity
-from .services import parse_run_config
+from .run_config import parse_run_config, time_limits_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,12 @@ logger = logging.getLogger(__name__)
 PROGRESS_WRITE_INTERVAL_S = 0.5
 HEARTBEAT_INTERVAL_S = 5.0
 MAX_LOG_CHARS = 200_000
+
+
+def worker_identity() -> str:
+    """Written on the run when claimed: the host and the process that runs it (the pool child under prefork).
+    recovery.py reads it back to tell whether that process is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
 def run_claim(run_id) -> bool:

@@ -1,7 +1,8 @@
 """Putting a run on the broker. The message is only a wake-up call: the database row is the source of truth.
 
-The task is sent by name so that this module (used by the wizard's services and by recovery) does not import the
-Celery task module, which imports the worker side.
+The task is sent by name: the task module imports the worker side, which must not import back the services that
+queue runs. Under CELERY_TASK_ALWAYS_EAGER (a development switch; `send_task` ignores it) the run executes in this
+process at commit, as an eager task would.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from .execution import run_execute
 from .models import StressTestRun
 
 RUN_TASK_NAME = "stresstests.run_stress_test"
@@ -22,4 +24,11 @@ def enqueue_run(run: StressTestRun) -> None:
     if queue:  # a workspace pinned to its own worker (RIME's agent); otherwise CELERY_TASK_ROUTES decides
         options["queue"] = queue
     run_id = str(run.id)
-    transaction.on_commit(lambda: current_app.send_task(RUN_TASK_NAME, args=[run_id], **options))
+    transaction.on_commit(lambda: _send(run_id, options))
+
+
+def _send(run_id: str, options: dict) -> None:
+    if current_app.conf.task_always_eager:
+        run_execute(run_id)
+    else:
+        current_app.send_task(RUN_TASK_NAME, args=[run_id], **options)

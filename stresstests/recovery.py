@@ -10,11 +10,9 @@ The database is the source of truth; the broker only carries wake-up calls:
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -25,11 +23,11 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from stresstests.engine.errors import ConfigError
 
 from .failures import RunTimedOut, failure_message
 from .models import RunStatus, StressTestRun
 from .queueing import RUN_TASK_NAME, enqueue_run
+from .run_config import time_limits_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -37,40 +35,11 @@ logger = logging.getLogger(__name__)
 PROCESS_STARTED_AT = timezone.now()
 
 
-# ---- per-run time limits -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TimeLimits:
-    soft_s: float  # the run is stopped with a message
-    hard_s: float  # the run is failed even if its engine does not stop
-
-
-def time_limits_from_config(test_run_config: dict | None) -> TimeLimits:
-    """The server's limits, or shorter ones asked for by the run's `run_time_info.time_limit_s` (seconds)."""
-    soft, hard = float(settings.STRESS_TEST_SOFT_TIME_LIMIT), float(settings.STRESS_TEST_TIME_LIMIT)
-    wanted = ((test_run_config or {}).get("run_time_info") or {}).get("time_limit_s")
-    if wanted in (None, ""):
-        return TimeLimits(soft, hard)
-    try:
-        wanted = float(wanted)
-    except (TypeError, ValueError):
-        raise ConfigError(f"run_time_info.time_limit_s must be a number of seconds, not {wanted!r}.") from None
-    if not math.isfinite(wanted) or wanted <= 0:
-        raise ConfigError("run_time_info.time_limit_s must be a positive number of seconds.")
-    if wanted > soft:
-        raise ConfigError(f"run_time_info.time_limit_s may be at most {soft:g} s, this server's limit.")
-    return TimeLimits(wanted, wanted + max(hard - soft, 0.0))
-
-
 def time_limit_message(run: StressTestRun) -> str:
     return failure_message(RunTimedOut(), limit_s=time_limits_from_config(run.config).soft_s)
 
 
 # ---- which process runs a run ------------------------------------------------------------------------------------
-def worker_identity() -> str:
-    """Written on the run when claimed: the host and the process that runs it (the pool child under prefork)."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:200]
-
-
 def _pid_on_this_host(worker: str) -> int | None:
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():

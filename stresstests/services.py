@@ -17,12 +17,11 @@ from django.utils import timezone
 from projects.registries import services as registry
 from projects.models import Dataset, DatasetSource, ModelSource, Predictions, Project, RegisteredModel, ValidityStatus
 from projects.services import audit
-from stresstests.engine.config import RunConfig
 from stresstests.engine.errors import ConfigError
 
 from .models import ACTIVE_STATUSES, ConfigMode, RunStatus, StressTestRun
 from .queueing import enqueue_run
-from .recovery import time_limits_from_config
+from .run_config import parse_run_config
 from .wizard import CONFIGURED_MARK
 
 logger = logging.getLogger(__name__)
@@ -180,17 +179,6 @@ def effective_test_run_config(run: StressTestRun) -> dict:
 
 def _id(value) -> str | None:
     return str(value) if value else None
-
-
-def parse_run_config(test_run_config: dict) -> tuple[RunConfig, list[str]]:
-    """The engine's typed RunConfig and the protected features of a stored test_run_config."""
-    raw = copy.deepcopy(test_run_config or {})
-    data_params = raw.pop("data_params", None) or {}
-    suite = dict(raw.get("test_suite_config") or {})
-    protected = suite.pop("protected_features", None) or data_params.get("protected_features") or []
-    raw["test_suite_config"] = suite
-    time_limits_from_config(raw)  # refuses a bad run_time_info.time_limit_s at submission
-    return RunConfig.from_dict(raw), list(protected)
 
 
 # ---- submission --------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import timezone as tz
 import pytest
 from django.utils import timezone
 
-from stresstests import recovery
+from stresstests import execution, recovery
 from stresstests.models import RunStatus, StressTestRun
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,7 @@ def test_a_starting_worker_fails_only_runs_of_processes_of_this_host_that_are_go
     dead_here = running(1, worker=f"{host}:{dead_pid}")
     alive_here = running(1, worker=f"{host}:{os.getppid()}")  # pytest's parent: a live process, not ours
     other_host = running(1, worker=f"not-{host}:{dead_pid}")
-    this_process = running(0, worker=recovery.worker_identity())
+    this_process = running(0, worker=execution.worker_identity())
     this_process.heartbeat_at = timezone.now()  # claimed by this very process after it started
     this_process.save()
 
@@ -101,5 +101,5 @@ def test_a_starting_worker_fails_only_runs_of_processes_of_this_host_that_are_go
 def test_a_run_left_by_a_predecessor_that_had_our_pid_is_failed(running, monkeypatch):
     # Containers give a restarted worker the same PID: a run with our PID but older than our start is not ours.
     monkeypatch.setattr(recovery, "PROCESS_STARTED_AT", NOW)
-    predecessor = running(60, worker=recovery.worker_identity())
+    predecessor = running(60, worker=execution.worker_identity())
     assert recovery.fail_runs_of_dead_processes(now=NOW) == [predecessor.id]
