@@ -28,6 +28,8 @@ class TestCategory(models.TextChoices):
     DATA_CLEANLINESS = "TEST_CATEGORY_TYPE_DATA_CLEANLINESS", "Data Cleanliness"
     ADVERSARIAL = "TEST_CATEGORY_TYPE_ADVERSARIAL", "Adversarial"
     BIAS_AND_FAIRNESS = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS", "Bias and Fairness"
+    DATA_POISONING_DETECTION = "TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION", "Data Poisoning Detection"
+    EVASION_ATTACK_DETECTION = "TEST_CATEGORY_TYPE_EVASION_ATTACK_DETECTION", "Evasion Attack Detection"
 
 
 # RIME's stress-testing defaults: what runs when a project or a run names no categories.
@@ -48,7 +50,8 @@ RISK_GROUPS = {
         TestCategory.ABNORMAL_INPUTS,
         TestCategory.DATA_CLEANLINESS,
     ],
-    "Security Risk": [TestCategory.ADVERSARIAL],
+    "Security Risk": [TestCategory.ADVERSARIAL, TestCategory.DATA_POISONING_DETECTION,
+                      TestCategory.EVASION_ATTACK_DETECTION],
     "Fairness Risk": [TestCategory.BIAS_AND_FAIRNESS],
 }
 
