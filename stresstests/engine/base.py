@@ -124,6 +124,7 @@ class Schema:
     feature_types: dict[str, str] = field(default_factory=dict)
     class_names: list[str] | None = None
     intersections: list[list[str]] = field(default_factory=list)   # feature combinations for subset tests
+    embeddings: dict[str, list[str]] = field(default_factory=dict)  # embedding name -> its numeric columns
 
     @property
     def tested_features(self) -> list[str]:

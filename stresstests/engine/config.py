@@ -84,6 +84,8 @@ class DataParams:
     features_not_in_model: list[str] = field(default_factory=list)
     text_features: list[str] = field(default_factory=list)
     intersections: list[dict] = field(default_factory=list)
+    # RIME's embeddings: [{"name": ..., "cols": [...]}], numeric columns that together form one vector.
+    embeddings: list[dict] = field(default_factory=list)
     nrows: int | None = None
     sample: bool = True
 

@@ -166,7 +166,28 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         features_not_in_model=not_in_model,
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
         class_names=data_params.class_names, intersections=_intersections(data_params, reference),
+        embeddings=_embeddings(data_params, reference),
     )
+
+
+def _embeddings(data_params: DataParams, reference: pd.DataFrame) -> dict[str, list[str]]:
+    """RIME's `embeddings: [{name, cols: [...]}]`: each names the numeric columns of one vector."""
+    embeddings: dict[str, list[str]] = {}
+    for position, entry in enumerate(data_params.embeddings):
+        columns = entry.get("cols") if isinstance(entry, dict) else None
+        if not isinstance(columns, (list, tuple)) or len(columns) < 2:
+            raise DataLoadError(f"Each embedding needs `cols`, a list of at least two columns, got {entry!r}.")
+        unknown = [c for c in columns if c not in reference.columns]
+        if unknown:
+            raise DataLoadError(f"Embedding column(s) {', '.join(map(str, unknown))} are not columns of the data.")
+        not_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(reference[c])]
+        if not_numeric:
+            raise DataLoadError(f"Embedding column(s) {', '.join(map(str, not_numeric))} are not numeric.")
+        name = str(entry.get("name") or f"embedding_{position}")
+        if name in embeddings:
+            raise DataLoadError(f"Two embeddings are named {name!r}.")
+        embeddings[name] = [str(c) for c in columns]
+    return embeddings
 
 
 def _intersections(data_params: DataParams, reference: pd.DataFrame) -> list[list[str]]:

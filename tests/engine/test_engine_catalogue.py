@@ -83,10 +83,7 @@ NOT_YET_BUILT: frozenset[str] = frozenset({
     "subset_drift_ndcg", "subset_drift_mrr", "subset_drift_average_rank", "subset_drift_rank_correlation",
     "demographic_parity_avg_rank", "group_fairness_avg_rank", "subset_sensitivity_avg_rank",
     # others
-    "mutual_information_feat_drift", "mutual_information_label_drift", "embedding_drift", "embedding_anomalies",
     "subset_drift_average_prediction", "multi_feat_vulnerability", "tabular_hopskipjump_attack",
-    "protected_feature_drift", "chi_squared_independence", "predict_protected_features",
-    "exact_match_label_flipping", "near_match_label_flipping", "stateful_black_box_detection",
 })
 
 

@@ -12,5 +12,5 @@ from .tabular import (  # noqa: F401
     fairness,
 )
 from .tabular import (  # noqa: F401  (the tests RIME has beyond the original categories' modules)
-    mutual_information, protected_features, security,
+    mutual_information, protected_features, security, embeddings,
 )
