@@ -82,8 +82,6 @@ NOT_YET_BUILT: frozenset[str] = frozenset({
     "subset_ndcg", "subset_mrr", "subset_average_rank", "subset_rank_correlation",
     "subset_drift_ndcg", "subset_drift_mrr", "subset_drift_average_rank", "subset_drift_rank_correlation",
     "demographic_parity_avg_rank", "group_fairness_avg_rank", "subset_sensitivity_avg_rank",
-    # others
-    "subset_drift_average_prediction", "multi_feat_vulnerability", "tabular_hopskipjump_attack",
 })
 
 

@@ -12,5 +12,6 @@ from .tabular import (  # noqa: F401
     fairness,
 )
 from .tabular import (  # noqa: F401  (the tests RIME has beyond the original categories' modules)
-    mutual_information, protected_features, security, embeddings,
+    mutual_information, protected_features, security, embeddings, adversarial_unbounded,
+    subset_average_prediction,
 )
