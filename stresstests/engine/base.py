@@ -125,6 +125,7 @@ class Schema:
     class_names: list[str] | None = None
     intersections: list[list[str]] = field(default_factory=list)   # feature combinations for subset tests
     embeddings: dict[str, list[str]] = field(default_factory=dict)  # embedding name -> its numeric columns
+    query_col: str | None = None              # ranking: the column grouping rows into queries (a role, not a feature)
 
     @property
     def tested_features(self) -> list[str]:

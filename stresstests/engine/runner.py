@@ -23,11 +23,13 @@ from stresstests.engine.data import predictions_from_frame, sample_rows
 from stresstests.engine.errors import DataLoadError, EngineError
 from stresstests.engine.models import ModelAdapter
 from stresstests.engine.profile import build_profile
+from stresstests.engine.ranking import check_ranking_data, query_column, ranking_labels
 from stresstests.engine.report import build_report
 from stresstests.engine.vocabulary import (
     CLASSIFICATION_TASKS,
     MODEL_TASK_BINARY_CLASSIFICATION,
     MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_RANKING,
     STATUS_COMPLETED,
     STATUS_ERROR,
     STATUS_SKIPPED,
@@ -66,6 +68,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     data_params = data_params or DataParams()
     check_model_task(model_task)
     check_datasets(reference, evaluation, data_params)
+    if model_task == MODEL_TASK_RANKING:
+        check_ranking_data(reference, evaluation, data_params.ranking_info, data_params.label_col)
     sampled_reference, reference_rows = _sample(reference, config, data_params, salt=1)
     sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=2)
     reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
@@ -81,8 +85,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     ctx = Context(
         config=config, schema=schema, profile=profile, model_task=model_task,
         reference=sampled_reference, evaluation=sampled_evaluation,
-        reference_labels=encode_labels(sampled_reference, schema.label_col, model_task, class_names),
-        evaluation_labels=encode_labels(sampled_evaluation, schema.label_col, model_task, class_names),
+        reference_labels=_labels(sampled_reference, schema, model_task),
+        evaluation_labels=_labels(sampled_evaluation, schema, model_task),
         model=model, rng=np.random.default_rng(config.random_seed),
     )
     ctx.reference_predictions = _base_predictions(ctx, sampled_reference, reference_predictions)
@@ -93,11 +97,18 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     return ctx, sampling
 
 
-def check_model_task(model_task: str) -> None:
-    from stresstests.engine.vocabulary import ALL_TASKS
+def _labels(frame: pd.DataFrame, schema: Schema, model_task: str) -> np.ndarray | None:
+    labels = encode_labels(frame, schema.label_col, model_task, schema.class_names)
+    if model_task == MODEL_TASK_RANKING and schema.query_col:
+        return ranking_labels(labels, frame[schema.query_col])   # [relevance, query] rows (see ranking.py)
+    return labels
 
-    if model_task not in ALL_TASKS:
-        raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(ALL_TASKS))}.")
+
+def check_model_task(model_task: str) -> None:
+    from stresstests.engine.vocabulary import SUPPORTED_TASKS
+
+    if model_task not in SUPPORTED_TASKS:
+        raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(SUPPORTED_TASKS))}.")
 
 
 def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams) -> None:
@@ -154,7 +165,8 @@ def _label(schema: Schema) -> list[str]:
 
 
 def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunConfig) -> Schema:
-    roles = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params)}
+    roles = {data_params.label_col, data_params.timestamp_col, query_column(data_params.ranking_info),
+             *_pred_columns(data_params)}
     not_in_model = [c for c in data_params.features_not_in_model if c in reference.columns and c not in roles]
     features = [c for c in reference.columns if c not in roles and c not in not_in_model]
     unknown = [c for c in data_params.protected_features if c not in reference.columns]
@@ -166,7 +178,7 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         features_not_in_model=not_in_model,
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
         class_names=data_params.class_names, intersections=_intersections(data_params, reference),
-        embeddings=_embeddings(data_params, reference),
+        embeddings=_embeddings(data_params, reference), query_col=query_column(data_params.ranking_info),
     )
 
 

@@ -13,5 +13,5 @@ from .tabular import (  # noqa: F401
 )
 from .tabular import (  # noqa: F401  (the tests RIME has beyond the original categories' modules)
     mutual_information, protected_features, security, embeddings, adversarial_unbounded,
-    subset_average_prediction,
+    subset_average_prediction, ranking,
 )
