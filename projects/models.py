@@ -16,6 +16,7 @@ class ModelTask(models.TextChoices):
     BINARY_CLASSIFICATION = "MODEL_TASK_BINARY_CLASSIFICATION", "Binary Classification"
     MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION", "Multiclass Classification"
     REGRESSION = "MODEL_TASK_REGRESSION", "Regression"
+    RANKING = "MODEL_TASK_RANKING", "Ranking (learning to rank)"
 
 
 class TestCategory(models.TextChoices):
