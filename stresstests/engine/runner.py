@@ -71,7 +71,7 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
     evaluation_predictions = _sampled_predictions(evaluation_predictions, evaluation_rows, len(evaluation),
                                                   "evaluation")
-    schema = infer_schema(sampled_reference, data_params, config)
+    schema = infer_schema(sampled_reference, data_params, config, model_task=model_task)
     profile = build_profile(sampled_reference[[*schema.tested_features, *_label(schema)]],
                             settings=config.data_profiling, categorical_features=data_params.categorical_features,
                             text_features=data_params.text_features)
@@ -153,20 +153,38 @@ def _label(schema: Schema) -> list[str]:
     return [schema.label_col] if schema.label_col else []
 
 
-def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunConfig) -> Schema:
+def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunConfig, *,
+                 model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> Schema:
     roles = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params)}
     not_in_model = [c for c in data_params.features_not_in_model if c in reference.columns and c not in roles]
     features = [c for c in reference.columns if c not in roles and c not in not_in_model]
-    unknown = [c for c in data_params.protected_features if c not in reference.columns]
+    unknown = [c for c in [*data_params.protected_features, *data_params.keep_as_features]
+               if c not in reference.columns]
     if unknown:
-        raise DataLoadError(f"Protected feature(s) {', '.join(unknown)} are not columns of the data.")
+        raise DataLoadError(f"Protected feature(s) or keep_as_features {', '.join(map(str, unknown))} are not columns "
+                            "of the data.")
+    left_out = _prediction_like(reference, features, data_params, model_task)
+    features = [c for c in features if c not in {column["column"] for column in left_out}]
     return Schema(
         label_col=data_params.label_col, pred_col=data_params.pred_col, timestamp_col=data_params.timestamp_col,
         features=features, protected_features=list(data_params.protected_features),
         features_not_in_model=not_in_model,
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
         class_names=data_params.class_names, intersections=_intersections(data_params, reference),
+        left_out_columns=left_out,
     )
+
+
+def _prediction_like(reference: pd.DataFrame, features: list[str], data_params: DataParams, model_task: str
+                     ) -> list[dict]:
+    """Columns that look like model output, unless the user kept them as features or made them protected."""
+    from stresstests.engine.columns import prediction_like_columns
+
+    kept = {*data_params.keep_as_features, *data_params.protected_features,
+            *data_params.categorical_features, *data_params.text_features}
+    candidates = [c for c in features if c not in kept]
+    return prediction_like_columns(reference, candidates=candidates, label_col=data_params.label_col,
+                                   model_task=model_task)
 
 
 def _intersections(data_params: DataParams, reference: pd.DataFrame) -> list[list[str]]:
