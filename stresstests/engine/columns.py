@@ -30,6 +30,8 @@ PREDICTION_NAME = re.compile(
     re.IGNORECASE,
 )
 LABEL_AUC = 0.85
+PROPOSAL = ("Name it as the prediction column to use it as the model's predictions, or list it in keep_as_features to "
+            "test it as a feature.")
 REGRESSION_CORRELATION = 0.7
 
 
@@ -41,7 +43,7 @@ def prediction_like_columns(frame: pd.DataFrame, *, candidates: list[str], label
     for column in candidates:
         reason = _reason(frame[column], str(column), labels, model_task)
         if reason:
-            found.append({"column": str(column), "reason": reason})
+            found.append({"column": str(column), "reason": reason, "proposal": PROPOSAL})
     return found
 
 
@@ -53,20 +55,19 @@ def _reason(values: pd.Series, name: str, labels: pd.Series | None, model_task: 
         return None
     probabilities = bool(present.between(0.0, 1.0).all() and not present.isin((0.0, 1.0)).all())
     named = bool(PREDICTION_NAME.search(name))
-    tail = ("it was left out of the features; name it as the prediction column to use it as the model's predictions, "
-            "or list it in keep_as_features to test it as a feature.")
+    tail = "so it was left out of the features."
     if named and probabilities:
-        return f"Column {name!r} looks like model output (named like a prediction, values between 0 and 1): {tail}"
+        return f"Column {name!r} looks like model output (named like a prediction, values between 0 and 1), {tail}"
     if model_task == MODEL_TASK_REGRESSION:
         correlation = _correlation(present, labels)
         if named and correlation is not None and abs(correlation) >= REGRESSION_CORRELATION:
             return (f"Column {name!r} looks like model output (named like a prediction, correlation {correlation:.2f} "
-                    f"with the label): {tail}")
+                    f"with the label), {tail}")
         return None
     auc = _auc(present, labels) if probabilities else None
     if auc is not None and max(auc, 1 - auc) >= LABEL_AUC:
         return (f"Column {name!r} looks like model output (values between 0 and 1 that rank the label with AUC "
-                f"{max(auc, 1 - auc):.2f}): {tail}")
+                f"{max(auc, 1 - auc):.2f}), {tail}")
     return None
 
 

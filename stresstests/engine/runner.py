@@ -18,6 +18,7 @@ from stresstests.engine.base import (
     StressTest,
     TestResult,
 )
+from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.data import predictions_from_frame, sample_rows
 from stresstests.engine.errors import DataLoadError, EngineError
@@ -178,8 +179,6 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
 def _prediction_like(reference: pd.DataFrame, features: list[str], data_params: DataParams, model_task: str
                      ) -> list[dict]:
     """Columns that look like model output, unless the user kept them as features or made them protected."""
-    from stresstests.engine.columns import prediction_like_columns
-
     kept = {*data_params.keep_as_features, *data_params.protected_features,
             *data_params.categorical_features, *data_params.text_features}
     candidates = [c for c in features if c not in kept]
