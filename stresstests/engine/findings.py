@@ -48,7 +48,7 @@ from stresstests.engine.vocabulary import (
     TEST_CATEGORY_TYPE_TRANSFORMATIONS,
     worst_severity,
 )
-from stresstests.engine.metrics import METRICS
+from stresstests.engine.metrics import METRICS, metric_priority
 
 MAX_KEY_FINDINGS = 8
 SAME_ROWS_OVERLAP = 0.8     # two flagged subsets sharing this share of the smaller one are the same rows
@@ -137,7 +137,7 @@ def _item_rank(item: Item) -> tuple:
 
 
 # ---- the over-fitted reference -------------------------------------------------------------------------------------
-NEAR_PERFECT = 0.98        # a reference score this close to perfect ...
+NEAR_PERFECT = 0.995       # a reference score this close to perfect ...
 ERROR_RATIO = 3.0          # ... with an evaluation error at least this many times the reference's looks like training
 MIN_EVALUATION_ERROR = 0.02
 REGRESSION_R2 = 0.95
@@ -147,7 +147,7 @@ REGRESSION_RMSE_RATIO = 2.0
 def reference_check(model_metrics: dict) -> dict | None:
     """{"overfit": True, metric, reference, evaluation, message} when the reference looks like training data.
 
-    Classification: the primary score (AUC, or accuracy) is at least 0.98 on the reference and the evaluation error
+    Classification: the primary score (AUC, or accuracy) is at least 0.995 on the reference and the evaluation error
     (1 - score) is at least three times the reference error and at least 0.02. Regression: R2 at least 0.95 on the
     reference and an evaluation RMSE at least twice the reference's. Both catch a model scored on the rows it was fit
     on, where every comparison with the reference measures over-fitting rather than change."""
@@ -407,9 +407,8 @@ def _drift_title(group: Group, items: list[Item], names: str) -> str:
 
 def _performance_change(items: list[Item]) -> str:
     changes = []
-    # Bounded scores (AUC, accuracy, recall...) first: their changes read directly; relative ones after.
-    for item in sorted(items, key=lambda i: (not METRICS.get(i.test["test_type"], METRICS["auc"]).bounded,
-                                             -i.importance)):
+    # The task's headline metrics first (AUC before accuracy before F1...), as the Model Performance page orders them.
+    for item in sorted(items, key=lambda i: (-metric_priority(i.test["test_type"]), -i.importance)):
         metric = item.test["test_type"]
         metrics = item.case.get("metrics") or {}
         reference, evaluation = metrics.get(f"reference_{metric}"), metrics.get(f"evaluation_{metric}")
