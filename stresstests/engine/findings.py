@@ -177,13 +177,13 @@ def _overfit(metric: str, reference: float, evaluation: float) -> dict:
 
 # ---- grouping ------------------------------------------------------------------------------------------------------
 def build_key_findings(categories: list[dict], *, overfit: dict | None = None,
-                       subset_rows: dict[str, np.ndarray] | None = None) -> list[dict]:
+                       subset_rows: SubsetRows | None = None) -> list[dict]:
     """The ranked `key_findings` entries of a report's `categories` (see the module docstring)."""
     items = [Item(category["category"], test, case) for category in categories for test in category["tests"]
              if test.get("status") == "completed" for case in test.get("test_cases", [])
              if case["severity"] != SEVERITY_PASS]
     groups = _assign(items, overfit)
-    groups = _merge_same_rows(groups, subset_rows or {})
+    groups = _merge_same_rows(groups, subset_rows or SubsetRows({}))
     groups = _attach_dataset_drift(groups)
     not_run = [test for category in categories for test in category["tests"] if test.get("status") == "error"]
     ranked = sorted(groups, key=Group.rank)
@@ -247,7 +247,7 @@ def _below_absolute_floor(item: Item) -> bool:
     return value < warning if METRICS[metric].higher_is_better else value > warning
 
 
-def _merge_same_rows(groups: list[Group], subset_rows: dict[str, np.ndarray]) -> list[Group]:
+def _merge_same_rows(groups: list[Group], subset_rows: SubsetRows) -> list[Group]:
     """Feature groups whose flagged subsets are nearly the same evaluation rows become one cause."""
     feature_groups = [g for g in groups if g.key[0] == "feature"]
     merged: list[Group] = []
@@ -261,7 +261,7 @@ def _merge_same_rows(groups: list[Group], subset_rows: dict[str, np.ndarray]) ->
     return [g for g in groups if g.key[0] != "feature"] + merged
 
 
-def _same_rows(first: Group, second: Group, subset_rows: dict[str, np.ndarray]) -> bool:
+def _same_rows(first: Group, second: Group, subset_rows: SubsetRows) -> bool:
     for a in _flagged_subsets(first):
         for b in _flagged_subsets(second):
             rows_a, rows_b = subset_rows.get(a), subset_rows.get(b)
@@ -443,14 +443,29 @@ def _not_run_entry(tests: list[dict]) -> dict:
                        "cases": 0, "key_metric": None} for test in tests]}
 
 
-def subset_rows_from_memo(memo: dict) -> dict[str, np.ndarray]:
-    """Evaluation-row masks of every subset the subset tests built, keyed by subset label ("city = Rome")."""
-    rows: dict[str, np.ndarray] = {}
+class SubsetRows:
+    """Evaluation-row masks of the subsets the subset tests built, keyed by label ("city = Rome"); a mask is made
+    only when asked for, since only flagged subsets are ever compared."""
+
+    def __init__(self, codes: dict[str, tuple[np.ndarray, int]]) -> None:
+        self.codes = codes
+        self.masks: dict[str, np.ndarray] = {}
+
+    def get(self, label: str) -> np.ndarray | None:
+        if label not in self.masks and label in self.codes:
+            codes, code = self.codes[label]
+            self.masks[label] = np.asarray(codes) == code
+        return self.masks.get(label)
+
+
+def subset_rows_from_memo(memo: dict) -> SubsetRows:
+    """The subsets of the run's memo (`subset_performance.subsets`, shared by every subset test)."""
+    codes: dict[str, tuple[np.ndarray, int]] = {}
     for key, value in memo.items():
         if not (isinstance(key, tuple) and key and key[0] == "subset_performance.subsets"):
             continue
         for subsets in value:
             for code, label in enumerate(subsets.labels):
-                rows.setdefault(label, np.asarray(subsets.evaluation_codes) == code)
-    return rows
+                codes.setdefault(label, (subsets.evaluation_codes, code))
+    return SubsetRows(codes)
 

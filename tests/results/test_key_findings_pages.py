@@ -113,3 +113,13 @@ def _chart_of(page: str, title: str) -> dict:
         if spec.get("title") == title:
             return spec
     raise AssertionError(f"no chart titled {title!r}")
+
+
+def test_the_compare_page_does_not_call_a_rise_in_positive_predictions_worse():
+    from stresstests.results.report import MetricRow
+    from stresstests.templatetags.results_tags import worse_than
+
+    earlier = MetricRow("positive_prediction_rate", "Positive Prediction Rate", 0.3, 0.30, False)
+    later = MetricRow("positive_prediction_rate", "Positive Prediction Rate", 0.3, 0.45, False)
+    assert not worse_than(later, earlier)
+    assert worse_than(MetricRow("auc", "AUC", 0.8, 0.70, True), MetricRow("auc", "AUC", 0.8, 0.78, True))
