@@ -393,7 +393,8 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
 def _drift_title(group: Group, items: list[Item], names: str) -> str:
     if not group.features:
         return f"The {_names(_test_names_list(items))} changed between reference and evaluation."
-    statistic = next((key_metric(i.case) for i in items if _is_drift(i) and i.features), (None, None))
+    statistic = next((key_metric(i.case) for i in items if i.category == TEST_CATEGORY_TYPE_DRIFT and i.features
+                      and key_metric(i.case)[0] in STATISTIC_LABELS), (None, None))
     shown = f" ({STATISTIC_LABELS.get(statistic[0], statistic[0])} {statistic[1]:.3g})" \
         if isinstance(statistic[1], (int, float)) else ""
     parts = [f"{names} changed between reference and evaluation{shown}"]
