@@ -320,7 +320,8 @@ def _entry(group: Group, overfit: dict | None) -> dict:
         "severity": group.severity,
         "features": group.features,
         "subset": next((i.case.get("subset") for i in items if i.case.get("subset")), None),
-        "impact": round(group.impact, 6),
+        # Folded degradations measure over-fitting, not a cost of the cause: no impact is claimed for it.
+        "impact": None if group.kind == KIND_OVERFIT else round(group.impact, 6),
         "detail": worst.case.get("finding") or "",
         "causes": group.merged_from,
         "tests": _tests(items),

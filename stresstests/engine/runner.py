@@ -66,13 +66,15 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     config = config or RunConfig()
     data_params = data_params or DataParams()
     check_model_task(model_task)
-    check_datasets(reference, evaluation, data_params)
+    one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
     sampled_reference, reference_rows = _sample(reference, config, data_params, salt=1)
     sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=2)
     reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
     evaluation_predictions = _sampled_predictions(evaluation_predictions, evaluation_rows, len(evaluation),
                                                   "evaluation")
     schema = infer_schema(sampled_reference, data_params, config, model_task=model_task)
+    known = {column["column"] for column in schema.left_out_columns}
+    schema.left_out_columns += [column for column in one_sided if column["column"] not in known]
     profile = build_profile(sampled_reference[[*schema.tested_features, *_label(schema)]],
                             settings=config.data_profiling, categorical_features=data_params.categorical_features,
                             text_features=data_params.text_features)
@@ -101,8 +103,11 @@ def check_model_task(model_task: str) -> None:
         raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(ALL_TASKS))}.")
 
 
-def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams) -> None:
-    """Raise DataLoadError when the two datasets cannot be compared or lack a named column."""
+def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams, *,
+                   model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> list[dict]:
+    """Raise DataLoadError when the two datasets cannot be compared or lack a named column. Returns the columns that
+    are in one dataset only but look like model output (an evaluation file that carries the model's scores): those
+    are left out with a reason instead of failing the run."""
     for name, frame in (("reference", reference), ("evaluation", evaluation)):
         if len(frame) == 0:
             raise DataLoadError(f"The {name} dataset has no rows.")
@@ -120,12 +125,31 @@ def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_param
                                     f"{_listing(frame.columns)}.")
     if data_params.timestamp_col and data_params.timestamp_col not in evaluation.columns:
         raise DataLoadError(f"Timestamp column {data_params.timestamp_col!r} is not in the evaluation dataset.")
-    _check_same_columns(reference, evaluation, data_params)
+    one_sided = _one_sided_prediction_like(reference, evaluation, data_params, model_task)
+    _check_same_columns(reference, evaluation, data_params, {column["column"] for column in one_sided})
+    return one_sided
 
 
-def _check_same_columns(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams) -> None:
-    # Label, prediction and timestamp columns may exist on one side only (e.g. an unlabelled evaluation set).
-    ignored = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params)}
+def _one_sided_prediction_like(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,
+                               model_task: str) -> list[dict]:
+    roles = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params),
+             *data_params.keep_as_features}
+    found = []
+    for name, frame, other in (("reference", reference, evaluation), ("evaluation", evaluation, reference)):
+        only = [c for c in frame.columns if c not in other.columns and c not in roles]
+        for column in prediction_like_columns(frame, candidates=only, label_col=data_params.label_col,
+                                              model_task=model_task):
+            column["reason"] = column["reason"].replace("looks like model output",
+                                                        f"(only in the {name} dataset) looks like model output")
+            found.append(column)
+    return found
+
+
+def _check_same_columns(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,
+                        left_out: set[str] = frozenset()) -> None:
+    # Label, prediction and timestamp columns may exist on one side only (e.g. an unlabelled evaluation set), and so
+    # may a column that looks like model output (it is left out with a reason).
+    ignored = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params), *left_out}
     only_reference = [c for c in reference.columns if c not in evaluation.columns and c not in ignored]
     only_evaluation = [c for c in evaluation.columns if c not in reference.columns and c not in ignored]
     if only_reference or only_evaluation:

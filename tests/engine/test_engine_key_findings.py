@@ -248,3 +248,12 @@ def test_the_subset_headline_is_the_worst_failing_subset_not_the_first_listed():
     assert case.subset == case.metrics["worst_subset"] == "city = Vienna"
     assert f"worse by {case.metrics['degraded_by']:.3f}" in case.finding
     assert case.finding.index("city = Vienna") < case.finding.index("city = Rome")
+
+
+def test_a_prediction_column_in_the_evaluation_file_only_is_left_out_rather_than_failing_the_run():
+    reference, evaluation = _with_prediction_column(1).drop(columns="preds"), _with_prediction_column(2)
+    report = run_stress_test(reference=reference, evaluation=evaluation, config=RunConfig(categories=["drift"]),
+                             data_params=DataParams(label_col="label"), model_task=BINARY)
+    left_out = report["run"]["schema"]["left_out_columns"]
+    assert [column["column"] for column in left_out] == ["preds"]
+    assert "only in the evaluation dataset" in left_out[0]["reason"]
