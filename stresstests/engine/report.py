@@ -16,7 +16,13 @@ from stresstests.engine.vocabulary import (
 )
 from stresstests.engine.base import Context, TestCase, json_safe
 from stresstests.engine.base import SamplingInfo, TestResult
-from stresstests.engine.findings import build_key_findings, key_metric, reference_check, subset_rows_from_memo
+from stresstests.engine.findings import (
+    STATISTIC_LABELS,
+    build_key_findings,
+    key_metric,
+    reference_check,
+    subset_rows_from_memo,
+)
 from stresstests.engine.metrics import METRICS, TASK_METRICS
 from stresstests.engine.severity import severity_for
 from stresstests.engine.vocabulary import STATUS_COMPLETED, STATUS_ERROR, STATUS_SKIPPED
@@ -24,7 +30,6 @@ from stresstests.engine.vocabulary import STATUS_COMPLETED, STATUS_ERROR, STATUS
 SCHEMA_VERSION = 2
 RISK_GROUP_ORDER = ("security", "fairness", "operational")
 MAX_EXAMPLES_PER_CASE = 5
-STATISTIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS divergence", "kolmogorov_smirnov": "KS statistic"}
 
 
 def build_report(ctx: Context, results: list[TestResult], *, sampling: dict[str, SamplingInfo], duration_s: float,
