@@ -168,6 +168,10 @@ class Execution:
             if key not in raw and evaluation_value:
                 raw[key] = evaluation_value
         raw["protected_features"] = sorted({*raw.get("protected_features", []), *protected})
+        # A column kept as a feature on either upload stays a feature (otherwise prediction-like columns are left out).
+        kept = (self.run.evaluation_dataset.data_params or {}).get("keep_as_features") or []
+        if kept:
+            raw["keep_as_features"] = sorted({*raw.get("keep_as_features", []), *kept})
         return DataParams.from_dict(raw)
 
     def _aligned_evaluation(self, evaluation):

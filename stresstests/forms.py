@@ -240,6 +240,11 @@ class UploadDatasetForm(PredictionsToggleMixin):
         label="Predictions file", required=False,
         help_text="Leave it empty when the prediction column is in the dataset file itself.",
     )
+    keep_prediction_like = forms.BooleanField(
+        label="Test columns that look like predictions as features", required=False,
+        help_text="Columns such as preds, score or prob_* holding values between 0 and 1 are left out of the "
+                  "features unless you tick this.",
+    )
     # RIME's upload form also asks for a predictions name; predictions are keyed by (model, dataset) here, so it has none.
     predictions_fields = ("pred_label_col", "pred_col", "pred_file")
 
@@ -281,6 +286,13 @@ class UploadDatasetForm(PredictionsToggleMixin):
             if self.predictions_check.error:
                 self.add_error("pred_file", self.predictions_check.error)
         return data
+
+    @property
+    def kept_prediction_like(self) -> list[str]:
+        """Prediction-like columns the user asked to test as features (stored as data_params.keep_as_features)."""
+        if not self.cleaned_data.get("keep_prediction_like") or not self.check:
+            return []
+        return [c["column"] for c in self.check.prediction_like]
 
     @property
     def predictions_in_dataset_file(self) -> bool:

@@ -217,6 +217,8 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         return ""
     predictions = None
     data_params = {key: data[key] for key in ("label_col", "timestamp_col") if data[key]}
+    if form.kept_prediction_like:
+        data_params["keep_as_features"] = form.kept_prediction_like
     if form.predictions_in_dataset_file:
         data_params["pred_col"] = data["pred_col"]
     elif data["with_predictions"]:
@@ -226,7 +228,8 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         user=user, run=run, role=role, source=DatasetSource.UPLOAD, name=data["name"], file=data["file"],
         data_params=data_params, predictions=predictions,
     )
-    return form.check.summary(label_col=data["label_col"])
+    return form.check.summary(label_col=data["label_col"], pred_col=data_params.get("pred_col", ""),
+                              kept_as_features=bool(form.kept_prediction_like))
 
 
 # ---- a run -------------------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ from django.core.files.uploadedfile import UploadedFile
 
 from projects.registries.validation import label_problems
 from projects.registries.storage import human_size
+from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.data import decompressed_size, detect_format, load_dataset
 from stresstests.engine.errors import DataLoadError
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 
 # Above this size only the first rows are read: enough to list the columns and check the label.
 FULL_READ_BYTES = 20 * 1024 * 1024
@@ -27,13 +29,30 @@ class UploadCheck:
     rows: int | None = None  # None: only a sample was read
     error: str = ""
     prediction_column: str = ""  # for predictions: the column named, or the only one besides the label
+    # Columns that look like model output ({"column", "reason"}), found by the engine's rule (engine/columns.py).
+    prediction_like: list[dict] = field(default_factory=list)
 
-    def summary(self, *, label_col: str = "") -> str:
+    def summary(self, *, label_col: str = "", pred_col: str = "", kept_as_features: bool = False) -> str:
         if not self.columns:
             return f"{self.file_name} is large; its columns are checked when the dataset is validated."
         rows = f"{self.rows} rows" if self.rows is not None else "more than a thousand rows"
         label = f"; label column “{label_col}” found" if label_col else ""
-        return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}."
+        return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}." + self._proposal(
+            pred_col, kept_as_features)
+
+    def _proposal(self, pred_col: str, kept_as_features: bool) -> str:
+        """Never silent about a column that looks like the model's predictions: say what happens to it and how to
+        use it as the prediction column instead."""
+        columns = [c["column"] for c in self.prediction_like if c["column"] != pred_col]
+        if not columns:
+            return ""
+        names = ", ".join(f"“{c}”" for c in columns)
+        if kept_as_features:
+            return f" {names} look(s) like model output but will be tested as feature(s), as you asked."
+        return (f" {names} look(s) like the model's predictions (values between 0 and 1, or named like a "
+                f"prediction), so the stress test leaves it out of the features. Proposed: go Back, switch "
+                f"Predictions on and name {names.split(', ')[0]} as the prediction column; or tick “Test columns that "
+                "look like predictions as features”.")
 
 
 def _read(upload: UploadedFile):
@@ -76,6 +95,10 @@ def check_dataset_upload(upload: UploadedFile, *, label_col: str | None, model_t
         check.error = f"Label column “{label_col}” is not in {upload.name}; its columns are {_listing(check.columns)}."
     else:  # what validation would find later (empty labels, too many classes), said while the user is still here
         check.error = " ".join(label_problems(frame, label_col, model_task))
+    if not check.error:
+        candidates = [c for c in frame.columns if c != label_col]
+        check.prediction_like = prediction_like_columns(frame, candidates=candidates, label_col=label_col,
+                                                        model_task=model_task or MODEL_TASK_BINARY_CLASSIFICATION)
     return check
 
 

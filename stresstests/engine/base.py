@@ -124,6 +124,8 @@ class Schema:
     feature_types: dict[str, str] = field(default_factory=dict)
     class_names: list[str] | None = None
     intersections: list[list[str]] = field(default_factory=list)   # feature combinations for subset tests
+    # Columns kept out of the features with the reason, e.g. [{"column": "preds", "reason": "..."}].
+    left_out_columns: list[dict] = field(default_factory=list)
 
     @property
     def tested_features(self) -> list[str]:

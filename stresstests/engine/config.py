@@ -84,6 +84,8 @@ class DataParams:
     features_not_in_model: list[str] = field(default_factory=list)
     text_features: list[str] = field(default_factory=list)
     intersections: list[dict] = field(default_factory=list)
+    # Columns that look like model output but are features after all (otherwise they are left out, with a note).
+    keep_as_features: list[str] = field(default_factory=list)
     nrows: int | None = None
     sample: bool = True
 

@@ -1,6 +1,7 @@
 """Each wizard step: saves valid input, re-renders invalid input with a clear message (200), keeps it on reload."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.urls import reverse
 
@@ -400,3 +401,38 @@ def test_a_registry_path_that_leaves_its_folder_is_refused(client_for, owner, co
     assert "leaves its folder" in response.content.decode()
     configured.refresh_from_db()
     assert configured.model is None
+
+
+def _with_scores(seed: int = 0):
+    frame = data.frame()
+    noise = np.random.default_rng(seed).normal(0, 0.15, len(frame))
+    return frame.assign(preds=np.clip(0.25 + 0.5 * frame["label"] + noise, 0.01, 0.99))
+
+
+def test_a_column_that_looks_like_predictions_is_proposed_as_the_prediction_column(client_for, owner, with_model):
+    client = client_for(owner)
+    response = post_upload(client, with_model, "reference", file=upload("ref.csv", data.csv_bytes(_with_scores())))
+    assert response.status_code == 302
+    with_model.refresh_from_db()
+    assert "keep_as_features" not in with_model.reference_dataset.data_params
+    page = client.get(response["Location"]).content.decode()
+    assert "“preds” look(s) like the model&#x27;s predictions" in page
+    assert "name “preds” as the prediction column" in page
+
+
+def test_a_prediction_like_column_can_be_kept_as_a_feature(client_for, owner, with_model):
+    client = client_for(owner)
+    response = post_upload(client, with_model, "reference", keep_prediction_like="on",
+                           file=upload("ref.csv", data.csv_bytes(_with_scores())))
+    assert response.status_code == 302
+    with_model.refresh_from_db()
+    assert with_model.reference_dataset.data_params["keep_as_features"] == ["preds"]
+    assert "will be tested as feature(s), as you asked" in client.get(response["Location"]).content.decode()
+
+
+def test_a_prediction_column_named_as_such_is_not_proposed_again(client_for, owner, with_model):
+    client = client_for(owner)
+    response = post_upload(client, with_model, "reference", with_predictions="on", pred_col="preds",
+                           file=upload("ref.csv", data.csv_bytes(_with_scores())))
+    assert response.status_code == 302
+    assert "look(s) like" not in client.get(response["Location"]).content.decode()

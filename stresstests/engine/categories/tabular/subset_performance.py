@@ -209,9 +209,11 @@ class Outcome:
     @classmethod
     def of(cls, gap: np.ndarray, severities: list[str], p_values: np.ndarray) -> Outcome:
         tested = ~np.isnan(p_values)
-        worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
-        return cls(severity=worst_severity(severities),
-                   failing=[i for i, s in enumerate(severities) if s != SEVERITY_PASS], tested=int(tested.sum()),
+        # Failing subsets worst first; the headline subset (title, sentence, metrics) is the worst failing one, or
+        # the worst tested one when none fails, so every figure on the page is about the same subset.
+        failing = sorted((i for i, s in enumerate(severities) if s != SEVERITY_PASS), key=lambda i: -gap[i])
+        worst = failing[0] if failing else (int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None)
+        return cls(severity=worst_severity(severities), failing=failing, tested=int(tested.sum()),
                    worst=worst, worst_gap=float(gap[worst]) if worst is not None else None)
 
 
@@ -288,11 +290,35 @@ def _subset_examples(ctx: Context, subsets: FeatureSubsets, code: int) -> list[d
 
 
 def _subset_details(subsets: FeatureSubsets, values: np.ndarray, counts: np.ndarray, severities: list[str],
-                    baseline: np.ndarray | float, **extra: object) -> dict:
+                    baseline: np.ndarray | float, *, gap: np.ndarray, p_values: np.ndarray, warning: float,
+                    **extra: object) -> dict:
+    statuses = subset_statuses(gap, severities, p_values, warning)
     rows = [{"subset": label, "metric": float(value) if not np.isnan(value) else None, "rows": int(count),
-             "severity": severity}
-            for label, value, count, severity in zip(subsets.labels, values, counts, severities) if count > 0]
+             "severity": severity, "status": status}
+            for label, value, count, severity, status in zip(subsets.labels, values, counts, severities, statuses)
+            if count > 0]
     return {"subsets": rows, "baseline": baseline, **extra}
+
+
+SUBSET_FAILS = "fails"
+SUBSET_PASSES = "passes"
+SUBSET_NOT_SIGNIFICANT = "not_significant"   # past the warning line, but within sampling noise after FDR control
+SUBSET_NOT_TESTED = "not_tested"             # fewer rows than min_subset_size (or an undefined metric)
+
+
+def subset_statuses(gap: np.ndarray, severities: list[str], p_values: np.ndarray, warning: float) -> list[str]:
+    """Why each subset's bar is drawn as it is: a bar past the line that does not fail says which rule kept it."""
+    statuses = []
+    for value, severity, p_value in zip(gap, severities, p_values):
+        if severity != SEVERITY_PASS:
+            statuses.append(SUBSET_FAILS)
+        elif np.isnan(p_value):
+            statuses.append(SUBSET_NOT_TESTED)
+        elif value >= warning:
+            statuses.append(SUBSET_NOT_SIGNIFICANT)
+        else:
+            statuses.append(SUBSET_PASSES)
+    return statuses
 
 
 # ---- Subset Performance ------------------------------------------------------------------------------------------
@@ -341,8 +367,8 @@ class SubsetPerformanceTest(_SubsetTestBase):
                        f"{float(grouped.values[first]):.3f} vs {overall:.3f} overall (worse by "
                        f"{_format_gap(self.metric, float(gap[first]))}), so the model serves these rows worse than "
                        "its overall score suggests.")
-        details = _subset_details(subsets, grouped.values, grouped.counts, severities, overall,
-                                  warning_line=thresholds[0])
+        details = _subset_details(subsets, grouped.values, grouped.counts, severities, overall, gap=gap,
+                                  p_values=p_values, warning=thresholds[0], warning_line=thresholds[0])
         return _test_case(ctx, subsets, outcome, metrics, finding, details, outcome.worst_gap)
 
 
@@ -388,8 +414,10 @@ class SubsetDegradationTest(_SubsetTestBase):
                        f"{_format_gap(self.metric, float(gap[first]))}, against "
                        f"{_format_gap(self.metric, overall_gap)} for all rows), so these rows are served worse than "
                        "when the model was validated.")
+        excess_gap = gap - max(overall_gap, 0.0) if not np.isnan(overall_gap) else gap
         details = _subset_details(subsets, evaluation.values, evaluation.counts, severities,
-                                  None, reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
+                                  None, gap=excess_gap, p_values=p_values, warning=thresholds[0],
+                                  reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
                                   reference_rows=reference.counts.tolist(), warning_line=thresholds[0])
         return _test_case(ctx, subsets, outcome, metrics, finding, details, excess)
 
