@@ -339,13 +339,28 @@ def check_outbound(integration: Integration) -> None:
 def _check_sql_outbound(integration: Integration) -> None:
     sql = sql_settings(integration)
     if sql.url.lower().startswith("sqlite") or (not sql.url and sql.dialect == "sqlite"):
-        return  # a server file: checked against DATA_PATH_ALLOWLIST when it is read
+        # A server file, checked against DATA_PATH_ALLOWLIST when it is read; only the URL's options are checked now.
+        _check_sqlite_query(sql.url)
+        return
     try:
         url = sql_url(sql)
     except IntegrationError as error:
         raise ValidationError({"url" if sql.url else "database": redact(str(error), integration)}) from None
     if url.get_backend_name() != "sqlite":
         egress.check_host(url.host, url.port, what="Database host", at_save=True)
+
+
+def _check_sqlite_query(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    if not url:
+        return
+    try:
+        sql_policy.check_query("sqlite", dict(make_url(url).query))
+    except sql_policy.SqlOptionError as error:
+        raise ValidationError({"url": str(error)}) from None
+    except Exception:  # sqlalchemy's ArgumentError, whose text echoes the URL
+        raise ValidationError({"url": "The database URL cannot be parsed."}) from None
 
 
 def _check_custom_keys(values: dict) -> None:
