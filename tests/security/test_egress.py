@@ -20,7 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from projects import integrations, registry, sources
+from projects.registries import integrations, sources
+from projects.registries import services as registry
 from projects.models import Dataset, Integration, IntegrationType
 from stresstests.engine import data as engine_data
 from stresstests.engine.errors import DataLoadError
@@ -301,7 +302,7 @@ def test_a_stored_mysql_url_with_local_infile_never_connects(owner, workspace, m
 
 def test_local_infile_is_off_at_the_driver_whatever_the_url_says(monkeypatch, owner, workspace, mariadb, tmp_path):
     """Even if the option allow-list had a hole, the driver sends no file when the server asks for one."""
-    from projects import sql_policy
+    from projects.registries import sql_policy
 
     secret = tmp_path / "local.env"
     secret.write_text("DJANGO_SECRET_KEY=do-not-upload-me\n")
@@ -511,7 +512,7 @@ def test_a_csv_within_the_limits_loads(tmp_path):
 
 
 def test_egress_checks_have_no_blind_spot_for_mapped_addresses():
-    from projects import egress
+    from projects.registries import egress
 
     assert egress.refusal_reason(egress.ipaddress.ip_address("::ffff:10.0.0.1")) == "a private address"
     assert egress.refusal_reason(egress.ipaddress.ip_address("64:ff9b::a9fe:a9fe")) == "a link-local address"
