@@ -388,6 +388,19 @@ def test_a_catastrophic_regular_expression_separator_is_refused_at_registration(
     assert not Dataset.objects.exists() and stored_files(settings) == []
 
 
+def test_the_api_refuses_a_regular_expression_separator_with_a_message(client, owner, project, settings):
+    from projects import services as project_services
+
+    key = project_services.api_key_create(user=owner, workspace=project.workspace, name="egress")[1]
+    params = {"label_col": "label", "loading_kwargs": {"engine": "python", "sep": "(x+x+)+y"}}
+    response = client.post(f"/api/v1/projects/{project.id}/datasets", {
+        "name": "x", "file": SimpleUploadedFile("d.csv", small_csv()), "data_params": json.dumps(params)},
+        HTTP_RIME_API_KEY=key)
+    assert response.status_code == 400
+    assert "Loading option “engine” is not accepted" in response.json()["message"]
+    assert not Dataset.objects.exists() and stored_files(settings) == []
+
+
 def test_a_stored_regular_expression_separator_is_refused_when_read(tmp_path):
     """A dataset registered before the check: the loader refuses the options itself, before reading a line."""
     path = tmp_path / "data.csv"
