@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ SETTING = "OUTBOUND_ALLOWED_HOSTS"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+HOST_RE = re.compile(r"^[a-z0-9_.:%-]{1,253}$")
 
 
 class EgressRefused(Exception):
@@ -77,6 +79,14 @@ def check_host(host: str, port: int | None, *, what: str, at_save: bool = False)
     host = (host or "").strip().lower().rstrip(".").strip("[]")
     if not host:
         raise EgressRefused(f"{what}: no host given.")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")   # an internationalised name, as DNS sees it
+        except UnicodeError:
+            raise EgressRefused(f"{what}: “{host[:100]}” is not a valid host name.") from None
+    if not HOST_RE.match(host):
+        # libpq reads "a,b" as several hosts and "/path" as a unix socket: neither is one checkable host.
+        raise EgressRefused(f"{what}: “{host[:100]}” is not a host name or an IP address.")
     allowed = allowance()
     try:
         addresses = resolve(host, port)

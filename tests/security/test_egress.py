@@ -130,6 +130,13 @@ def test_registries_and_databases_on_private_hosts_are_refused_when_saved(client
     assert not Integration.objects.exists()
 
 
+@pytest.mark.parametrize("host", ["/var/run/postgresql", "8.8.8.8,127.0.0.1", "db host"])
+def test_a_sql_host_that_is_a_socket_path_or_a_list_is_refused(owner, workspace, host):
+    with pytest.raises(ValidationError, match="is not a host name or an IP address"):
+        integrations.integration_create(user=owner, workspace=workspace, name="db", integration_type="INTEGRATION_TYPE_SQL",
+                                        config={"dialect": "postgresql", "host": host, "database": "dw"}, secrets={})
+
+
 def test_the_servers_own_broker_is_refused_even_on_a_public_address(settings, owner, workspace):
     settings.CELERY_BROKER_URL = "redis://8.8.4.4:6379/0"   # checked only: nothing connects there
     with pytest.raises(ValidationError, match="this server's own message broker"):
