@@ -90,10 +90,10 @@ def check_host(host: str, port: int | None, *, what: str, at_save: bool = False)
     allowed = allowance()
     try:
         addresses = resolve(host, port)
-    except EgressRefused:
+    except EgressRefused as error:
         if at_save or host in allowed.names:
             return ()
-        raise
+        raise EgressRefused(f"{what}: {error}") from None
     if host in allowed.names:
         return tuple(str(address) for address in addresses)
     own = own_addresses()
