@@ -160,6 +160,28 @@ def read_s3(integration, uri: str) -> pd.DataFrame:
     return sources.read_frame(request, what="Dataset ref")
 
 
+def test_a_stored_model_registry_on_loopback_is_not_downloaded(owner, project, s3_endpoint, s3_bucket, tmp_path):
+    """The model side of the same attack: a registry's model folder would be downloaded from the endpoint."""
+    from projects.models import ModelSource, RegisteredModel
+
+    put_objects(s3_endpoint, s3_bucket, {"registry/fraud/1/model.py": b"def predict_df(df):\n    return df\n"})
+    mlflow = stored_integration(project.workspace, owner, IntegrationType.MLFLOW,
+                                {"artifact_root": f"s3://{s3_bucket}/registry", "endpoint_url": s3_endpoint},
+                                {"access_key_id": "testing", "secret_access_key": "testing"})
+    model = RegisteredModel.objects.create(project=project, name="fraud", source=ModelSource.PATH,
+                                           path="models:/fraud/1", integration=mlflow, created_by=owner)
+    with pytest.raises(sources.SourceError, match="127.0.0.1 is a loopback address"):
+        sources.materialize_model(model, tmp_path / "model")
+    assert not (tmp_path / "model" / "model.py").exists()
+
+
+def test_a_hub_endpoint_on_the_metadata_address_is_refused(owner, workspace):
+    with pytest.raises(ValidationError, match="Hub endpoint: 169.254.169.254 is a link-local address"):
+        integrations.integration_create(user=owner, workspace=workspace, name="hub",
+                                        integration_type="INTEGRATION_TYPE_HUGGINGFACE",
+                                        config={"endpoint": "http://169.254.169.254"}, secrets={})
+
+
 def test_the_operator_allows_a_local_store_by_setting(settings, owner, workspace, s3_endpoint, s3_bucket):
     settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.0/8"]
     put_objects(s3_endpoint, s3_bucket, {"ref.csv": b"amount,label\n1,0\n"})
