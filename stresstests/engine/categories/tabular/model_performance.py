@@ -23,6 +23,7 @@ from stresstests.engine.metrics import (
     confidence,
     metric_priority,
     positive_scores,
+    undefined_reason,
 )
 from stresstests.engine.severity import exceeds_with_confidence_p, severity_for
 
@@ -92,7 +93,9 @@ class MetricDegradationTest(StressTest):
         reference, evaluation = ctx.whole_metric(self.metric, "reference"), ctx.whole_metric(self.metric, "evaluation")
         ref_value, eval_value = reference.values[0], evaluation.values[0]
         if np.isnan(ref_value) or np.isnan(eval_value):
-            raise SkipTest(f"{METRICS[self.metric].display} is undefined on this data (e.g. only one class present).")
+            which = "reference" if np.isnan(ref_value) else "evaluation"
+            raise SkipTest(f"{METRICS[self.metric].display} is undefined on the {which} set: "
+                           f"{undefined_reason(self.metric)}.")
         gap = degradation(self.metric, ref_value, eval_value)
         p_value = degradation_p_value(self.metric, reference, evaluation)
         significant = p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
