@@ -11,6 +11,10 @@ Two flavours:
   reweighted so the feature's bins or categories regain their reference shares (importance weighting, P(y | feature)
   assumed unchanged; needs no model and no resampling). Both are near zero when the feature did not move.
 
+Findings that rest on very few rows (fewer than `min_num_samples`, where no impact can be measured) are capped at
+Pass, shown with their sentence but not raised, unless the rows' predictions sit far from every other row's
+(`few_rows_stand_out`): one unseen category in 5,000 rows is a curiosity, not a Warning.
+
 Impact is in metric units, positive = worse. Unbounded metrics (RMSE) are expressed relative to the passing or
 reweighted value so one set of thresholds fits every task.
 """
@@ -234,3 +238,35 @@ def evidence_and_impact(evidence_severity: str, impact: dict, params: dict) -> s
     if evidence_severity == SEVERITY_PASS:
         return SEVERITY_PASS
     return combine(evidence_severity, impact_severity(impact, params))
+
+
+# A handful of rows "stands out" only when their average prediction is this many standard errors from the rest.
+FEW_ROWS_Z = 3.0
+
+
+def rests_on_few_rows(mask: np.ndarray, params: dict) -> bool:
+    """Too few failing rows to measure an impact (but at least one)."""
+    count = int(np.asarray(mask, dtype=bool).sum())
+    return 0 < count < min_impact_rows(params)
+
+
+def few_rows_stand_out(ctx: Context, mask: np.ndarray, params: dict) -> bool:
+    """Whether a handful of rows visibly hurt: their average prediction differs from the other rows' by at least the
+    alert threshold of prediction impact AND by FEW_ROWS_Z standard errors of a mean of that many rows."""
+    predictions = ctx.evaluation_predictions
+    mask = np.asarray(mask, dtype=bool)
+    if predictions is None or not mask.any() or mask.all():
+        return False
+    values = np.asarray(predictions, dtype=float)
+    if ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        gap_per_class = np.abs(values[mask].mean(axis=0) - values[~mask].mean(axis=0))
+        error = values[~mask].std(axis=0) / np.sqrt(mask.sum())
+        gap, z = gap_per_class.sum() / 2, float(np.max(gap_per_class / np.maximum(error, 1e-12)))
+    else:
+        values = _scores(ctx, values)
+        gap = abs(values[mask].mean() - values[~mask].mean())
+        z = gap / max(values[~mask].std() / np.sqrt(mask.sum()), 1e-12)
+        if ctx.model_task == MODEL_TASK_REGRESSION:
+            spread = float(np.std(ctx.reference_predictions if ctx.reference_predictions is not None else values))
+            gap = gap / spread if spread > 0 else 0.0
+    return bool(gap >= impact_thresholds("average_prediction", {})[1] and z >= FEW_ROWS_Z)
