@@ -36,6 +36,7 @@ from stresstests.engine.categories.tabular.data_impact import (
     CONFIDENCE_Z,
     default_performance_change_config,
     evidence_and_impact,
+    impact_thresholds,
     reweighting_impact,
     transport_impact,
     transported,
@@ -156,27 +157,57 @@ def _confident_note(value: float, lower_bound: float, thresholds: tuple[float, f
     return f"{_fmt(value)}, at least {_threshold_note(lower_bound, thresholds, severity)} with 95 % confidence"
 
 
-def _impact_clause(impact: dict) -> str:
-    if impact.get("impact") is None:
+MAX_METRICS_IN_FINDING = 3
+
+
+def _impact_clause(impact: dict, params: dict) -> str:
+    """What the drift costs, in each metric's own units: the watched metrics it moved by at least their warning
+    threshold, "with the drift" (actual) against "without" (counterfactual), worst first."""
+    per_metric = impact.get("per_metric") or {}
+    if impact.get("impact") is None and not per_metric:
         return ""
-    metric = impact["metric"]
-    if metric == "average_prediction":
-        return f" and moves the average prediction by {_fmt(impact['impact'])}"
-    display = METRICS[metric].display
-    amount = _fmt(abs(impact["impact"]))
-    unit = "" if METRICS[metric].bounded else " (relative)"
-    if impact["impact"] > 0:
-        return f" and costs {amount} {display}{unit}"
-    return f" but does not hurt {display} (undoing the drift changes it by {amount}{unit})"
+    if not per_metric:   # a single metric measured (older callers)
+        per_metric = {impact["metric"]: impact}
+    ranked = sorted(per_metric, key=lambda name: -per_metric[name]["impact"] / impact_thresholds(name, params)[0])
+    hurt = [name for name in ranked if per_metric[name]["impact"] >= impact_thresholds(name, params)[0]]
+    if not hurt:
+        headline = impact.get("metric") or ranked[0]
+        change = per_metric[headline]
+        return (f" but moves none of the watched metrics by a warning amount ({_metric_label(headline)} "
+                f"{_fmt(change['actual'])} with the drift, {_fmt(change['counterfactual'])} without)")
+    parts = [f"{_metric_label(name)} {_fmt(per_metric[name]['actual'])} instead of "
+             f"{_fmt(per_metric[name]['counterfactual'])}" for name in hurt[:MAX_METRICS_IN_FINDING]]
+    headline = impact.get("metric")
+    also = ""
+    if headline in per_metric and headline not in hurt[:MAX_METRICS_IN_FINDING]:
+        change = per_metric[headline]
+        also = (f" ({_metric_label(headline)} {_fmt(change['actual'])} with the drift, "
+                f"{_fmt(change['counterfactual'])} without)")
+    return f" and it costs the model: {', '.join(parts)} without the drift{also}"
+
+
+def _metric_label(name: str) -> str:
+    return "average prediction" if name == "average_prediction" else METRICS[name].display
 
 
 def _impact_metrics(impact: dict) -> dict[str, Any]:
     if impact.get("metric") is None:
         return {}
-    name = impact["metric"]
-    return {f"impact_{name}": impact.get("impact"), f"{name}_actual": impact.get("actual"),
-            f"{name}_without_drift": impact.get("counterfactual"), "impact_method": impact.get("method"),
-            "impact_effective_rows": impact.get("effective_rows")}
+    per_metric = impact.get("per_metric") or {impact["metric"]: impact}
+    result: dict[str, Any] = {"impact_metric": impact.get("deciding_metric", impact["metric"]),
+                              "impact_method": impact.get("method"),
+                              "impact_effective_rows": impact.get("effective_rows")}
+    for name, change in per_metric.items():
+        result.update({f"impact_{name}": change.get("impact"), f"{name}_actual": change.get("actual"),
+                       f"{name}_without_drift": change.get("counterfactual")})
+    return result
+
+
+def _importance(impact: dict) -> float | None:
+    """The impact of the metric that decided the severity (the primary metric's when none did)."""
+    per_metric = impact.get("per_metric") or {}
+    deciding = impact.get("deciding_metric")
+    return per_metric[deciding]["impact"] if deciding in per_metric else impact.get("impact")
 
 
 class DriftTest(StressTest):
@@ -318,9 +349,9 @@ class FeatureDrift(DriftTest):
         finding = ""
         if severity != SEVERITY_PASS:
             finding = (f"{feature} has drifted ({short} {evidence.note})"
-                       f"{_impact_clause(impact) or '; with no predictions its model impact is unknown'}.")
+                       f"{_impact_clause(impact, params) or '; with no predictions its model impact is unknown'}.")
         return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
-                        importance_score=impact.get("impact"), finding=finding,
+                        importance_score=_importance(impact), finding=finding,
                         details=json_safe(distribution.chart()))
 
 
@@ -512,13 +543,13 @@ class NullProportionDrift(DriftTest):
         if severity != SEVERITY_PASS:
             finding = (f"{feature} is missing in {eval_rate:.1%} of evaluation rows against {ref_rate:.1%} in the "
                        f"reference (Cohen's h {_confident_note(effect, lower, thresholds, evidence)})"
-                       f"{_impact_clause(impact)}; {consequence}.")
+                       f"{_impact_clause(impact, params)}; {consequence}.")
         metrics = {"reference_null_rate": ref_rate, "evaluation_null_rate": eval_rate, "cohens_h": effect,
                    "cohens_h_lower_bound": lower, "p_value": p_value, **_impact_metrics(impact)}
         details = {"reference_nulls": int(nulls[0]), "reference_rows": n_ref, "evaluation_nulls": int(nulls[1]),
                    "evaluation_rows": n_eval}
         return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
-                        importance_score=impact.get("impact"), finding=finding, details=details)
+                        importance_score=_importance(impact), finding=finding, details=details)
 
 
 def _correlation_cases(pairs: list[tuple[str, str]], ref_r: np.ndarray, ref_n: np.ndarray, eval_r: np.ndarray,
