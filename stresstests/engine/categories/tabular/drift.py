@@ -18,6 +18,7 @@ Noise control, shared by every test here:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,10 +36,10 @@ from stresstests.engine.categories.tabular import distribution_stats as ds
 from stresstests.engine.categories.tabular.data_impact import (
     CONFIDENCE_Z,
     default_performance_change_config,
+    counterfactual_impact,
     evidence_and_impact,
     impact_thresholds,
     reweighting_impact,
-    transport_impact,
     transported,
 )
 
@@ -214,6 +215,31 @@ class DriftTest(StressTest):
     category = TEST_CATEGORY_TYPE_DRIFT
 
 
+@dataclass
+class DriftAssessment:
+    """Feature Drift's decisions before severity: per tested feature its distribution and evidence, and for each
+    drifted one (by position) the counterfactual evaluation predictions and row weights."""
+
+    features: list[str]
+    distributions: list[Distribution]
+    evidence: list[Evidence]
+    counterfactuals: dict[int, tuple[np.ndarray, np.ndarray, str]]
+
+
+def drift_counterfactuals(ctx: Context) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The run's drifted features (Feature Drift's evidence with its configured parameters) with their
+    counterfactual evaluation predictions and row weights: what Model Performance needs to say which drift explains
+    a degradation. Shares Feature Drift's memo, so the model re-scores nothing twice."""
+    if ctx.evaluation_predictions is None:
+        return []
+    test = FeatureDrift
+    params = ctx.config.params_for(test.key, test.default_params)
+    thresholds = ctx.config.thresholds_for(test.key, test.thresholds)
+    assessment = test().assess(ctx, params, thresholds)
+    return [(assessment.features[i], predictions, weights)
+            for i, (predictions, weights, _) in sorted(assessment.counterfactuals.items())]
+
+
 # [warning, alert] on the normalised Wasserstein distance beyond its noise. A fifth of a typical deviation warns
 # (Evidently warns at 0.1 standard deviations, about 0.13 typical deviations of a normal feature, with no noise
 # allowance); a x1.5 rescale of a positive feature gives about 0.5. A shift of one typical deviation alerts, where
@@ -260,18 +286,33 @@ class FeatureDrift(DriftTest):
     }
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        assessment = self.assess(ctx, params, thresholds)
+        impacts = {i: counterfactual_impact(ctx, predictions, weights, params, method=method)
+                   if ctx.evaluation_predictions is not None else {}
+                   for i, (predictions, weights, method) in assessment.counterfactuals.items()}
+        return [self._case(params, feature, assessment.distributions[i], assessment.evidence[i], impacts.get(i, {}))
+                for i, feature in enumerate(assessment.features)]
+
+    def assess(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> DriftAssessment:
+        """Evidence for every feature and the counterfactual of every drifted one; memoised per parameters, since
+        Model Performance asks which drifted features explain a degradation."""
+        key = ("feature_drift.assessment", json.dumps(params, sort_keys=True, default=str), tuple(thresholds))
+        if key not in ctx.memo:
+            ctx.memo[key] = self._assess(ctx, params, thresholds)
+        return ctx.memo[key]
+
+    def _assess(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> DriftAssessment:
         features, distributions = self._distributions(ctx, params)
         if not features:
-            return []
+            return DriftAssessment([], [], [], {})
         numeric = np.array([d.kind == "numeric" for d in distributions])
         p_values = np.array([d.p_value for d in distributions])
         significant = np.where(numeric, benjamini_hochberg(p_values, float(params["ks_test_p_value_threshold"])),
                                benjamini_hochberg(p_values, float(params["chi_squared_p_value_threshold"])))
         evidence = [self._evidence(d, params, thresholds, bool(s)) for d, s in zip(distributions, significant)]
         drifted = [i for i, e in enumerate(evidence) if e.severity != SEVERITY_PASS]
-        impacts = self._impacts(ctx, params, features, distributions, drifted)
-        return [self._case(params, features[i], distributions[i], evidence[i], impacts.get(i, {}))
-                for i in range(len(features))]
+        return DriftAssessment(features, distributions, evidence,
+                               self._counterfactuals(ctx, features, distributions, drifted))
 
     def _distributions(self, ctx: Context, params: dict) -> tuple[list[str], list[Distribution]]:
         features, distributions = [], []
@@ -313,13 +354,17 @@ class FeatureDrift(DriftTest):
                 f">= {_fmt(bound)}")
         return Evidence(WASSERSTEIN, thresholds, distance, severity, note)
 
-    def _impacts(self, ctx: Context, params: dict, features: list[str], distributions: list[Distribution],
-                 drifted: list[int]) -> dict[int, dict]:
-        """Impact of every drifted feature: numeric ones re-scored in ONE model call when a model is callable."""
+    def _counterfactuals(self, ctx: Context, features: list[str], distributions: list[Distribution],
+                         drifted: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, str]]:
+        """(evaluation predictions, row weights, method) with each drifted feature back on its reference
+        distribution: numeric model inputs transported and re-scored in ONE model call when a model is callable,
+        the others reweighted."""
+        if ctx.evaluation_predictions is None:
+            return {i: (np.empty(0), np.empty(0), "none") for i in drifted}
         transportable = [i for i in drifted if distributions[i].kind == "numeric" and ctx.has_model
                          and features[i] in ctx.schema.features and ctx.profile[features[i]].quantiles is not None]
-        impacts = {i: reweighting_impact(ctx, distributions[i].reweighting(), params)
-                   for i in drifted if i not in transportable}
+        result = {i: (ctx.evaluation_predictions, distributions[i].reweighting(), "reweighting")
+                  for i in drifted if i not in transportable}
         if transportable:
             base = ctx.evaluation[ctx.schema.features]
             variants = []
@@ -332,8 +377,8 @@ class FeatureDrift(DriftTest):
             predictions = ctx.predict_variants(base, variants)
             for position, i in enumerate(transportable):
                 rows = slice(position * len(base), (position + 1) * len(base))
-                impacts[i] = transport_impact(ctx, predictions[rows], params)
-        return impacts
+                result[i] = (predictions[rows], np.ones(len(base)), "quantile_transport")
+        return result
 
     def _case(self, params: dict, feature: str, distribution: Distribution, evidence: Evidence, impact: dict
               ) -> TestCase:

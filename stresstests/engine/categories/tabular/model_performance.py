@@ -1,6 +1,10 @@
 """Model Performance: task metrics reference vs evaluation, calibration, average confidence and an accuracy estimate
 without labels (RIME §2.3).
 
+A degradation names the drifted features that explain it (`explained_by` in the case's metrics, with the metric
+without each drift and the share of the loss it recovers in `details`): Feature Drift's counterfactual, the feature
+put back on its reference distribution, re-scored once per run and shared.
+
 Each metric test checks the evaluation value against an optional absolute threshold (`performance_thresholds`) and the
 reference-to-evaluation degradation against the test's `[warning, alert]` thresholds. A degradation counts only when
 it is beyond sampling noise (one-sided z-test on the two metrics' standard errors at `significance_level`).
@@ -26,6 +30,8 @@ from stresstests.engine.metrics import (
     undefined_reason,
 )
 from stresstests.engine.severity import exceeds_with_confidence_p, severity_for
+from stresstests.engine.categories.tabular.data_impact import metric_change
+from stresstests.engine.categories.tabular.drift import drift_counterfactuals
 
 CATEGORY = TEST_CATEGORY_TYPE_MODEL_PERFORMANCE
 SIGNIFICANCE_LEVEL = 0.05
@@ -109,12 +115,16 @@ class MetricDegradationTest(StressTest):
             "relative_degradation": not METRICS[self.metric].bounded,
             "evaluation_rows": int(evaluation.counts[0]), "reference_rows": int(reference.counts[0]),
         }
-        finding = ""
+        finding, details = "", {"absolute_thresholds": absolute}
         if severity != SEVERITY_PASS:
             finding = self._finding(ref_value, eval_value, gap, change_severity, absolute_severity, thresholds,
                                     absolute)
+            explanations = explained_by(ctx, self.metric, float(ref_value), float(eval_value))
+            metrics["explained_by"] = [e["feature"] for e in explanations]
+            details["explained_by"] = explanations
+            finding += _explanation_sentence(self.metric, explanations)
         return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=float(max(gap, 0.0)),
-                         finding=finding, details={"absolute_thresholds": absolute})]
+                         finding=finding, details=details)]
 
     def _absolute_severity(self, value: float, error: float, absolute: list | tuple | None, params: dict) -> str:
         if not absolute:
@@ -139,6 +149,45 @@ class MetricDegradationTest(StressTest):
         side = "below" if METRICS[self.metric].higher_is_better else "above"
         return (f"{display} on the evaluation set is {eval_value:.3f}, {side} the acceptable level "
                 f"{float(absolute[0]):g}: the model is too weak on this data whatever the reference says.")
+
+
+# A drifted feature explains a degradation when putting it back on its reference distribution recovers at least
+# this share of the reference-to-evaluation loss.
+EXPLAINS_SHARE = 0.25
+MAX_EXPLANATIONS = 3
+
+
+def explained_by(ctx: Context, metric: str, reference_value: float, evaluation_value: float) -> list[dict]:
+    """The drifted features whose counterfactual (the feature back on its reference distribution, see Feature
+    Drift) recovers at least EXPLAINS_SHARE of the metric's loss, largest share first:
+    [{"feature", "<metric>_without_drift", "recovered_share"}]."""
+    loss = _worse_by(metric, reference_value, evaluation_value)
+    if not loss > 0:
+        return []
+    explanations = []
+    for feature, predictions, weights in drift_counterfactuals(ctx):
+        change = metric_change(ctx, metric, predictions, weights)
+        if change is None:
+            continue
+        share = _worse_by(metric, change["counterfactual"], change["actual"]) / loss
+        if share >= EXPLAINS_SHARE:
+            explanations.append({"feature": feature, f"{metric}_without_drift": change["counterfactual"],
+                                 "recovered_share": float(share)})
+    return sorted(explanations, key=lambda e: -e["recovered_share"])[:MAX_EXPLANATIONS]
+
+
+def _worse_by(metric: str, better: float, worse: float) -> float:
+    """How much `worse` is worse than `better`, in the metric's own units (either direction for two-sided ones)."""
+    change = better - worse if METRICS[metric].higher_is_better else worse - better
+    return abs(change) if metric in _TWO_SIDED else change
+
+
+def _explanation_sentence(metric: str, explanations: list[dict]) -> str:
+    if not explanations:
+        return ""
+    parts = [f"{e['feature']} ({METRICS[metric].display} {e[f'{metric}_without_drift']:.3f} without its drift, "
+             f"{e['recovered_share']:.0%} of the loss)" for e in explanations]
+    return f" The drift of {', '.join(parts)} explains it."
 
 
 def _make_metric_test(metric: str, tasks: frozenset[str], absolute: tuple[float, float] | None,
