@@ -4,7 +4,8 @@ Noise control, shared by every test here:
 - Binned statistics use at most one bin per `MIN_ROWS_PER_BIN` rows of the smaller sample, so PSI's own sampling
   noise stays far below the 0.2 warning level.
 - Numeric features are also judged on a scale-aware distance, the Wasserstein-1 distance in units of the
-  reference's typical deviation (`distribution_stats.normalised_wasserstein`), taken beyond its own sampling noise:
+  reference's typical deviation (`distribution_stats.normalised_wasserstein`), taken beyond its own sampling noise
+  and gated by KS or, where KS is weak (mostly one value, e.g. 90 % zeros), by its own noise bound:
   quantile-bin PSI and KS are blind to a rescale (a currency or unit change moves ranks little), W1 is not.
   Calibrated so that a random half of the reference, heavy-tailed, discrete or zero-inflated, stays quiet.
 - A drift statistic only counts when a significance test agrees (KS for numeric, chi-squared for categories, a
@@ -348,6 +349,7 @@ class FeatureDrift(DriftTest):
         distance, noise = distribution.wasserstein
         thresholds = tuple(float(t) for t in params.get("wasserstein_thresholds") or WASSERSTEIN_THRESHOLDS)
         beyond_noise = max(distance - ds.WASSERSTEIN_NOISE_MULTIPLIER * noise, 0.0)
+        significant = significant or distance >= ds.WASSERSTEIN_SIGNIFICANT_NOISE * noise
         severity = severity_for(beyond_noise, thresholds) if significant else SEVERITY_PASS
         bound = thresholds[1] if beyond_noise >= thresholds[1] else thresholds[0]
         note = (f"{_fmt(distance)} typical deviations of the reference, {_fmt(beyond_noise)} beyond sampling noise "
