@@ -142,14 +142,15 @@ def test_a_subset_with_four_positives_has_no_f1_finding_however_many_rows_it_has
 
 
 def test_worst_subset_rows_counts_the_rows_of_the_subset_not_its_predicted_positives():
+    # Before: worst_subset_rows was the number of predicted positives of the subset (precision's denominator).
     reference, evaluation = binary_with_a_small_subset()
-    evaluation.loc[evaluation["shop"] == "A", "preds"] = 0.99     # shop A: every row predicted positive
+    shop_a = np.flatnonzero(evaluation["shop"] == "A")
+    evaluation.loc[shop_a, "preds"] = np.where(np.arange(len(shop_a)) % 2 == 0, 0.99, 0.01)   # coin flips
     ctx = build(reference, evaluation, MODEL_TASK_BINARY_CLASSIFICATION)
     shop = case_for(run(ctx, "subset_precision"), "shop")
     assert shop.metrics["worst_subset"] == "shop = A"
-    rows = int((evaluation["shop"] == "A").sum())
-    assert shop.metrics["worst_subset_rows"] == rows
-    assert shop.metrics["worst_subset_metric_rows"] == rows      # here every row of A is a predicted positive
+    assert shop.metrics["worst_subset_rows"] == len(shop_a)
+    assert shop.metrics["worst_subset_metric_rows"] == (len(shop_a) + 1) // 2    # its predicted positives
     small = case_for(run(ctx, "subset_precision"), "shop").details["subsets"]
     z = next(r for r in small if r["subset"] == "shop = Z")
     assert z["rows"] == 286 and z["metric_rows"] == 0            # no predicted positive: precision undefined
