@@ -196,14 +196,18 @@ def _impact_clause(impact: dict) -> str:
         return "; with no predictions their effect on the model is unknown"
     if impact.get("impact") is None:
         return "; too few of them to measure the effect on the model"
+    # Figures in the metric's own units (an RMSE, a probability), never the unit-free impact severity is judged on.
     metric, value = impact["metric"], impact["impact"]
+    failing, passing = impact.get("failing"), impact.get("passing")
     if metric == "average_prediction":
-        return f"; the model's average prediction on them differs by {value:.3f}"
+        if failing is None or passing is None or impact.get("distance") == "total_variation":
+            return (f"; the model's average class probabilities on them differ by {value:.3f} (total variation) "
+                    "from other rows'")
+        return f"; the model's average prediction is {failing:.3g} on them against {passing:.3g} on other rows"
     display = METRICS[metric].display
     if value <= 0:
         return f"; the model's {display} on them is no worse than on other rows"
-    relative = "" if METRICS[metric].bounded else " (relative)"
-    return f"; the model's {display} is {value:.3f}{relative} worse on them"
+    return f"; the model's {display} is {failing:.3g} on them against {passing:.3g} on other rows"
 
 
 # ---- numeric rules -----------------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ def row_impact(ctx: Context, mask: np.ndarray, params: dict) -> dict[str, Any]:
     metric = impact["metric"]
     if metric == "average_prediction" and ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
         impact["impact_lower_bound"] = impact["impact"]   # no simple error for an L1 distance; min rows guards it
+        impact["distance"] = "total_variation"            # passing/failing are then the top class shares only
         return impact
     if grouped is None:   # average prediction: its per-group standard errors
         grouped = grouped_metric(metric, ctx.model_task, None, ctx.evaluation_predictions, mask.astype(np.int64), 2)
