@@ -325,6 +325,8 @@ def test_a_model_crash_is_one_sentence_without_its_traceback():
                                    "'unexpected text'")
     assert "\n" not in x1.finding and "File " not in x1.finding and "Traceback" not in x1.finding
     assert error_text(ValueError("first line\nsecond line")) == "ValueError: first line second line"
+    assert error_text("ModelOutputError: The model raised an error while predicting: CatBoostError: Bad value") \
+        == "CatBoostError: Bad value"
 
 
 # ---- calibration: a random half of the reference raises nothing; planted defects are found ------------------------

@@ -185,9 +185,11 @@ def _worse_by(metric: str, better: float, worse: float) -> float:
 def _explanation_sentence(metric: str, explanations: list[dict]) -> str:
     if not explanations:
         return ""
+    # Each feature is undone alone, so overlapping drifts (a city and its country) can each recover much of the loss.
     parts = [f"{e['feature']} ({METRICS[metric].display} {e[f'{metric}_without_drift']:.3f} without its drift, "
-             f"{e['recovered_share']:.0%} of the loss)" for e in explanations]
-    return f" The drift of {', '.join(parts)} explains it."
+             f"{e['recovered_share']:.0%} of the loss recovered)" for e in explanations]
+    subject = "The drift of " + parts[0] if len(parts) == 1 else "Drifts undone one at a time: " + ", ".join(parts)
+    return f" {subject} explains it." if len(parts) == 1 else f" {subject}."
 
 
 def _make_metric_test(metric: str, tasks: frozenset[str], absolute: tuple[float, float] | None,

@@ -94,6 +94,7 @@ def _score_one_by_one(ctx: Context, base: pd.DataFrame, variants: Mapping[Hashab
 
 MAX_ERROR_CHARACTERS = 300
 _TRACEBACK = "Traceback (most recent call last):"
+_SANDBOX_WRAPPER = "ModelOutputError: The model raised an error while predicting: "
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 
 
@@ -104,6 +105,7 @@ def error_text(error: BaseException | str) -> str:
     it and the traceback's final exception line; frames and code lines are dropped, whitespace and newlines collapse.
     """
     text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    text = text.removeprefix(_SANDBOX_WRAPPER)   # the finding already says the model raised an error
     before, marker, trace = text.partition(_TRACEBACK)
     parts = [before]
     if marker:
