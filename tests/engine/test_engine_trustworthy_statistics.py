@@ -370,3 +370,18 @@ def test_planted_defects_are_found_on_the_regression_problem():
     assert "visits" in found["out_of_range"]
     assert "shop" in found["subset_drift_rmse"] and "shop" in found["subset_drift_mape"]
     assert "dataset" in found["mape"]
+
+
+def test_a_model_performance_change_resting_on_a_few_positives_is_not_raised():
+    rng = np.random.default_rng(2)
+
+    def frame(n: int, positives: int, hit: float) -> pd.DataFrame:
+        label = np.r_[np.ones(positives, int), np.zeros(n - positives, int)]
+        caught = rng.random(n) < hit
+        return pd.DataFrame({"x1": rng.normal(0, 1, n), "label": label,
+                             "preds": np.where(label == 1, np.where(caught, 0.9, 0.1), rng.uniform(0, 0.4, n))})
+
+    ctx = build(frame(3000, 6, 1.0), frame(3000, 6, 0.0), MODEL_TASK_BINARY_CLASSIFICATION)
+    (recall,) = run(ctx, "recall")
+    assert recall.metrics["reference_recall"] == 1.0 and recall.metrics["evaluation_recall"] == 0.0
+    assert recall.metrics["class_members"] == 6 and recall.severity == SEVERITY_PASS

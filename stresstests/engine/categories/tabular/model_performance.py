@@ -34,6 +34,7 @@ from stresstests.engine.categories.tabular.data_impact import metric_change
 
 CATEGORY = TEST_CATEGORY_TYPE_MODEL_PERFORMANCE
 SIGNIFICANCE_LEVEL = 0.05
+MIN_CLASS_SIZE = 10   # members of the scarcest class a metric rests on (see metrics.GroupedMetric.support)
 
 # (metric, tasks, absolute [warning, alert] bound on the evaluation value or None, degradation thresholds)
 _BOUNDED = (0.03, 0.06)      # absolute drop, e.g. AUC 0.80 -> 0.76 warns
@@ -103,7 +104,10 @@ class MetricDegradationTest(StressTest):
                            f"{undefined_reason(self.metric)}.")
         gap = degradation(self.metric, ref_value, eval_value)
         p_value = degradation_p_value(self.metric, reference, evaluation)
-        significant = p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
+        members = int(min(reference.support[0], evaluation.support[0]))
+        # A change resting on a handful of class members (4 positives) is noise, whatever its p-value says.
+        enough = members >= int(params.get("min_class_size", MIN_CLASS_SIZE))
+        significant = enough and p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
         change_severity = severity_for(gap, thresholds) if significant else SEVERITY_PASS
         absolute = params.get("performance_thresholds", self.absolute_thresholds)
         absolute_severity = self._absolute_severity(eval_value, evaluation.standard_errors[0], absolute, params)
@@ -113,6 +117,7 @@ class MetricDegradationTest(StressTest):
             "degradation": float(gap), "degradation_p_value": p_value,
             "relative_degradation": not METRICS[self.metric].bounded,
             "evaluation_rows": int(evaluation.counts[0]), "reference_rows": int(reference.counts[0]),
+            "class_members": members,
         }
         finding, details = "", {"absolute_thresholds": absolute}
         if severity != SEVERITY_PASS:
@@ -210,7 +215,7 @@ def _make_metric_test(metric: str, tasks: frozenset[str], absolute: tuple[float,
         "requires": frozenset({"labels", "predictions"}) if info.needs_labels else frozenset({"predictions"}),
         "tasks": tasks,
         "default_params": {"performance_thresholds": list(absolute) if absolute else None,
-                           "significance_level": SIGNIFICANCE_LEVEL},
+                           "significance_level": SIGNIFICANCE_LEVEL, "min_class_size": MIN_CLASS_SIZE},
         "thresholds": thresholds,
         "absolute_thresholds": absolute,
         "finding_priority": metric_priority(metric),
