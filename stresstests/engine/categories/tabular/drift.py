@@ -167,6 +167,9 @@ def _impact_clause(impact: dict, params: dict) -> str:
     threshold, "with the drift" (actual) against "without" (counterfactual), worst first."""
     per_metric = impact.get("per_metric") or {}
     if impact.get("impact") is None and not per_metric:
+        if impact.get("effective_rows") is not None:   # predictions exist, but too few rows resemble the reference
+            return (f"; its cost to the model cannot be measured: the evaluation rows that resemble the reference "
+                    f"amount to {impact['effective_rows']:.0f} effective rows")
         return ""
     if not per_metric:   # a single metric measured (older callers)
         per_metric = {impact["metric"]: impact}
