@@ -385,3 +385,20 @@ def test_a_model_performance_change_resting_on_a_few_positives_is_not_raised():
     (recall,) = run(ctx, "recall")
     assert recall.metrics["reference_recall"] == 1.0 and recall.metrics["evaluation_recall"] == 0.0
     assert recall.metrics["class_members"] == 6 and recall.severity == SEVERITY_PASS
+
+
+def test_a_drift_whose_cost_cannot_be_measured_does_not_claim_there_are_no_predictions():
+    # Before: "...; with no predictions its model impact is unknown" although every row had a prediction.
+    rng = np.random.default_rng(4)
+
+    def frame(cities: list[str], n: int) -> pd.DataFrame:
+        x1 = rng.normal(0, 1, n)
+        return pd.DataFrame({"x1": x1, "city": rng.choice(cities, n), "label": (x1 > 0).astype(int),
+                             "preds": sigmoid(2 * x1)})
+
+    evaluation = pd.concat([frame(["Tokyo"], 3000), frame(["Rome", "Paris"], 20)], ignore_index=True)
+    city = case_for(run(build(frame(["Rome", "Paris"], 3000), evaluation, MODEL_TASK_BINARY_CLASSIFICATION),
+                        "feature_drift"), "city")
+    assert city.severity != SEVERITY_PASS
+    assert "no predictions" not in city.finding
+    assert "its cost to the model cannot be measured" in city.finding and "effective rows" in city.finding
