@@ -384,7 +384,7 @@ def test_a_model_performance_change_resting_on_a_few_positives_is_not_raised():
     ctx = build(frame(3000, 6, 1.0), frame(3000, 6, 0.0), MODEL_TASK_BINARY_CLASSIFICATION)
     (recall,) = run(ctx, "recall")
     assert recall.metrics["reference_recall"] == 1.0 and recall.metrics["evaluation_recall"] == 0.0
-    assert recall.metrics["class_members"] == 6 and recall.severity == SEVERITY_PASS
+    assert recall.severity == SEVERITY_PASS and recall.metrics["class_members"] == 6
 
 
 def test_a_drift_whose_cost_cannot_be_measured_does_not_claim_there_are_no_predictions():
