@@ -176,8 +176,8 @@ def test_one_near_zero_target_cannot_hide_a_real_mape_degradation():
     reference, evaluation = regression_with_a_near_zero_target(1.12)
     ctx = build(reference, evaluation, MODEL_TASK_REGRESSION)
     (mape,) = run(ctx, "mape")
-    assert REGISTRY["mape"].name == "Weighted MAPE"
     assert mape.severity == SEVERITY_WARNING, mape.metrics
+    assert REGISTRY["mape"].name == "Weighted MAPE"
     assert 0.10 <= mape.metrics["degradation"] <= 0.13
     assert "Weighted MAPE degraded" in mape.finding
     # The same degradation everywhere: no subset of an untouched feature degraded more than the whole.
