@@ -402,3 +402,16 @@ def test_a_drift_whose_cost_cannot_be_measured_does_not_claim_there_are_no_predi
     assert city.severity != SEVERITY_PASS
     assert "no predictions" not in city.finding
     assert "its cost to the model cannot be measured" in city.finding and "effective rows" in city.finding
+
+
+def test_the_key_finding_of_a_rescale_states_the_distance_that_found_it_not_psi():
+    from stresstests.engine.runner import run_stress_test
+
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"amount": np.exp(rng.normal(5, 1.76, 5000)), "label": rng.integers(0, 2, 5000)})
+    evaluation = pd.DataFrame({"amount": np.exp(rng.normal(5, 1.76, 5000)) * 1.5, "label": rng.integers(0, 2, 5000)})
+    report = run_stress_test(reference=reference, evaluation=evaluation,
+                             config=RunConfig.from_dict({"categories": [TEST_CATEGORY_TYPE_DRIFT]}),
+                             data_params=DataParams(label_col="label"), model_task=MODEL_TASK_BINARY_CLASSIFICATION)
+    (finding,) = [f for f in report["key_findings"] if f["features"] == ["amount"]]
+    assert "Wasserstein distance" in finding["title"] and "PSI" not in finding["title"]
