@@ -53,7 +53,8 @@ from stresstests.engine.metrics import METRICS, metric_priority
 MAX_KEY_FINDINGS = 8
 SAME_ROWS_OVERLAP = 0.8     # two flagged subsets sharing this share of the smaller one are the same rows
 MIN_OVERLAP_ROWS = 20
-STATISTIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS divergence", "kolmogorov_smirnov": "KS statistic"}
+STATISTIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS divergence", "kolmogorov_smirnov": "KS statistic",
+                    "wasserstein_distance": "Wasserstein distance"}
 
 KIND_DRIFT = "drift"
 KIND_PERFORMANCE = "performance"
@@ -348,6 +349,9 @@ def _tests(items: list[Item]) -> list[dict]:
 def key_metric(case: dict) -> tuple[str | None, Any]:
     """The (name, value) that carries a case's verdict, e.g. ("psi", 1.22) or ("degraded_by", 0.29)."""
     metrics = case.get("metrics") or {}
+    # A drift decided by the scale-aware distance (a rescale PSI barely sees) is stated by that distance.
+    if metrics.get("drift_statistic") == "Wasserstein" and isinstance(metrics.get("wasserstein_distance"), float):
+        return "wasserstein_distance", metrics["wasserstein_distance"]
     for name in KEY_METRICS:
         value = metrics.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

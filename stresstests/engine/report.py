@@ -243,7 +243,8 @@ def severity_note(case: TestCase, thresholds: tuple[float, float] | None, higher
         return None
     name, value = key_metric({"metrics": case.metrics})
     impact = _impact_text(case)
-    if name is None or not isinstance(value, (int, float)) or impact is None:
+    # The scale-aware drift distance has thresholds of its own, not the test's: no note rather than a wrong one.
+    if name is None or name == "wasserstein_distance" or not isinstance(value, (int, float)) or impact is None:
         return None
     if severity_for(float(value), thresholds, higher_is_worse=higher_is_worse) != SEVERITY_ALERT:
         return None
@@ -254,6 +255,10 @@ def severity_note(case: TestCase, thresholds: tuple[float, float] | None, higher
 
 
 def _impact_text(case: TestCase) -> str | None:
+    deciding = case.metrics.get("impact_metric")   # drift: the watched metric that decided the impact's severity
+    if isinstance(deciding, str) and isinstance(case.metrics.get(f"impact_{deciding}"), (int, float)):
+        label = METRICS[deciding].display if deciding in METRICS else deciding
+        return f"{label} {case.metrics[f'impact_{deciding}']:.3g}"
     for key, value in case.metrics.items():
         if key.startswith("impact_") and key not in ("impact_method", "impact_effective_rows", "impact_lower_bound",
                                                        "impact_standard_error") and isinstance(value, (int, float)):

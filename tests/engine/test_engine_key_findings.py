@@ -23,6 +23,7 @@ from stresstests.engine.runner import run_stress_test
 from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS
 from tests.conftest import require
 from tests.engine.core_helpers import context, run, scored_frame, sigmoid
+from tests.engine.data_side_helpers import mixed_data
 from tests.shared_data import FRAUD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,9 +106,23 @@ def test_the_fraud_subset_f1_case_names_one_subset_in_every_figure(fraud_report)
     assert chrome_58["status"] == "not_tested" and chrome_58["rows"] < test["params"]["min_subset_size"]
 
 
-def test_a_drift_capped_at_warning_says_why(fraud_report):
+def test_the_fraud_browser_drift_is_judged_on_the_rates_it_costs_not_on_auc_alone(fraud_report):
+    # Issue 13 (statistics): this drift was capped at Warning because it costs little AUC, while it moves recall
+    # 0.898 -> 0.807; judged on every watched metric it is an Alert, and says which metric decided.
     drift = next(t for c in fraud_report["categories"] for t in c["tests"] if t["test_type"] == "feature_drift")
     case = next(c for c in drift["test_cases"] if c["features"] == ["browser_version"])
+    assert case["severity"] == "SEVERITY_ALERT" and "severity_note" not in case
+    assert case["metrics"]["impact_metric"] in ("recall", "false_negative_rate", "f1")
+
+
+def test_a_drift_capped_at_warning_says_why():
+    reference, evaluation = mixed_data(4000, 1), mixed_data(4000, 2)
+    evaluation["income"] = evaluation["income"] * 3     # income plays no part in labels or predictions
+    report = run_stress_test(reference=reference, evaluation=evaluation,
+                             config=RunConfig.from_dict({"categories": ["TEST_CATEGORY_TYPE_DRIFT"]}),
+                             data_params=DataParams(label_col="label", pred_col="preds"), model_task=BINARY)
+    drift = next(t for c in report["categories"] for t in c["tests"] if t["test_type"] == "feature_drift")
+    case = next(c for c in drift["test_cases"] if c["features"] == ["income"])
     assert case["severity"] == "SEVERITY_WARNING" and case["metrics"]["psi"] >= drift["thresholds"][1]
     assert "capped at Warning" in case["severity_note"] and "PSI" in case["severity_note"]
 
