@@ -66,7 +66,7 @@ def sandboxed_models(root: int) -> set[int]:
 def endless_run(project, owner):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from projects import registry
+    from projects.registries import services as registry
     from stresstests import services
 
     upload = SimpleUploadedFile

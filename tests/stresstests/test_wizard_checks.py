@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from django.urls import reverse
 
-from projects import registry, services as project_services
+from projects import services as project_services
+from projects.registries import services as registry, validation
 from projects.models import TestCategory as Category
-from stresstests import services, wizard_checks
+from stresstests import execution, services, wizard_checks
 from stresstests.models import RunStatus, StressTestReport, StressTestRun
 
 from . import data
@@ -54,8 +55,8 @@ def post_upload(client, run, role, name, frame, **extra):
     return client.post(step_url(run, role), values)
 
 
-def execute(run_id, django_capture_on_commit_callbacks=None):
-    services.run_execute(run_id)
+def execute(run_id):
+    execution.run_execute(run_id)
     return StressTestRun.objects.get(id=run_id)
 
 
@@ -247,7 +248,7 @@ def test_registered_datasets_are_listed_with_rows_columns_created_and_validity(
     client = client_for(owner)
     run = configured_with_model(client, draft, registered_model)
     reference = registered_datasets[0]
-    registry.dataset_validate(reference)
+    validation.dataset_validate(reference)
     page = client.get(step_url(run, "reference")).content.decode()
     assert 'type="search" id="reference-dataset-search"' in page
     row = page[page.index(f'id="id_reference_dataset_{reference.id}"'):]
@@ -262,7 +263,7 @@ def test_an_invalid_registered_dataset_is_refused_with_its_reason(client_for, ow
     client = client_for(owner)
     run = configured_with_model(client, draft, registered_model)
     broken = register_dataset(owner, project, "broken", data.frame(seed=1), label_col="missing")
-    registry.dataset_validate(broken)
+    validation.dataset_validate(broken)
     page = client.post(step_url(run, "reference"), {"source": "registered", "reference-dataset": str(broken.id)})
     assert "Dataset broken is invalid: label_col “missing” is not a column" in page.content.decode()
 
