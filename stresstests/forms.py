@@ -81,13 +81,14 @@ class ModelUploadForm(forms.Form):
         help_text="A .pkl or .py file. A model.py may come with its artifact files, or give a .zip of its folder.",
     )
 
-    def __init__(self, *args, project: Project, **kwargs):
+    def __init__(self, *args, project: Project, replaceable: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
+        self.replaceable = replaceable  # the name of the draft's own model that failed its check
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        if self.project.models.filter(name=name).exists():
+        if name != self.replaceable and self.project.models.filter(name=name).exists():
             raise forms.ValidationError(f"A model named “{name}” is already registered; choose it under Select Model "
                                         "or give this one another name.")
         return name
@@ -129,9 +130,10 @@ class ModelRegistryForm(forms.Form):
     name = forms.CharField(label="Model name", max_length=200)
     tags = forms.CharField(label="Tags", required=False)
 
-    def __init__(self, *args, project: Project, **kwargs):
+    def __init__(self, *args, project: Project, replaceable: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
+        self.replaceable = replaceable
 
     def clean_registry(self) -> Integration:
         return integration_by_name(self.project, self.cleaned_data["registry"], kind="registry")

@@ -174,8 +174,16 @@ def _registered_predictions(model: RegisteredModel | None, dataset: Dataset | No
 @transaction.atomic
 def run_register_model(*, user, run: StressTestRun, source: str, name: str, tags: list[str],
                        files=None, registry_name: str = "", uri: str = "") -> RegisteredModel:
-    """Registers the uploaded or registry model (projects.registries.services) and puts it on the draft."""
+    """Registers the uploaded or registry model (projects.registries.services) and puts it on the draft.
+
+    A model this draft registered that failed its check is replaced when the new one takes its name (the user
+    uploads it again with what was missing)."""
     _require_draft(run)
+    replaced = wizard_checks.replaceable_model(run)
+    if replaced is not None and replaced.name == name.strip():
+        run.model = None
+        run.save(update_fields=["model"])
+        registry.model_delete(user=user, model=replaced)  # refused if another run uses it: nothing is changed then
     if source == "registry":
         model = registry.model_register_from_registry(
             user=user, project=run.project, name=name, registry=registry_name, model_uri=uri, tags=tags

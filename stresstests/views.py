@@ -159,11 +159,14 @@ def _render_sources(request, run, step, membership, form, *, sources: dict, sour
 
 
 def _model_step(request, run, step, membership):
+    replaceable = wizard_checks.replaceable_model(run)
     has_models = run.project.models.exists()
-    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models else "upload")
+    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models and not replaceable else "upload")
     form_class = MODEL_SOURCES[source][1]
-    initial = {"model": run.model_id} if source == "registered" else None
-    form = form_class(request.POST or None, request.FILES or None, project=run.project, initial=initial)
+    kwargs = {"initial": {"model": run.model_id}} if source == "registered" else {
+        "replaceable": replaceable.name if replaceable else "",
+        "initial": {"name": replaceable.name, "tags": ", ".join(replaceable.tags)} if replaceable else None}
+    form = form_class(request.POST or None, request.FILES or None, project=run.project, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
             _save_model_step(request.user, run, source, form.cleaned_data)

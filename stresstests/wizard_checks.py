@@ -181,6 +181,13 @@ def model_check_failed(run: StressTestRun, *, with_dataset: bool) -> bool:
     return bool(check.get("dataset_id")) == with_dataset
 
 
+def replaceable_model(run: StressTestRun):
+    """The draft's own model when it failed its check: uploading it again under the same name replaces it."""
+    if run.model_id is None or not model_check_failed(run, with_dataset=False):
+        return None
+    return run.model if run.model.created_at >= run.created_at else None
+
+
 def model_check_start(*, run: StressTestRun) -> dict | None:
     """Queues the model check for the draft's current choice, unless it is done or under way."""
     if run.model_id is None:

@@ -141,7 +141,20 @@ def test_a_model_py_without_its_artifact_fails_at_the_model_step_not_at_the_last
     assert "✗ scorer failed its check" in panel.content.decode() and "weights.json" in panel.content.decode()
     # The model step is not done: a later step sends the user back to it.
     assert client.get(step_url(draft, "reference"))["Location"] == step_url(draft, "model")
-    assert "weights.json" in client.get(step_url(draft, "model")).content.decode()
+    page = client.get(step_url(draft, "model")).content.decode()
+    assert "weights.json" in page and 'id="source-upload" href="?source=upload" hx-get' in page
+    assert 'aria-current="true">Upload a model file' in page and 'value="scorer"' in page  # ready to upload again
+
+    # The same name again, now with the artifact: the failed model is replaced, and the check passes.
+    failed_model_id = StressTestRun.objects.get(id=draft.id).model_id
+    again = client.post(step_url(draft, "model"), {"source": "upload", "name": "scorer", "files": [
+        upload("model.py", data.MODEL_PY.encode()), upload("weights.json", data.weights_json())]})
+    assert again["Location"] == step_url(draft, "model") + "?continue=1"
+    draft.refresh_from_db()
+    assert draft.model.name == "scorer" and draft.model_id != failed_model_id
+    assert not draft.project.models.filter(id=failed_model_id).exists()
+    wizard_checks.model_check_execute(draft.id)
+    assert client.get(check_url, HTTP_HX_REQUEST="true")["HX-Redirect"] == step_url(draft, "reference")
 
 
 def test_the_model_is_called_on_reference_rows_once_they_are_known(
