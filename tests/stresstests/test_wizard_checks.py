@@ -347,3 +347,26 @@ def test_a_submitted_run_cannot_be_deleted_as_a_draft(client_for, owner, finishe
     page = client_for(owner).post(reverse("stresstests:run_delete_draft", args=[finished_run.id]), follow=True)
     assert "already submitted" in page.content.decode()
     assert StressTestRun.objects.filter(id=finished_run.id).exists()
+
+
+# ---- the new endpoints: methods, roles, tenants ---------------------------------------------------------------------
+def test_the_check_fix_and_start_endpoints_are_for_writers_of_the_workspace_only(client_for, draft, member, outsider,
+                                                                                 owner):
+    posts = [reverse("stresstests:wizard_fix_column", args=[draft.id]),
+             reverse("stresstests:wizard_start", args=[draft.id]),
+             reverse("stresstests:run_delete_draft", args=[draft.id])]
+    check = reverse("stresstests:wizard_model_check", args=[draft.id, "model"])
+    for url in posts:
+        assert client_for(owner).get(url).status_code == 405
+        assert client_for(member).post(url).status_code == 403
+        assert client_for(outsider).post(url).status_code == 404
+    assert client_for(owner).post(check).status_code == 405
+    assert client_for(member).get(check).status_code == 403
+    assert client_for(outsider).get(check).status_code == 404
+    assert StressTestRun.objects.get(id=draft.id).status == RunStatus.DRAFT
+
+
+def test_start_before_the_datasets_are_chosen_goes_to_the_first_step_not_done(client_for, owner, draft):
+    response = client_for(owner).post(reverse("stresstests:wizard_start", args=[draft.id]))
+    assert response["Location"] == step_url(draft, "configuration")
+    assert StressTestRun.objects.get(id=draft.id).status == RunStatus.DRAFT
