@@ -44,10 +44,13 @@ def test_the_fraud_example_as_shipped_gets_a_succeeded_run(sign_in, celery_worke
     next_step(page, "Model")  # From Project Configuration: the project's defaults
 
     # model.py without its artifact: the worker's check says so at this step, not at the last Next.
-    upload_model(page, "fraud without artifact", [MODEL_PY])
-    expect(page.get_by_text(re.compile("fraud without artifact failed its check.*fraud_model.catb"))).to_be_visible(
+    upload_model(page, "fraud", [MODEL_PY])
+    expect(page.get_by_text(re.compile("fraud failed its check.*fraud_model.catb"))).to_be_visible(
         timeout=MODEL_CHECK_TIMEOUT_MS)
-    upload_model(page, "fraud", [MODEL_PY, FRAUD / "fraud_model.catb"])
+    # Uploaded again under the same name, with the artifact this time: it replaces the failed one.
+    expect(page.get_by_label("Model name")).to_have_value("fraud")
+    page.get_by_label("Model file").set_input_files([MODEL_PY, FRAUD / "fraud_model.catb"])
+    page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name="Reference Dataset")).to_be_visible(timeout=MODEL_CHECK_TIMEOUT_MS)
 
     choose_source(page, "Upload a file")
