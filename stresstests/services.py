@@ -133,13 +133,14 @@ def run_set_protected_features(*, user, run: StressTestRun, features: list[str])
     return run
 
 
-def wizard_problems(run: StressTestRun) -> list[str]:
-    """What the wizard checks on top of submission_problems; the evaluation step shows these with their fixes."""
+def wizard_problems(run: StressTestRun, data_check: wizard_checks.DataCheck | None = None) -> list[str]:
+    """What the wizard checks on top of submission_problems; the evaluation step shows these with their fixes.
+    `data_check`: the datasets' check when the caller already has it (it reads rows of both)."""
     problems = []
     if wizard_checks.model_check_failed(run, with_dataset=False) or wizard_checks.model_check_failed(
             run, with_dataset=True):
         problems.append(f"Model {run.model.name} failed its check: {wizard_checks.model_check(run)['message']}")
-    check = wizard_checks.draft_data_check(run)
+    check = data_check or wizard_checks.draft_data_check(run)
     if check is not None:
         problems += [f"The datasets disagree on column “{m.column}” (only in the {m.only_in} dataset)."
                      for m in check.mismatches]

@@ -112,11 +112,14 @@ def _after_step(request, run, step):
         return _redirect(request, wizard_url(run, following))
     if services.wizard_problems(run):  # shown on the evaluation step, each with its fix
         return _redirect(request, wizard_url(run, step))
-    return _submit(request, run)
+    return _submit(request, run, checked=True)
 
 
-def _submit(request, run):
-    services.run_submit_from_wizard(user=request.user, run=run)
+def _submit(request, run, *, checked: bool = False):
+    if checked:  # the wizard's own checks just passed: only run_submit's remain
+        services.run_submit(user=request.user, run=run)
+    else:
+        services.run_submit_from_wizard(user=request.user, run=run)
     messages.success(request, f"Stress test “{run.name}” was queued.")
     return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
 
@@ -242,7 +245,8 @@ def _evaluation_checks(run, step) -> dict:
     protected_form = None
     if wants_protected and data_check is not None:
         protected_form = ProtectedFeaturesForm(run=run, data_check=data_check)
-    return {"data_check": data_check, "protected_form": protected_form, "wizard_problems": services.wizard_problems(run)}
+    return {"data_check": data_check, "protected_form": protected_form,
+            "wizard_problems": services.wizard_problems(run, data_check)}
 
 
 def _save_dataset_step(user, run, role: str, source: str, form) -> str:
