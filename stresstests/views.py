@@ -110,7 +110,9 @@ def _after_step(request, run, step):
         return _redirect(request, wizard_url(run, step) + "?continue=1")
     if following is not None:
         return _redirect(request, wizard_url(run, following))
-    if services.wizard_problems(run):  # shown on the evaluation step, each with its fix
+    data_check = wizard_checks.draft_data_check(run)
+    if services.wizard_problems(run, data_check) or (data_check and data_check.timestamp_proposals):
+        # Shown on the evaluation step: each problem with its fix, or a date column to take as the timestamp.
         return _redirect(request, wizard_url(run, step))
     return _submit(request, run, checked=True)
 
@@ -281,7 +283,7 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         data_params=data_params, predictions=predictions,
     )
     return form.check.summary(label_col=data["label_col"], pred_col=data_params.get("pred_col", ""),
-                              kept_as_features=bool(form.kept_prediction_like))
+                              kept_as_features=bool(form.kept_prediction_like), timestamp_col=data["timestamp_col"])
 
 
 @login_required
@@ -298,6 +300,9 @@ def wizard_model_check(request, run_id, step):
     moves_on = current.slug in wizard.MODEL_CHECKED_STEPS and request.GET.get("continue")
     if moves_on and check and check["status"] == wizard_checks.CHECK_OK:
         return HttpResponseClientRedirect(wizard_url(run, wizard.step_after(current)))
+    if moves_on and check and check["status"] == wizard_checks.CHECK_FAILED:
+        # The whole step again: it now opens on the upload tab, ready to replace the failed model.
+        return HttpResponseClientRedirect(wizard_url(run, current))
     if not request.htmx:
         return redirect(wizard_url(run, current))
     context = {"run": run, "step": current, "model_check": check, "continue_after_check": bool(request.GET.get("continue"))}

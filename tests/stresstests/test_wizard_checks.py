@@ -136,8 +136,9 @@ def test_a_model_py_without_its_artifact_fails_at_the_model_step_not_at_the_last
     assert response["Location"] == step_url(draft, "model") + "?continue=1"  # no ✓ before the worker answers
     wizard_checks.model_check_execute(draft.id)
     check_url = reverse("stresstests:wizard_model_check", args=[draft.id, "model"]) + "?continue=1"
-    panel = client.get(check_url, HTTP_HX_REQUEST="true")
-    assert "HX-Redirect" not in panel
+    # The poll reloads the whole step, which shows why and opens on the upload tab.
+    assert client.get(check_url, HTTP_HX_REQUEST="true")["HX-Redirect"] == step_url(draft, "model")
+    panel = client.get(check_url.removesuffix("?continue=1"), HTTP_HX_REQUEST="true")
     assert "✗ scorer failed its check" in panel.content.decode() and "weights.json" in panel.content.decode()
     # The model step is not done: a later step sends the user back to it.
     assert client.get(step_url(draft, "reference"))["Location"] == step_url(draft, "model")
@@ -370,3 +371,27 @@ def test_start_before_the_datasets_are_chosen_goes_to_the_first_step_not_done(cl
     response = client_for(owner).post(reverse("stresstests:wizard_start", args=[draft.id]))
     assert response["Location"] == step_url(draft, "configuration")
     assert StressTestRun.objects.get(id=draft.id).status == RunStatus.DRAFT
+
+
+def test_a_date_column_on_both_sides_is_proposed_as_the_timestamp_before_the_run(
+    client_for, owner, draft, registered_model, django_capture_on_commit_callbacks
+):
+    client = client_for(owner)
+    run = configured_with_model(client, draft, registered_model)
+    uploaded = post_upload(client, run, "reference", "ref", with_timestamp(data.frame(seed=1)))
+    note = client.get(uploaded["Location"]).content.decode()
+    assert "timestamp holds dates: the evaluation step proposes it as the timestamp column." in note
+    response = post_upload(client, run, "evaluation", "eval", with_timestamp(data.frame(seed=2)))
+    assert response["Location"] == step_url(run, "evaluation")
+    page = client.get(step_url(run, "evaluation")).content.decode()
+    assert "<code>timestamp</code> holds dates." in page and "Use timestamp as the timestamp column" in page
+    client.post(reverse("stresstests:wizard_fix_column", args=[run.id]), {"column": "timestamp", "action": "timestamp"})
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("stresstests:wizard_start", args=[run.id]))
+    run = execute(run.id)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.config["data_params"]["timestamp_col"] == "timestamp"
+    report = StressTestReport.objects.get(run=run).data
+    tested = {feature for c in report["categories"] for t in c["tests"] for case in t["test_cases"]
+              for feature in case.get("features") or []}
+    assert tested and "timestamp" not in tested
