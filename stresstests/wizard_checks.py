@@ -28,6 +28,7 @@ from django.db import transaction
 
 from projects.registries import sources
 from projects.models import Dataset, TestCategory
+from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import EngineError
 
@@ -89,9 +90,10 @@ def draft_data_check(run: StressTestRun) -> DataCheck | None:
         evaluation_params=run.evaluation_dataset.data_params, run_params=run_params)
     params = run_data.merged_data_params(run.reference_dataset.data_params, run.evaluation_dataset.data_params,
                                          run_params)
-    check.mismatches = _mismatches(reference, evaluation, params)
+    task = run.project.model_task
+    check.mismatches = _mismatches(reference, evaluation, params, task)
     if not check.mismatches:
-        check.problems = _engine_problems(reference, evaluation, params)
+        check.problems = _engine_problems(reference, evaluation, params, task)
     check.feature_columns = _feature_columns(reference, params)
     if not params.get("timestamp_col"):
         check.timestamp_proposals = [c for c in reference.columns if c in evaluation.columns and is_datetime_like(
@@ -106,22 +108,27 @@ def _role_columns(params: dict) -> set[str]:
     return {c for c in (params.get("label_col"), params.get("timestamp_col"), *preds) if c}
 
 
-def _mismatches(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict) -> list[ColumnMismatch]:
-    # The same rule as the engine's _check_same_columns: label, prediction and timestamp may be on one side only.
+def _mismatches(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict, model_task: str
+                ) -> list[ColumnMismatch]:
+    # The engine's rule (runner.check_datasets): label, prediction and timestamp may be on one side only, and a column
+    # on one side that looks like model output is left out with a reason rather than failing the run.
     roles = _role_columns(params)
-    found = [ColumnMismatch(str(c), "evaluation", is_datetime_like(evaluation[c]))
-             for c in evaluation.columns if c not in reference.columns and c not in roles]
-    found += [ColumnMismatch(str(c), "reference", is_datetime_like(reference[c]))
-              for c in reference.columns if c not in evaluation.columns and c not in roles]
+    found = []
+    for side, frame, other in (("evaluation", evaluation, reference), ("reference", reference, evaluation)):
+        only = [c for c in frame.columns if c not in other.columns and c not in roles]
+        left_out = {c["column"] for c in prediction_like_columns(
+            frame, candidates=[c for c in only if c not in (params.get("keep_as_features") or [])],
+            label_col=params.get("label_col"), model_task=model_task)}
+        found += [ColumnMismatch(str(c), side, is_datetime_like(frame[c])) for c in only if c not in left_out]
     return found
 
 
-def _engine_problems(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict) -> list[str]:
+def _engine_problems(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict, model_task: str) -> list[str]:
     from stresstests.engine.runner import check_datasets
 
     try:
         data_params = DataParams.from_dict(params)
-        check_datasets(reference, evaluation, data_params)
+        check_datasets(reference, evaluation, data_params, model_task=model_task)
     except EngineError as error:
         return [str(error)]
     unknown = [c for c in params.get("protected_features") or [] if c not in reference.columns]
