@@ -395,3 +395,18 @@ def test_a_date_column_on_both_sides_is_proposed_as_the_timestamp_before_the_run
     tested = {feature for c in report["categories"] for t in c["tests"] for case in t["test_cases"]
               for feature in case.get("features") or []}
     assert tested and "timestamp" not in tested
+
+
+def test_a_score_column_in_the_evaluation_set_only_is_left_to_the_engine_not_shown_as_a_mismatch(
+    client_for, owner, draft, registered_model, django_capture_on_commit_callbacks
+):
+    client = client_for(owner)
+    run = configured_with_model(client, draft, registered_model)
+    post_upload(client, run, "reference", "ref", data.frame(seed=1))
+    evaluation = data.frame(seed=2)
+    evaluation["score"] = data.predictions_frame(evaluation)["pred"]  # the model's output, carried by the file
+    with django_capture_on_commit_callbacks(execute=False):
+        response = post_upload(client, run, "evaluation", "eval", evaluation)
+    assert response["Location"] == reverse("stresstests:run_detail", args=[run.id])  # queued at once
+    run = execute(run.id)
+    assert run.status == RunStatus.SUCCEEDED, run.error
