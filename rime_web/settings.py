@@ -174,6 +174,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Server folders that datasets may be registered from by path (besides uploads and S3).
 DATA_PATH_ALLOWLIST = [Path(p) for p in env.list("DATA_PATH_ALLOWLIST", default=[])]
+# Hosts and networks (comma-separated names, addresses or CIDRs) that integrations may reach although they are private,
+# loopback, link-local or this server's own database/broker/cache (projects/registries/egress.py); e.g. an in-house MinIO.
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 
 # --- Celery ---------------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

@@ -12,7 +12,6 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import fields
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -21,6 +20,7 @@ from django.utils import timezone
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import DataLoadError, EngineError
 
+from . import run_data
 from .failures import RunCancelled, RunTimedOut, failure_message, text_for_database
 from .models import RunStatus, StressTestReport, StressTestRun
 from .run_config import parse_run_config, time_limits_from_config
@@ -139,8 +139,11 @@ class Execution:
         run = self.run
         run_config, protected = parse_run_config(run.config)
         self.progress(0.0, "loading data")
-        reference = load_dataset_frame(run.reference_dataset)
-        evaluation = self._aligned_evaluation(load_dataset_frame(run.evaluation_dataset))
+        reference, evaluation = run_data.aligned_frames(
+            load_dataset_frame(run.reference_dataset), load_dataset_frame(run.evaluation_dataset),
+            reference_params=run.reference_dataset.data_params, evaluation_params=run.evaluation_dataset.data_params,
+            run_params=run_data.run_level_params(run.config),
+        )
         data_params = self._data_params(protected)
         task = run.project.model_task
         predictions = {role: self._predictions(role, frame, task)
@@ -160,26 +163,10 @@ class Execution:
                     self.model.close()
 
     def _data_params(self, protected: list[str]) -> DataParams:
-        known = {f.name for f in fields(DataParams)}
-        raw = {k: v for k, v in (self.run.reference_dataset.data_params or {}).items() if k in known and v not in ("", None)}
-        # Columns named on the evaluation set only (a timestamp, a prediction column) still name that column.
-        for key in ("timestamp_col", "pred_col"):
-            evaluation_value = (self.run.evaluation_dataset.data_params or {}).get(key)
-            if key not in raw and evaluation_value:
-                raw[key] = evaluation_value
-        raw["protected_features"] = sorted({*raw.get("protected_features", []), *protected})
-        return DataParams.from_dict(raw)
-
-    def _aligned_evaluation(self, evaluation):
-        """The evaluation set may name its label or timestamp column differently; the engine wants one name."""
-        reference_params = self.run.reference_dataset.data_params or {}
-        evaluation_params = self.run.evaluation_dataset.data_params or {}
-        renames = {}
-        for key in ("label_col", "timestamp_col"):
-            ours, theirs = reference_params.get(key), evaluation_params.get(key)
-            if ours and theirs and ours != theirs and theirs in evaluation.columns:
-                renames[theirs] = ours
-        return evaluation.rename(columns=renames) if renames else evaluation
+        run_params = run_data.run_level_params(self.run.config)
+        run_params["protected_features"] = [*run_params.get("protected_features", []), *protected]
+        return DataParams.from_dict(run_data.merged_data_params(
+            self.run.reference_dataset.data_params, self.run.evaluation_dataset.data_params, run_params))
 
     def _predictions(self, role: str, frame, task: str):
         from projects.registries.sources import load_predictions_frame

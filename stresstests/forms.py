@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hmac
+import uuid
 from pathlib import PurePath
 
 from django import forms
 
 from projects.registries.forms import MultipleFileField
-from projects.models import Dataset, Integration, ModelTask, Project, TestCategory, TestSensitivity
+from projects.models import Dataset, Integration, ModelTask, Project, TestCategory, TestSensitivity, ValidityStatus
 
 from .models import ConfigMode
 from .wizard_uploads import UploadCheck, check_dataset_upload, check_predictions_upload
@@ -55,11 +56,21 @@ class ConfigurationForm(forms.Form):
 
 # ---- step 2: Model ----------------------------------------------------------------------------------------------
 class RegisteredModelForm(forms.Form):
-    model = forms.ModelChoiceField(label="Select Model", queryset=None, empty_label="Choose a registered model")
+    model = forms.ModelChoiceField(label="Select Model", queryset=None, empty_label=None, widget=forms.RadioSelect,
+                                   error_messages={"required": "Choose a registered model."})
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["model"].queryset = project.models.order_by("name")
+        self.fields["model"].queryset = project.models.order_by("-created_at")
+
+    def clean_model(self):
+        return _valid_artifact(self.cleaned_data["model"], "Model")
+
+
+def _valid_artifact(row, kind: str):
+    if row.validity_status == ValidityStatus.INVALID:
+        raise forms.ValidationError(f"{kind} {row.name} is invalid: {row.validity_message}")
+    return row
 
 
 class ModelUploadForm(forms.Form):
@@ -70,13 +81,14 @@ class ModelUploadForm(forms.Form):
         help_text="A .pkl or .py file. A model.py may come with its artifact files, or give a .zip of its folder.",
     )
 
-    def __init__(self, *args, project: Project, **kwargs):
+    def __init__(self, *args, project: Project, replaceable: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
+        self.replaceable = replaceable  # the name of the draft's own model that failed its check
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        if self.project.models.filter(name=name).exists():
+        if name != self.replaceable and self.project.models.filter(name=name).exists():
             raise forms.ValidationError(f"A model named “{name}” is already registered; choose it under Select Model "
                                         "or give this one another name.")
         return name
@@ -118,9 +130,10 @@ class ModelRegistryForm(forms.Form):
     name = forms.CharField(label="Model name", max_length=200)
     tags = forms.CharField(label="Tags", required=False)
 
-    def __init__(self, *args, project: Project, **kwargs):
+    def __init__(self, *args, project: Project, replaceable: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
+        self.replaceable = replaceable
 
     def clean_registry(self) -> Integration:
         return integration_by_name(self.project, self.cleaned_data["registry"], kind="registry")
@@ -158,24 +171,50 @@ def integration_by_name(project: Project, name: str, *, kind: str) -> Integratio
 
 # ---- steps 3 and 4: Reference / Evaluation Dataset --------------------------------------------------------------
 class RegisteredDatasetForm(forms.Form):
-    dataset = forms.CharField(
-        label="Dataset name", max_length=200, help_text="Type the name of a registered dataset.",
-        widget=forms.TextInput(attrs={"list": "dataset-names", "autocomplete": "off"}),
-    )
+    """Picked from a searchable list (a radio per dataset); a dataset's exact name is accepted too (scripts)."""
+
+    dataset = forms.CharField(label="Select Dataset", max_length=200,
+                              error_messages={"required": "Choose a registered dataset."})
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
 
+    def choices(self):
+        return self.project.datasets.order_by("-created_at")
+
     def clean_dataset(self) -> Dataset:
-        name = self.cleaned_data["dataset"].strip()
-        dataset = self.project.datasets.filter(name=name).first()
+        value = self.cleaned_data["dataset"].strip()
+        try:
+            dataset = self.project.datasets.filter(id=uuid.UUID(value)).first()
+        except ValueError:
+            dataset = self.project.datasets.filter(name=value).first()
         if dataset is None:
             known = ", ".join(self.project.datasets.order_by("name").values_list("name", flat=True)[:20])
             raise forms.ValidationError(
-                f"No dataset named “{name}” in this project. Registered datasets: {known or 'none yet'}."
+                f"No dataset named “{value}” in this project. Registered datasets: {known or 'none yet'}."
             )
-        return dataset
+        return _valid_artifact(dataset, "Dataset")
+
+
+class ProtectedFeaturesForm(forms.Form):
+    """Bias and Fairness at the evaluation step: the protected features, likely ones proposed."""
+
+    protected_features = forms.MultipleChoiceField(
+        label="Protected features", widget=forms.CheckboxSelectMultiple,
+        help_text="The columns Bias and Fairness compares groups on. Proposed: columns named like a protected "
+                  "attribute with few distinct values.",
+    )
+
+    def __init__(self, *args, run, data_check, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["protected_features"].choices = [
+            (name, f"{name} (proposed)" if name in data_check.proposed_protected else name)
+            for name in data_check.feature_columns
+        ]
+        own = ((run.config or {}).get("data_params") or {}).get("protected_features")
+        project = (run.project.test_suite_config or {}).get("protected_features")
+        self.fields["protected_features"].initial = own or project or data_check.proposed_protected
 
 
 class PredictionsToggleMixin(forms.Form):
@@ -261,6 +300,11 @@ class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
         label="Predictions file", required=False,
         help_text="Leave it empty when the prediction column is in the dataset file itself.",
     )
+    keep_prediction_like = forms.BooleanField(
+        label="Test columns that look like predictions as features", required=False,
+        help_text="Columns such as preds, score or prob_* holding values between 0 and 1 are left out of the "
+                  "features unless you tick this.",
+    )
     # RIME's upload form also asks for a predictions name; predictions are keyed by (model, dataset) here, so it has none.
     predictions_fields = ("pred_label_col", "pred_col", "pred_file")
 
@@ -302,6 +346,13 @@ class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
             if self.predictions_check.error:
                 self.add_error("pred_file", self.predictions_check.error)
         return data
+
+    @property
+    def kept_prediction_like(self) -> list[str]:
+        """Prediction-like columns the user asked to test as features (stored as data_params.keep_as_features)."""
+        if not self.cleaned_data.get("keep_prediction_like") or not self.check:
+            return []
+        return [c["column"] for c in self.check.prediction_like]
 
     @property
     def predictions_in_dataset_file(self) -> bool:

@@ -65,6 +65,9 @@ class StressTestRun(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     # Severity counts of the finished run, for lists that should not load whole reports.
     summary = models.JSONField(default=dict, blank=True)
+    # What the wizard found while the draft was built (the model check run on a worker: status, message, for which
+    # model and reference dataset); see stresstests/wizard_checks.py.
+    checks = models.JSONField(default=dict, blank=True)
     rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)

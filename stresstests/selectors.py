@@ -27,7 +27,8 @@ def get_run_for_user(user, run_id, *, write: bool = False):
 
 def drafts_of(project) -> QuerySet[StressTestRun]:
     """Unfinished wizards, so that a later visit can pick one up again."""
-    return project.runs.filter(status=RunStatus.DRAFT).select_related("created_by").order_by("-created_at")[:10]
+    return (project.runs.filter(status=RunStatus.DRAFT).select_related("created_by", "model")
+            .order_by("-created_at")[:20])
 
 
 def report_summary(report: dict) -> dict:

@@ -19,6 +19,7 @@ from projects.models import Dataset, DatasetSource, ModelSource, Predictions, Pr
 from projects.services import audit
 from stresstests.engine.errors import ConfigError
 
+from . import run_data, wizard_checks
 from .models import ACTIVE_STATUSES, ConfigMode, RunStatus, StressTestRun
 from .queueing import enqueue_run
 from .run_config import parse_run_config
@@ -50,7 +51,8 @@ def run_save_configuration(*, user, run: StressTestRun, config_mode: str, catego
                            random_seed: int | None, global_test_sensitivity: str = "") -> StressTestRun:
     """Step 1. Custom keeps its categories; both modes keep the advanced options (seed, sensitivity)."""
     _require_draft(run)
-    config: dict = {}
+    # The later steps' choices (fixes, protected features) stay when the user comes back to this step.
+    config: dict = {"data_params": run.config["data_params"]} if (run.config or {}).get("data_params") else {}
     if config_mode == ConfigMode.CUSTOM:
         config["categories"] = list(categories)
     if global_test_sensitivity:
@@ -72,6 +74,7 @@ def run_set_model(*, user, run: StressTestRun, model: RegisteredModel) -> Stress
     run.reference_predictions = _registered_predictions(model, run.reference_dataset)
     run.evaluation_predictions = _registered_predictions(model, run.evaluation_dataset)
     run.save(update_fields=["model", "reference_predictions", "evaluation_predictions"])
+    wizard_checks.model_check_start(run=run)
     return run
 
 
@@ -86,7 +89,81 @@ def run_set_dataset(*, user, run: StressTestRun, role: str, dataset: Dataset,
     setattr(run, f"{role}_dataset", dataset)
     setattr(run, f"{role}_predictions", predictions)
     run.save(update_fields=[f"{role}_dataset", f"{role}_predictions"])
+    if role == "reference":  # the model is called on a few of its rows as soon as they are known
+        wizard_checks.model_check_start(run=run)
     return run
+
+
+# ---- the wizard's checks and their one-click fixes ----------------------------------------------------------------
+FIX_TIMESTAMP, FIX_IGNORE = "timestamp", "ignore"
+
+
+def _set_run_data_params(run: StressTestRun, **changes) -> None:
+    config = copy.deepcopy(run.config or {})
+    params = {**(config.get("data_params") or {}), **changes}
+    config["data_params"] = {key: value for key, value in params.items() if value not in ("", None, [])}
+    run.config = config
+    run.save(update_fields=["config"])
+
+
+def run_fix_column(*, user, run: StressTestRun, column: str, action: str) -> StressTestRun:
+    """The evaluation step's one-click fixes: a column becomes the timestamp column, or the run ignores it."""
+    _require_draft(run)
+    check = wizard_checks.draft_data_check(run)
+    offered = {m.column: m for m in (check.mismatches if check else [])}
+    proposals = check.timestamp_proposals if check else []
+    if action == FIX_TIMESTAMP and (column in proposals or (column in offered and offered[column].datetime_like)):
+        _set_run_data_params(run, timestamp_col=column)
+    elif action == FIX_IGNORE and column in offered:
+        ignored = run_data.run_level_params(run.config).get(run_data.IGNORED_COLUMNS, [])
+        _set_run_data_params(run, **{run_data.IGNORED_COLUMNS: sorted({*ignored, column})})
+    else:
+        raise ValidationError(f"“{column}” cannot be fixed that way: it is not a column the datasets disagree on.")
+    return run
+
+
+def run_set_protected_features(*, user, run: StressTestRun, features: list[str]) -> StressTestRun:
+    _require_draft(run)
+    check = wizard_checks.draft_data_check(run)
+    known = check.feature_columns if check else []
+    unknown = [name for name in features if name not in known]
+    if unknown:
+        raise ValidationError({"protected_features": f"{', '.join(unknown)} is not a feature of the reference dataset."})
+    _set_run_data_params(run, protected_features=list(dict.fromkeys(features)))
+    return run
+
+
+def wizard_problems(run: StressTestRun, data_check: wizard_checks.DataCheck | None = None) -> list[str]:
+    """What the wizard checks on top of submission_problems; the evaluation step shows these with their fixes.
+    `data_check`: the datasets' check when the caller already has it (it reads rows of both)."""
+    problems = []
+    if wizard_checks.model_check_failed(run, with_dataset=False) or wizard_checks.model_check_failed(
+            run, with_dataset=True):
+        problems.append(f"Model {run.model.name} failed its check: {wizard_checks.model_check(run)['message']}")
+    check = data_check or wizard_checks.draft_data_check(run)
+    if check is not None:
+        problems += [f"The datasets disagree on column “{m.column}” (only in the {m.only_in} dataset)."
+                     for m in check.mismatches]
+        problems += check.problems
+    if wizard_checks.needs_protected_features(run, effective_test_run_config(run)["categories"]):
+        problems.append("Bias and Fairness needs protected features: choose at least one, or go back to the test "
+                        "configuration and leave Bias and Fairness out.")
+    return problems
+
+
+def run_submit_from_wizard(*, user, run: StressTestRun) -> StressTestRun:
+    """The wizard's last Next: its own checks first (with their fixes on the page), then run_submit's."""
+    problems = wizard_problems(run)
+    if problems:
+        raise ValidationError(problems)
+    return run_submit(user=user, run=run)
+
+
+def run_delete_draft(*, user, run: StressTestRun) -> None:
+    """Deletes an unfinished draft; what it registered (models, datasets) stays in the project's registries."""
+    _require_draft(run)
+    audit(actor=user, action="stresstest.draft_delete", obj=run, workspace=run.project.workspace)
+    run.delete()
 
 
 def _registered_predictions(model: RegisteredModel | None, dataset: Dataset | None) -> Predictions | None:
@@ -98,8 +175,16 @@ def _registered_predictions(model: RegisteredModel | None, dataset: Dataset | No
 @transaction.atomic
 def run_register_model(*, user, run: StressTestRun, source: str, name: str, tags: list[str],
                        files=None, registry_name: str = "", uri: str = "") -> RegisteredModel:
-    """Registers the uploaded or registry model (projects.registries.services) and puts it on the draft."""
+    """Registers the uploaded or registry model (projects.registries.services) and puts it on the draft.
+
+    A model this draft registered that failed its check is replaced when the new one takes its name (the user
+    uploads it again with what was missing)."""
     _require_draft(run)
+    replaced = wizard_checks.replaceable_model(run)
+    if replaced is not None and replaced.name == name.strip():
+        run.model = None
+        run.save(update_fields=["model"])
+        registry.model_delete(user=user, model=replaced)  # refused if another run uses it: nothing is changed then
     if source == "registry":
         model = registry.model_register_from_registry(
             user=user, project=run.project, name=name, registry=registry_name, model_uri=uri, tags=tags
@@ -163,7 +248,10 @@ def effective_test_run_config(run: StressTestRun) -> dict:
     """
     project, own = run.project, copy.deepcopy(run.config or {})
     suite = {**(project.test_suite_config or {}), **(own.get("test_suite_config") or {})}
-    protected = suite.pop("protected_features", None) or (own.get("data_params") or {}).get("protected_features") or []
+    run_params = run_data.run_level_params(own)
+    # Protected features chosen for this run (the wizard's Bias and Fairness question) win over the project's.
+    project_protected = suite.pop("protected_features", None) or []
+    protected = run_params.get("protected_features") or project_protected
     custom = run.config_mode == ConfigMode.CUSTOM and own.get("categories")
     return {
         "run_name": run.name,
@@ -173,7 +261,7 @@ def effective_test_run_config(run: StressTestRun) -> dict:
         "test_suite_config": suite,
         "profiling_config": own.get("profiling_config") or {},
         "run_time_info": own.get("run_time_info") or {},
-        "data_params": {"protected_features": list(protected)},
+        "data_params": {**run_params, "protected_features": list(protected)},
     }
 
 
@@ -219,6 +307,8 @@ def run_submit(*, user, run: StressTestRun) -> StressTestRun:
         if problems:
             raise ValidationError(problems)
         run.config = effective_test_run_config(run)
+        # A run is created when it is queued: a re-run or a draft finished days later shows its own time.
+        run.created_at = timezone.now()
         run.status, run.progress, run.current_test, run.error, run.log = RunStatus.REQUESTED, 0.0, "", "", ""
         run.cancel_requested = False
         run.save()
@@ -278,8 +368,14 @@ def run_cancel(*, user, run: StressTestRun) -> StressTestRun:
     return run
 
 
+def run_rerun_at_once(*, user, run: StressTestRun) -> StressTestRun:
+    """Re-run in one click: a new run with the same configuration, model and datasets, queued at once."""
+    return run_submit(user=user, run=run_rerun(user=user, run=run))
+
+
 def run_rerun(*, user, run: StressTestRun) -> StressTestRun:
-    """A new draft with the run's configuration, model and datasets; the wizard opens on it for review."""
+    """A new draft with the run's configuration, model and datasets; the wizard opens on it for review (Edit and
+    re-run)."""
     if run.status == RunStatus.DRAFT or run.status in ACTIVE_STATUSES:
         raise ValidationError("Only a finished stress test can be re-run.")
     base_name = run.name.removesuffix(RERUN_SUFFIX)

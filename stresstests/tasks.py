@@ -6,7 +6,7 @@ from django.conf import settings
 
 from .queueing import RUN_TASK_NAME
 
-from . import execution, recovery  # recovery also connects the worker_ready hook
+from . import execution, recovery, wizard_checks  # recovery also connects the worker_ready hook
 
 
 @shared_task(
@@ -20,6 +20,13 @@ from . import execution, recovery  # recovery also connects the worker_ready hoo
 )
 def run_stress_test(run_id: str) -> None:
     execution.run_execute(run_id)
+
+
+# A draft's model check (the wizard polls for it): the default queue, so it never waits behind long stress tests.
+@shared_task(name=wizard_checks.MODEL_CHECK_TASK_NAME, acks_late=True, soft_time_limit=300, time_limit=330,
+             ignore_result=True)
+def check_draft_model(run_id: str) -> None:
+    wizard_checks.model_check_execute(run_id)
 
 
 # ---- recovery (stresstests/recovery.py), run by beat (CELERY_BEAT_SCHEDULE) ----------------------------------------

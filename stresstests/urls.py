@@ -13,5 +13,11 @@ urlpatterns = [
     path("stress-tests/<uuid:run_id>/progress/", views.run_progress, name="run_progress"),
     path("stress-tests/<uuid:run_id>/cancel/", views.run_cancel, name="run_cancel"),
     path("stress-tests/<uuid:run_id>/rerun/", views.run_rerun, name="run_rerun"),
+    path("stress-tests/<uuid:run_id>/rerun/edit/", views.run_rerun_edit, name="run_rerun_edit"),
+    path("stress-tests/<uuid:run_id>/delete/", views.run_delete_draft, name="run_delete_draft"),
+    path("stress-tests/<uuid:run_id>/wizard/<slug:step>/model-check/", views.wizard_model_check,
+         name="wizard_model_check"),
+    path("stress-tests/<uuid:run_id>/wizard/evaluation/fix/", views.wizard_fix_column, name="wizard_fix_column"),
+    path("stress-tests/<uuid:run_id>/wizard/evaluation/start/", views.wizard_start, name="wizard_start"),
     path("stress-tests/<uuid:run_id>/wizard/<slug:step>/", views.wizard_step, name="wizard_step"),
 ]

@@ -14,8 +14,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from projects.models import DatasetSource
 from projects.selectors import get_project_for_user
 
-from . import selectors, services, wizard
-from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm, ranking_params
+from . import selectors, services, wizard, wizard_checks
+from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm, ProtectedFeaturesForm, ranking_params
 from .models import ConfigMode, RunStatus, StressTestReport
 from .results.views import filter_runs
 
@@ -47,11 +47,16 @@ def run_list(request, project_id):
     runs = listing["runs"]
     context = {
         "project": project, "workspace": project.workspace, "membership": membership, "nav": "stress",
-        "drafts": selectors.drafts_of(project) if membership.can_write else [],
+        # Drafts head the first page of the unfiltered list, for those who can resume or delete them.
+        "drafts": selectors.drafts_of(project) if membership.can_write and _first_unfiltered_page(listing) else [],
         "polling": any(run.is_active for run in runs), **listing,
     }
     template = "stresstests/run_list.html#run_table" if request.htmx else "stresstests/run_list.html"
     return render(request, template, context)
+
+
+def _first_unfiltered_page(listing: dict) -> bool:
+    return listing["page_obj"].number == 1 and not listing["filter_query"]
 
 
 @login_required
@@ -96,9 +101,27 @@ def _render_step(request, run, step, membership, step_template: str, form, **ext
 
 def _after_step(request, run, step):
     following = wizard.step_after(step)
+    check = wizard_checks.model_check(run) if step.slug in ("model", "reference") else None
+    if check and check["status"] == wizard_checks.CHECK_FAILED:  # the step shows why, and stays
+        return _redirect(request, wizard_url(run, step))
+    if check and check["status"] == wizard_checks.CHECK_PENDING and step.slug in wizard.MODEL_CHECKED_STEPS:
+        # The model step waits for the worker's answer (the page polls) and moves on when it is ✓. The call on
+        # reference rows is not waited for: its answer is on the evaluation step, and a failure stops the submission.
+        return _redirect(request, wizard_url(run, step) + "?continue=1")
     if following is not None:
         return _redirect(request, wizard_url(run, following))
-    services.run_submit(user=request.user, run=run)
+    data_check = wizard_checks.draft_data_check(run)
+    if services.wizard_problems(run, data_check) or (data_check and data_check.timestamp_proposals):
+        # Shown on the evaluation step: each problem with its fix, or a date column to take as the timestamp.
+        return _redirect(request, wizard_url(run, step))
+    return _submit(request, run, checked=True)
+
+
+def _submit(request, run, *, checked: bool = False):
+    if checked:  # the wizard's own checks just passed: only run_submit's remain
+        services.run_submit(user=request.user, run=run)
+    else:
+        services.run_submit_from_wizard(user=request.user, run=run)
     messages.success(request, f"Stress test “{run.name}” was queued.")
     return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
 
@@ -141,11 +164,14 @@ def _render_sources(request, run, step, membership, form, *, sources: dict, sour
 
 
 def _model_step(request, run, step, membership):
+    replaceable = wizard_checks.replaceable_model(run)
     has_models = run.project.models.exists()
-    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models else "upload")
+    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models and not replaceable else "upload")
     form_class = MODEL_SOURCES[source][1]
-    initial = {"model": run.model_id} if source == "registered" else None
-    form = form_class(request.POST or None, request.FILES or None, project=run.project, initial=initial)
+    kwargs = {"initial": {"model": run.model_id}} if source == "registered" else {
+        "replaceable": replaceable.name if replaceable else "",
+        "initial": {"name": replaceable.name, "tags": ", ".join(replaceable.tags)} if replaceable else None}
+    form = form_class(request.POST or None, request.FILES or None, project=run.project, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
             _save_model_step(request.user, run, source, form.cleaned_data)
@@ -155,7 +181,11 @@ def _model_step(request, run, step, membership):
             return _after_step(request, run, step)
     integrations = run.project.workspace.integrations.order_by("name").values_list("name", flat=True)
     return _render_sources(request, run, step, membership, form, sources=MODEL_SOURCES, source=source,
-                           integrations=list(integrations))
+                           integrations=list(integrations), **_check_context(request, run, step))
+
+
+def _check_context(request, run, step) -> dict:
+    return {"model_check": wizard_checks.model_check(run), "continue_after_check": bool(request.GET.get("continue"))}
 
 
 def _save_model_step(user, run, source: str, data: dict) -> None:
@@ -171,11 +201,11 @@ def _save_model_step(user, run, source: str, data: dict) -> None:
 def _dataset_step(request, run, step, membership):
     role = step.dataset_role
     project = run.project
-    source = _chosen_source(request, DATASET_SOURCES, "registered" if project.datasets.exists() else "upload")
     chosen = getattr(run, f"{role}_dataset")
+    source = _chosen_source(request, DATASET_SOURCES, _default_dataset_source(run, role))
     kwargs = {"project": project, "prefix": role}
     if source == "registered":
-        kwargs["initial"] = {"dataset": chosen.name if chosen else ""}
+        kwargs["initial"] = {"dataset": str(chosen.id) if chosen else ""}
     if source == "upload":
         kwargs["label_required"] = role == "reference"
     form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
@@ -192,9 +222,33 @@ def _dataset_step(request, run, step, membership):
     return _render_sources(
         request, run, step, membership, form, sources=DATASET_SOURCES, source=source, chosen=chosen,
         chosen_predictions=getattr(run, f"{role}_predictions"),
-        dataset_names=list(project.datasets.order_by("name").values_list("name", flat=True)),
         integrations=list(project.workspace.integrations.order_by("name").values_list("name", flat=True)),
+        **_check_context(request, run, step), **_evaluation_checks(run, step),
     )
+
+
+def _default_dataset_source(run, role: str) -> str:
+    """The tab a dataset step opens on: the chosen dataset's list, or the way the reference came in this draft."""
+    if getattr(run, f"{role}_dataset_id"):
+        return "registered"
+    reference = run.reference_dataset
+    if role == "evaluation" and reference is not None and reference.created_at >= run.created_at:
+        return {DatasetSource.UPLOAD: "upload", DatasetSource.TABLE: "connection"}.get(reference.source, "registered")
+    return "registered" if run.project.datasets.exists() else "upload"
+
+
+def _evaluation_checks(run, step) -> dict:
+    """The evaluation step's panel: the two datasets compared, fixes, protected features, Start."""
+    if wizard.step_after(step) is not None or run.evaluation_dataset_id is None:
+        return {}
+    categories = services.effective_test_run_config(run)["categories"]
+    data_check = wizard_checks.draft_data_check(run)
+    wants_protected = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS" in categories
+    protected_form = None
+    if wants_protected and data_check is not None:
+        protected_form = ProtectedFeaturesForm(run=run, data_check=data_check)
+    return {"data_check": data_check, "protected_form": protected_form,
+            "wizard_problems": services.wizard_problems(run, data_check)}
 
 
 def _save_dataset_step(user, run, role: str, source: str, form) -> str:
@@ -218,6 +272,8 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         return ""
     predictions = None
     data_params = {key: data[key] for key in ("label_col", "timestamp_col") if data[key]} | ranking_params(data)
+    if form.kept_prediction_like:
+        data_params["keep_as_features"] = form.kept_prediction_like
     if form.predictions_in_dataset_file:
         data_params["pred_col"] = data["pred_col"]
     elif data["with_predictions"]:
@@ -227,7 +283,64 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         user=user, run=run, role=role, source=DatasetSource.UPLOAD, name=data["name"], file=data["file"],
         data_params=data_params, predictions=predictions,
     )
-    return form.check.summary(label_col=data["label_col"])
+    return form.check.summary(label_col=data["label_col"], pred_col=data_params.get("pred_col", ""),
+                              kept_as_features=bool(form.kept_prediction_like), timestamp_col=data["timestamp_col"])
+
+
+@login_required
+@require_GET
+def wizard_model_check(request, run_id, step):
+    """Polled by the model and reference steps while the model is checked on a worker."""
+    run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
+    current = wizard.STEP_BY_SLUG.get(step)
+    if current is None:
+        raise Http404("No such step.")
+    if run.status != RunStatus.DRAFT:
+        return HttpResponseClientRedirect(reverse("stresstests:run_detail", args=[run.id]))
+    check = wizard_checks.model_check(run)
+    moves_on = current.slug in wizard.MODEL_CHECKED_STEPS and request.GET.get("continue")
+    if moves_on and check and check["status"] == wizard_checks.CHECK_OK:
+        return HttpResponseClientRedirect(wizard_url(run, wizard.step_after(current)))
+    if moves_on and check and check["status"] == wizard_checks.CHECK_FAILED:
+        # The whole step again: it now opens on the upload tab, ready to replace the failed model.
+        return HttpResponseClientRedirect(wizard_url(run, current))
+    if not request.htmx:
+        return redirect(wizard_url(run, current))
+    context = {"run": run, "step": current, "model_check": check, "continue_after_check": bool(request.GET.get("continue"))}
+    return render(request, "stresstests/wizard/_model_check.html", context)
+
+
+@login_required
+@require_POST
+def wizard_fix_column(request, run_id):
+    run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
+    evaluation = wizard.STEPS[-1]
+    try:
+        services.run_fix_column(user=request.user, run=run, column=request.POST.get("column", ""),
+                                action=request.POST.get("action", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return _redirect(request, wizard_url(run, evaluation) + "#wizard-checks")
+
+
+@login_required
+@require_POST
+def wizard_start(request, run_id):
+    """The evaluation step's Start: saves the protected features it asked for, then submits like Next."""
+    run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
+    evaluation = wizard.STEPS[-1]
+    if run.status != RunStatus.DRAFT:
+        return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
+    if not wizard.may_open(run, evaluation) or run.evaluation_dataset_id is None:
+        return redirect(wizard_url(run, wizard.first_incomplete_step(run) or evaluation))
+    try:
+        if "protected_features" in request.POST:
+            services.run_set_protected_features(user=request.user, run=run,
+                                                features=request.POST.getlist("protected_features"))
+        return _submit(request, run)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return _redirect(request, wizard_url(run, evaluation) + "#wizard-checks")
 
 
 # ---- a run -------------------------------------------------------------------------------------------------------
@@ -287,11 +400,40 @@ def run_cancel(request, run_id):
 @login_required
 @require_POST
 def run_rerun(request, run_id):
+    """Re-run: one click, a new run with the same configuration, queued at once."""
+    run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
+    try:
+        rerun = services.run_rerun_at_once(user=request.user, run=run)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
+    messages.success(request, f"Stress test “{rerun.name}” was queued.")
+    return _redirect(request, reverse("stresstests:run_detail", args=[rerun.id]))
+
+
+@login_required
+@require_POST
+def run_rerun_edit(request, run_id):
+    """Edit and re-run: the wizard, pre-filled with the run's configuration."""
     run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
     try:
         draft = services.run_rerun(user=request.user, run=run)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
-    messages.info(request, "A copy of the configuration is ready: review each step and press Next to start it.")
+    messages.info(request, "A copy of the configuration is ready: change what you need and press Next to start it.")
     return _redirect(request, wizard_url(draft, wizard.STEPS[0]))
+
+
+@login_required
+@require_POST
+def run_delete_draft(request, run_id):
+    run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
+    project_id = run.project_id
+    try:
+        services.run_delete_draft(user=request.user, run=run)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
+    messages.success(request, f"Draft “{run.name}” was deleted.")
+    return _redirect(request, reverse("stresstests:run_list", args=[project_id]))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from projects.models import RISK_GROUPS, TestCategory
 
 from .models import StressTestRun
+from .wizard_checks import model_check_failed
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,18 @@ STEP_BY_SLUG = {step.slug: step for step in STEPS}
 CONFIGURED_MARK = "configuration"
 
 
+# Steps that wait for the model check (wizard_checks) before moving on.
+MODEL_CHECKED_STEPS = ("model",)
+
+
 def is_step_done(run: StressTestRun, step: Step) -> bool:
+    """A step is done when the row holds its choice and the model check has not failed on it."""
     if step.slug == "configuration":
         return bool(run.wizard_step)
     if step.slug == "model":
-        return run.model_id is not None
+        return run.model_id is not None and not model_check_failed(run, with_dataset=False)
     if step.slug == "reference":
-        return run.reference_dataset_id is not None
+        return run.reference_dataset_id is not None and not model_check_failed(run, with_dataset=True)
     return run.evaluation_dataset_id is not None
 
 

@@ -10,12 +10,17 @@ from django.core.files.uploadedfile import UploadedFile
 
 from projects.registries.validation import label_problems
 from projects.registries.storage import human_size
+from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.data import decompressed_size, detect_format, load_dataset
 from stresstests.engine.errors import DataLoadError
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
+
+from .wizard_checks import is_datetime_like
 
 # Above this size only the first rows are read: enough to list the columns and check the label.
 FULL_READ_BYTES = 20 * 1024 * 1024
 HEAD_ROWS = 1000
+DATETIME_SAMPLE_ROWS = 200
 # Formats that cannot be read in part: above FULL_READ_BYTES they are left to the registry's validation task.
 WHOLE_FILE_FORMATS = ("json", "parquet")
 
@@ -27,13 +32,39 @@ class UploadCheck:
     rows: int | None = None  # None: only a sample was read
     error: str = ""
     prediction_column: str = ""  # for predictions: the column named, or the only one besides the label
+    # Columns that look like model output ({"column", "reason"}), found by the engine's rule (engine/columns.py).
+    prediction_like: list[dict] = field(default_factory=list)
+    datetime_columns: list[str] = field(default_factory=list)  # proposed as the timestamp column
 
-    def summary(self, *, label_col: str = "") -> str:
+    def summary(self, *, label_col: str = "", pred_col: str = "", kept_as_features: bool = False,
+                timestamp_col: str = "") -> str:
         if not self.columns:
             return f"{self.file_name} is large; its columns are checked when the dataset is validated."
         rows = f"{self.rows} rows" if self.rows is not None else "more than a thousand rows"
         label = f"; label column “{label_col}” found" if label_col else ""
-        return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}."
+        return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}." + self._proposal(
+            pred_col, kept_as_features) + self._timestamp_proposal(timestamp_col)
+
+    def _timestamp_proposal(self, timestamp_col: str) -> str:
+        dates = [] if timestamp_col else self.datetime_columns
+        if not dates:
+            return ""
+        verb = "holds" if len(dates) == 1 else "hold"
+        return f" {_listing(dates)} {verb} dates: the evaluation step proposes it as the timestamp column."
+
+    def _proposal(self, pred_col: str, kept_as_features: bool) -> str:
+        """Never silent about a column that looks like the model's predictions: say what happens to it and how to
+        use it as the prediction column instead."""
+        columns = [c["column"] for c in self.prediction_like if c["column"] != pred_col]
+        if not columns:
+            return ""
+        names = ", ".join(f"“{c}”" for c in columns)
+        if kept_as_features:
+            return f" {names} look(s) like model output but will be tested as feature(s), as you asked."
+        return (f" {names} look(s) like the model's predictions (values between 0 and 1, or named like a "
+                f"prediction), so the stress test leaves it out of the features. Proposed: go Back, switch "
+                f"Predictions on and name {names.split(', ')[0]} as the prediction column; or tick “Test columns that "
+                "look like predictions as features”.")
 
 
 def _read(upload: UploadedFile):
@@ -72,10 +103,16 @@ def check_dataset_upload(upload: UploadedFile, *, label_col: str | None, model_t
         return check
     check.columns = [str(c) for c in frame.columns]
     check.rows = len(frame) if whole else None
+    head = frame.head(DATETIME_SAMPLE_ROWS)
+    check.datetime_columns = [str(c) for c in head.columns if is_datetime_like(head[c])]
     if label_col and label_col not in check.columns:
         check.error = f"Label column “{label_col}” is not in {upload.name}; its columns are {_listing(check.columns)}."
     else:  # what validation would find later (empty labels, too many classes), said while the user is still here
         check.error = " ".join(label_problems(frame, label_col, model_task))
+    if not check.error:
+        candidates = [c for c in frame.columns if c != label_col]
+        check.prediction_like = prediction_like_columns(frame, candidates=candidates, label_col=label_col,
+                                                        model_task=model_task or MODEL_TASK_BINARY_CLASSIFICATION)
     return check
 
 

@@ -111,6 +111,18 @@ def client_for(client):
     return login
 
 
+LOCAL_SERVERS = ("127.0.0.1", "localhost")
+
+
+@pytest.fixture
+def allow_local_outbound(settings, monkeypatch):
+    """The local servers tests use (moto's S3, PostgreSQL, MariaDB) listen on loopback, which the outbound policy
+    refuses unless the operator allows it: such tests allow it explicitly, here and (through the environment) in the
+    Celery worker processes they start."""
+    settings.OUTBOUND_ALLOWED_HOSTS = list(LOCAL_SERVERS)
+    monkeypatch.setenv("OUTBOUND_ALLOWED_HOSTS", ",".join(LOCAL_SERVERS))
+
+
 # --- A real Celery worker process on the configured broker ------------------------------------------------------------
 
 

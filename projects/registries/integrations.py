@@ -18,6 +18,8 @@ from django.db import transaction
 
 from projects.models import Integration, IntegrationType, Workspace
 
+from . import egress, sql_policy
+
 SQL_DIALECTS = {
     "postgresql": ("postgresql+psycopg", 5432),
     "mysql": ("mysql+pymysql", 3306),
@@ -152,11 +154,15 @@ def _redact_boto_logs() -> None:
 
 
 def s3_client(s3: S3Settings):
+    """A client whose every connection goes through the outbound policy (checked now for a clear message, and again
+    by the connection itself when it opens a socket)."""
     import boto3
     from botocore.config import Config
 
     _redact_boto_logs()
-    return boto3.client(
+    if s3.endpoint_url:
+        _checked(egress.check_url, s3.endpoint_url, what="S3 endpoint")
+    client = boto3.client(
         "s3",
         endpoint_url=s3.endpoint_url or None,
         region_name=s3.region or "us-east-1",
@@ -166,6 +172,15 @@ def s3_client(s3: S3Settings):
             s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=60, retries={"max_attempts": 2}
         ),
     )
+    egress.guard_boto_client(client)
+    return client
+
+
+def _checked(check, *args, **kwargs):
+    try:
+        return check(*args, **kwargs)
+    except (egress.EgressRefused, sql_policy.SqlOptionError) as error:
+        raise IntegrationError(str(error)) from None
 
 
 def sql_url(sql: SqlSettings):
@@ -173,30 +188,45 @@ def sql_url(sql: SqlSettings):
     from sqlalchemy.engine.url import URL
 
     if sql.url:
-        url = make_url(sql.url)
+        try:
+            url = make_url(sql.url)
+        except Exception:  # sqlalchemy's ArgumentError; its text would echo the URL and its password
+            raise IntegrationError("The database URL cannot be parsed; write dialect://user:password@host:port/db.") \
+                from None
         base = url.get_backend_name()
         if base not in SQL_DIALECTS:
             raise IntegrationError(f"Unsupported database {base}; use PostgreSQL, MySQL/MariaDB or SQLite.")
+        _checked(sql_policy.check_query, base, dict(url.query))
         url = url.set(drivername=SQL_DIALECTS[base][0])
         if base == "sqlite":
             check_server_path(url.database or "", what="SQLite database")
+        elif not url.host:
+            # Without a host the drivers fall back to a local unix socket, which no policy check would see.
+            raise IntegrationError("The database URL names no host; write dialect://user:password@host:port/db.")
+        _checked(sql_policy.check_database, base, url.database)
         return url
     if sql.dialect not in SQL_DIALECTS:
         raise IntegrationError(f"Unsupported database {sql.dialect!r}; use postgresql, mysql or sqlite.")
     driver, default_port = SQL_DIALECTS[sql.dialect]
     if sql.dialect == "sqlite":
         return URL.create(driver, database=str(check_server_path(sql.sqlite_path, what="SQLite database")))
+    _checked(sql_policy.check_database, sql.dialect, sql.database)
     return URL.create(driver, username=sql.username or None, password=sql.password or None,
                       host=sql.host or "127.0.0.1", port=sql.port or default_port, database=sql.database or None)
 
 
 def sql_engine(integration: Integration):
-    """A short-lived engine (no pool kept between reads); callers dispose it."""
+    """A short-lived engine (no pool kept between reads); callers dispose it. The host is checked against the outbound
+    policy now and the driver connects to the checked address, so a later DNS answer cannot redirect it."""
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
     url = sql_url(sql_settings(integration))
-    connect_args = {"connect_timeout": 10} if url.get_backend_name() in ("postgresql", "mysql") else {}
+    backend = url.get_backend_name()
+    addresses: tuple[str, ...] = ()
+    if backend != "sqlite":
+        addresses = _checked(egress.check_host, url.host, url.port, what=f"Database {integration.name}")
+    connect_args = sql_policy.connect_args(backend, addresses)
     return create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
@@ -232,6 +262,7 @@ def integration_create(*, user, workspace: Workspace, name: str, integration_typ
     integration = Integration(workspace=workspace, name=name, integration_type=integration_type, created_by=user)
     integration.config = clean_config(integration_type, config)
     integration.set_secrets(clean_secrets(integration_type, secrets))
+    check_outbound(integration)
     with transaction.atomic():
         integration.save()
         audit(actor=user, action="integration.create", obj=integration, workspace=workspace,
@@ -253,6 +284,7 @@ def integration_update(*, user, integration: Integration, name: str, config: dic
     integration.name = name
     integration.config = clean_config(integration.integration_type, config)
     integration.set_secrets({**kept, **given})
+    check_outbound(integration)
     with transaction.atomic():
         integration.save()
         audit(actor=user, action="integration.update", obj=integration, workspace=integration.workspace,
@@ -286,6 +318,49 @@ def clean_secrets(integration_type: str, secrets: dict[str, str]) -> dict[str, s
         return {key: str(value) for key, value in secrets.items() if value}
     allowed = SECRET_NAMES.get(integration_type, ())
     return {key: str(value) for key, value in secrets.items() if key in allowed and value}
+
+
+def check_outbound(integration: Integration) -> None:
+    """Save-time check of where the integration would connect: the outbound policy for its hosts, and the SQL URL's
+    options and database. A name that does not resolve yet passes; every connection checks again."""
+    kind, config = integration.integration_type, integration.config
+    try:
+        if kind in (IntegrationType.S3, IntegrationType.MLFLOW) and config.get("endpoint_url"):
+            egress.check_url(config["endpoint_url"], what="Endpoint URL", at_save=True)
+        if kind == IntegrationType.HUGGINGFACE and config.get("endpoint"):
+            egress.check_url(config["endpoint"], what="Hub endpoint", at_save=True)
+        if kind == IntegrationType.SQL:
+            _check_sql_outbound(integration)
+    except egress.EgressRefused as error:
+        field_name = {IntegrationType.SQL: "host", IntegrationType.HUGGINGFACE: "endpoint"}.get(kind, "endpoint_url")
+        raise ValidationError({field_name: str(error)}) from None
+
+
+def _check_sql_outbound(integration: Integration) -> None:
+    sql = sql_settings(integration)
+    if sql.url.lower().startswith("sqlite") or (not sql.url and sql.dialect == "sqlite"):
+        # A server file, checked against DATA_PATH_ALLOWLIST when it is read; only the URL's options are checked now.
+        _check_sqlite_query(sql.url)
+        return
+    try:
+        url = sql_url(sql)
+    except IntegrationError as error:
+        raise ValidationError({"url" if sql.url else "database": redact(str(error), integration)}) from None
+    if url.get_backend_name() != "sqlite":
+        egress.check_host(url.host, url.port, what="Database host", at_save=True)
+
+
+def _check_sqlite_query(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    if not url:
+        return
+    try:
+        sql_policy.check_query("sqlite", dict(make_url(url).query))
+    except sql_policy.SqlOptionError as error:
+        raise ValidationError({"url": str(error)}) from None
+    except Exception:  # sqlalchemy's ArgumentError, whose text echoes the URL
+        raise ValidationError({"url": "The database URL cannot be parsed."}) from None
 
 
 def _check_custom_keys(values: dict) -> None:

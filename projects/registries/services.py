@@ -21,6 +21,7 @@ from django.db.models import ProtectedError
 
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import ConfigError
+from stresstests.engine.loader_options import LoaderOptionError, check_loader_options
 
 from . import integrations, sources, storage
 from .validation import set_validity
@@ -163,6 +164,10 @@ def _clean_data_params(data_params: dict | None) -> dict:
         raise ValidationError({"data_params": str(error)}) from None
     if loading_kwargs:
         raw["loading_kwargs"] = _json_object(loading_kwargs, "loading_kwargs")
+        try:
+            check_loader_options(raw["loading_kwargs"])
+        except LoaderOptionError as error:
+            raise ValidationError({"loading_kwargs": str(error)}) from None
     return raw
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from stresstests.engine import data as engine_data
 from stresstests.engine.errors import EngineError, ModelLoadError
 
-from . import integrations, storage
+from . import egress, integrations, sql_policy, storage
 from .integrations import IntegrationError, S3Settings
 from projects.models import Dataset, DatasetSource, Integration, IntegrationType, ModelSource, Predictions, RegisteredModel
 
@@ -134,10 +134,16 @@ def fetch_data_path(path: str, integration: Integration | None) -> Iterator[Path
 @contextlib.contextmanager
 def s3_errors(uri: str, integration: Integration | None) -> Iterator[None]:
     """Turns boto errors into one plain sentence; wrong keys, a missing bucket and an unreachable endpoint differ."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError, HTTPClientError,
+                                     NoCredentialsError)
 
     try:
         yield
+    except HTTPClientError as error:
+        refused = error.kwargs.get("error")
+        if isinstance(refused, egress.EgressRefused):  # the guarded connection refused the address it resolved
+            raise SourceError(f"{uri}: {refused}") from None
+        raise SourceError(integrations.redact(f"S3 error for {uri}: {error}", integration)) from None
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
         raise SourceError(integrations.redact(_s3_message(uri, code, error), integration)) from None
@@ -218,6 +224,11 @@ def split_table_name(table_name: str) -> tuple[str | None, str]:
         raise SourceError(f"Table “{table_name}” has too many dots; write table or schema.table.")
     for part in parts:
         check_identifier(part, what="Table name")
+    if len(parts) == 2:
+        try:
+            sql_policy.check_schema(parts[0])
+        except sql_policy.SqlOptionError as error:
+            raise SourceError(str(error)) from None
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 

@@ -45,9 +45,26 @@
     });
   }
 
+  // Registered models and datasets: the search box hides the rows whose text does not contain what is typed.
+  function bindRowFilters(root) {
+    root.querySelectorAll("input[data-filter-rows]").forEach(function (input) {
+      if (input.dataset.wizardBound) return;
+      input.dataset.wizardBound = "1";
+      input.addEventListener("input", function () {
+        var body = document.getElementById(input.dataset.filterRows);
+        if (!body) return;
+        var wanted = input.value.trim().toLowerCase();
+        Array.prototype.forEach.call(body.rows, function (row) {
+          row.hidden = wanted !== "" && row.textContent.toLowerCase().indexOf(wanted) === -1;
+        });
+      });
+    });
+  }
+
   function init(root) {
     syncPredictions(root);
     bindDropzones(root);
+    bindRowFilters(root);
   }
 
   // Keyboard and screen-reader users land on the step's title after each Next; an invalid step that htmx swapped

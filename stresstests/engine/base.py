@@ -126,6 +126,8 @@ class Schema:
     intersections: list[list[str]] = field(default_factory=list)   # feature combinations for subset tests
     embeddings: dict[str, list[str]] = field(default_factory=dict)  # embedding name -> its numeric columns
     query_col: str | None = None              # ranking: the column grouping rows into queries (a role, not a feature)
+    # Columns kept out of the features with the reason, e.g. [{"column": "preds", "reason": "..."}].
+    left_out_columns: list[dict] = field(default_factory=list)
 
     @property
     def tested_features(self) -> list[str]:

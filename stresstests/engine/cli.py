@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--categories", nargs="+", help="test categories, e.g. drift subset_performance, or all")
     parser.add_argument("--protected-features", nargs="+", default=[], help="features for bias and fairness")
     parser.add_argument("--features-not-in-model", nargs="+", default=[], help="columns the model does not use")
+    parser.add_argument("--keep-as-features", nargs="+", default=[],
+                        help="columns that look like model output (pred*, score, prob*) but are features: test them")
     parser.add_argument("--config", help="JSON file with a RIME test_run_config (and optionally data_params)")
     parser.add_argument("--seed", type=int, help="random seed (default 0, or the config's random_seed)")
     parser.add_argument("--nrows", type=int, help="sample at most this many rows from each dataset")
@@ -144,6 +146,7 @@ def _configuration(options: dict[str, Any]) -> tuple[RunConfig, DataParams]:
         "pred_col": (pred_col[0] if len(pred_col) == 1 else pred_col) if pred_col else None,
         "protected_features": options.get("protected_features") or None,
         "features_not_in_model": options.get("features_not_in_model") or None,
+        "keep_as_features": options.get("keep_as_features") or None,
     }
     for name, value in overrides.items():
         if value is not None:
@@ -229,6 +232,7 @@ def summary_table(report: dict) -> str:
     lines = [f"Stress test of a {run['model_task'].removeprefix('MODEL_TASK_').replace('_', ' ').lower()} model: "
              f"{run['reference']['sampled_rows']} reference rows, {run['evaluation']['sampled_rows']} evaluation "
              f"rows, {run['duration_s']:.1f} s (model calls {run['model_calls']['seconds']:.1f} s)", ""]
+    lines += _first_lines(report)
     lines += _metrics_lines(run["model_metrics"])
     lines.append(f"{'Category':<32} {'Severity':<9} {'Passed':>8}  Failing tests")
     for category in report["categories"]:
@@ -242,8 +246,32 @@ def summary_table(report: dict) -> str:
     lines += ["", f"Tests: {counts['alert']} alert, {counts['warning']} warning, {counts['pass']} pass, "
                   f"{counts['skipped']} skipped, {counts['error']} error"]
     if report["key_findings"]:
-        lines += ["", "Key findings:"] + [f"- {finding}" for finding in report["key_findings"][:8]]
+        lines += ["", "Key findings (one per root cause, worst first):"]
+        lines += [_finding_line(finding) for finding in report["key_findings"][:8]]
     return "\n".join(lines) + "\n"
+
+
+def _first_lines(report: dict) -> list[str]:
+    """What the reader must know before any number: an over-fitted reference, columns proposed as predictions."""
+    run = report["run"]
+    lines = []
+    check = run.get("reference_check")
+    if check:
+        lines.append(f"NOTE: {check['message']}")
+    for column in (run.get("schema") or {}).get("left_out_columns") or []:
+        lines.append(f"NOTE: {column['reason']} Proposed: --pred-col {column['column']} to use it as the model's "
+                     f"predictions, or --keep-as-features {column['column']} to test it as a feature.")
+    return lines + [""] if lines else []
+
+
+def _finding_line(finding: dict | str) -> str:
+    if not isinstance(finding, dict):   # schema 1 reports: plain sentences
+        return f"- {finding}"
+    label = SEVERITY_LABEL.get(finding.get("severity"), "-")
+    tests = ", ".join(test["name"] for test in finding.get("tests", [])[:4])
+    more = len(finding.get("tests", [])) - 4
+    return f"- [{label}] {finding['title']}" + (f"\n    tests: {tests}" + (f" +{more} more" if more > 0 else "")
+                                                if tests else "")
 
 
 def _metrics_lines(metrics: dict) -> list[str]:

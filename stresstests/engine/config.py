@@ -89,6 +89,8 @@ class DataParams:
     ranking_info: dict | None = None
     # RIME's embeddings: [{"name": ..., "cols": [...]}], numeric columns that together form one vector.
     embeddings: list[dict] = field(default_factory=list)
+    # Columns that look like model output but are features after all (otherwise they are left out, with a note).
+    keep_as_features: list[str] = field(default_factory=list)
     nrows: int | None = None
     sample: bool = True
 

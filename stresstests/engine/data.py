@@ -1,4 +1,9 @@
-"""Loading datasets and predictions, recognised by content as well as extension, with messages a user can act on."""
+"""Loading datasets and predictions, recognised by content as well as extension, with messages a user can act on.
+
+Cheap checks come first: the format is recognised from the first bytes, user-given options are checked against an
+allow-list (loader_options), and a CSV's or JSON Lines' column count and line length are read from the first
+MAX_LINE_BYTES, a Parquet file's from its footer, before any parser or decompression pass runs over the whole file.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import pandas as pd
 
 from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.errors import DataLoadError
+from stresstests.engine.loader_options import check_loader_options
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
 _SNIFF_BYTES = 64 * 1024
@@ -23,11 +29,13 @@ MAX_DECOMPRESSED_BYTES = 2 * 1024**3
 _DECOMPRESS_CHUNK = 1024 * 1024
 # Tests loop over the features: far past this many columns a run takes hours, so such a file is refused at once.
 MAX_COLUMNS = 1000
+# No line of a table a stress test can use is this long; a longer first line is refused before any parse.
+MAX_LINE_BYTES = 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 
 
-def detect_format(path: str | Path) -> tuple[str, bool]:
+def detect_format(path: str | Path, *, encoding: str = "utf-8") -> tuple[str, bool]:
     """(format, gzipped) from the file's first bytes; the extension only breaks ties (e.g. a one-record JSONL)."""
     path = Path(path)
     raw = _read_head(path)
@@ -37,7 +45,7 @@ def detect_format(path: str | Path) -> tuple[str, bool]:
         return "parquet", gzipped
     if b"\x00" in head[:8192]:
         raise DataLoadError(f"{path.name} is a binary file, not CSV, JSON, JSON Lines or Parquet.")
-    text = _decode_head(path, head)
+    text = _decode_head(path, head, encoding)
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
         raise DataLoadError(f"{path.name} is empty: it has no header and no rows.")
@@ -53,16 +61,21 @@ def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: 
     """Read csv, csv.gz, parquet, json, json.gz, jsonl or jsonl.gz into a DataFrame with string column names.
     A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread."""
     path = Path(path)
-    fmt, gzipped = detect_format(path)
+    kwargs = check_loader_options(loading_kwargs)
+    encoding = str(kwargs.pop("encoding", "utf-8"))
+    fmt, gzipped = detect_format(path, encoding=encoding)
+    check_loader_options({**kwargs, **({"encoding": encoding} if encoding != "utf-8" else {})}, fmt=fmt)
+    _cheap_checks(path, fmt, gzipped, encoding, kwargs)
     if gzipped:
         decompressed_size(path, max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
-    kwargs = dict(loading_kwargs or {})
+    if fmt != "parquet":
+        kwargs["encoding"] = encoding
     try:
         frame = _READERS[fmt](path, gzipped, nrows, kwargs)
     except DataLoadError:
         raise
     except UnicodeDecodeError:
-        raise DataLoadError(f"{path.name} is not UTF-8 text; save it with UTF-8 encoding.") from None
+        raise DataLoadError(_not_encoded(path, encoding)) from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         raise DataLoadError(f"{path.name} could not be read as {fmt.upper()}: {_first_line(error)}") from None
     return _checked_frame(frame, path, fmt)
@@ -111,12 +124,89 @@ def decompressed_size(path: Path, cap: int) -> int:
     return total
 
 
-def _decode_head(path: Path, head: bytes) -> str:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _decode_head(path: Path, head: bytes, encoding: str = "utf-8") -> str:
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
         return decoder.decode(head, final=False)  # final=False: a character cut at the sniff boundary is fine
     except UnicodeDecodeError:
-        raise DataLoadError(f"{path.name} is not UTF-8 text; save it with UTF-8 encoding.") from None
+        raise DataLoadError(_not_encoded(path, encoding)) from None
+
+
+def _not_encoded(path: Path, encoding: str) -> str:
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        return f"{path.name} is not UTF-8 text; save it with UTF-8 encoding."
+    return f"{path.name} is not {encoding} text; check the encoding loading option."
+
+
+# ---- cheap checks: from the first bytes, before any full parse --------------------------------------------------------
+def _cheap_checks(path: Path, fmt: str, gzipped: bool, encoding: str, kwargs: dict) -> None:
+    if fmt == "parquet" and not gzipped:
+        _check_parquet_schema(path)
+    elif fmt in ("csv", "jsonl"):
+        head = _head_bytes(path, gzipped, MAX_LINE_BYTES + 1)
+        lines = head.split(b"\n")
+        complete, last = lines[:-1], lines[-1]
+        if fmt == "csv":
+            _check_csv_columns(path, complete + [last], encoding, kwargs)
+        else:
+            _check_jsonl_columns(path, complete[:1], encoding)
+        if not complete and len(head) > MAX_LINE_BYTES:
+            raise DataLoadError(f"{path.name}: its first line is longer than {MAX_LINE_BYTES // 1024**2} MB, far "
+                                "longer than a row of a table a stress test can use; check the separator, or split "
+                                "the data.")
+
+
+def _head_bytes(path: Path, gzipped: bool, size: int) -> bytes:
+    opener = gzip.open if gzipped else open
+    try:
+        with opener(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataLoadError(f"{path.name} cannot be read: {error}.") from None
+
+
+def _check_csv_columns(path: Path, lines: list[bytes], encoding: str, kwargs: dict) -> None:
+    """Every line in the first MAX_LINE_BYTES (whatever skiprows or header choose) has at most MAX_COLUMNS fields;
+    the last line may be cut, so its count is a lower bound."""
+    separator = str(kwargs.get("sep") or kwargs.get("delimiter") or ",")
+    quote = str(kwargs.get("quotechar") or '"')
+    for number, raw in enumerate(lines):
+        if raw.count(separator.encode(encoding, "replace")) < MAX_COLUMNS:
+            continue  # cheap: fewer separators than the limit cannot make too many fields
+        text = raw.decode(encoding, "replace").lstrip("\ufeff")
+        try:
+            fields = len(next(csv.reader([text], delimiter=separator, quotechar=quote), []))
+        except csv.Error:
+            continue
+        if fields > MAX_COLUMNS:
+            cut = number == len(lines) - 1
+            count = f"more than {fields:,}" if cut else f"{fields:,}"
+            raise DataLoadError(f"{path.name} has {count} columns; a stress test handles at most {MAX_COLUMNS:,}. "
+                                "Keep the columns the model uses (and the label), or split the data.")
+
+
+def _check_jsonl_columns(path: Path, first: list[bytes], encoding: str) -> None:
+    if not first:
+        return
+    try:
+        record = json.loads(first[0].decode(encoding, "replace"))
+    except json.JSONDecodeError:
+        return  # the reader gives the precise message
+    if isinstance(record, dict) and len(record) > MAX_COLUMNS:
+        raise DataLoadError(f"{path.name} has {len(record):,} columns; a stress test handles at most "
+                            f"{MAX_COLUMNS:,}. Keep the columns the model uses (and the label), or split the data.")
+
+
+def _check_parquet_schema(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        columns = len(pq.read_schema(path).names)
+    except Exception:  # pyarrow's own error types vary by version; the reader reports a damaged file precisely
+        return
+    if columns > MAX_COLUMNS:
+        raise DataLoadError(f"{path.name} has {columns:,} columns; a stress test handles at most {MAX_COLUMNS:,}. "
+                            "Keep the columns the model uses (and the label), or split the data.")
 
 
 def _looks_like_json_lines(text: str, path: Path) -> bool:
@@ -129,16 +219,20 @@ def _looks_like_json_lines(text: str, path: Path) -> bool:
     return bool(rest) or ".jsonl" in "".join(path.suffixes).lower()
 
 
-def _open_text(path: Path, gzipped: bool):
-    return gzip.open(path, "rt", encoding="utf-8") if gzipped else path.open("r", encoding="utf-8")
+def _open_text(path: Path, gzipped: bool, encoding: str = "utf-8"):
+    return gzip.open(path, "rt", encoding=encoding) if gzipped else path.open("r", encoding=encoding)
 
 
 def _read_csv(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
-    with _open_text(path, gzipped) as handle:
-        header = next(csv.reader([handle.readline().lstrip("\ufeff")]), [])
+    encoding = kwargs.pop("encoding", "utf-8")
+    separator = kwargs.get("sep") or kwargs.get("delimiter") or ","
+    with _open_text(path, gzipped, encoding) as handle:
+        # Bounded: the cheap checks already refused a longer first line.
+        header = next(csv.reader([handle.readline(MAX_LINE_BYTES + 1).lstrip("\ufeff")], delimiter=separator), [])
     _reject_duplicate_columns([h.strip() for h in header], path)
-    return pd.read_csv(path, compression="gzip" if gzipped else None, nrows=nrows, encoding="utf-8",
-                       encoding_errors="strict", **kwargs)
+    # engine="c": no option can switch pandas to its python engine (and its regular-expression separators).
+    return pd.read_csv(path, compression="gzip" if gzipped else None, nrows=nrows, encoding=encoding,
+                       encoding_errors="strict", engine="c", **kwargs)
 
 
 def _read_parquet(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
@@ -148,7 +242,7 @@ def _read_parquet(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) ->
 
 
 def _read_json(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
-    with _open_text(path, gzipped) as handle:
+    with _open_text(path, gzipped, kwargs.pop("encoding", "utf-8")) as handle:
         records = json.load(handle)
     if isinstance(records, dict) and not all(isinstance(v, list) for v in records.values()):
         records = [records]   # a single record; a dict of lists is read column by column

@@ -51,7 +51,7 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("mse", "MSE", False, bounded=False),
     MetricInfo("rmse", "RMSE", False, bounded=False),
     MetricInfo("msle", "MSLE", False, bounded=False),
-    MetricInfo("mape", "MAPE", False, bounded=False),
+    MetricInfo("mape", "Weighted MAPE", False, bounded=False),   # sum |error| / sum |target|: see _mape
     MetricInfo("r2", "R2", True, bounded=False),
     MetricInfo("prediction_variance", "Prediction Variance", False, needs_labels=False, bounded=False),
     MetricInfo("average_prediction", "Average Prediction", False, needs_labels=False, bounded=False),
@@ -95,6 +95,35 @@ class GroupedMetric:
     values: np.ndarray          # (n_groups,) metric per group, NaN where undefined
     standard_errors: np.ndarray  # (n_groups,) approximate standard error, NaN where undefined
     counts: np.ndarray          # (n_groups,) rows used per group
+    # (n_groups,) members of the scarcest class the value rests on; None: every row counts (means, accuracy)
+    class_support: np.ndarray | None = None
+
+    @property
+    def support(self) -> np.ndarray:
+        return self.counts if self.class_support is None else self.class_support
+
+
+# Why a metric can be undefined on a dataset, for skip reasons (the generic one is for the rest).
+_UNDEFINED_REASONS = {
+    "auc": "only one class is present in the labels",
+    "multiclass_auc": "no class has both members and non-members in the labels",
+    "f1": "there are no positive labels and no positive predictions",
+    "precision": "the model predicts no positive",
+    "recall": "there are no positive labels",
+    "false_negative_rate": "there are no positive labels",
+    "false_positive_rate": "there are no negative labels",
+    "prediction_variance_positive_labels": "there are fewer than two positive labels",
+    "prediction_variance_negative_labels": "there are fewer than two negative labels",
+    "macro_precision": "no class is ever predicted",
+    "msle": "a target or a prediction is at or below -1, where the logarithm of MSLE is undefined",
+    "mape": "every target is zero, so no error can be expressed as a share of the target",
+    "r2": "the target is constant",
+}
+
+
+def undefined_reason(metric: str) -> str:
+    """Why `metric` can be undefined, in words a user can act on."""
+    return _UNDEFINED_REASONS.get(metric, "there are too few labelled rows")
 
 
 def primary_metric(model_task: str) -> str:
@@ -148,8 +177,9 @@ def compute_metrics(model_task: str, labels: np.ndarray | None, predictions: np.
 
 
 def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
-                   codes: np.ndarray, n_groups: int) -> GroupedMetric:
-    """`name` per group of rows; `codes` gives each row's group in [0, n_groups) or -1 to leave it out."""
+                   codes: np.ndarray, n_groups: int, *, min_class_size: int = 1) -> GroupedMetric:
+    """`name` per group of rows; `codes` gives each row's group in [0, n_groups) or -1 to leave it out.
+    `min_class_size`: macro metrics leave out the classes with fewer members in a group."""
     info = METRICS[name]
     predictions = np.asarray(predictions, dtype=float)
     codes = np.asarray(codes, dtype=np.int64)
@@ -161,11 +191,19 @@ def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predic
         keep &= ~(np.isnan(labels) if labels.ndim == 1 else np.isnan(labels).any(axis=1))   # ranking: (n, 2)
         labels = labels[keep]
     predictions, codes = predictions[keep], codes[keep]
+    return _compute(name, model_task, labels, predictions, codes, n_groups, min_class_size)
+
+
+def _compute(name: str, model_task: str, labels, predictions, codes, n_groups: int, min_class_size: int
+             ) -> GroupedMetric:
+    if name in _CLASS_AWARE:
+        return _GROUPED[name](model_task, labels, predictions, codes, n_groups, min_class_size=min_class_size)
     return _GROUPED[name](model_task, labels, predictions, codes, n_groups)
 
 
 def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
-                    code_sets: list[np.ndarray], group_counts: list[int]) -> list[GroupedMetric]:
+                    code_sets: list[np.ndarray], group_counts: list[int], *, min_class_size: int = 1
+                    ) -> list[GroupedMetric]:
     """`name` per group for several groupings of the same rows (e.g. the subsets of every feature) at once.
 
     Per-row quantities (hits, losses, ranks' score order) are computed once for all groupings and only the per-group
@@ -173,7 +211,7 @@ def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predi
     """
     code_sets = [np.asarray(codes, dtype=np.int64) for codes in code_sets]
     if name in _ONE_GROUPING_AT_A_TIME or any((codes < 0).any() for codes in code_sets):
-        return [grouped_metric(name, model_task, labels, predictions, codes, count)
+        return [grouped_metric(name, model_task, labels, predictions, codes, count, min_class_size=min_class_size)
                 for codes, count in zip(code_sets, group_counts)]
     predictions = np.asarray(predictions, dtype=float)
     if METRICS[name].needs_labels:
@@ -184,8 +222,10 @@ def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predi
         if not known.all():
             labels, predictions, code_sets = labels[known], predictions[known], [c[known] for c in code_sets]
     groupings = Groupings(code_sets, group_counts)
-    merged = _GROUPED[name](model_task, labels, predictions, groupings, groupings.total)
-    return [GroupedMetric(merged.values[start:stop], merged.standard_errors[start:stop], merged.counts[start:stop])
+    merged = _compute(name, model_task, labels, predictions, groupings, groupings.total, min_class_size)
+    support = merged.class_support
+    return [GroupedMetric(merged.values[start:stop], merged.standard_errors[start:stop], merged.counts[start:stop],
+                          None if support is None else support[start:stop])
             for start, stop in zip(groupings.offsets[:-1], groupings.offsets[1:])]
 
 
@@ -330,7 +370,8 @@ def _binary_auc(labels: np.ndarray, scores: np.ndarray, codes: np.ndarray | Grou
     variance = _ratio(auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2), n_pos * n_neg)
     # A floor keeps a perfect-AUC subset of a few rows from looking certain.
     std_error = np.sqrt(np.maximum(variance, 0.25 / np.maximum(np.minimum(n_pos, n_neg), 1) ** 2))
-    return GroupedMetric(auc, np.where(np.isnan(auc), np.nan, std_error), n_all.astype(np.int64))
+    return GroupedMetric(auc, np.where(np.isnan(auc), np.nan, std_error), n_all.astype(np.int64),
+                         np.minimum(n_pos, n_neg).astype(np.int64))
 
 
 def _confusion(labels: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +411,9 @@ def _binary_f1(task, labels, predictions, codes, n):
     from stresstests.engine.severity import proportion_standard_error
 
     std_error = np.where(np.isnan(f1), np.nan, proportion_standard_error(np.nan_to_num(f1), involved / 2))
-    return GroupedMetric(f1, std_error, _sum(codes, None, n).astype(np.int64))
+    # F1 is about the positive class: it rests on the actual positives, however many rows the group has.
+    return GroupedMetric(f1, std_error, _sum(codes, None, n).astype(np.int64),
+                         _sum(codes, actual.astype(float), n).astype(np.int64))
 
 
 def _positive_prediction_rate(task, labels, predictions, codes, n):
@@ -411,21 +454,36 @@ def _multiclass_accuracy(task, labels, predictions, codes, n):
     return _share_metric(predictions.argmax(axis=1) == labels.astype(int), codes, n)
 
 
-def _multiclass_auc(task, labels, predictions, codes, n):
-    """Macro one-vs-rest AUC over the classes that have both positives and negatives in the group."""
+def _multiclass_auc(task, labels, predictions, codes, n, *, min_class_size: int = 1):
+    """Macro one-vs-rest AUC over the classes with at least `min_class_size` members (and non-members) in the group."""
     per_class = [_binary_auc((labels == k).astype(float), predictions[:, k], codes, n)
                  for k in range(predictions.shape[1])]
-    values = np.vstack([c.values for c in per_class])
-    errors = np.vstack([c.standard_errors for c in per_class])
-    defined = (~np.isnan(values)).sum(axis=0)
+    enough = np.vstack([c.class_support for c in per_class]) >= max(min_class_size, 1)
+    values = np.where(enough, np.vstack([c.values for c in per_class]), np.nan)
+    errors = np.where(enough, np.vstack([c.standard_errors for c in per_class]), np.nan)
+    support = np.where(enough, np.vstack([c.class_support for c in per_class]), np.iinfo(np.int64).max)
+    return _class_average(values, errors, support, _sum(codes, None, n))
+
+
+def _class_average(per_class: np.ndarray, errors: np.ndarray, support: np.ndarray, count: np.ndarray
+                   ) -> GroupedMetric:
+    """Mean over the defined classes (rows of `per_class`, NaN = left out) per group, its standard error
+    sqrt(sum of the classes' variances) / classes, and the smallest member count among the classes used."""
+    defined = (~np.isnan(per_class)).sum(axis=0)
     with np.errstate(invalid="ignore"):
-        mean = np.where(defined > 0, np.nanmean(np.where(defined > 0, values, 0), axis=0), np.nan)
+        mean = np.where(defined > 0, np.nanmean(np.where(defined > 0, per_class, 0), axis=0), np.nan)
         error = np.sqrt(_ratio(np.nansum(errors ** 2, axis=0), defined.astype(float) ** 2))
-    return GroupedMetric(mean, error, _sum(codes, None, n).astype(np.int64))
+    scarcest = np.where(defined > 0, support.min(axis=0), 0)
+    return GroupedMetric(mean, np.where(defined > 0, error, np.nan), count.astype(np.int64),
+                         scarcest.astype(np.int64))
 
 
 def _macro(kind: str):
-    def compute(task, labels, predictions, codes, n):
+    def compute(task, labels, predictions, codes, n, *, min_class_size: int = 1):
+        """Per class (rows) and group (columns): the class's precision, recall or F1 where the class has at least
+        `min_class_size` members (predicted ones for precision, actual ones for recall, either for F1)."""
+        from stresstests.engine.severity import proportion_standard_error
+
         n_classes = predictions.shape[1]
         actual = labels.astype(int)
         predicted = predictions.argmax(axis=1)
@@ -436,23 +494,18 @@ def _macro(kind: str):
         n_true = np.bincount(cell_true, minlength=size)[:size].astype(float)
         n_pred = np.bincount(cell_pred, minlength=size)[:size].astype(float)
         if kind == "precision":
-            per_class, support = _ratio(true_pos, n_pred), n_pred
+            per_class, members = _ratio(true_pos, n_pred), n_pred
         elif kind == "recall":
-            per_class, support = _ratio(true_pos, n_true), n_true
+            per_class, members = _ratio(true_pos, n_true), n_true
         else:
-            per_class, support = _ratio(2 * true_pos, n_true + n_pred), (n_true + n_pred) / 2
-        present = (n_true + n_pred) > 0
-        per_class = np.where(present, np.nan_to_num(per_class), np.nan).reshape(n, n_classes)
-        support = support.reshape(n, n_classes)
-        with np.errstate(invalid="ignore"):
-            value = np.nanmean(np.where(np.isnan(per_class).all(axis=1, keepdims=True), 0, per_class), axis=1)
-        count = _sum(codes, None, n)
-        value = np.where(count > 0, value, np.nan)
-        from stresstests.engine.severity import proportion_standard_error
-
-        effective = np.maximum(support.sum(axis=1), 1.0)
-        error = np.where(np.isnan(value), np.nan, proportion_standard_error(np.nan_to_num(value), effective))
-        return GroupedMetric(value, error, count.astype(np.int64))
+            per_class, members = _ratio(2 * true_pos, n_true + n_pred), np.maximum(n_true, n_pred)
+        used = (members >= max(min_class_size, 1)) & ~np.isnan(per_class)
+        per_class = np.where(used, per_class, np.nan)
+        effective = (n_true + n_pred) / 2 if kind == "f1" else members
+        errors = np.where(used, proportion_standard_error(np.nan_to_num(per_class), effective), np.nan)
+        support = np.where(used, members, np.iinfo(np.int64).max)
+        return _class_average(per_class.reshape(n, n_classes).T, errors.reshape(n, n_classes).T,
+                              support.reshape(n, n_classes).T, _sum(codes, None, n))
 
     return compute
 
@@ -483,9 +536,23 @@ def _msle(task, labels, predictions, codes, n):
 
 
 def _mape(task, labels, predictions, codes, n):
-    nonzero = labels != 0
-    ratio = np.abs(_errors(predictions, labels)) / np.where(nonzero, np.abs(labels), 1.0)
-    return _mean_metric(ratio, codes, n, mask=nonzero)
+    """Weighted MAPE, sum |error| / sum |target| per group: the mean of per-row percentages explodes on a target
+    near zero (0.006 among values around 1 added 0.05 to a MAPE of 0.08), the weighted form does not.
+
+    Standard error of a ratio estimator (delta method): with R = A / B and residuals a_i - R b_i,
+    Var(R) ~ sum (a_i - R b_i)^2 / (n (n - 1) mean(b)^2); the sums expand so every grouping needs only per-group sums.
+    """
+    absolute_error, absolute_target = np.abs(_errors(predictions, labels)), np.abs(labels)
+    count = _sum(codes, None, n)
+    error_sum, target_sum = _sum(codes, absolute_error, n), _sum(codes, absolute_target, n)
+    ratio = _ratio(error_sum, target_sum)
+    r = np.nan_to_num(ratio)
+    residual_squares = (_sum(codes, absolute_error ** 2, n) - 2 * r * _sum(codes, absolute_error * absolute_target, n)
+                        + r * r * _sum(codes, absolute_target ** 2, n))
+    mean_target = _ratio(target_sum, count)
+    variance = _ratio(np.maximum(residual_squares, 0.0), count * np.maximum(count - 1, 0)) / np.where(
+        mean_target > 0, mean_target, np.nan) ** 2
+    return GroupedMetric(ratio, np.sqrt(variance), count.astype(np.int64))
 
 
 def _r2(task, labels, predictions, codes, n):
@@ -514,6 +581,8 @@ def _ranking(name: str):
 
 # Metrics that combine group codes arithmetically: `grouped_metrics` runs them one grouping at a time.
 _ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall", *RANKING_METRICS})
+# Metrics that take `min_class_size`.
+_CLASS_AWARE = frozenset({"macro_f1", "macro_precision", "macro_recall", "multiclass_auc"})
 
 _GROUPED = {
     "auc": _auc, "accuracy": _binary_accuracy, "f1": _binary_f1, "precision": _binary_precision,

@@ -1,4 +1,8 @@
-"""The versioned JSON report (docs/report-schema.md): pages, API, CLI and exports all render from it."""
+"""The versioned JSON report (docs/report-schema.md): pages, API, CLI and exports all render from it.
+
+Schema 2: `key_findings` is a ranked list of root causes (stresstests/engine/findings.py), `run.reference_check` names
+a reference that looks like training data, `run.schema.left_out_columns` the columns kept out of the features.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +15,38 @@ from stresstests.engine.vocabulary import (
     SEVERITY_WARNING, worst_severity,
 )
 from stresstests.engine.base import Context, TestCase, json_safe
-from stresstests.engine.metrics import METRICS, TASK_METRICS
-from stresstests.engine.vocabulary import STATUS_COMPLETED, STATUS_ERROR, STATUS_SKIPPED
 from stresstests.engine.base import SamplingInfo, TestResult
+from stresstests.engine.findings import (
+    STATISTIC_LABELS,
+    build_key_findings,
+    key_metric,
+    reference_check,
+    subset_rows_from_memo,
+)
+from stresstests.engine.metrics import METRICS, TASK_METRICS
+from stresstests.engine.severity import severity_for
+from stresstests.engine.vocabulary import STATUS_COMPLETED, STATUS_ERROR, STATUS_SKIPPED
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RISK_GROUP_ORDER = ("security", "fairness", "operational")
-MAX_FINDINGS_PER_CATEGORY = 3
 MAX_EXAMPLES_PER_CASE = 5
 
 
 def build_report(ctx: Context, results: list[TestResult], *, sampling: dict[str, SamplingInfo], duration_s: float,
                  notes: list[str]) -> dict:
-    categories = [_category(category, [r for r in results if r.test.category == category])
-                  for category in _ordered_categories(ctx, results)]
+    categories = json_safe([_category(category, [r for r in results if r.test.category == category])
+                            for category in _ordered_categories(ctx, results)])
+    run = _run_summary(ctx, results, sampling, duration_s, notes)
+    overfit = reference_check(json_safe(run["model_metrics"]))
+    run["reference_check"] = overfit
+    if overfit:
+        run["notes"].insert(0, overfit["message"])
     report = {
         "schema_version": SCHEMA_VERSION,
-        "run": _run_summary(ctx, results, sampling, duration_s, notes),
+        "run": run,
         "risk_groups": _risk_groups(categories),
         "categories": categories,
-        "key_findings": key_findings(results),
+        "key_findings": build_key_findings(categories, overfit=overfit, subset_rows=subset_rows_from_memo(ctx.memo)),
     }
     return json_safe(report)
 
@@ -66,8 +82,9 @@ def _run_summary(ctx: Context, results: list[TestResult], sampling: dict[str, Sa
             "features_not_in_model": ctx.schema.features_not_in_model,
             "excluded_columns": ctx.schema.excluded_columns, "protected_features": ctx.schema.protected_features,
             "feature_types": ctx.schema.feature_types,
+            "left_out_columns": [dict(column) for column in ctx.schema.left_out_columns],
         },
-        "notes": list(notes),
+        "notes": [*(column["reason"] for column in ctx.schema.left_out_columns), *notes],
     }
 
 
@@ -173,7 +190,7 @@ def test_result_dict(result: TestResult) -> dict:
         "duration_s": round(result.duration_s, 4),
         "failing_features": _failing_features(cases),
         "summary_counts": _case_counts(cases, result.status),
-        "test_cases": [test_case_dict(case) for case in cases],
+        "test_cases": [test_case_dict(case, result.thresholds, test.thresholds_higher_is_worse) for case in cases],
     }
     if result.status == STATUS_SKIPPED:
         entry["skip_reason"] = result.reason
@@ -200,8 +217,9 @@ def _case_counts(cases: list[TestCase], status: str) -> dict:
             "fail": counts[SEVERITY_ALERT], "skip": 0 if status == STATUS_COMPLETED else 1}
 
 
-def test_case_dict(case: TestCase) -> dict:
-    return {
+def test_case_dict(case: TestCase, thresholds: tuple[float, float] | None = None,
+                   higher_is_worse: bool = True) -> dict:
+    entry = {
         "features": list(case.features),
         "subset": case.subset,
         "severity": case.severity,
@@ -211,38 +229,41 @@ def test_case_dict(case: TestCase) -> dict:
         "examples": list(case.examples[:MAX_EXAMPLES_PER_CASE]),
         "details": case.details,
     }
+    note = severity_note(case, thresholds, higher_is_worse)
+    if note:
+        entry["severity_note"] = note
+    return entry
 
 
-def key_findings(results: list[TestResult]) -> list[str]:
-    """Plain sentences: every failing category's headline first (worst first), then their runners-up."""
-    per_category = [_category_findings(category, results) for category in ALL_CATEGORIES]
-    findings: list[str] = []
-    for rank in range(MAX_FINDINGS_PER_CATEGORY):
-        round_ = sorted((items[rank] for items in per_category if len(items) > rank), key=lambda pair: pair[0])
-        findings.extend(sentence for _, sentence in round_)
-    errors = [f"{r.test.name} could not run: {r.reason}" for r in results if r.status == STATUS_ERROR]
-    return findings + errors
+def severity_note(case: TestCase, thresholds: tuple[float, float] | None, higher_is_worse: bool) -> str | None:
+    """Why a case shows a lower severity than its key metric reaches against the test's thresholds (ENGINE.md:
+    evidence alone never goes past Warning when the measured impact is small), so a page never prints "PSI 1.22:
+    Warning" beside "Alert at 0.6" without a reason."""
+    if not thresholds or case.severity != SEVERITY_WARNING:
+        return None
+    name, value = key_metric({"metrics": case.metrics})
+    impact = _impact_text(case)
+    # The scale-aware drift distance has thresholds of its own, not the test's: no note rather than a wrong one.
+    if name is None or name == "wasserstein_distance" or not isinstance(value, (int, float)) or impact is None:
+        return None
+    if severity_for(float(value), thresholds, higher_is_worse=higher_is_worse) != SEVERITY_ALERT:
+        return None
+    label = METRICS[name].display if name in METRICS else STATISTIC_LABELS.get(name, name.replace("_", " "))
+    return (f"{label} {value:.4g} reaches the Alert threshold, but the severity is capped at Warning: the measured "
+            f"impact on the model ({impact}) stays below the impact's warning threshold, and evidence without "
+            "impact never goes past Warning.")
 
 
-def _category_findings(category: str, results: list[TestResult]) -> list[tuple[tuple, str]]:
-    failing = [(case, r.test) for r in results if r.test.category == category and r.status == STATUS_COMPLETED
-               for case in r.cases if case.severity != SEVERITY_PASS]
-    failing.sort(key=lambda pair: _finding_order(*pair))
-    chosen: list[tuple[tuple, str]] = []
-    for case, test in failing:
-        sentence = case.finding or _default_finding(case, test.name)
-        if all(sentence != existing for _, existing in chosen):
-            chosen.append((_finding_order(case, test), sentence))
-        if len(chosen) >= MAX_FINDINGS_PER_CATEGORY:
-            break
-    return chosen
-
-
-def _finding_order(case: TestCase, test) -> tuple:
-    return (-SEVERITY_ORDER[case.severity], -test.finding_priority, -(case.importance_score or 0.0))
-
-
-def _default_finding(case: TestCase, test_name: str) -> str:
-    where = ", ".join(case.features) if case.features else "the dataset"
-    level = "an Alert" if case.severity == SEVERITY_ALERT else "a Warning"
-    return f"{test_name} raised {level} on {where}."
+def _impact_text(case: TestCase) -> str | None:
+    deciding = case.metrics.get("impact_metric")   # drift: the watched metric that decided the impact's severity
+    if isinstance(deciding, str) and isinstance(case.metrics.get(f"impact_{deciding}"), (int, float)):
+        label = METRICS[deciding].display if deciding in METRICS else deciding
+        return f"{label} {case.metrics[f'impact_{deciding}']:.3g}"
+    for key, value in case.metrics.items():
+        if key.startswith("impact_") and key not in ("impact_method", "impact_effective_rows", "impact_lower_bound",
+                                                       "impact_standard_error") and isinstance(value, (int, float)):
+            metric = key.removeprefix("impact_")
+            return f"{METRICS[metric].display if metric in METRICS else metric} {value:.3g}"
+    if case.importance_score is not None:
+        return f"importance {case.importance_score:.3g}"
+    return None

@@ -18,6 +18,7 @@ from stresstests.engine.base import (
     StressTest,
     TestResult,
 )
+from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.data import predictions_from_frame, sample_rows
 from stresstests.engine.errors import DataLoadError, EngineError
@@ -67,7 +68,7 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     config = config or RunConfig()
     data_params = data_params or DataParams()
     check_model_task(model_task)
-    check_datasets(reference, evaluation, data_params)
+    one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
     if model_task == MODEL_TASK_RANKING:
         check_ranking_data(reference, evaluation, data_params.ranking_info, data_params.label_col)
     sampled_reference, reference_rows = _sample(reference, config, data_params, salt=1)
@@ -75,7 +76,9 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
     evaluation_predictions = _sampled_predictions(evaluation_predictions, evaluation_rows, len(evaluation),
                                                   "evaluation")
-    schema = infer_schema(sampled_reference, data_params, config)
+    schema = infer_schema(sampled_reference, data_params, config, model_task=model_task)
+    known = {column["column"] for column in schema.left_out_columns}
+    schema.left_out_columns += [column for column in one_sided if column["column"] not in known]
     profile = build_profile(sampled_reference[[*schema.tested_features, *_label(schema)]],
                             settings=config.data_profiling, categorical_features=data_params.categorical_features,
                             text_features=data_params.text_features)
@@ -111,8 +114,11 @@ def check_model_task(model_task: str) -> None:
         raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(SUPPORTED_TASKS))}.")
 
 
-def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams) -> None:
-    """Raise DataLoadError when the two datasets cannot be compared or lack a named column."""
+def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams, *,
+                   model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> list[dict]:
+    """Raise DataLoadError when the two datasets cannot be compared or lack a named column. Returns the columns that
+    are in one dataset only but look like model output (an evaluation file that carries the model's scores): those
+    are left out with a reason instead of failing the run."""
     for name, frame in (("reference", reference), ("evaluation", evaluation)):
         if len(frame) == 0:
             raise DataLoadError(f"The {name} dataset has no rows.")
@@ -130,12 +136,31 @@ def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_param
                                     f"{_listing(frame.columns)}.")
     if data_params.timestamp_col and data_params.timestamp_col not in evaluation.columns:
         raise DataLoadError(f"Timestamp column {data_params.timestamp_col!r} is not in the evaluation dataset.")
-    _check_same_columns(reference, evaluation, data_params)
+    one_sided = _one_sided_prediction_like(reference, evaluation, data_params, model_task)
+    _check_same_columns(reference, evaluation, data_params, {column["column"] for column in one_sided})
+    return one_sided
 
 
-def _check_same_columns(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams) -> None:
-    # Label, prediction and timestamp columns may exist on one side only (e.g. an unlabelled evaluation set).
-    ignored = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params)}
+def _one_sided_prediction_like(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,
+                               model_task: str) -> list[dict]:
+    roles = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params),
+             *data_params.keep_as_features}
+    found = []
+    for name, frame, other in (("reference", reference, evaluation), ("evaluation", evaluation, reference)):
+        only = [c for c in frame.columns if c not in other.columns and c not in roles]
+        for column in prediction_like_columns(frame, candidates=only, label_col=data_params.label_col,
+                                              model_task=model_task):
+            column["reason"] = column["reason"].replace("looks like model output",
+                                                        f"(only in the {name} dataset) looks like model output")
+            found.append(column)
+    return found
+
+
+def _check_same_columns(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,
+                        left_out: set[str] = frozenset()) -> None:
+    # Label, prediction and timestamp columns may exist on one side only (e.g. an unlabelled evaluation set), and so
+    # may a column that looks like model output (it is left out with a reason).
+    ignored = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params), *left_out}
     only_reference = [c for c in reference.columns if c not in evaluation.columns and c not in ignored]
     only_evaluation = [c for c in evaluation.columns if c not in reference.columns and c not in ignored]
     if only_reference or only_evaluation:
@@ -164,14 +189,19 @@ def _label(schema: Schema) -> list[str]:
     return [schema.label_col] if schema.label_col else []
 
 
-def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunConfig) -> Schema:
+def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunConfig, *,
+                 model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> Schema:
     roles = {data_params.label_col, data_params.timestamp_col, query_column(data_params.ranking_info),
              *_pred_columns(data_params)}
     not_in_model = [c for c in data_params.features_not_in_model if c in reference.columns and c not in roles]
     features = [c for c in reference.columns if c not in roles and c not in not_in_model]
-    unknown = [c for c in data_params.protected_features if c not in reference.columns]
+    unknown = [c for c in [*data_params.protected_features, *data_params.keep_as_features]
+               if c not in reference.columns]
     if unknown:
-        raise DataLoadError(f"Protected feature(s) {', '.join(unknown)} are not columns of the data.")
+        raise DataLoadError(f"Protected feature(s) or keep_as_features {', '.join(map(str, unknown))} are not columns "
+                            "of the data.")
+    left_out = _prediction_like(reference, features, data_params, model_task)
+    features = [c for c in features if c not in {column["column"] for column in left_out}]
     return Schema(
         label_col=data_params.label_col, pred_col=data_params.pred_col, timestamp_col=data_params.timestamp_col,
         features=features, protected_features=list(data_params.protected_features),
@@ -179,6 +209,7 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
         class_names=data_params.class_names, intersections=_intersections(data_params, reference),
         embeddings=_embeddings(data_params, reference), query_col=query_column(data_params.ranking_info),
+        left_out_columns=left_out,
     )
 
 
@@ -200,6 +231,17 @@ def _embeddings(data_params: DataParams, reference: pd.DataFrame) -> dict[str, l
             raise DataLoadError(f"Two embeddings are named {name!r}.")
         embeddings[name] = [str(c) for c in columns]
     return embeddings
+
+
+def _prediction_like(reference: pd.DataFrame, features: list[str], data_params: DataParams, model_task: str
+                     ) -> list[dict]:
+    """Columns that look like model output, unless the user kept them as features or made them protected."""
+    kept = {*data_params.keep_as_features, *data_params.protected_features,
+            *data_params.categorical_features, *data_params.text_features,
+            *(column for entry in data_params.embeddings if isinstance(entry, dict) for column in entry.get("cols") or [])}
+    candidates = [c for c in features if c not in kept]
+    return prediction_like_columns(reference, candidates=candidates, label_col=data_params.label_col,
+                                   model_task=model_task)
 
 
 def _intersections(data_params: DataParams, reference: pd.DataFrame) -> list[list[str]]:

@@ -119,10 +119,24 @@ def _subset_metric_chart(details: dict, feature: str, case: dict, test_type: str
         series.insert(0, {"label": f"{label} on reference", "values": reference[:len(subsets)], "pattern": "dots"})
     return {
         "kind": "bars", "title": f"{label} across subsets of {feature}", "x_label": feature, "y_label": label,
-        "labels": [f"{s['subset']} (fails)" if s.get("severity", SEVERITY_PASS) != SEVERITY_PASS else str(s["subset"])
-                   for s in subsets],
-        "series": series, "lines": lines, "note": "Hatched bars are subsets that fail the test.",
+        "labels": [_subset_label(s) for s in subsets],
+        "series": series, "lines": lines,
+        "note": "Hatched bars are subsets that fail the test. A bar past the dashed line that is not hatched is "
+                "marked: either its gap is within sampling noise (not significant once every subset of every feature "
+                "is controlled for false discoveries) or the subset has too few rows to be tested.",
     }
+
+
+SUBSET_STATUS_SUFFIX = {"fails": " (fails)", "not_significant": " (not significant)",
+                        "not_tested": " (too few rows, not tested)"}
+
+
+def _subset_label(subset: dict) -> str:
+    """A bar's label says why it is drawn as it is; reports before the `status` field only mark failing bars."""
+    status = subset.get("status")
+    if status is None:
+        status = "fails" if subset.get("severity", SEVERITY_PASS) != SEVERITY_PASS else "passes"
+    return f"{subset['subset']}{SUBSET_STATUS_SUFFIX.get(status, '')}"
 
 
 def _overall_metric_name(metrics: dict, test_type: str) -> str | None:

@@ -376,13 +376,58 @@ class MetricRow:
 
     @property
     def worse(self) -> bool:
+        if self.name in UNDIRECTED_METRICS:
+            return False
         return moved_worse(self.higher_is_better, self.reference, self.evaluation)
+
+    @property
+    def shifted(self) -> bool:
+        """A metric with no better direction that moved: said as "shifted", never as "worse"."""
+        return self.name in UNDIRECTED_METRICS and bool(self.change)
 
 
 def moved_worse(higher_is_better: bool | None, before: float | None, after: float | None) -> bool:
     if before is None or after is None or higher_is_better is None:
         return False
     return after < before if higher_is_better else after > before
+
+
+# Metrics that describe the predictions rather than their quality: a rise is not "worse" (more positive predictions
+# may be right when more fraud arrives), so the page says the value shifted.
+UNDIRECTED_METRICS = frozenset({"positive_prediction_rate", "average_prediction", "prediction_variance"})
+KEY_FINDING_KIND_LABELS = {
+    "drift": "Data drift", "performance": "Model performance", "subset": "Weak subset", "fairness": "Fairness",
+    "data_quality": "Data quality", "crash": "Crash", "robustness": "Robustness", "attack": "Attack",
+    "overfit_reference": "Over-fitted reference", "not_run": "Not run",
+}
+
+
+@dataclass
+class KeyFindingView:
+    """One key finding (a root cause) for the overview; old reports' plain sentences become title-only entries."""
+
+    title: str
+    severity: str | None = None
+    kind: str = ""
+    features: list[str] = field(default_factory=list)
+    detail: str = ""
+    impact: float | None = None
+    tests: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, entry: Any) -> KeyFindingView:
+        if not isinstance(entry, dict):
+            return cls(title=str(entry))
+        return cls(title=str(entry.get("title") or ""), severity=entry.get("severity"), kind=entry.get("kind") or "",
+                   features=list(entry.get("features") or []), detail=str(entry.get("detail") or ""),
+                   impact=entry.get("impact"), tests=list(entry.get("tests") or []))
+
+    @property
+    def kind_label(self) -> str:
+        return KEY_FINDING_KIND_LABELS.get(self.kind, "")
+
+    def __str__(self) -> str:
+        return self.title
 
 
 class RunResults:
@@ -443,9 +488,20 @@ class RunResults:
     def donut(self) -> dict:
         return donut_chart(self.severity_counts)
 
+    @cached_property
+    def key_findings(self) -> list[KeyFindingView]:
+        """Schema 2 entries (root causes) as they are; schema 1 sentences as entries with only a title."""
+        return [KeyFindingView.of(entry) for entry in self.report.get("key_findings") or []]
+
     @property
-    def key_findings(self) -> list[str]:
-        return list(self.report.get("key_findings") or [])
+    def reference_check(self) -> dict | None:
+        """The engine's verdict that the reference looks like training data (schema 2), else None."""
+        check = self.run.get("reference_check")
+        return check if isinstance(check, dict) and check.get("overfit") else None
+
+    @property
+    def left_out_columns(self) -> list[dict]:
+        return list((self.run.get("schema") or {}).get("left_out_columns") or [])
 
     @property
     def model_metrics(self) -> list[MetricRow]:

@@ -96,8 +96,9 @@ def is_text(value: Any) -> bool:
 @register.filter
 def worse_than(later: Any, earlier: Any) -> bool:
     """`later_row|worse_than:earlier_row` for two MetricRows: the evaluation value moved the wrong way."""
-    return earlier is not None and results_report.moved_worse(later.higher_is_better, earlier.evaluation,
-                                                               later.evaluation)
+    if earlier is None or later.name in results_report.UNDIRECTED_METRICS:   # a shift, not a loss
+        return False
+    return results_report.moved_worse(later.higher_is_better, earlier.evaluation, later.evaluation)
 
 
 @register.filter

@@ -103,7 +103,8 @@ def test_the_config_validator_explains_a_bad_config(client, api_key, project):
     assert "eval_dataset_id is required" in body["message"]
 
 
-def test_sdk_integration_variables_become_settings_and_encrypted_secrets(client, api_key, workspace):
+def test_sdk_integration_variables_become_settings_and_encrypted_secrets(client, api_key, workspace,
+                                                                       allow_local_outbound):
     from projects.models import Integration
 
     schema = [{"name": "AWS_ACCESS_KEY_ID", "sensitivity": "VARIABLE_SENSITIVITY_WORKSPACE_SECRET"},

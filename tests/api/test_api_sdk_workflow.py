@@ -10,6 +10,11 @@ from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
+
+@pytest.fixture(autouse=True)
+def local_s3_allowed(allow_local_outbound):
+    """The moto S3 server is on loopback: allowed explicitly (before the worker starts, so it inherits the setting)."""
+
 S3_INTEGRATION_TYPE = "INTEGRATION_TYPE_AWS_ACCESS_KEY"
 PUBLIC, SECRET = "VARIABLE_SENSITIVITY_PUBLIC", "VARIABLE_SENSITIVITY_WORKSPACE_SECRET"
 

@@ -151,7 +151,9 @@ def draft_at_evaluation(draft, owner, registered_model, registered_datasets):  #
 
 
 def test_sign_in_and_walk_the_wizards_first_steps_with_the_keyboard_only(browser_ready, live_server, page, owner,
-                                                                          password, project, tmp_path):
+                                                                          password, project, tmp_path,
+                                                                          celery_worker_process):
+    # The worker checks the uploaded model before the wizard moves on to the reference step.
     # Playwright turns file-chooser interception on without waiting for the browser, so on a busy machine a key press
     # could open the chooser before it is intercepted; a listener from the start keeps interception on all along.
     page.on("filechooser", lambda chooser: None)

@@ -38,6 +38,11 @@ expect.set_options(timeout=20_000)
 REGISTRY_ROOT = "registry"
 
 
+@pytest.fixture(autouse=True)
+def local_servers_allowed(allow_local_outbound):
+    """moto's S3 and PostgreSQL are on loopback: allowed explicitly (before the worker starts, so it inherits it)."""
+
+
 @pytest.fixture
 def model_registry(s3_endpoint, s3_bucket, s3_keys, model_files) -> dict:  # noqa: F811 (fixtures)
     """A bucket holding a model version (a model.py and its artifact), readable only with the IAM keys (moto checks

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stresstests.engine.vocabulary import SEVERITY_ALERT, SEVERITY_WARNING
+from stresstests.engine.vocabulary import SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING
 from tests.engine.data_side_helpers import (
     PREDICTION,
     case_for,
@@ -92,11 +92,14 @@ def test_a_planted_defect_in_5_percent_of_rows_alerts_on_its_feature_only_withou
     assert_clean_data_passes(key)
 
 
-def test_a_single_negative_age_is_a_warning_even_when_the_model_fails_on_it():
+def test_a_single_negative_age_is_shown_but_not_raised_since_one_row_cannot_measure_an_effect():
+    # Issue 13: a finding on fewer rows than min_num_samples is capped (shown, not raised); the old expectation
+    # (a Warning from one row) was the defect.
     _, age, _ = check("out_of_range", "age", -5.0, rows=np.array([17]))
-    assert age.severity == SEVERITY_WARNING
+    assert age.severity == SEVERITY_PASS
+    assert age.metrics["severity_capped"] is True and age.details["severity_before_cap"] == SEVERITY_WARNING
     assert age.examples == [{"row": 17, "value": -5.0}]
-    assert "too few of them" in age.finding
+    assert "too few of them" in age.finding and "Not raised: it rests on 1 row" in age.finding
 
 
 def test_unseen_categorical_finds_the_new_city():

@@ -42,7 +42,7 @@ def frames():
 
 def test_the_report_has_the_documented_shape(frames):
     report = _report(*frames)
-    assert list(report)[0] == "schema_version" and report["schema_version"] == 1
+    assert list(report)[0] == "schema_version" and report["schema_version"] == 2
     run = report["run"]
     assert run["model_task"] == BINARY and run["seed"] == 0
     assert run["reference"] == {"rows": 3000, "sampled_rows": 3000, "sampling_rate": 1.0}
@@ -59,9 +59,10 @@ def test_the_report_has_the_documented_shape(frames):
 
 
 def test_key_findings_name_the_degradation_and_the_weak_subset(frames):
-    findings = " ".join(_report(*frames)["key_findings"])
-    assert "AUC degraded from" in findings
-    assert "city = Rome" in findings
+    findings = _report(*frames)["key_findings"]
+    text = " ".join(f"{finding['title']} {finding['detail']}" for finding in findings)
+    assert "AUC" in text and "city = Rome" in text
+    assert {finding["kind"] for finding in findings} >= {"performance", "subset"}
 
 
 def test_same_inputs_and_seed_give_the_same_report(frames):
@@ -110,7 +111,9 @@ def test_a_failing_test_is_recorded_as_an_error_and_the_run_goes_on(frames, brok
     assert tests[broken_test.key]["error"] == "ZeroDivisionError: planted"
     assert tests["auc"]["status"] == "completed"
     assert report["run"]["severity_counts"]["error"] == 1
-    assert "Broken on purpose could not run: ZeroDivisionError: planted" in report["key_findings"]
+    not_run = report["key_findings"][-1]
+    assert not_run["kind"] == "not_run" and "Broken on purpose" in not_run["title"]
+    assert "ZeroDivisionError: planted" in not_run["detail"]
     with pytest.raises(ZeroDivisionError):
         run_stress_test(reference=frames[0], evaluation=frames[1],
                         config=RunConfig(categories=["model_performance"], explicit_errors=True),

@@ -31,6 +31,12 @@ def media_in_tmp(settings, tmp_path):
     # Django's setting_changed handler resets default_storage, so every test writes to its own folder.
 
 
+@pytest.fixture(autouse=True)
+def local_servers_allowed(allow_local_outbound):
+    """Registry tests read from the local moto S3 server and PostgreSQL: loopback is allowed explicitly here (the
+    policy itself is tested in tests/security/test_egress.py, where it is not)."""
+
+
 def fraud_frame(n_rows: int = 60) -> pd.DataFrame:
     """amount decides fraud: the known answer the model below reproduces."""
     amounts = [float(i % 12) - 5.5 for i in range(n_rows)]

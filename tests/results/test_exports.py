@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from stresstests.results.report import RunResults
 from tests.conftest import require
@@ -68,7 +69,7 @@ def test_html_report_is_one_offline_file_with_the_chart_code_once(client_for, ow
     assert "/static/" not in html
     for _, test in [(c, t) for c in all_categories_report["categories"] for t in c["tests"]]:
         assert f'id="test-{test["test_type"]}"' in html
-    assert all_categories_report["key_findings"][0] in html
+    assert escape(all_categories_report["key_findings"][0]["title"]) in html
 
 
 def test_html_report_of_the_fraud_example_with_every_category_stays_under_2_mb(client_for, owner, finished_run):

@@ -29,7 +29,7 @@ def test_read_a_finished_run_download_everything_and_compare(sign_in, live_serve
 
     # Overview
     expect(page.get_by_role("heading", name="Key findings")).to_be_visible()
-    expect(page.get_by_text(all_categories_report["key_findings"][0])).to_be_visible()
+    expect(page.get_by_text(all_categories_report["key_findings"][0]["title"])).to_be_visible()
     expect(page.locator('canvas[data-chart="chart-breakdown"][data-drawn="true"]')).to_be_attached()
 
     # By Category (htmx swap, URL follows)

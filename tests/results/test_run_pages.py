@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from stresstests.models import RunStatus, StressTestRun
 from stresstests.results.report import RunResults
@@ -24,7 +25,7 @@ def test_overview_shows_risk_groups_breakdown_findings_metrics_and_data(client_f
     page = response.content.decode()
     for group in ("Security", "Fairness", "Operational"):
         assert f"<dt>{group}</dt>" in page
-    assert all_categories_report["key_findings"][0] in page
+    assert escape(all_categories_report["key_findings"][0]["title"]) in page
     counts = all_categories_report["run"]["severity_counts"]
     assert f"<strong>{counts['alert']}</strong> <span class=\"severity alert\">Alert</span>" in page
     assert "<th scope=\"row\">AUC</th>" in page

@@ -165,13 +165,13 @@ def test_cancel_and_re_run_are_post_only_and_for_writers(client_for, owner, proj
     assert StressTestRun.objects.count() == 1
 
 
-def test_re_run_copies_the_configuration_into_a_new_draft(client_for, owner, project, registered_model,
-                                                          registered_datasets):
+def test_edit_and_re_run_copies_the_configuration_into_a_new_draft(client_for, owner, project, registered_model,
+                                                                   registered_datasets):
     reference, evaluation = registered_datasets
     run = make_run(project, owner, name="Nightly", config_mode="custom", model=registered_model,
                    reference_dataset=reference, evaluation_dataset=evaluation,
                    config={"categories": ["TEST_CATEGORY_TYPE_DRIFT"], "run_time_info": {"random_seed": 5}})
-    response = client_for(owner).post(reverse("stresstests:run_rerun", args=[run.id]))
+    response = client_for(owner).post(reverse("stresstests:run_rerun_edit", args=[run.id]))
     draft = StressTestRun.objects.get(rerun_of=run)
     assert response["Location"] == reverse("stresstests:wizard_step", args=[draft.id, "configuration"])
     assert draft.status == RunStatus.DRAFT and draft.name == "Nightly (re-run)"

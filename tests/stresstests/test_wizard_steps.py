@@ -1,9 +1,11 @@
 """Each wizard step: saves valid input, re-renders invalid input with a clear message (200), keeps it on reload."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.urls import reverse
 
+from stresstests import wizard_checks
 from stresstests.models import RunStatus, StressTestRun
 
 from . import data
@@ -149,8 +151,14 @@ def post_model_upload(client, run, files, name="scorer"):
 
 def test_uploading_a_model_py_with_its_artifact_registers_it_and_moves_on(client_for, owner, configured):
     files = [upload("model.py", data.MODEL_PY.encode()), upload("weights.json", data.weights_json())]
-    response = post_model_upload(client_for(owner), configured, files)
-    assert response["Location"] == step_url(configured, "reference")
+    client = client_for(owner)
+    response = post_model_upload(client, configured, files)
+    # The step waits for the model check on a worker (here its body runs in place of the worker), then moves on.
+    assert response["Location"] == step_url(configured, "model") + "?continue=1"
+    check_url = reverse("stresstests:wizard_model_check", args=[configured.id, "model"]) + "?continue=1"
+    assert "Checking scorer on a worker" in client.get(check_url, HTTP_HX_REQUEST="true").content.decode()
+    wizard_checks.model_check_execute(configured.id)
+    assert client.get(check_url, HTTP_HX_REQUEST="true")["HX-Redirect"] == step_url(configured, "reference")
     configured.refresh_from_db()
     assert configured.model.name == "scorer"
     assert configured.model.tags == ["a", "b"]
@@ -180,15 +188,15 @@ def test_select_model_lists_the_project_models_and_keeps_the_choice_on_reload(
 ):
     client = client_for(owner)
     response = client.post(step_url(configured, "model"), {"source": "registered", "model": registered_model.id})
-    assert response["Location"] == step_url(configured, "reference")
+    assert response["Location"] == step_url(configured, "model") + "?continue=1"  # the model check is under way
     body = client.get(step_url(configured, "model")).content.decode()
-    assert f'<option value="{registered_model.id}" selected>scorer</option>' in body
+    assert f'value="{registered_model.id}" id="id_model_{registered_model.id}" checked> scorer' in body
 
 
 def test_select_model_without_a_choice_says_so(client_for, owner, configured, registered_model):
     response = client_for(owner).post(step_url(configured, "model"), {"source": "registered", "model": ""})
     assert response.status_code == 200
-    assert "This field is required." in response.content.decode()
+    assert "Choose a registered model." in response.content.decode()
 
 
 def test_the_model_sources_swap_with_htmx_and_work_as_links(client_for, owner, configured):
@@ -307,7 +315,9 @@ def test_a_registered_dataset_is_found_by_name(client_for, owner, with_model, re
     assert "No dataset named “nope” in this project. Registered datasets: eval, ref." in missing.content.decode()
     found = client.post(step_url(with_model, "reference"), {"source": "registered", "reference-dataset": "ref"})
     assert found["Location"] == step_url(with_model, "evaluation")
-    assert 'value="ref"' in client.get(step_url(with_model, "reference")).content.decode()
+    reference = registered_datasets[0]
+    page = client.get(step_url(with_model, "reference")).content.decode()
+    assert f'value="{reference.id}" id="id_reference_dataset_{reference.id}" checked> ref' in page
 
 
 def test_a_connection_that_does_not_exist_is_named(client_for, owner, with_model):
@@ -341,7 +351,7 @@ def test_a_reload_in_the_middle_keeps_every_step(client_for, owner, with_model, 
     client.post(step_url(with_model, "reference"), {"source": "registered", "reference-dataset": "ref"})
     # A later visit: the draft is listed, and opening it goes to the first step not done yet.
     listing = client.get(reverse("stresstests:run_list", args=[with_model.project_id])).content.decode()
-    assert "Unfinished drafts" in listing and "Nightly run" in listing
+    assert '<span class="status draft">Draft</span>' in listing and "Nightly run" in listing
     resumed = client.get(reverse("stresstests:run_detail", args=[with_model.id]))
     assert resumed["Location"] == step_url(with_model, "evaluation")
     page = client.get(resumed["Location"]).content.decode()
@@ -385,11 +395,11 @@ def test_a_model_from_an_online_registry_is_registered_for_the_run(
         response = client_for(owner).post(step_url(configured, "model"), {
             "source": "registry", "registry": "mlflow", "uri": "models:/fraud/3", "name": "fraud v3", "tags": "prod",
         })
-    assert response["Location"] == step_url(configured, "reference")
+    assert response["Location"] == step_url(configured, "model") + "?continue=1"
     configured.refresh_from_db()
     assert (configured.model.path, configured.model.integration, configured.model.tags) == (
         "models:/fraud/3", mlflow_registry, ["prod"])
-    assert len(callbacks) == 1  # the registry's validation task
+    assert len(callbacks) == 2  # the registry's validation task and the wizard's model check
 
 
 def test_a_registry_path_that_leaves_its_folder_is_refused(client_for, owner, configured, mlflow_registry):
@@ -400,3 +410,38 @@ def test_a_registry_path_that_leaves_its_folder_is_refused(client_for, owner, co
     assert "leaves its folder" in response.content.decode()
     configured.refresh_from_db()
     assert configured.model is None
+
+
+def _with_scores(seed: int = 0):
+    frame = data.frame()
+    noise = np.random.default_rng(seed).normal(0, 0.15, len(frame))
+    return frame.assign(preds=np.clip(0.25 + 0.5 * frame["label"] + noise, 0.01, 0.99))
+
+
+def test_a_column_that_looks_like_predictions_is_proposed_as_the_prediction_column(client_for, owner, with_model):
+    client = client_for(owner)
+    response = post_upload(client, with_model, "reference", file=upload("ref.csv", data.csv_bytes(_with_scores())))
+    assert response.status_code == 302
+    with_model.refresh_from_db()
+    assert "keep_as_features" not in with_model.reference_dataset.data_params
+    page = client.get(response["Location"]).content.decode()
+    assert "“preds” look(s) like the model&#x27;s predictions" in page
+    assert "name “preds” as the prediction column" in page
+
+
+def test_a_prediction_like_column_can_be_kept_as_a_feature(client_for, owner, with_model):
+    client = client_for(owner)
+    response = post_upload(client, with_model, "reference", keep_prediction_like="on",
+                           file=upload("ref.csv", data.csv_bytes(_with_scores())))
+    assert response.status_code == 302
+    with_model.refresh_from_db()
+    assert with_model.reference_dataset.data_params["keep_as_features"] == ["preds"]
+    assert "will be tested as feature(s), as you asked" in client.get(response["Location"]).content.decode()
+
+
+def test_a_prediction_column_named_as_such_is_not_proposed_again(client_for, owner, with_model):
+    client = client_for(owner)
+    response = post_upload(client, with_model, "reference", with_predictions="on", pred_col="preds",
+                           file=upload("ref.csv", data.csv_bytes(_with_scores())))
+    assert response.status_code == 302
+    assert "look(s) like" not in client.get(response["Location"]).content.decode()

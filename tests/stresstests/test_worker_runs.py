@@ -62,8 +62,8 @@ def test_a_failing_model_is_shown_and_a_re_run_with_a_fixed_model_succeeds(
     page = client.get(reverse("stresstests:run_detail", args=[run.id])).content.decode()
     assert "Why it failed" in page and "model.py" in page and "line 1" in page
 
-    # Re-run: the configuration comes back as a draft; the user swaps the model and goes through the steps.
-    response = client.post(reverse("stresstests:run_rerun", args=[run.id]))
+    # Edit and re-run: the configuration comes back as a draft; the user swaps the model and goes through the steps.
+    response = client.post(reverse("stresstests:run_rerun_edit", args=[run.id]))
     draft = StressTestRun.objects.get(rerun_of=run)
     assert response["Location"] == reverse("stresstests:wizard_step", args=[draft.id, "configuration"])
     assert step(client, draft, "configuration", {"config_mode": "custom", "name": draft.name,

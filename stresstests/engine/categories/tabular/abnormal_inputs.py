@@ -11,7 +11,9 @@ set has more failing rows than the reference:
 Evidence is the excess share of failing rows against `[warning, alert]` = (any, 3 %) (RIME's unseen-categorical
 example alerts at 3 % without predictions); it is combined with the model impact of the failing rows (metric on
 failing vs passing rows, or average prediction), judged on its lower confidence bound and measured only from
-`min_num_samples` failing rows, so a single odd row in a big dataset stays a Warning unless it visibly hurts.
+`min_num_samples` failing rows. A finding on fewer rows than that is shown but not raised (Pass, with its sentence
+and `severity_capped`) unless the model's predictions on those rows stand out far beyond noise: one unseen category
+in 5,000 rows cannot be judged.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from stresstests.engine.categories.tabular import distribution_stats as ds
 from stresstests.engine.categories.tabular.data_impact import (
     default_performance_change_config,
     evidence_and_impact,
+    few_rows_stand_out,
+    min_impact_rows,
+    rests_on_few_rows,
     row_impact,
 )
 
@@ -137,16 +142,25 @@ class AbnormalInputTest(StressTest):
         if evidence != SEVERITY_PASS:
             impact = row_impact(ctx, check.evaluation_mask, params)
         severity = evidence_and_impact(evidence, impact, params)
+        capped = (severity != SEVERITY_PASS and rests_on_few_rows(check.evaluation_mask, params)
+                  and not few_rows_stand_out(ctx, check.evaluation_mask, params))
         metrics = {"num_failing_rows": count, "failing_rows_share": share, "reference_failing_rows": ref_count,
                    "reference_failing_share": ref_share, "excess_share": excess, "p_value": p_value,
                    **_impact_metrics(impact)}
         rows = ctx.evaluation.index[check.evaluation_mask]
         details = {"evaluation_rows": n_eval, "reference_rows": n_ref, "failing_row_indices":
                    [_plain(i) for i in rows[:MAX_ROW_INDICES]], **check.details}
+        finding = self._finding(check, count, share, ref_share, impact) if severity != SEVERITY_PASS else ""
+        if capped:
+            # Shown, not raised: the sentence stays for the reader, the severity does not count.
+            details["severity_before_cap"] = severity
+            severity = SEVERITY_PASS
+            finding += (f" Not raised: it rests on {count} row{'s' if count != 1 else ''}, fewer than the "
+                        f"{min_impact_rows(params)} needed to measure an effect on the model, and the model's "
+                        "predictions on them do not stand out.")
+        metrics["severity_capped"] = capped
         return TestCase(features=check.features, severity=severity, metrics=json_safe(metrics),
-                        importance_score=impact.get("impact"),
-                        finding=self._finding(check, count, share, ref_share, impact) if severity != SEVERITY_PASS
-                        else "",
+                        importance_score=impact.get("impact"), finding=finding,
                         examples=json_safe(_examples(ctx, check)), details=json_safe(details))
 
     def _finding(self, check: RowCheck, count: int, share: float, ref_share: float, impact: dict) -> str:
@@ -182,14 +196,18 @@ def _impact_clause(impact: dict) -> str:
         return "; with no predictions their effect on the model is unknown"
     if impact.get("impact") is None:
         return "; too few of them to measure the effect on the model"
+    # Figures in the metric's own units (an RMSE, a probability), never the unit-free impact severity is judged on.
     metric, value = impact["metric"], impact["impact"]
+    failing, passing = impact.get("failing"), impact.get("passing")
     if metric == "average_prediction":
-        return f"; the model's average prediction on them differs by {value:.3f}"
+        if failing is None or passing is None or impact.get("distance") == "total_variation":
+            return (f"; the model's average class probabilities on them differ by {value:.3f} (total variation) "
+                    "from other rows'")
+        return f"; the model's average prediction is {failing:.3g} on them against {passing:.3g} on other rows"
     display = METRICS[metric].display
     if value <= 0:
         return f"; the model's {display} on them is no worse than on other rows"
-    relative = "" if METRICS[metric].bounded else " (relative)"
-    return f"; the model's {display} is {value:.3f}{relative} worse on them"
+    return f"; the model's {display} is {failing:.3g} on them against {passing:.3g} on other rows"
 
 
 # ---- numeric rules -----------------------------------------------------------------------------------------------

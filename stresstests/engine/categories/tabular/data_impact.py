@@ -3,13 +3,18 @@
 Two flavours:
 - `row_impact(ctx, mask)`: failing vs passing evaluation rows (abnormal inputs). Built on `Context.impact`, plus a
   standard error, so a handful of failing rows cannot raise an Alert through a noisy metric.
-- What a drifted distribution costs (drift): the primary metric (or average prediction without labels) of the actual
+- What a drifted distribution costs (drift): the watched metrics (the primary metric and the rates Model Performance
+  watches: precision, recall, false positive rate, ...; the average prediction without labels) of the actual
   evaluation set against a counterfactual one in which the feature is back on its reference distribution.
   With a callable model and a numeric feature, `transport_impact`: every evaluation value is replaced by the reference
   value of the same rank and the rows are re-scored (one batched model call for all drifted features); this undoes
   shifts of the whole population, such as a unit change. Otherwise `reweighting_impact`: the evaluation rows are
   reweighted so the feature's bins or categories regain their reference shares (importance weighting, P(y | feature)
   assumed unchanged; needs no model and no resampling). Both are near zero when the feature did not move.
+
+Findings that rest on very few rows (fewer than `min_num_samples`, where no impact can be measured) are capped at
+Pass, shown with their sentence but not raised, unless the rows' predictions sit far from every other row's
+(`few_rows_stand_out`): one unseen category in 5,000 rows is a curiosity, not a Warning.
 
 Impact is in metric units, positive = worse. Unbounded metrics (RMSE) are expressed relative to the passing or
 reweighted value so one set of thresholds fits every task.
@@ -23,7 +28,8 @@ import numpy as np
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_ORDER,
+    SEVERITY_PASS,
 )
 from stresstests.engine.base import Context
 from stresstests.engine.metrics import METRICS, grouped_metric, positive_scores
@@ -55,7 +61,16 @@ def min_impact_rows(params: dict) -> int:
 
 
 def impact_severity(impact: dict, params: dict) -> str | None:
-    """Severity of a measured impact judged on its lower confidence bound; None when it was not measured."""
+    """Severity of a measured impact judged on its lower confidence bound; None when it was not measured. With
+    several watched metrics (drift), the worst of them, and `impact["deciding_metric"]` names it."""
+    per_metric = impact.get("per_metric") or {}
+    if per_metric:
+        severities = {name: severity_for(change["impact"], impact_thresholds(name, params))
+                      for name, change in per_metric.items()}
+        worst = max(severities, key=lambda name: (SEVERITY_ORDER[severities[name]],
+                                                  per_metric[name]["impact"] / impact_thresholds(name, params)[0]))
+        impact["deciding_metric"] = worst
+        return severities[worst]
     if impact.get("impact") is None:
         return None
     lower_bound = impact.get("impact_lower_bound", impact["impact"])
@@ -72,6 +87,7 @@ def row_impact(ctx: Context, mask: np.ndarray, params: dict) -> dict[str, Any]:
     metric = impact["metric"]
     if metric == "average_prediction" and ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
         impact["impact_lower_bound"] = impact["impact"]   # no simple error for an L1 distance; min rows guards it
+        impact["distance"] = "total_variation"            # passing/failing are then the top class shares only
         return impact
     if grouped is None:   # average prediction: its per-group standard errors
         grouped = grouped_metric(metric, ctx.model_task, None, ctx.evaluation_predictions, mask.astype(np.int64), 2)
@@ -123,10 +139,28 @@ def transported(evaluation_values: np.ndarray, reference_quantiles: np.ndarray, 
     return np.round(mapped) if is_integer else mapped
 
 
+# The metrics a drift is judged on: the primary metric and the rates the Model Performance tests watch, so a drift
+# that moves precision 0.970 -> 0.855 is not reported as "costs 0.006 AUC". Without labels: the average prediction
+# (and, for binary models, the share predicted positive).
+WATCHED_METRICS: dict[str, tuple[str, ...]] = {
+    MODEL_TASK_BINARY_CLASSIFICATION: ("auc", "accuracy", "f1", "precision", "recall", "false_positive_rate",
+                                       "false_negative_rate"),
+    MODEL_TASK_MULTICLASS_CLASSIFICATION: ("multiclass_accuracy", "macro_f1", "macro_precision", "macro_recall"),
+    MODEL_TASK_REGRESSION: ("rmse", "mae", "mape"),
+}
+WATCHED_WITHOUT_LABELS: dict[str, tuple[str, ...]] = {
+    MODEL_TASK_BINARY_CLASSIFICATION: ("average_prediction", "positive_prediction_rate"),
+    MODEL_TASK_MULTICLASS_CLASSIFICATION: ("average_prediction",),
+    MODEL_TASK_REGRESSION: ("average_prediction",),
+}
+
+
 def counterfactual_impact(ctx: Context, predictions: np.ndarray, weights: np.ndarray, params: dict, *,
                           method: str) -> dict[str, Any]:
-    """Primary metric (or average prediction without labels) of the actual evaluation set minus that of a
-    counterfactual one (other predictions and/or row weights); positive = the drift made things worse."""
+    """Every watched metric (see WATCHED_METRICS) of the actual evaluation set against a counterfactual one (other
+    predictions and/or row weights); `per_metric[name]` = {actual, counterfactual, impact}, impact positive = the
+    drift made it worse (relative for unbounded metrics). The top-level metric/actual/counterfactual/impact are the
+    primary metric's (or the average prediction's without labels)."""
     result = _empty_counterfactual(method)
     actual_predictions = ctx.evaluation_predictions
     if actual_predictions is None or weights.sum() <= 0:
@@ -135,35 +169,67 @@ def counterfactual_impact(ctx: Context, predictions: np.ndarray, weights: np.nda
     result["effective_rows"] = round(effective_rows, 1)
     if effective_rows < max(min_impact_rows(params), 30):
         return result   # the counterfactual set rests on too few rows to say anything
-    if ctx.labelled_share() >= ctx.config.model_profiling.impact_label_threshold:
-        labels = np.asarray(ctx.evaluation_labels, dtype=float)
-        labelled = ~np.isnan(labels)
-        metric = ctx.metric_name()
-        # The actual metric and the sort of the actual scores are the same for every drifted feature: once a run.
-        if "data_impact.actual" not in ctx.memo:
-            scores = actual_predictions[labelled]
-            ctx.memo["data_impact.actual"] = (
-                _weighted_metric(metric, ctx.model_task, labels[labelled], scores, np.ones(labelled.sum())),
-                _score_levels(scores) if metric == "auc" else None)
-        actual, actual_levels = ctx.memo["data_impact.actual"]
-        counterfactual = _weighted_metric(metric, ctx.model_task, labels[labelled], predictions[labelled],
-                                          weights[labelled],
-                                          levels=actual_levels if predictions is actual_predictions else None)
-        if actual is not None and counterfactual is not None:
-            worse = counterfactual - actual if ctx.higher_is_better() else actual - counterfactual
-            scale = 1.0 if METRICS[metric].bounded else (abs(counterfactual) or 1.0)
-            result.update(metric=metric, actual=actual, counterfactual=counterfactual, impact=worse / scale)
-            return result
-    actual_mean, counterfactual_mean, change = _average_prediction_change(ctx, actual_predictions, predictions,
-                                                                          weights)
-    result.update(metric="average_prediction", actual=actual_mean, counterfactual=counterfactual_mean,
-                  impact=change)
+    labelled = ctx.labelled_share() >= ctx.config.model_profiling.impact_label_threshold
+    names = WATCHED_METRICS[ctx.model_task] if labelled else WATCHED_WITHOUT_LABELS[ctx.model_task]
+    per_metric = {name: change for name in names
+                  if (change := metric_change(ctx, name, predictions, weights)) is not None}
+    headline = ctx.metric_name() if labelled and ctx.metric_name() in per_metric else "average_prediction"
+    if headline in per_metric:
+        result.update(metric=headline, **per_metric[headline])
+    result["per_metric"] = per_metric
     return result
+
+
+def metric_change(ctx: Context, name: str, predictions: np.ndarray, weights: np.ndarray) -> dict[str, float] | None:
+    """{actual, counterfactual, impact} of one metric; None when it is undefined on either set."""
+    actual = actual_metric(ctx, name)
+    labels, keep = _labels_for(ctx, name)
+    same_scores = predictions is ctx.evaluation_predictions
+    counterfactual = weighted_metric(name, ctx.model_task, labels, np.asarray(predictions)[keep], weights[keep],
+                                     levels=_actual_levels(ctx) if name == "auc" and same_scores else None)
+    if actual is None or counterfactual is None:
+        return None
+    if name == "average_prediction":
+        return {"actual": actual, "counterfactual": counterfactual,
+                "impact": _average_prediction_change(ctx, ctx.evaluation_predictions, predictions, weights)[2]}
+    if not METRICS[name].needs_labels:   # without labels a move either way is the news
+        return {"actual": actual, "counterfactual": counterfactual, "impact": abs(actual - counterfactual)}
+    worse = counterfactual - actual if METRICS[name].higher_is_better else actual - counterfactual
+    scale = 1.0 if METRICS[name].bounded else (abs(counterfactual) or 1.0)
+    return {"actual": actual, "counterfactual": counterfactual, "impact": worse / scale}
+
+
+def actual_metric(ctx: Context, name: str) -> float | None:
+    """A watched metric on the actual evaluation set, once per run (every drifted feature compares with it)."""
+    key = ("data_impact.actual", name)
+    if key not in ctx.memo:
+        labels, keep = _labels_for(ctx, name)
+        ctx.memo[key] = weighted_metric(name, ctx.model_task, labels, np.asarray(ctx.evaluation_predictions)[keep],
+                                        np.ones(int(keep.sum())),
+                                        levels=_actual_levels(ctx) if name == "auc" else None)
+    return ctx.memo[key]
+
+
+def _labels_for(ctx: Context, name: str) -> tuple[np.ndarray | None, np.ndarray]:
+    n = len(ctx.evaluation_predictions)
+    if not METRICS[name].needs_labels or ctx.evaluation_labels is None:
+        return None, np.ones(n, dtype=bool)
+    labels = np.asarray(ctx.evaluation_labels, dtype=float)
+    keep = ~np.isnan(labels)
+    return labels[keep], keep
+
+
+def _actual_levels(ctx: Context) -> np.ndarray:
+    """The distinct-score ranks of the actual labelled evaluation predictions (what `weighted_auc` groups by)."""
+    if "data_impact.levels" not in ctx.memo:
+        _, keep = _labels_for(ctx, "auc")
+        ctx.memo["data_impact.levels"] = _score_levels(np.asarray(ctx.evaluation_predictions)[keep])
+    return ctx.memo["data_impact.levels"]
 
 
 def _empty_counterfactual(method: str) -> dict[str, Any]:
     return {"metric": None, "actual": None, "counterfactual": None, "impact": None, "effective_rows": None,
-            "method": method}
+            "method": method, "per_metric": {}}
 
 
 def _average_prediction_change(ctx: Context, actual: np.ndarray, counterfactual: np.ndarray, weights: np.ndarray
@@ -188,20 +254,77 @@ def _scores(ctx: Context, predictions: np.ndarray) -> np.ndarray:
     return np.asarray(predictions, dtype=float).reshape(-1)
 
 
-def _weighted_metric(metric: str, model_task: str, labels: np.ndarray, predictions: np.ndarray,
-                     weights: np.ndarray, levels: np.ndarray | None = None) -> float | None:
+def weighted_metric(metric: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
+                    weights: np.ndarray, levels: np.ndarray | None = None) -> float | None:
+    """`metric` with row weights (1 everywhere gives the plain metric); None where undefined or not supported."""
     predictions = np.asarray(predictions, dtype=float)
+    weights = np.asarray(weights, dtype=float)
     if weights.sum() <= 0:
         return None
     if metric == "auc":
         return weighted_auc(labels, positive_scores(predictions), weights, levels=levels)
+    if metric == "average_prediction":
+        if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+            return float(np.average(predictions, axis=0, weights=weights).max())
+        values = positive_scores(predictions) if model_task == MODEL_TASK_BINARY_CLASSIFICATION else predictions
+        return float(np.average(values.reshape(-1), weights=weights))
+    if model_task == MODEL_TASK_REGRESSION:
+        return _weighted_regression(metric, labels, predictions.reshape(-1), weights)
+    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        return _weighted_multiclass(metric, labels, predictions, weights)
+    return _weighted_binary(metric, labels, positive_scores(predictions) >= 0.5, weights)
+
+
+def _weighted_share(hits: np.ndarray, weights: np.ndarray, mask: np.ndarray | None = None) -> float | None:
+    if mask is not None:
+        hits, weights = hits[mask], weights[mask]
+    total = weights.sum()
+    return float(np.sum(weights * hits) / total) if total > 0 else None
+
+
+def _weighted_binary(metric: str, labels: np.ndarray | None, predicted: np.ndarray, weights: np.ndarray
+                     ) -> float | None:
+    if metric == "positive_prediction_rate":
+        return _weighted_share(predicted, weights)
+    actual = np.asarray(labels) == 1
+    rules = {"accuracy": (actual == predicted, None), "precision": (actual, predicted), "recall": (predicted, actual),
+             "false_positive_rate": (predicted, ~actual), "false_negative_rate": (~predicted, actual)}
+    if metric in rules:
+        hits, mask = rules[metric]
+        return _weighted_share(hits, weights, mask)
+    if metric == "f1":
+        true_pos = np.sum(weights * (actual & predicted))
+        involved = np.sum(weights * (actual | predicted)) + true_pos
+        return float(2 * true_pos / involved) if involved > 0 else None
+    return None
+
+
+def _weighted_multiclass(metric: str, labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray
+                         ) -> float | None:
+    actual, predicted = np.asarray(labels).astype(int), predictions.argmax(axis=1)
     if metric == "multiclass_accuracy":
-        return float(np.average(predictions.argmax(axis=1) == labels.astype(int), weights=weights))
-    if metric == "accuracy":
-        hits = (positive_scores(predictions) >= 0.5).astype(int) == labels.astype(int)
-        return float(np.average(hits, weights=weights))
+        return _weighted_share(actual == predicted, weights)
+    size = predictions.shape[1]
+    true_pos = np.bincount(actual, weights=weights * (actual == predicted), minlength=size)
+    n_true = np.bincount(actual, weights=weights, minlength=size)
+    n_pred = np.bincount(predicted, weights=weights, minlength=size)
+    numerator, denominator = {"macro_precision": (true_pos, n_pred), "macro_recall": (true_pos, n_true),
+                              "macro_f1": (2 * true_pos, n_true + n_pred)}.get(metric, (None, None))
+    if numerator is None or not (denominator > 0).any():
+        return None
+    return float(np.mean(numerator[denominator > 0] / denominator[denominator > 0]))
+
+
+def _weighted_regression(metric: str, labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray
+                         ) -> float | None:
+    errors = predictions - labels
     if metric == "rmse":
-        return float(np.sqrt(np.average((predictions.reshape(len(labels)) - labels) ** 2, weights=weights)))
+        return float(np.sqrt(np.average(errors ** 2, weights=weights)))
+    if metric == "mae":
+        return float(np.average(np.abs(errors), weights=weights))
+    if metric == "mape":   # weighted MAPE, as in metrics._mape
+        target = np.sum(weights * np.abs(labels))
+        return float(np.sum(weights * np.abs(errors)) / target) if target > 0 else None
     return None
 
 
@@ -234,3 +357,35 @@ def evidence_and_impact(evidence_severity: str, impact: dict, params: dict) -> s
     if evidence_severity == SEVERITY_PASS:
         return SEVERITY_PASS
     return combine(evidence_severity, impact_severity(impact, params))
+
+
+# A handful of rows "stands out" only when their average prediction is this many standard errors from the rest.
+FEW_ROWS_Z = 3.0
+
+
+def rests_on_few_rows(mask: np.ndarray, params: dict) -> bool:
+    """Too few failing rows to measure an impact (but at least one)."""
+    count = int(np.asarray(mask, dtype=bool).sum())
+    return 0 < count < min_impact_rows(params)
+
+
+def few_rows_stand_out(ctx: Context, mask: np.ndarray, params: dict) -> bool:
+    """Whether a handful of rows visibly hurt: their average prediction differs from the other rows' by at least the
+    alert threshold of prediction impact AND by FEW_ROWS_Z standard errors of a mean of that many rows."""
+    predictions = ctx.evaluation_predictions
+    mask = np.asarray(mask, dtype=bool)
+    if predictions is None or not mask.any() or mask.all():
+        return False
+    values = np.asarray(predictions, dtype=float)
+    if ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        gap_per_class = np.abs(values[mask].mean(axis=0) - values[~mask].mean(axis=0))
+        error = values[~mask].std(axis=0) / np.sqrt(mask.sum())
+        gap, z = gap_per_class.sum() / 2, float(np.max(gap_per_class / np.maximum(error, 1e-12)))
+    else:
+        values = _scores(ctx, values)
+        gap = abs(values[mask].mean() - values[~mask].mean())
+        z = gap / max(values[~mask].std() / np.sqrt(mask.sum()), 1e-12)
+        if ctx.model_task == MODEL_TASK_REGRESSION:
+            spread = float(np.std(ctx.reference_predictions if ctx.reference_predictions is not None else values))
+            gap = gap / spread if spread > 0 else 0.0
+    return bool(gap >= impact_thresholds("average_prediction", {})[1] and z >= FEW_ROWS_Z)

@@ -215,3 +215,44 @@ def quantile_codes(reference_values: np.ndarray, values: np.ndarray, bins: int) 
     edges = quantile_edges(reference_values, bins)
     codes = np.searchsorted(edges, values, side="left")
     return np.where(np.isnan(values), -1, codes)
+
+
+# ---- scale-aware numeric distance --------------------------------------------------------------------------------
+# Tails trimmed before the distance: beyond the reference's 0.5 % and 99.5 % quantiles a few extreme rows would
+# decide it (a Pareto tail makes W1 of two samples of the same data as large as a real shift).
+WASSERSTEIN_TAIL = 0.005
+# The distance counts only beyond this many noise scales: over 20 seeds x 8 shapes (normal, log-normal sigma 1.76,
+# Pareto 1.2, Poisson, wide integers, 60 % and 90 % zeros, 3 % ones) x 600-6,000 rows, two samples of the same data
+# never exceeded 3.1 noise scales and exceeded 2 in 5 % of cases; the KS gate and BH do the rest.
+WASSERSTEIN_NOISE_MULTIPLIER = 2.0
+# KS is weak where most values are one value (90 % zeros rescaled x1.5 moves its CDF by 0.02): beyond this many noise
+# scales the distance is its own significance test (never reached by two samples of the same data above).
+WASSERSTEIN_SIGNIFICANT_NOISE = 3.5
+
+
+def normalised_wasserstein(reference_values: np.ndarray, evaluation_values: np.ndarray
+                           ) -> tuple[float, float] | None:
+    """Wasserstein-1 distance between the two samples in units of the reference's spread, and its sampling noise in
+    the same units; None when the reference has no spread.
+
+    Both samples are winsorised at the reference's WASSERSTEIN_TAIL quantiles; the spread is the reference's mean
+    absolute deviation from its median (a shift by one typical deviation gives 1; a x1.5 rescale of a positive
+    feature about 0.5 whatever its skew, where quantile-bin PSI and KS see little because ranks barely move).
+    The noise is the two-sample form of the Bobkov-Ledoux bound on E W1(empirical, true):
+    J * sqrt(1/n_ref + 1/n_eval) with J = integral of sqrt(F (1 - F)) dx over the reference.
+    """
+    reference = np.asarray(reference_values, dtype=float)
+    evaluation = np.asarray(evaluation_values, dtype=float)
+    reference, evaluation = reference[~np.isnan(reference)], evaluation[~np.isnan(evaluation)]
+    if reference.size < 2 or evaluation.size < 2:
+        return None
+    low, high = np.quantile(reference, [WASSERSTEIN_TAIL, 1 - WASSERSTEIN_TAIL])
+    reference, evaluation = np.sort(np.clip(reference, low, high)), np.clip(evaluation, low, high)
+    spread = float(np.mean(np.abs(reference - np.median(reference))))
+    if not spread > 0:
+        return None
+    distance = float(stats.wasserstein_distance(reference, evaluation))
+    share = np.arange(1, reference.size) / reference.size
+    noise_scale = float(np.sum(np.sqrt(share * (1 - share)) * np.diff(reference)))
+    noise = noise_scale * np.sqrt(1 / reference.size + 1 / evaluation.size)
+    return distance / spread, noise / spread

@@ -3,6 +3,11 @@
 Noise control, shared by every test here:
 - Binned statistics use at most one bin per `MIN_ROWS_PER_BIN` rows of the smaller sample, so PSI's own sampling
   noise stays far below the 0.2 warning level.
+- Numeric features are also judged on a scale-aware distance, the Wasserstein-1 distance in units of the
+  reference's typical deviation (`distribution_stats.normalised_wasserstein`), taken beyond its own sampling noise
+  and gated by KS or, where KS is weak (mostly one value, e.g. 90 % zeros), by its own noise bound:
+  quantile-bin PSI and KS are blind to a rescale (a currency or unit change moves ranks little), W1 is not.
+  Calibrated so that a random half of the reference, heavy-tailed, discrete or zero-inflated, stays quiet.
 - A drift statistic only counts when a significance test agrees (KS for numeric, chi-squared for categories, a
   two-proportion test for null rates, Fisher z for correlations), with Benjamini-Hochberg across the test's cases;
   null-rate and correlation changes are judged on the lower 95 % confidence bound of their effect size.
@@ -14,6 +19,7 @@ Noise control, shared by every test here:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,7 +28,7 @@ import pandas as pd
 
 from stresstests.engine.vocabulary import (
     CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
+    MODEL_TASK_REGRESSION, SEVERITY_ORDER, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
 )
 from stresstests.engine.base import Context, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import METRICS, positive_scores, predicted_labels
@@ -31,9 +37,10 @@ from stresstests.engine.categories.tabular import distribution_stats as ds
 from stresstests.engine.categories.tabular.data_impact import (
     CONFIDENCE_Z,
     default_performance_change_config,
+    counterfactual_impact,
     evidence_and_impact,
+    impact_thresholds,
     reweighting_impact,
-    transport_impact,
     transported,
 )
 
@@ -41,7 +48,9 @@ PSI = "Population Stability Index"
 KL = "KL Divergence"
 JS = "JS Divergence"
 KS = "Kolmogorov-Smirnov"
-STATISTIC_SHORT_NAMES = {PSI: "PSI", KL: "KL divergence", JS: "JS divergence", KS: "KS statistic"}
+WASSERSTEIN = "Wasserstein"
+STATISTIC_SHORT_NAMES = {PSI: "PSI", KL: "KL divergence", JS: "JS divergence", KS: "KS statistic",
+                         WASSERSTEIN: "Wasserstein distance"}
 MAX_CATEGORIES_IN_DETAILS = 30
 DRIFT_FEATURE_TYPES = ("numeric", "categorical", "boolean")
 
@@ -57,6 +66,8 @@ class Distribution:
     evaluation_codes: np.ndarray     # bin of every evaluation row, -1 for nulls
     p_value: float
     statistics: dict[str, float] = field(default_factory=dict)
+    # numeric only: (W1 / reference spread, its sampling noise in the same unit); None without spread
+    wasserstein: tuple[float, float] | None = None
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -103,7 +114,7 @@ def numeric_distribution(reference: np.ndarray, evaluation: np.ndarray, requeste
     codes = np.where(np.isnan(evaluation), -1, np.searchsorted(edges, evaluation, side="left"))
     ks_statistic, p_value = ds.ks_test(reference, evaluation)
     return Distribution("numeric", ds.bin_counts(reference, edges), ds.bin_counts(evaluation, edges), list(edges),
-                        codes, p_value, {KS: ks_statistic})
+                        codes, p_value, {KS: ks_statistic}, ds.normalised_wasserstein(reference, evaluation))
 
 
 def categorical_distribution(reference: pd.Series, evaluation: pd.Series,
@@ -148,31 +159,108 @@ def _confident_note(value: float, lower_bound: float, thresholds: tuple[float, f
     return f"{_fmt(value)}, at least {_threshold_note(lower_bound, thresholds, severity)} with 95 % confidence"
 
 
-def _impact_clause(impact: dict) -> str:
-    if impact.get("impact") is None:
+MAX_METRICS_IN_FINDING = 3
+
+
+def _impact_clause(impact: dict, params: dict) -> str:
+    """What the drift costs, in each metric's own units: the watched metrics it moved by at least their warning
+    threshold, "with the drift" (actual) against "without" (counterfactual), worst first."""
+    per_metric = impact.get("per_metric") or {}
+    if impact.get("impact") is None and not per_metric:
+        if impact.get("effective_rows") is not None:   # predictions exist, but too few rows resemble the reference
+            return (f"; its cost to the model cannot be measured: the evaluation rows that resemble the reference "
+                    f"amount to {impact['effective_rows']:.0f} effective rows")
         return ""
-    metric = impact["metric"]
-    if metric == "average_prediction":
-        return f" and moves the average prediction by {_fmt(impact['impact'])}"
-    display = METRICS[metric].display
-    amount = _fmt(abs(impact["impact"]))
-    unit = "" if METRICS[metric].bounded else " (relative)"
-    if impact["impact"] > 0:
-        return f" and costs {amount} {display}{unit}"
-    return f" but does not hurt {display} (undoing the drift changes it by {amount}{unit})"
+    if not per_metric:   # a single metric measured (older callers)
+        per_metric = {impact["metric"]: impact}
+    ranked = sorted(per_metric, key=lambda name: -per_metric[name]["impact"] / impact_thresholds(name, params)[0])
+    hurt = [name for name in ranked if per_metric[name]["impact"] >= impact_thresholds(name, params)[0]]
+    if not hurt:
+        headline = impact.get("metric") or ranked[0]
+        change = per_metric[headline]
+        return (f" but moves none of the watched metrics by a warning amount ({_metric_label(headline)} "
+                f"{_fmt(change['actual'])} with the drift, {_fmt(change['counterfactual'])} without)")
+    parts = [f"{_metric_label(name)} {_fmt(per_metric[name]['actual'])} instead of "
+             f"{_fmt(per_metric[name]['counterfactual'])}" for name in hurt[:MAX_METRICS_IN_FINDING]]
+    headline = impact.get("metric")
+    also = ""
+    if headline in per_metric and headline not in hurt[:MAX_METRICS_IN_FINDING]:
+        change = per_metric[headline]
+        also = (f" ({_metric_label(headline)} {_fmt(change['actual'])} with the drift, "
+                f"{_fmt(change['counterfactual'])} without)")
+    return f" and it costs the model: {', '.join(parts)} without the drift{also}"
+
+
+def _metric_label(name: str) -> str:
+    return "average prediction" if name == "average_prediction" else METRICS[name].display
 
 
 def _impact_metrics(impact: dict) -> dict[str, Any]:
     if impact.get("metric") is None:
         return {}
-    name = impact["metric"]
-    return {f"impact_{name}": impact.get("impact"), f"{name}_actual": impact.get("actual"),
-            f"{name}_without_drift": impact.get("counterfactual"), "impact_method": impact.get("method"),
-            "impact_effective_rows": impact.get("effective_rows")}
+    per_metric = impact.get("per_metric") or {impact["metric"]: impact}
+    result: dict[str, Any] = {"impact_metric": impact.get("deciding_metric", impact["metric"]),
+                              "impact_method": impact.get("method"),
+                              "impact_effective_rows": impact.get("effective_rows")}
+    for name, change in per_metric.items():
+        result.update({f"impact_{name}": change.get("impact"), f"{name}_actual": change.get("actual"),
+                       f"{name}_without_drift": change.get("counterfactual")})
+    return result
+
+
+def _importance(impact: dict) -> float | None:
+    """The impact of the metric that decided the severity (the primary metric's when none did)."""
+    per_metric = impact.get("per_metric") or {}
+    deciding = impact.get("deciding_metric")
+    return per_metric[deciding]["impact"] if deciding in per_metric else impact.get("impact")
 
 
 class DriftTest(StressTest):
     category = TEST_CATEGORY_TYPE_DRIFT
+
+
+@dataclass
+class DriftAssessment:
+    """Feature Drift's decisions before severity: per tested feature its distribution and evidence, and for each
+    drifted one (by position) the counterfactual evaluation predictions and row weights."""
+
+    features: list[str]
+    distributions: list[Distribution]
+    evidence: list[Evidence]
+    counterfactuals: dict[int, tuple[np.ndarray, np.ndarray, str]]
+
+
+def drift_counterfactuals(ctx: Context) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The run's drifted features (Feature Drift's evidence with its configured parameters) with their
+    counterfactual evaluation predictions and row weights: what Model Performance needs to say which drift explains
+    a degradation. Shares Feature Drift's memo, so the model re-scores nothing twice."""
+    if ctx.evaluation_predictions is None:
+        return []
+    test = FeatureDrift
+    params = ctx.config.params_for(test.key, test.default_params)
+    thresholds = ctx.config.thresholds_for(test.key, test.thresholds)
+    assessment = test().assess(ctx, params, thresholds)
+    return [(assessment.features[i], predictions, weights)
+            for i, (predictions, weights, _) in sorted(assessment.counterfactuals.items())]
+
+
+# [warning, alert] on the normalised Wasserstein distance beyond its noise. A fifth of a typical deviation warns
+# (Evidently warns at 0.1 standard deviations, about 0.13 typical deviations of a normal feature, with no noise
+# allowance); a x1.5 rescale of a positive feature gives about 0.5. A shift of one typical deviation alerts, where
+# PSI on a normal feature also reaches its 0.6 alert level.
+WASSERSTEIN_THRESHOLDS = (0.2, 1.0)
+
+
+@dataclass
+class Evidence:
+    """What the drift of one feature rests on: the statistic, its thresholds and value, its severity, and the
+    words that state it in the finding."""
+
+    name: str
+    thresholds: tuple[float, float]
+    value: float
+    severity: str
+    note: str
 
 
 @register
@@ -193,6 +281,7 @@ class FeatureDrift(DriftTest):
         "kl_divergence_thresholds": [0.1, 0.2],
         "js_divergence_thresholds": [0.05, 0.1],
         "ks_statistic_thresholds": [0.1, 0.2],
+        "wasserstein_thresholds": list(WASSERSTEIN_THRESHOLDS),
         "ks_test_p_value_threshold": 0.05,
         "chi_squared_p_value_threshold": 0.05,
         "ignore_nans": True,
@@ -201,18 +290,33 @@ class FeatureDrift(DriftTest):
     }
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        assessment = self.assess(ctx, params, thresholds)
+        impacts = {i: counterfactual_impact(ctx, predictions, weights, params, method=method)
+                   if ctx.evaluation_predictions is not None else {}
+                   for i, (predictions, weights, method) in assessment.counterfactuals.items()}
+        return [self._case(params, feature, assessment.distributions[i], assessment.evidence[i], impacts.get(i, {}))
+                for i, feature in enumerate(assessment.features)]
+
+    def assess(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> DriftAssessment:
+        """Evidence for every feature and the counterfactual of every drifted one; memoised per parameters, since
+        Model Performance asks which drifted features explain a degradation."""
+        key = ("feature_drift.assessment", json.dumps(params, sort_keys=True, default=str), tuple(thresholds))
+        if key not in ctx.memo:
+            ctx.memo[key] = self._assess(ctx, params, thresholds)
+        return ctx.memo[key]
+
+    def _assess(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> DriftAssessment:
         features, distributions = self._distributions(ctx, params)
         if not features:
-            return []
+            return DriftAssessment([], [], [], {})
         numeric = np.array([d.kind == "numeric" for d in distributions])
         p_values = np.array([d.p_value for d in distributions])
         significant = np.where(numeric, benjamini_hochberg(p_values, float(params["ks_test_p_value_threshold"])),
                                benjamini_hochberg(p_values, float(params["chi_squared_p_value_threshold"])))
         evidence = [self._evidence(d, params, thresholds, bool(s)) for d, s in zip(distributions, significant)]
-        drifted = [i for i, e in enumerate(evidence) if e[3] != SEVERITY_PASS]
-        impacts = self._impacts(ctx, params, features, distributions, drifted)
-        return [self._case(params, features[i], distributions[i], evidence[i], impacts.get(i, {}))
-                for i in range(len(features))]
+        drifted = [i for i, e in enumerate(evidence) if e.severity != SEVERITY_PASS]
+        return DriftAssessment(features, distributions, evidence,
+                               self._counterfactuals(ctx, features, distributions, drifted))
 
     def _distributions(self, ctx: Context, params: dict) -> tuple[list[str], list[Distribution]]:
         features, distributions = [], []
@@ -224,8 +328,8 @@ class FeatureDrift(DriftTest):
         return features, distributions
 
     def _evidence(self, distribution: Distribution, params: dict, thresholds: tuple[float, float],
-                  significant: bool) -> tuple[str, tuple[float, float], float, str]:
-        """(statistic name, its thresholds, its value, evidence severity)."""
+                  significant: bool) -> Evidence:
+        """The configured statistic's evidence, or the scale-aware distance's when that one is more severe."""
         name = params["drift_statistic"] if distribution.kind == "numeric" else PSI
         named = {KL: "kl_divergence_thresholds", JS: "js_divergence_thresholds", KS: "ks_statistic_thresholds"}
         if name in named:
@@ -233,15 +337,39 @@ class FeatureDrift(DriftTest):
         else:
             name = PSI
         value = distribution.statistic(name)
-        return name, thresholds, value, severity_for(value, thresholds) if significant else SEVERITY_PASS
+        severity = severity_for(value, thresholds) if significant else SEVERITY_PASS
+        evidence = Evidence(name, thresholds, value, severity, _threshold_note(value, thresholds, severity))
+        distance = self._wasserstein_evidence(distribution, params, significant)
+        if distance is not None and SEVERITY_ORDER[distance.severity] > SEVERITY_ORDER[severity]:
+            distance.note += f"; {STATISTIC_SHORT_NAMES[name]} {_fmt(value)}"
+            return distance
+        return evidence
 
-    def _impacts(self, ctx: Context, params: dict, features: list[str], distributions: list[Distribution],
-                 drifted: list[int]) -> dict[int, dict]:
-        """Impact of every drifted feature: numeric ones re-scored in ONE model call when a model is callable."""
+    @staticmethod
+    def _wasserstein_evidence(distribution: Distribution, params: dict, significant: bool) -> Evidence | None:
+        if distribution.wasserstein is None:
+            return None
+        distance, noise = distribution.wasserstein
+        thresholds = tuple(float(t) for t in params.get("wasserstein_thresholds") or WASSERSTEIN_THRESHOLDS)
+        beyond_noise = max(distance - ds.WASSERSTEIN_NOISE_MULTIPLIER * noise, 0.0)
+        significant = significant or distance >= ds.WASSERSTEIN_SIGNIFICANT_NOISE * noise
+        severity = severity_for(beyond_noise, thresholds) if significant else SEVERITY_PASS
+        bound = thresholds[1] if beyond_noise >= thresholds[1] else thresholds[0]
+        note = (f"{_fmt(distance)} typical deviations of the reference, {_fmt(beyond_noise)} beyond sampling noise "
+                f">= {_fmt(bound)}")
+        return Evidence(WASSERSTEIN, thresholds, distance, severity, note)
+
+    def _counterfactuals(self, ctx: Context, features: list[str], distributions: list[Distribution],
+                         drifted: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, str]]:
+        """(evaluation predictions, row weights, method) with each drifted feature back on its reference
+        distribution: numeric model inputs transported and re-scored in ONE model call when a model is callable,
+        the others reweighted."""
+        if ctx.evaluation_predictions is None:
+            return {i: (np.empty(0), np.empty(0), "none") for i in drifted}
         transportable = [i for i in drifted if distributions[i].kind == "numeric" and ctx.has_model
                          and features[i] in ctx.schema.features and ctx.profile[features[i]].quantiles is not None]
-        impacts = {i: reweighting_impact(ctx, distributions[i].reweighting(), params)
-                   for i in drifted if i not in transportable}
+        result = {i: (ctx.evaluation_predictions, distributions[i].reweighting(), "reweighting")
+                  for i in drifted if i not in transportable}
         if transportable:
             base = ctx.evaluation[ctx.schema.features]
             variants = []
@@ -254,25 +382,26 @@ class FeatureDrift(DriftTest):
             predictions = ctx.predict_variants(base, variants)
             for position, i in enumerate(transportable):
                 rows = slice(position * len(base), (position + 1) * len(base))
-                impacts[i] = transport_impact(ctx, predictions[rows], params)
-        return impacts
+                result[i] = (predictions[rows], np.ones(len(base)), "quantile_transport")
+        return result
 
-    def _case(self, params: dict, feature: str, distribution: Distribution,
-              evidence: tuple[str, tuple[float, float], float, str], impact: dict) -> TestCase:
-        statistic_name, statistic_thresholds, value, evidence_severity = evidence
-        severity = evidence_and_impact(evidence_severity, impact, params)
-        short = STATISTIC_SHORT_NAMES[statistic_name]
-        metrics = {"drift_statistic": statistic_name, short.lower().replace(" ", "_"): value,
+    def _case(self, params: dict, feature: str, distribution: Distribution, evidence: Evidence, impact: dict
+              ) -> TestCase:
+        severity = evidence_and_impact(evidence.severity, impact, params)
+        short = STATISTIC_SHORT_NAMES[evidence.name]
+        metrics = {"drift_statistic": evidence.name, short.lower().replace(" ", "_"): evidence.value,
                    "psi": distribution.statistic(PSI), "p_value": distribution.p_value,
                    "significance_test": "ks" if distribution.kind == "numeric" else "chi_squared",
                    **{k.lower(): v for k, v in distribution.statistics.items()}, **_impact_metrics(impact)}
+        if distribution.wasserstein is not None:
+            metrics.update(wasserstein_distance=distribution.wasserstein[0],
+                           wasserstein_noise=distribution.wasserstein[1])
         finding = ""
         if severity != SEVERITY_PASS:
-            note = _threshold_note(value, statistic_thresholds, evidence_severity)
-            finding = (f"{feature} has drifted ({short} {note})"
-                       f"{_impact_clause(impact) or '; with no predictions its model impact is unknown'}.")
+            finding = (f"{feature} has drifted ({short} {evidence.note})"
+                       f"{_impact_clause(impact, params) or '; with no predictions its model impact is unknown'}.")
         return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
-                        importance_score=impact.get("impact"), finding=finding,
+                        importance_score=_importance(impact), finding=finding,
                         details=json_safe(distribution.chart()))
 
 
@@ -464,13 +593,13 @@ class NullProportionDrift(DriftTest):
         if severity != SEVERITY_PASS:
             finding = (f"{feature} is missing in {eval_rate:.1%} of evaluation rows against {ref_rate:.1%} in the "
                        f"reference (Cohen's h {_confident_note(effect, lower, thresholds, evidence)})"
-                       f"{_impact_clause(impact)}; {consequence}.")
+                       f"{_impact_clause(impact, params)}; {consequence}.")
         metrics = {"reference_null_rate": ref_rate, "evaluation_null_rate": eval_rate, "cohens_h": effect,
                    "cohens_h_lower_bound": lower, "p_value": p_value, **_impact_metrics(impact)}
         details = {"reference_nulls": int(nulls[0]), "reference_rows": n_ref, "evaluation_nulls": int(nulls[1]),
                    "evaluation_rows": n_eval}
         return TestCase(features=[feature], severity=severity, metrics=json_safe(metrics),
-                        importance_score=impact.get("impact"), finding=finding, details=details)
+                        importance_score=_importance(impact), finding=finding, details=details)
 
 
 def _correlation_cases(pairs: list[tuple[str, str]], ref_r: np.ndarray, ref_n: np.ndarray, eval_r: np.ndarray,

@@ -1,6 +1,10 @@
 """Model Performance: task metrics reference vs evaluation, calibration, average confidence and an accuracy estimate
 without labels (RIME §2.3).
 
+A degradation names the drifted features that explain it (`explained_by` in the case's metrics, with the metric
+without each drift and the share of the loss it recovers in `details`): Feature Drift's counterfactual, the feature
+put back on its reference distribution, re-scored once per run and shared.
+
 Each metric test checks the evaluation value against an optional absolute threshold (`performance_thresholds`) and the
 reference-to-evaluation degradation against the test's `[warning, alert]` thresholds. A degradation counts only when
 it is beyond sampling noise (one-sided z-test on the two metrics' standard errors at `significance_level`).
@@ -23,11 +27,14 @@ from stresstests.engine.metrics import (
     confidence,
     metric_priority,
     positive_scores,
+    undefined_reason,
 )
 from stresstests.engine.severity import exceeds_with_confidence_p, severity_for
+from stresstests.engine.categories.tabular.data_impact import metric_change
 
 CATEGORY = TEST_CATEGORY_TYPE_MODEL_PERFORMANCE
 SIGNIFICANCE_LEVEL = 0.05
+MIN_CLASS_SIZE = 10   # members of the scarcest class a metric rests on (see metrics.GroupedMetric.support)
 
 # (metric, tasks, absolute [warning, alert] bound on the evaluation value or None, degradation thresholds)
 _BOUNDED = (0.03, 0.06)      # absolute drop, e.g. AUC 0.80 -> 0.76 warns
@@ -92,10 +99,15 @@ class MetricDegradationTest(StressTest):
         reference, evaluation = ctx.whole_metric(self.metric, "reference"), ctx.whole_metric(self.metric, "evaluation")
         ref_value, eval_value = reference.values[0], evaluation.values[0]
         if np.isnan(ref_value) or np.isnan(eval_value):
-            raise SkipTest(f"{METRICS[self.metric].display} is undefined on this data (e.g. only one class present).")
+            which = "reference" if np.isnan(ref_value) else "evaluation"
+            raise SkipTest(f"{METRICS[self.metric].display} is undefined on the {which} set: "
+                           f"{undefined_reason(self.metric)}.")
         gap = degradation(self.metric, ref_value, eval_value)
         p_value = degradation_p_value(self.metric, reference, evaluation)
-        significant = p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
+        members = int(min(reference.support[0], evaluation.support[0]))
+        # A change resting on a handful of class members (4 positives) is noise, whatever its p-value says.
+        enough = members >= int(params.get("min_class_size", MIN_CLASS_SIZE))
+        significant = enough and p_value < params.get("significance_level", SIGNIFICANCE_LEVEL)
         change_severity = severity_for(gap, thresholds) if significant else SEVERITY_PASS
         absolute = params.get("performance_thresholds", self.absolute_thresholds)
         absolute_severity = self._absolute_severity(eval_value, evaluation.standard_errors[0], absolute, params)
@@ -105,13 +117,18 @@ class MetricDegradationTest(StressTest):
             "degradation": float(gap), "degradation_p_value": p_value,
             "relative_degradation": not METRICS[self.metric].bounded,
             "evaluation_rows": int(evaluation.counts[0]), "reference_rows": int(reference.counts[0]),
+            "class_members": members,
         }
-        finding = ""
+        finding, details = "", {"absolute_thresholds": absolute}
         if severity != SEVERITY_PASS:
             finding = self._finding(ref_value, eval_value, gap, change_severity, absolute_severity, thresholds,
                                     absolute)
+            explanations = explained_by(ctx, self.metric, float(ref_value), float(eval_value))
+            metrics["explained_by"] = [e["feature"] for e in explanations]
+            details["explained_by"] = explanations
+            finding += _explanation_sentence(self.metric, explanations)
         return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=float(max(gap, 0.0)),
-                         finding=finding, details={"absolute_thresholds": absolute})]
+                         finding=finding, details=details)]
 
     def _absolute_severity(self, value: float, error: float, absolute: list | tuple | None, params: dict) -> str:
         if not absolute:
@@ -138,6 +155,51 @@ class MetricDegradationTest(StressTest):
                 f"{float(absolute[0]):g}: the model is too weak on this data whatever the reference says.")
 
 
+# A drifted feature explains a degradation when putting it back on its reference distribution recovers at least
+# this share of the reference-to-evaluation loss.
+EXPLAINS_SHARE = 0.25
+MAX_EXPLANATIONS = 3
+
+
+def explained_by(ctx: Context, metric: str, reference_value: float, evaluation_value: float) -> list[dict]:
+    """The drifted features whose counterfactual (the feature back on its reference distribution, see Feature
+    Drift) recovers at least EXPLAINS_SHARE of the metric's loss, largest share first:
+    [{"feature", "<metric>_without_drift", "recovered_share"}]."""
+    # Imported here so that importing this module does not register the drift tests ahead of the categories
+    # listed before them (the import order of `categories` is the order of the registry).
+    from stresstests.engine.categories.tabular.drift import drift_counterfactuals
+
+    loss = _worse_by(metric, reference_value, evaluation_value)
+    if not loss > 0:
+        return []
+    explanations = []
+    for feature, predictions, weights in drift_counterfactuals(ctx):
+        change = metric_change(ctx, metric, predictions, weights)
+        if change is None:
+            continue
+        share = _worse_by(metric, change["counterfactual"], change["actual"]) / loss
+        if share >= EXPLAINS_SHARE:
+            explanations.append({"feature": feature, f"{metric}_without_drift": change["counterfactual"],
+                                 "recovered_share": float(share)})
+    return sorted(explanations, key=lambda e: -e["recovered_share"])[:MAX_EXPLANATIONS]
+
+
+def _worse_by(metric: str, better: float, worse: float) -> float:
+    """How much `worse` is worse than `better`, in the metric's own units (either direction for two-sided ones)."""
+    change = better - worse if METRICS[metric].higher_is_better else worse - better
+    return abs(change) if metric in _TWO_SIDED else change
+
+
+def _explanation_sentence(metric: str, explanations: list[dict]) -> str:
+    if not explanations:
+        return ""
+    # Each feature is undone alone, so overlapping drifts (a city and its country) can each recover much of the loss.
+    parts = [f"{e['feature']} ({METRICS[metric].display} {e[f'{metric}_without_drift']:.3f} without its drift, "
+             f"{e['recovered_share']:.0%} of the loss recovered)" for e in explanations]
+    subject = "The drift of " + parts[0] if len(parts) == 1 else "Drifts undone one at a time: " + ", ".join(parts)
+    return f" {subject} explains it." if len(parts) == 1 else f" {subject}."
+
+
 def _make_metric_test(metric: str, tasks: frozenset[str], absolute: tuple[float, float] | None,
                       thresholds: tuple[float, float]) -> type[StressTest]:
     info = METRICS[metric]
@@ -153,7 +215,7 @@ def _make_metric_test(metric: str, tasks: frozenset[str], absolute: tuple[float,
         "requires": frozenset({"labels", "predictions"}) if info.needs_labels else frozenset({"predictions"}),
         "tasks": tasks,
         "default_params": {"performance_thresholds": list(absolute) if absolute else None,
-                           "significance_level": SIGNIFICANCE_LEVEL},
+                           "significance_level": SIGNIFICANCE_LEVEL, "min_class_size": MIN_CLASS_SIZE},
         "thresholds": thresholds,
         "absolute_thresholds": absolute,
         "finding_priority": metric_priority(metric),

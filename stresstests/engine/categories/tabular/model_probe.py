@@ -92,10 +92,29 @@ def _score_one_by_one(ctx: Context, base: pd.DataFrame, variants: Mapping[Hashab
     return scored
 
 
-def error_text(error: BaseException) -> str:
-    message = str(error).strip().splitlines()
-    first = message[-1] if message else ""
-    return f"{type(error).__name__}: {first}"[:500]
+MAX_ERROR_CHARACTERS = 300
+_TRACEBACK = "Traceback (most recent call last):"
+_SANDBOX_WRAPPER = "ModelOutputError: The model raised an error while predicting: "
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def error_text(error: BaseException | str) -> str:
+    """The model's failure as one line a person reads: the error and its message, never a traceback.
+
+    A message that carries a traceback (a dying process's last output, a wrapped exception) keeps the text before
+    it and the traceback's final exception line; frames and code lines are dropped, whitespace and newlines collapse.
+    """
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    text = text.removeprefix(_SANDBOX_WRAPPER)   # the finding already says the model raised an error
+    before, marker, trace = text.partition(_TRACEBACK)
+    parts = [before]
+    if marker:
+        # Frames and their code lines are indented; the exception line of a traceback is not.
+        outermost = [line for line in trace.splitlines()
+                     if line.strip() and not line[0].isspace() and not line.startswith(_CHAINED)]
+        parts.append(outermost[-1] if outermost else "")
+    sentence = " ".join(" ".join(parts).split())
+    return sentence if len(sentence) <= MAX_ERROR_CHARACTERS else sentence[: MAX_ERROR_CHARACTERS - 1] + "…"
 
 
 def prediction_scale(ctx: Context) -> float:

@@ -25,7 +25,7 @@ from stresstests.engine.categories.tabular.fairness import (
 from stresstests.engine.categories.tabular.model_performance import _BOUNDED, _RELATIVE, _make_metric_test
 from stresstests.engine.categories.tabular.subset_performance import (
     DEFAULT_PARAMS, FeatureSubsets, SubsetDegradationTest, SubsetPerformanceTest, _requires, _thresholds,
-    gap_error, metric_gap,
+    enough_members, gap_error, metric_gap,
 )
 from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metric
 
@@ -44,15 +44,15 @@ class RankingSubsetPerformance(SubsetPerformanceTest):
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]):
         features = self._subsets(ctx, params)
-        overall, per_feature = self._grouped(ctx, "evaluation", features)
+        overall, per_feature = self._grouped(ctx, "evaluation", features, params)
         if np.isnan(overall.values[0]):
             raise SkipTest(f"{METRICS[self.metric].display} is undefined on the evaluation set")
-        minimum = int(params.get("min_subset_size", 20))
         baselines = [self._baseline(ctx, subsets) for subsets in features]
         gaps = [metric_gap(self.metric, base.values, grouped.values) for base, grouped in zip(baselines, per_feature)]
         errors = [gap_error(self.metric, base.values, np.hypot(grouped.standard_errors, base.standard_errors))
                   for base, grouped in zip(baselines, per_feature)]
-        valid = [(grouped.counts >= minimum) & ~np.isnan(gap) for grouped, gap in zip(per_feature, gaps)]
+        valid = [enough_members(grouped, subsets.rows("evaluation"), params) & ~np.isnan(gap)
+                 for subsets, grouped, gap in zip(features, per_feature, gaps)]
         return self._cases(features, (gaps, errors, valid), params, thresholds,
                            lambda i, severities, p_values: self._ranking_case(
                                ctx, features[i], per_feature[i], baselines[i], gaps[i], severities, p_values,

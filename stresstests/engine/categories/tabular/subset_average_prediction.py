@@ -14,7 +14,7 @@ import numpy as np
 from stresstests.engine.vocabulary import MODEL_TASK_REGRESSION
 from stresstests.engine.base import Context, TestCase, json_safe, register
 from stresstests.engine.categories.tabular.subset_performance import (
-    DEFAULT_PARAMS, FeatureSubsets, Outcome, SubsetDegradationTest, _subset_details, _test_case,
+    DEFAULT_PARAMS, FeatureSubsets, Outcome, SubsetDegradationTest, _subset_details, _test_case, enough_members,
 )
 
 
@@ -35,17 +35,17 @@ class SubsetDriftAveragePrediction(SubsetDegradationTest):
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         features = self._subsets(ctx, params)
-        minimum = int(params.get("min_subset_size", 20))
         spread = float(np.std(np.asarray(ctx.reference_predictions, dtype=float))) or 1.0
-        overall_ref, per_feature_ref = self._grouped(ctx, "reference", features)
-        overall_eval, per_feature_eval = self._grouped(ctx, "evaluation", features)
+        overall_ref, per_feature_ref = self._grouped(ctx, "reference", features, params)
+        overall_eval, per_feature_eval = self._grouped(ctx, "evaluation", features, params)
         overall = float(abs(overall_eval.values[0] - overall_ref.values[0]) / spread)
         pairs = list(zip(per_feature_ref, per_feature_eval))
         changes = [np.abs(ev.values - ref.values) / spread for ref, ev in pairs]
         gaps = [change - overall for change in changes]
         errors = [np.hypot(ref.standard_errors, ev.standard_errors) / spread for ref, ev in pairs]
-        valid = [(ref.counts >= minimum) & (ev.counts >= minimum) & ~np.isnan(gap)
-                 for (ref, ev), gap in zip(pairs, gaps)]
+        valid = [enough_members(ref, subsets.rows("reference"), params)
+                 & enough_members(ev, subsets.rows("evaluation"), params) & ~np.isnan(gap)
+                 for subsets, (ref, ev), gap in zip(features, pairs, gaps)]
         return self._cases(features, (gaps, errors, valid), params, thresholds,
                            lambda i, severities, p_values: self._shift_case(
                                ctx, features[i], pairs[i], changes[i], severities, p_values, overall, spread,
@@ -69,8 +69,9 @@ class SubsetDriftAveragePrediction(SubsetDegradationTest):
                        f"({names}): {float(reference.values[first]):.4g} on reference vs "
                        f"{float(evaluation.values[first]):.4g} on evaluation ({float(change[first]):.2f} prediction "
                        f"standard deviations, against {overall:.2f} for all rows).")
-        details = _subset_details(subsets, evaluation.values, evaluation.counts, severities, None,
+        details = _subset_details(subsets, evaluation, subsets.rows("evaluation"), severities, None,
+                                  gap=change - overall, p_values=p_values, warning=thresholds[0],
                                   reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
-                                  reference_rows=reference.counts.tolist())
+                                  reference_rows=subsets.rows("reference").tolist())
         return _test_case(ctx, subsets, outcome, json_safe(metrics), finding, details,
                           metrics["worst_subset_minus_overall"])

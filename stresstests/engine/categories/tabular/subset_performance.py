@@ -10,7 +10,10 @@ Degradation compares each subset's evaluation metric with the same subset in the
 that degradation beyond the degradation of the whole dataset (which Model Performance already reports): a subset
 fails when it degraded more than everything else. A subset fails only when
 
-- it has at least `min_subset_size` rows (in each dataset compared),
+- it has at least `min_subset_size` rows (in each dataset compared), and the metric rests on at least
+  `min_class_size` members of each class it needs (positives and negatives for AUC, actual positives for F1 and
+  recall, predicted positives for precision; macro metrics average only the classes with that many members), as
+  RIME's subset tests count class members, not rows: 286 rows with 4 positives say nothing about F1,
 - its gap (absolute for [0, 1] metrics, relative to the baseline otherwise) reaches the warning threshold, and
 - the gap is beyond sampling noise: the one-sided z-test of "gap <= 0" (standard errors from the metric's sampling
   distribution) survives Benjamini-Hochberg false-discovery control at `false_discovery_rate` across all subsets of
@@ -31,7 +34,7 @@ from stresstests.engine.vocabulary import (
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION, worst_severity,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
-from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metrics, metric_priority
+from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metrics, metric_priority, undefined_reason
 from stresstests.engine.severity import benjamini_hochberg, exceeds_with_confidence_p, severity_for
 
 SUBSET_FEATURE_TYPES = ("numeric", "categorical", "boolean")
@@ -65,7 +68,7 @@ _SUBSET_METRICS: dict[str, frozenset[str]] = {
     "mape": frozenset({MODEL_TASK_REGRESSION}),
     "prediction_variance": frozenset({MODEL_TASK_REGRESSION}),
 }
-DEFAULT_PARAMS = {"min_subset_size": 20, "max_categories": 20, "false_discovery_rate": 0.05}
+DEFAULT_PARAMS = {"min_subset_size": 20, "min_class_size": 10, "max_categories": 20, "false_discovery_rate": 0.05}
 
 
 # ---- subsets -------------------------------------------------------------------------------------------------------
@@ -84,6 +87,11 @@ class FeatureSubsets:
     @property
     def feature_list(self) -> list[str]:
         return self.features or [self.feature]
+
+    def rows(self, which: str) -> np.ndarray:
+        """Rows per subset in the reference or evaluation set (a metric may use fewer: precision counts only the
+        predicted positives)."""
+        return np.bincount(getattr(self, f"{which}_codes"), minlength=self.count)[: self.count]
 
 
 def feature_subsets(ctx: Context, max_categories: int) -> list[FeatureSubsets]:
@@ -209,9 +217,11 @@ class Outcome:
     @classmethod
     def of(cls, gap: np.ndarray, severities: list[str], p_values: np.ndarray) -> Outcome:
         tested = ~np.isnan(p_values)
-        worst = int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None
-        return cls(severity=worst_severity(severities),
-                   failing=[i for i, s in enumerate(severities) if s != SEVERITY_PASS], tested=int(tested.sum()),
+        # Failing subsets worst first; the headline subset (title, sentence, metrics) is the worst failing one, or
+        # the worst tested one when none fails, so every figure on the page is about the same subset.
+        failing = sorted((i for i, s in enumerate(severities) if s != SEVERITY_PASS), key=lambda i: -gap[i])
+        worst = failing[0] if failing else (int(np.nanargmax(np.where(tested, gap, np.nan))) if tested.any() else None)
+        return cls(severity=worst_severity(severities), failing=failing, tested=int(tested.sum()),
                    worst=worst, worst_gap=float(gap[worst]) if worst is not None else None)
 
 
@@ -219,18 +229,19 @@ class _SubsetTestBase(StressTest):
     metric: str
     requires = frozenset({"labels", "predictions"})
 
-    def _grouped(self, ctx: Context, which: str, features: list[FeatureSubsets]
+    def _grouped(self, ctx: Context, which: str, features: list[FeatureSubsets], params: dict
                  ) -> tuple[GroupedMetric, list[GroupedMetric]]:
         """The metric on the whole dataset and per subset of every feature, in one vectorised pass; memoised, since
         Subset Performance and Subset Performance Degradation both need the evaluation side of each metric."""
-        key = ("subset_performance.grouped", self.metric, which, tuple(id(s) for s in features))
+        min_class_size = _min_class_size(params)
+        key = ("subset_performance.grouped", self.metric, which, tuple(id(s) for s in features), min_class_size)
         if key not in ctx.memo:
             labels = getattr(ctx, f"{which}_labels") if METRICS[self.metric].needs_labels else None
             frame = getattr(ctx, which)
             code_sets = [np.zeros(len(frame), dtype=np.int64), *(getattr(s, f"{which}_codes") for s in features)]
             overall, *per_feature = grouped_metrics(self.metric, ctx.model_task, labels,
                                                     getattr(ctx, f"{which}_predictions"), code_sets,
-                                                    [1, *(s.count for s in features)])
+                                                    [1, *(s.count for s in features)], min_class_size=min_class_size)
             ctx.memo[key] = (features, overall, per_feature)   # `features` kept so that the ids stay theirs
         return ctx.memo[key][1:]
 
@@ -255,6 +266,15 @@ class _SubsetTestBase(StressTest):
 
 def _display(metric: str) -> str:
     return METRICS[metric].display
+
+
+def _min_class_size(params: dict) -> int:
+    return max(int(params.get("min_class_size", DEFAULT_PARAMS["min_class_size"])), 1)
+
+
+def enough_members(grouped: GroupedMetric, rows: np.ndarray, params: dict) -> np.ndarray:
+    """Subsets with `min_subset_size` rows whose metric rests on `min_class_size` members of each class it needs."""
+    return (rows >= int(params.get("min_subset_size", 20))) & (grouped.support >= _min_class_size(params))
 
 
 def _format_gap(metric: str, gap: float) -> str:
@@ -287,12 +307,39 @@ def _subset_examples(ctx: Context, subsets: FeatureSubsets, code: int) -> list[d
     return examples
 
 
-def _subset_details(subsets: FeatureSubsets, values: np.ndarray, counts: np.ndarray, severities: list[str],
-                    baseline: np.ndarray | float, **extra: object) -> dict:
-    rows = [{"subset": label, "metric": float(value) if not np.isnan(value) else None, "rows": int(count),
-             "severity": severity}
-            for label, value, count, severity in zip(subsets.labels, values, counts, severities) if count > 0]
-    return {"subsets": rows, "baseline": baseline, **extra}
+def _subset_details(subsets: FeatureSubsets, grouped: GroupedMetric, rows: np.ndarray, severities: list[str],
+                    baseline: np.ndarray | float, *, gap: np.ndarray, p_values: np.ndarray, warning: float,
+                    **extra: object) -> dict:
+    """Per subset: its metric, its rows, the rows and class members the metric rests on, severity and status."""
+    statuses = subset_statuses(gap, severities, p_values, warning)
+    table = [{"subset": label, "metric": float(value) if not np.isnan(value) else None, "rows": int(count),
+              "metric_rows": int(used), "class_members": int(members), "severity": severity, "status": status}
+             for label, value, count, used, members, severity, status in zip(
+                 subsets.labels, grouped.values, rows, grouped.counts, grouped.support, severities, statuses)
+             if count > 0]
+    return {"subsets": table, "baseline": baseline, **extra}
+
+
+SUBSET_FAILS = "fails"
+SUBSET_PASSES = "passes"
+SUBSET_NOT_SIGNIFICANT = "not_significant"   # past the warning line, but within sampling noise after FDR control
+SUBSET_NOT_TESTED = "not_tested"             # fewer rows than min_subset_size, fewer class members than
+                                             # min_class_size, or an undefined metric
+
+
+def subset_statuses(gap: np.ndarray, severities: list[str], p_values: np.ndarray, warning: float) -> list[str]:
+    """Why each subset's bar is drawn as it is: a bar past the line that does not fail says which rule kept it."""
+    statuses = []
+    for value, severity, p_value in zip(gap, severities, p_values):
+        if severity != SEVERITY_PASS:
+            statuses.append(SUBSET_FAILS)
+        elif np.isnan(p_value):
+            statuses.append(SUBSET_NOT_TESTED)
+        elif value >= warning:
+            statuses.append(SUBSET_NOT_SIGNIFICANT)
+        else:
+            statuses.append(SUBSET_PASSES)
+    return statuses
 
 
 # ---- Subset Performance ------------------------------------------------------------------------------------------
@@ -301,25 +348,26 @@ class SubsetPerformanceTest(_SubsetTestBase):
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         features = self._subsets(ctx, params)
-        overall, per_feature = self._grouped(ctx, "evaluation", features)
+        overall, per_feature = self._grouped(ctx, "evaluation", features, params)
         if np.isnan(overall.values[0]):
-            raise SkipTest(f"{_display(self.metric)} is undefined on the evaluation set")
-        evidence = self._evidence(per_feature, overall, params)
+            raise SkipTest(f"{_display(self.metric)} is undefined on the evaluation set: "
+                           f"{undefined_reason(self.metric)}")
+        evidence = self._evidence(features, per_feature, overall, params)
         return self._cases(features, evidence, params, thresholds, lambda i, severities, p_values: self._case(
             ctx, features[i], per_feature[i], evidence[0][i], severities, p_values, float(overall.values[0]),
             thresholds))
 
-    def _evidence(self, per_feature: list[GroupedMetric], overall: GroupedMetric, params: dict):
-        minimum = int(params.get("min_subset_size", 20))
+    def _evidence(self, features: list[FeatureSubsets], per_feature: list[GroupedMetric], overall: GroupedMetric,
+                  params: dict):
         total = max(overall.counts[0], 1)
         gaps, errors, valid = [], [], []
-        for grouped in per_feature:
+        for subsets, grouped in zip(features, per_feature):
             gap = metric_gap(self.metric, overall.values[0], grouped.values)
             # The subset is part of the whole: Var(subset - overall) = Var(subset) * (1 - share of the subset).
             shrink = np.sqrt(np.clip(1 - grouped.counts / total, 0.0, 1.0))
             gaps.append(gap)
             errors.append(gap_error(self.metric, overall.values[0], grouped.standard_errors * shrink))
-            valid.append((grouped.counts >= minimum) & ~np.isnan(gap))
+            valid.append(enough_members(grouped, subsets.rows("evaluation"), params) & ~np.isnan(gap))
         return gaps, errors, valid
 
     def _case(self, ctx: Context, subsets: FeatureSubsets, grouped: GroupedMetric, gap: np.ndarray,
@@ -327,10 +375,13 @@ class SubsetPerformanceTest(_SubsetTestBase):
               ) -> TestCase:
         outcome = Outcome.of(gap, severities, p_values)
         worst = outcome.worst
+        rows = subsets.rows("evaluation")
         metrics = {"overall_" + self.metric: overall,
                    "worst_subset": subsets.labels[worst] if worst is not None else None,
                    "worst_subset_" + self.metric: float(grouped.values[worst]) if worst is not None else None,
-                   "worst_subset_rows": int(grouped.counts[worst]) if worst is not None else None,
+                   "worst_subset_rows": int(rows[worst]) if worst is not None else None,
+                   "worst_subset_metric_rows": int(grouped.counts[worst]) if worst is not None else None,
+                   "worst_subset_class_members": int(grouped.support[worst]) if worst is not None else None,
                    "degraded_by": outcome.worst_gap, "failing_subsets": len(outcome.failing),
                    "subsets_tested": outcome.tested}
         finding = ""
@@ -341,8 +392,8 @@ class SubsetPerformanceTest(_SubsetTestBase):
                        f"{float(grouped.values[first]):.3f} vs {overall:.3f} overall (worse by "
                        f"{_format_gap(self.metric, float(gap[first]))}), so the model serves these rows worse than "
                        "its overall score suggests.")
-        details = _subset_details(subsets, grouped.values, grouped.counts, severities, overall,
-                                  warning_line=thresholds[0])
+        details = _subset_details(subsets, grouped, rows, severities, overall, gap=gap, p_values=p_values,
+                                  warning=thresholds[0], warning_line=thresholds[0])
         return _test_case(ctx, subsets, outcome, metrics, finding, details, outcome.worst_gap)
 
 
@@ -352,9 +403,8 @@ class SubsetDegradationTest(_SubsetTestBase):
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         features = self._subsets(ctx, params)
-        minimum = int(params.get("min_subset_size", 20))
-        overall_ref, per_feature_ref = self._grouped(ctx, "reference", features)
-        overall_eval, per_feature_eval = self._grouped(ctx, "evaluation", features)
+        overall_ref, per_feature_ref = self._grouped(ctx, "reference", features, params)
+        overall_eval, per_feature_eval = self._grouped(ctx, "evaluation", features, params)
         overall_gap = float(metric_gap(self.metric, overall_ref.values, overall_eval.values)[0])
         pairs = list(zip(per_feature_ref, per_feature_eval))
         # Judge what a subset lost beyond the whole dataset's loss; an overall improvement is not credited.
@@ -363,8 +413,9 @@ class SubsetDegradationTest(_SubsetTestBase):
         gaps = [degradation - excess_over for degradation in degradations]
         errors = [gap_error(self.metric, ref.values, np.hypot(ref.standard_errors, ev.standard_errors))
                   for ref, ev in pairs]
-        valid = [(ref.counts >= minimum) & (ev.counts >= minimum) & ~np.isnan(gap)
-                 for (ref, ev), gap in zip(pairs, gaps)]
+        valid = [enough_members(ref, subsets.rows("reference"), params)
+                 & enough_members(ev, subsets.rows("evaluation"), params) & ~np.isnan(gap)
+                 for subsets, (ref, ev), gap in zip(features, pairs, gaps)]
         return self._cases(features, (gaps, errors, valid), params, thresholds, lambda i, severities, p_values:
                            self._case(ctx, features[i], pairs[i], degradations[i], severities, p_values, overall_gap,
                                       thresholds))
@@ -388,9 +439,12 @@ class SubsetDegradationTest(_SubsetTestBase):
                        f"{_format_gap(self.metric, float(gap[first]))}, against "
                        f"{_format_gap(self.metric, overall_gap)} for all rows), so these rows are served worse than "
                        "when the model was validated.")
-        details = _subset_details(subsets, evaluation.values, evaluation.counts, severities,
-                                  None, reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
-                                  reference_rows=reference.counts.tolist(), warning_line=thresholds[0])
+        excess_gap = gap - max(overall_gap, 0.0) if not np.isnan(overall_gap) else gap
+        details = _subset_details(subsets, evaluation, subsets.rows("evaluation"), severities, None, gap=excess_gap,
+                                  p_values=p_values, warning=thresholds[0],
+                                  reference_metric=[None if np.isnan(v) else float(v) for v in reference.values],
+                                  reference_rows=subsets.rows("reference").tolist(),
+                                  reference_class_members=reference.support.tolist(), warning_line=thresholds[0])
         return _test_case(ctx, subsets, outcome, metrics, finding, details, excess)
 
 

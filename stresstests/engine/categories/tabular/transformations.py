@@ -17,6 +17,7 @@ from stresstests.engine.vocabulary import (
     MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, TEST_CATEGORY_TYPE_TRANSFORMATIONS,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
+from stresstests.engine.metrics import METRICS
 from stresstests.engine.profile import ColumnProfile
 from stresstests.engine.severity import severity_for
 from stresstests.engine.categories.tabular.model_probe import (
@@ -80,11 +81,11 @@ class _SubstitutionTest(StressTest):
                params: dict, thresholds: tuple[float, float]) -> TestCase:
         if isinstance(predictions, str):
             return self.error_case(measure, feature, new_values, predictions, params)
-        impact = measure.impact(predictions)
+        impact = measure.impact(predictions) | {"sample_rows": len(measure.sample)}
         severity = severity_for(impact["impact_lower_bound"], thresholds)
         return TestCase(
             features=[feature], severity=severity, importance_score=impact["impact"], metrics=json_safe(impact),
-            finding=self.finding(feature, impact) if severity != SEVERITY_PASS else "",
+            finding=self.finding(measure.ctx, feature, impact) if severity != SEVERITY_PASS else "",
             examples=measure.examples(feature, new_values, predictions),
             details={"sample_size": len(measure.sample), **measure.example_pair(feature, new_values)},
         )
@@ -101,11 +102,20 @@ class _SubstitutionTest(StressTest):
             details={"sample_size": len(measure.sample), **measure.example_pair(feature, new_values)},
         )
 
-    def finding(self, feature: str, impact: dict) -> str:
+    def finding(self, ctx: Context, feature: str, impact: dict) -> str:
+        """The effect in the metric's own units (RMSE 1.43 -> 5.38), never in the unit-free scale severity uses."""
         if impact["metric"] == "average_prediction_change":
-            effect = f"moves predictions by {impact['impact']:.3f} on average"
+            if ctx.model_task == MODEL_TASK_REGRESSION:
+                amount = impact["impact"] * prediction_scale(ctx)
+                effect = (f"moves predictions by {amount:.3g} on average ({impact['impact']:.2f} prediction "
+                          "standard deviations)")
+            else:
+                effect = f"moves the predicted probabilities by {impact['impact']:.3f} on average"
         else:
-            effect = f"costs {impact['impact']:.3f} {impact['metric']}"
+            display = METRICS[impact["metric"]].display
+            before, after = impact["clean_metric"], impact["transformed_metric"]
+            verb = "lowers" if after < before else "raises"
+            effect = f"{verb} {display} on the {impact['sample_rows']} sampled rows from {before:.3g} to {after:.3g}"
         return f"Putting {self.corruption} in {feature} {effect}: the model is not robust to this corruption."
 
 
