@@ -126,8 +126,9 @@ class RunConfig:
     def test_config(self, key: str) -> dict:
         return dict(self.individual_tests_config.get(key) or {})
 
-    def test_enabled(self, key: str) -> bool:
-        return bool(self.test_config(key).get("run", True))
+    def test_enabled(self, key: str, default: bool = True) -> bool:
+        """individual_tests_config[key]["run"] when given, else the test's own default (RIME's `run` column)."""
+        return bool(self.test_config(key).get("run", default))
 
     def params_for(self, key: str, defaults: dict) -> dict:
         params = dict(defaults)

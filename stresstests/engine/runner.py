@@ -357,7 +357,7 @@ def selected_tests(ctx: Context) -> list[type[StressTest]]:
 
     chosen = [test for test in REGISTRY.values()
               if test.category in ctx.config.categories and ctx.model_task in test.tasks
-              and ctx.config.test_enabled(test.key)]
+              and ctx.config.test_enabled(test.key, test.run_by_default)]
     order = {category: position for position, category in enumerate(ctx.config.categories)}
     return sorted(chosen, key=lambda test: order[test.category])
 

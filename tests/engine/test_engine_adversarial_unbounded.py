@@ -52,3 +52,17 @@ def test_hopskipjump_passes_a_model_with_clear_margins_and_measures_its_distance
     assert case.metrics["rows_without_adversarial_point"] == 0
     # The boundary of sigmoid(2 x1) is x1 = 0: the attack must get close to each row's true margin |x1| / range.
     assert 0 < case.metrics["median_distance"] < 0.3
+
+
+def test_the_tests_rime_runs_only_on_request_are_off_unless_configured():
+    """RIME's `run: false`: in an "all categories" run they are left out; individual_tests_config turns them on."""
+    from stresstests.engine.config import RunConfig
+    from stresstests.engine.runner import selected_tests
+
+    off = {"multi_feat_vulnerability", "tabular_hopskipjump_attack", "predict_protected_features"}
+    ctx = make_context(SMOOTH, protected=["group"])
+    ctx.config = RunConfig.from_dict({"categories": ["all"]})
+    assert off.isdisjoint(t.key for t in selected_tests(ctx))
+    ctx.config = RunConfig.from_dict({"categories": ["all"], "individual_tests_config": {
+        key: {"run": True} for key in off}})
+    assert off <= {t.key for t in selected_tests(ctx)}

@@ -55,3 +55,12 @@ def test_reference_against_a_random_half_raises_no_mutual_information_drift(seed
     for key in ("mutual_information_feat_drift", "mutual_information_label_drift"):
         cases = run_test(key, ctx, min_mutual_information=0.005)
         assert cases and all(c.severity == SEVERITY_PASS for c in cases), (key, failing(cases))
+
+
+def test_a_shifted_or_rescaled_feature_keeps_its_dependences():
+    """Mutual information ignores monotone changes of one column: Feature Drift reports those, not this test."""
+    reference, evaluation = coupled(3000, 1, 0.95), coupled(3000, 2, 0.95)
+    evaluation["driver"] = evaluation["driver"] * 3 + 2
+    ctx = make_context(reference, evaluation)
+    assert failing(run_test("mutual_information_feat_drift", ctx)) == {}
+    assert failing(run_test("mutual_information_label_drift", ctx)) == {}

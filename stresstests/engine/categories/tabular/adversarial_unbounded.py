@@ -51,6 +51,7 @@ class MultiFeatureChanges(_AttackTest):
     default_params = {"l0_constraint": 3, "sample_size": 10, "search_count": 10}
     bounded = False
     multi_feature = True
+    run_by_default = False     # RIME: multi_feat_vulnerability (false)
     change_phrase = "Choosing the values of up to {l0} features"
 
     def multi_feature_case(self, ctx, sample, clean, objective, spaces, candidates, predictions, params, thresholds):
@@ -132,6 +133,7 @@ class TabularHopSkipJump(StressTest):
                       "get the other outcome; a small distance means the decision is easy to game.")
     requires = frozenset({"model"})
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    run_by_default = False     # RIME: tabular_hopskipjump_attack (false)
     thresholds = (0.2, 0.5)     # share of sampled rows flipped within max_perturbation
     default_params = {"targeted": False, "norm": 2, "max_iter": 50, "max_eval": 1000, "init_eval": 100,
                       "init_size": 100, "sample_size": 10, "max_perturbation": 0.01}

@@ -1,7 +1,7 @@
 """Mutual Information Drift (RIME §2.7): has the dependence between two features, or between a feature and the label,
 changed from the reference to the evaluation set?
 
-Method: numeric columns are cut into reference quantile bins, categorical ones keep their (pooled) levels; for each
+Method: numeric columns are cut into quantile bins of each set, categorical ones keep their (pooled) levels; for each
 pair the normalised mutual information U(y|x) = I(x;y) / H(y) (bias-corrected, with its delta-method standard
 error; see `distribution_stats.normalised_mutual_information`) is measured on both sets. Only pairs that carry
 information somewhere (`min_mutual_information` in either set) are tested, at most `max_pairwise_tests` of them (the
@@ -31,13 +31,16 @@ DEFAULT_PARAMS = {"min_mutual_information": 0.1, "max_pairwise_tests": 200, "min
 
 
 def mi_codes(ctx: Context, feature: str) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of a feature on both sets, bins and levels learned from the reference; computed once per run."""
+    """Codes of a feature on both sets, computed once per run. Numeric features are cut at each set's OWN quantiles:
+    mutual information does not change under a monotone transform, so a shifted or rescaled feature keeps its
+    dependences and only Feature Drift reports it; reference bins would crowd shifted values into a few bins and
+    fake a loss of information."""
     key = ("mi_codes", feature)
     if key not in ctx.memo:
         if ctx.schema.feature_types.get(feature) == "numeric":
             ref = pd.to_numeric(ctx.reference[feature], errors="coerce").to_numpy(dtype=float)
             ev = pd.to_numeric(ctx.evaluation[feature], errors="coerce").to_numpy(dtype=float)
-            ctx.memo[key] = (ds.quantile_codes(ref, ref, NUMERIC_BINS), ds.quantile_codes(ref, ev, NUMERIC_BINS))
+            ctx.memo[key] = (ds.quantile_codes(ref, ref, NUMERIC_BINS), ds.quantile_codes(ev, ev, NUMERIC_BINS))
         else:
             ref_codes, eval_codes, _ = ds.feature_codes(ctx, feature)
             combined = ds.limited_codes(np.concatenate([ref_codes, eval_codes]), MAX_LEVELS)
@@ -47,10 +50,9 @@ def mi_codes(ctx: Context, feature: str) -> tuple[np.ndarray, np.ndarray]:
 
 def label_codes(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     reference, evaluation = np.asarray(ctx.reference_labels), np.asarray(ctx.evaluation_labels)
-    if ctx.model_task == MODEL_TASK_REGRESSION:
-        ref = reference.astype(float)
-        return ds.quantile_codes(ref, ref, NUMERIC_BINS), ds.quantile_codes(ref, evaluation.astype(float),
-                                                                               NUMERIC_BINS)
+    if ctx.model_task == MODEL_TASK_REGRESSION:     # each set's own quantiles, as for numeric features
+        ref, ev = reference.astype(float), evaluation.astype(float)
+        return ds.quantile_codes(ref, ref, NUMERIC_BINS), ds.quantile_codes(ev, ev, NUMERIC_BINS)
     ref_codes, eval_codes, _ = ds.category_codes(pd.Series(reference), pd.Series(evaluation))
     return ref_codes, eval_codes
 

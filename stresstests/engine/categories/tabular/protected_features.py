@@ -119,6 +119,7 @@ class PredictProtectedFeatures(StressTest):
                       "stop the model from using it.")
     requires = frozenset({"protected_features"})
     tasks = ALL_TASKS
+    run_by_default = False     # RIME: predict_protected_features (false)
     thresholds = (0.3, 0.6)    # skill over the majority guess (lower 95 % bound)
     default_params = {"min_sample_size": 100, "max_protected_feature_cardinality": 100,
                       "max_categorical_train_feature_cardinality": 100, "ref_data_split": 0.8}
