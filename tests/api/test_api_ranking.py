@@ -13,6 +13,7 @@ RANKING = "MODEL_TASK_RANKING"
 
 
 def test_a_ranking_project_registers_a_dataset_with_its_query_column(rime_sdk, live_server, api_key, workspace,
+                                                                     allow_local_outbound,
                                                                      s3_client, s3_endpoint):
     from projects.models import Dataset, Project
 
