@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from projects.selectors import get_project_for_user
@@ -82,6 +83,13 @@ def _cached_fragment(run: StressTestRun, name: str, build: Callable[[], dict | N
     return fragment
 
 
+def run_title(run: StressTestRun) -> str:
+    """The run's name with its date, unless the name already holds that date (the default name does)."""
+    when = timezone.localtime(run.finished_at or run.created_at)
+    day = f"{when:%Y-%m-%d}"
+    return str(run) if day in str(run) else f"{run} – {day}"
+
+
 def _page_context(run: StressTestRun, membership, **extra) -> dict:
     return {"run": run, "project": run.project, "workspace": run.project.workspace, "membership": membership,
             "nav": "stress", **extra}
@@ -99,7 +107,7 @@ def run_results(request, run_id, tab: str = "overview"):
     if request.htmx:
         return HttpResponse(fragment["html"])
     return render(request, "stresstests/results/run_page.html",
-                  _page_context(run, membership, tab=tab, results_html=fragment["html"]))
+                  _page_context(run, membership, tab=tab, results_html=fragment["html"], title=run_title(run)))
 
 
 @login_required
