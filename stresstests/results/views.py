@@ -15,7 +15,6 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from projects.selectors import get_project_for_user
@@ -24,7 +23,7 @@ from stresstests.selectors import get_run_for_user
 
 from . import exports
 from .compare import compare_reports
-from .report import RunResults, feature_from_url_id
+from .report import RunResults, feature_from_url_id, run_title
 
 TABS = ("overview", "category", "feature")
 RUNS_PER_PAGE = 20
@@ -81,13 +80,6 @@ def _cached_fragment(run: StressTestRun, name: str, build: Callable[[], dict | N
             raise Http404("This run has no such page.")
         cache.set(key, fragment, RESULTS_CACHE_SECONDS)
     return fragment
-
-
-def run_title(run: StressTestRun) -> str:
-    """The run's name with its date, unless the name already holds that date (the default name does)."""
-    when = timezone.localtime(run.finished_at or run.created_at)
-    day = f"{when:%Y-%m-%d}"
-    return str(run) if day in str(run) else f"{run} – {day}"
 
 
 def _page_context(run: StressTestRun, membership, **extra) -> dict:
