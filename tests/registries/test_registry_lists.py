@@ -91,7 +91,7 @@ def test_models_list_searches_filters_and_shows_ids_and_paths(client_for, member
     assert f'<code class="id" id="model-id-{scores.id}">{scores.id}</code>' in page
     assert '<code class="path">s3://models/fraud/model.py</code>' in page
     found = client.get(url, {"q": "s3://models"}).content.decode()
-    assert "remote</a>" in found and "scores</a>" not in found and "1 of 2 models match." in found
+    assert "remote</a>" in found and "scores</a>" not in found and "1 of 2 models matches." in found
     assert "scores</a>" in client.get(url, {"source": ModelSource.NONE}).content.decode()
 
 
