@@ -46,8 +46,10 @@ def _get(client, project, **query) -> str:
 def test_each_dataset_shows_its_id_and_path(client_for, member, project, datasets):
     page = _get(client_for(member), project)
     for dataset in datasets:
-        assert f'<code class="id" id="dataset-id-{dataset.id}">{dataset.id}</code>' in page
-        assert f'<code class="path">{dataset.file.name}</code>' in page
+        # The start of the id, and the whole id for the Copy button (searching by the start finds the dataset).
+        assert f'<code class="id" title="{dataset.id}">{str(dataset.id)[:8]}…</code>' in page
+        assert f'<span hidden id="dataset-id-{dataset.id}">{dataset.id}</span>' in page
+        assert f'<code class="path" title="{dataset.file.name}">{dataset.file.name}</code>' in page
     assert "3 datasets." in page
 
 
@@ -88,8 +90,8 @@ def test_models_list_searches_filters_and_shows_ids_and_paths(client_for, member
     client = client_for(member)
     url = reverse("projects:model_list", args=[project.id])
     page = client.get(url).content.decode()
-    assert f'<code class="id" id="model-id-{scores.id}">{scores.id}</code>' in page
-    assert '<code class="path">s3://models/fraud/model.py</code>' in page
+    assert f'<span hidden id="model-id-{scores.id}">{scores.id}</span>' in page
+    assert '<code class="path" title="s3://models/fraud/model.py">s3://models/fraud/model.py</code>' in page
     found = client.get(url, {"q": "s3://models"}).content.decode()
     assert "remote</a>" in found and "scores</a>" not in found and "1 of 2 models matches." in found
     assert "scores</a>" in client.get(url, {"source": ModelSource.NONE}).content.decode()
