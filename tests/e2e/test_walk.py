@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from stresstests.results_report import RunResults, url_safe_feature_id
+from stresstests.results.report import RunResults, url_safe_feature_id
 
 # Shared fixtures: finished runs with engine reports, and wizard drafts with a registered model and datasets.
 from tests.results.conftest import all_categories_report, calmer_report, finished_run  # noqa: F401 (fixtures)
@@ -93,7 +93,7 @@ def walk_the_wizard(page: Page, watch: BrowserProblems, base: str, run) -> None:
 def test_a_new_users_walk_raises_no_console_error_and_no_404(  # noqa: PLR0913 (fixtures)
         sign_in, live_server, owner, project, draft_with_model, finished_run,  # noqa: F811
         all_categories_report, calmer_report):  # noqa: F811
-    from stresstests import services
+    from stresstests import execution
 
     page = sign_in(owner)
     watch = BrowserProblems(page)
@@ -104,7 +104,7 @@ def test_a_new_users_walk_raises_no_console_error_and_no_404(  # noqa: PLR0913 (
     notice = page.locator(".messages").get_by_text("was queued")
     expect(notice).to_be_visible()
     # The worker's part, run here: once the polled status says the run finished, the "was queued" notice goes.
-    services.run_execute(draft_with_model.id)
+    execution.run_execute(draft_with_model.id)
     expect(page.get_by_role("heading", name="Status: Succeeded")).to_be_visible()
     expect(notice).to_have_count(0)
     page.get_by_text("Log", exact=True).click()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.base import MODEL_TASK_BINARY_CLASSIFICATION
+from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.progress import KIND_DATA, KIND_MODEL, PlannedTest, RunProgress, time_left_text
 from stresstests.engine.runner import run_stress_test

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from projects import registry
+from projects.registries import services as registry
 from projects.models import Dataset, ModelSource, ValidityStatus
 
 from .conftest import csv_bytes, fraud_frame

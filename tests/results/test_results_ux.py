@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from stresstests.engine.base import REGISTRY
-from stresstests.results_report import RunResults, error_summary
+from stresstests.results.report import RunResults, error_summary
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_findings_agree_in_number_and_say_an_overall_change_in_words(all_categor
 
 
 def test_overall_improvement_reads_as_a_gain_not_a_negative_number():
-    from stresstests.engine.tests.subset_performance import _overall_change
+    from stresstests.engine.categories.tabular.subset_performance import _overall_change
 
     assert _overall_change("accuracy", -0.143) == "while all rows together gained 0.143"
     assert _overall_change("accuracy", 0.05) == "while all rows together lost 0.050"
@@ -115,7 +115,7 @@ def test_overall_improvement_reads_as_a_gain_not_a_negative_number():
 
 
 def test_no_description_names_a_parameter_as_if_it_were_a_quantity():
-    import stresstests.engine.tests  # noqa: F401  (fills the registry)
+    import stresstests.engine.categories  # noqa: F401  (fills the registry)
 
     for test in REGISTRY.values():
         assert not re.search(r"within \w+_constraint", test.description), test.key

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from stresstests import services
+from stresstests import execution, services
 from stresstests.models import RunStatus
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ STEP = re.compile(r"^\[(\d\d):(\d\d)\] (.*)$")
 def test_the_log_shows_every_step_of_the_run(owner, complete_draft, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         run = services.run_submit(user=owner, run=complete_draft)
-    services.run_execute(run.id)       # the Celery task's body, with the model in its sandbox
+    execution.run_execute(run.id)       # the Celery task's body, with the model in its sandbox
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error
     steps = [match.group(3) for line in run.log.splitlines() if (match := STEP.match(line))]
@@ -40,18 +40,18 @@ def test_progress_names_the_test_its_position_and_the_time_left(owner, complete_
                                                                  django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         run = services.run_submit(user=owner, run=complete_draft)
-    assert services.run_claim(run.id)
+    assert execution.run_claim(run.id)
     run.refresh_from_db()
     seen: list[tuple[float, str]] = []
-    execution = services.Execution(run)
-    write = execution.progress
+    worker = execution.Execution(run)
+    write = worker.progress
 
     def spy(fraction: float, current: str) -> None:
         write(fraction, current)
         seen.append((fraction, current))
 
-    execution.progress = spy
-    execution.finish(execution.run_engine())
+    worker.progress = spy
+    worker.finish(worker.run_engine())
     fractions = [fraction for fraction, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     tests = [current for _, current in seen if " (test " in current]
@@ -69,7 +69,7 @@ def test_the_queued_notice_is_marked_to_go_once_the_run_finishes(client_for, own
     page = response.content.decode()
     assert '<p class="message run-queued success" data-retire-when="[data-run-finished]">' in page
     assert "was queued." in page and "data-run-finished " not in page and "data-run-finished\n" not in page
-    services.run_execute(complete_draft.id)
+    execution.run_execute(complete_draft.id)
     poll = client.get(reverse("stresstests:run_progress", args=[complete_draft.id]), HTTP_HX_REQUEST="true")
     assert '<section id="run-status" aria-labelledby="status-title" data-run-finished' in poll.content.decode()
     # A later visit shows no notice at all: Django's messages are shown once.
