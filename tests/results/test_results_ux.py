@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from stresstests.engine.base import REGISTRY
-from stresstests.results.report import RunResults, error_summary
+from stresstests.results.report import RunResults
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,8 @@ def _page(client, name: str, *args) -> str:
 
 
 def test_an_error_is_one_sentence_naming_its_exception():
+    from stresstests.results.report import error_summary
+
     assert error_summary(CATBOOST_ERROR) == "The model raised an error while predicting (CatBoostError)."
     assert error_summary("KeyError: 'amount'") == "It stopped on an unexpected error: 'amount' (KeyError)."
     long_sentence = "The model did not answer " + "and waited " * 30 + "so it was stopped"
