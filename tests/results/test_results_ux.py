@@ -22,11 +22,19 @@ CATBOOST_ERROR = ("ModelOutputError: The model raised an error while predicting:
                   "num_feature[non_default_doc_idx=0,feature_idx=3]=" + "x" * 180 + ": Cannot convert 'b'x'' to float")
 
 
-def _with_error(report: dict, test_type: str, error: str) -> dict:
+def _with_error(report: dict, test_type: str, error: str, *, old_schema: bool = False) -> dict:
+    """The report as the engine writes it when `test_type` raised `error`; `old_schema`: key findings as the plain
+    sentences of report schema 1 (stored runs from before key findings became root causes)."""
+    from stresstests.engine.findings import build_key_findings
+
     report = copy.deepcopy(report)
     test = next(t for c in report["categories"] for t in c["tests"] if t["test_type"] == test_type)
     test.update(status="error", severity=None, error=error, test_cases=[], failing_features=[])
-    report["key_findings"] = [*report["key_findings"], f"{test['name']} could not run: {error}"]
+    if old_schema:
+        report["schema_version"] = 1
+        report["key_findings"] = ["amount has drifted.", f"{test['name']} could not run: {error}"]
+    else:
+        report["key_findings"] = build_key_findings(report["categories"])
     return report
 
 
@@ -48,18 +56,29 @@ def test_an_error_is_one_sentence_naming_its_exception():
     assert len(error_summary(long_sentence)) <= 122 and error_summary(long_sentence).endswith("….")
 
 
-def test_key_findings_summarise_an_error_and_keep_its_full_text_behind_a_disclosure(
+def _visible(page: str) -> str:
+    """The page without the contents of closed disclosures."""
+    return re.sub(r"<details(?! open)[^>]*>.*?</details>", "", page, flags=re.S)
+
+
+def test_the_overview_summarises_an_error_and_keeps_its_full_text_behind_a_disclosure(
         client_for, owner, finished_run, all_categories_report):
     run = finished_run(_with_error(all_categories_report, "feature_drift", CATBOOST_ERROR))
     page = _page(client_for(owner), "results:run_results", run.id)
     summary = '<span class="error-summary">The model raised an error while predicting (CatBoostError).</span>'
-    assert page.count("Feature Drift could not run: " + summary) == 1                      # the key findings list
     assert "<strong>Feature Drift</strong> could not run: " + summary in page              # findings by category
-    # The raw text is only inside <details>, never in the visible sentence.
-    visible = re.sub(r"<details class=\"error-details\">.*?</details>", "", page, flags=re.S)
-    assert "non_default_doc_idx" not in visible
+    assert "1 test(s) could not run: Feature Drift." in page                               # the key findings entry
+    assert "non_default_doc_idx" not in _visible(page)
+    assert "non_default_doc_idx=0,feature_idx=3]=" + "x" * 180 in page                      # behind a disclosure
+
+
+def test_an_old_reports_error_sentence_is_summarised_too(client_for, owner, finished_run, all_categories_report):
+    run = finished_run(_with_error(all_categories_report, "feature_drift", CATBOOST_ERROR, old_schema=True))
+    page = _page(client_for(owner), "results:run_results", run.id)
+    summary = '<span class="error-summary">The model raised an error while predicting (CatBoostError).</span>'
+    assert '<span class="title">Feature Drift could not run: ' + summary in page
+    assert "non_default_doc_idx" not in _visible(page)
     assert page.count('<details class="error-details"><summary>Full error text</summary><pre>') == 2
-    assert "non_default_doc_idx=0,feature_idx=3]=" + "x" * 180 in page
 
 
 def test_the_test_page_and_the_category_table_summarise_the_error_too(client_for, owner, finished_run,
