@@ -43,7 +43,8 @@ class BrowserProblems:
         self.settle()
 
     def settle(self) -> None:
-        """Lets deferred scripts, charts and htmx requests finish, so nothing is cut off by the next navigation."""
+        """Lets a page's deferred scripts and first requests finish, so nothing is cut off by the next navigation
+        (it does not wait for requests started later: callers wait for what those requests change)."""
         self.page.wait_for_load_state("networkidle")
 
 
@@ -70,7 +71,8 @@ def walk_the_wizard(page: Page, watch: BrowserProblems, base: str, run) -> None:
     for mode in ("Custom", "From Project Configuration", "Custom"):
         with page.expect_response(lambda response: "config_mode=" in response.url):
             configuration.select_option(label=mode)
-    expect(page.get_by_text("Security Risk")).to_be_visible()
+        # Wait for the swap (the risk types come and go), so no request is cut off by the next change.
+        expect(page.get_by_text("Security Risk")).to_be_visible(visible=mode == "Custom")
     page.get_by_label("Drift", exact=True).check()
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name="Model", level=2)).to_be_visible()
@@ -120,7 +122,9 @@ def test_a_new_users_walk_raises_no_console_error_and_no_404(  # noqa: PLR0913 (
                       ("Overview", "/results/overview/")):
         with page.expect_response(lambda response: path in response.url):
             tabs.get_by_role("link", name=tab).click()
-        watch.settle()
+        # Swapped in: the request is over (leaving earlier would abort it, which the watch rightly reports).
+        expect(tabs.get_by_role("link", name=tab)).to_have_attribute("aria-current", "page")
+        expect(page.locator("#run-results .tab-panel")).to_be_visible()
     for tab in ("category", "feature"):
         watch.visit(base + reverse("results:run_tab", args=[run.id, tab]))
     for _, test in results.all_tests():
