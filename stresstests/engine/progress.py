@@ -9,8 +9,9 @@ still through the model tests and race through the rest.
 The estimate of a test not yet run is the mean duration of the finished tests of its kind (calls the model, or reads
 the data only). Before any test of a kind finished, a model test is assumed to cost what scoring the evaluation set
 cost during setup (each one scores at least one perturbed copy of the rows), and a data test the mean of whatever
-finished. Time left is shown only once one test of each remaining kind has finished or a proxy exists, and the
-fraction never goes backwards, so a slow test that raises the estimate holds the bar instead of moving it back.
+finished. Time left is shown only when every remaining test has an estimate (in practice from the second test on),
+and the fraction never goes backwards, so a slow test that raises the estimate holds the bar instead of moving it
+back.
 """
 from __future__ import annotations
 

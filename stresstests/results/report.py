@@ -673,7 +673,7 @@ class CategoryFindings:
     def of(cls, category: CategoryView) -> CategoryFindings:
         failing = sorted((t for t in category.tests if t.severity not in (None, SEVERITY_PASS)),
                          key=lambda t: -t.severity_rank)
-        worst_case, worst_test = _worst_case(category, failing)
+        worst_case, worst_test = _worst_case(failing)
         return cls(category, failing, _failing_feature_chips(category), (worst_case or {}).get("finding") or "",
                    worst_test, [t for t in category.tests if t.status == "error"])
 
@@ -698,7 +698,7 @@ class CategoryFindings:
         return max(len(self.failing_tests) - len(self.test_chips), 0)
 
 
-def _worst_case(category: CategoryView, failing: list[TestRow]) -> tuple[dict | None, TestRow | None]:
+def _worst_case(failing: list[TestRow]) -> tuple[dict | None, TestRow | None]:
     """The failing case with the highest severity, then the highest model impact (the report's own order)."""
     best: tuple[tuple, dict, TestRow] | None = None
     for test in failing:
