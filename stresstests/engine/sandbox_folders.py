@@ -1,0 +1,71 @@
+"""Working folders of model sandboxes that outlive a killed worker, found by their owner and removed.
+
+A sandbox's host folder (the copy of the model's files) is deleted by `SandboxedModel.close()`. A worker killed with
+SIGKILL never gets there, so each folder is named after the process that made it: `rime-sandbox-<pid>-<start>-…`,
+where `<start>` is the process's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`). A folder is
+stale when no process with that PID *and* that start time is alive; the start time is what tells a restarted worker
+(containers hand out the same small PIDs on every start) from the one that made the folder. The worker start, the
+pool-process start and the periodic reaper call `remove_stale_sandbox_folders()`.
+
+Only directories owned by this user are touched (the temporary folder is shared with other users), and `rmtree`
+never follows a link, so a planted symlink cannot turn the clean-up against another folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+PREFIX = "rime-sandbox-"
+_OWNED_NAME = re.compile(rf"^{re.escape(PREFIX)}(\d+)-(\d+)-")
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), or None if it does not exist or is a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()  # the command name may hold spaces and parentheses
+    except OSError:
+        return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent
+        return None
+    return int(fields[19])
+
+
+def make_owned_folder(root: str | os.PathLike | None = None) -> Path:
+    """A new private folder (0700) named after this process, so a successor can tell when it was left behind."""
+    pid = os.getpid()
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}-{process_start_ticks(pid) or 0}-", dir=root))
+
+
+def folder_owner(name: str) -> tuple[int, int] | None:
+    match = _OWNED_NAME.match(name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def owner_is_alive(pid: int, start_ticks: int) -> bool:
+    return process_start_ticks(pid) == start_ticks
+
+
+def remove_stale_sandbox_folders(root: str | os.PathLike | None = None) -> list[Path]:
+    """Delete the sandbox folders under `root` (the temporary folder) whose owner process is gone; returns them."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        owner = folder_owner(folder.name)
+        if owner is None or owner_is_alive(*owner) or not _ours(folder):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _ours(folder: Path) -> bool:
+    try:
+        status = folder.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid()
