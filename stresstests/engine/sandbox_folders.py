@@ -1,7 +1,8 @@
 """Working folders of model sandboxes that outlive a killed worker, found by their owner and removed.
 
-A sandbox's host folder (the copy of the model's files) is deleted by `SandboxedModel.close()`. A worker killed with
-SIGKILL never gets there, so each folder is named after the process that made it: `rime-sandbox-<pid>-<start>-…`,
+A sandbox's host folder (the copy of the model's files) is deleted by `SandboxedModel.close()`, and the folder a run
+or a model validation downloads the model into by its `with` block. A worker killed with SIGKILL gets to neither, so
+each such folder is named after the process that made it: `rime-<kind>-<pid>-<start>-…` (kind: sandbox, run, model),
 where `<start>` is the process's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`). A folder is
 stale when no process with that PID *and* that start time is alive; the start time is what tells a restarted worker
 (containers hand out the same small PIDs on every start) from the one that made the folder. The worker start, the
@@ -18,10 +19,12 @@ import re
 import shutil
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-PREFIX = "rime-sandbox-"
-_OWNED_NAME = re.compile(rf"^{re.escape(PREFIX)}(\d+)-(\d+)-")
+KINDS = ("sandbox", "run", "model")
+_OWNED_NAME = re.compile(rf"^rime-(?:{'|'.join(KINDS)})-(\d+)-(\d+)-")
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -36,10 +39,22 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def make_owned_folder(root: str | os.PathLike | None = None) -> Path:
+def make_owned_folder(kind: str = "sandbox", root: str | os.PathLike | None = None) -> Path:
     """A new private folder (0700) named after this process, so a successor can tell when it was left behind."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     pid = os.getpid()
-    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}-{process_start_ticks(pid) or 0}-", dir=root))
+    return Path(tempfile.mkdtemp(prefix=f"rime-{kind}-{pid}-{process_start_ticks(pid) or 0}-", dir=root))
+
+
+@contextmanager
+def owned_temporary_folder(kind: str, root: str | os.PathLike | None = None) -> Iterator[Path]:
+    """`tempfile.TemporaryDirectory` whose folder a successor removes if this process is killed inside the block."""
+    folder = make_owned_folder(kind, root)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def folder_owner(name: str) -> tuple[int, int] | None:
@@ -52,9 +67,9 @@ def owner_is_alive(pid: int, start_ticks: int) -> bool:
 
 
 def remove_stale_sandbox_folders(root: str | os.PathLike | None = None) -> list[Path]:
-    """Delete the sandbox folders under `root` (the temporary folder) whose owner process is gone; returns them."""
+    """Delete the owned folders under `root` (the temporary folder) whose owner process is gone; returns them."""
     removed = []
-    for folder in Path(root or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+    for folder in Path(root or tempfile.gettempdir()).glob("rime-*"):
         owner = folder_owner(folder.name)
         if owner is None or owner_is_alive(*owner) or not _ours(folder):
             continue
