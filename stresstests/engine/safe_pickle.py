@@ -282,7 +282,8 @@ def _picklescan_verdict(path: Path, max_bytes: int) -> None:
 class _BoundedStream(io.RawIOBase):
     """The decompressed stream, read in chunks of at most CHUNK_BYTES and refused past `max_bytes`.
 
-    Reading it whole (`read(max_bytes)`) made the decompressors reserve the full 2 GB at once, which the sandbox's
+    Both the scan and the unpickler read through it, so a small file that decompresses to more than the limit (a
+    "zip bomb" in the numpy arrays joblib stores raw) is refused as it is read. Reading it whole (`read(max_bytes)`) made the decompressors reserve the full 2 GB at once, which the sandbox's
     memory limit refuses: every xz/lzma joblib model failed. picklescan only reads forward, then steps back one byte
     (`seek(-1, 1)`) to test for a further pickle, so one byte of push-back is all the seeking this needs.
     """
@@ -320,6 +321,11 @@ class _BoundedStream(io.RawIOBase):
             self._count(len(chunk))
         return self._returned(bytes(data))
 
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer).cast("B")))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
     def readline(self, size: int | None = -1) -> bytes:
         limit = self._max_bytes + 1 - self._position if size is None or size < 0 else size
         head = self._take_pushed_back(min(limit, 1))
@@ -346,14 +352,15 @@ class _BoundedStream(io.RawIOBase):
         return data
 
 
-def _unpickle(path: Path) -> Any:
+def _unpickle(path: Path, max_bytes: int) -> Any:
     with _pickle_stream(path) as stream:
-        return RestrictedUnpickler(str(path), stream).load()
+        return RestrictedUnpickler(str(path), _BoundedStream(stream, path=path, max_bytes=max_bytes)).load()
 
 
 def _dry_run_refusals(path: Path) -> list[str]:
     with _pickle_stream(path) as stream:
-        unpickler = RestrictedUnpickler(str(path), stream, record_refusals=True)
+        bounded = _BoundedStream(stream, path=path, max_bytes=MAX_PICKLE_BYTES)
+        unpickler = RestrictedUnpickler(str(path), bounded, record_refusals=True)
         try:
             unpickler.load()
         except Exception:  # a damaged tail or a stand-in where a real object was needed ends the dry run early
@@ -378,7 +385,7 @@ def load_pickle(path: str | os.PathLike, *, max_bytes: int = MAX_PICKLE_BYTES) -
     _check_size_and_format(path, max_bytes)
     _picklescan_verdict(path, max_bytes)
     try:
-        model = _unpickle(path)
+        model = _unpickle(path, max_bytes)
     except RefusedGlobal as refused:
         raise _refusal(path, [refused.qualified_name]) from None
     except ModelLoadError:
