@@ -89,9 +89,23 @@ def test_the_exchange_folder_swapped_for_a_link_to_a_server_folder_receives_noth
     require_bubblewrap(isolation)
     server_folder = tmp_path / "media"
     server_folder.mkdir()
-    script = exchange_attack_model(tmp_path / "model", f"""
-        shutil.rmtree(io)
-        os.symlink({str(server_folder)!r}, io)
+    # The worker used to delete each exchange file after the call, so the model looks while its call is running.
+    script = write_model(tmp_path / "model", f"""
+        import os, shutil
+        import numpy as np
+        calls = []
+        def predict_df(df):
+            calls.append(1)
+            io = {OLD_EXCHANGE}
+            if len(calls) == 1:
+                shutil.rmtree(io, ignore_errors=True)
+                os.symlink({str(server_folder)!r}, io)
+                return np.full(len(df), 0.5)
+            try:
+                written = os.listdir({str(server_folder)!r})  # under bubblewrap the server folder is not visible
+            except OSError:
+                written = []
+            return np.full(len(df), 1.0 if written else 0.5)
     """)
     with sandbox(script, isolation=isolation) as model:
         assert call_three_times(model) == [[0.5] * 3] * 3
