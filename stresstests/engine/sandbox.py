@@ -85,8 +85,10 @@ def bubblewrap_available() -> bool:
     """Whether bwrap can create the namespaces we ask for here (it cannot in some containers)."""
     if not os.access(BWRAP, os.X_OK):
         return False
+    # With the options the sandbox relies on: a bwrap older than 0.8 has no --size, and an unbounded tmpfs is no limit.
     probe = [BWRAP, "--unshare-all", "--unshare-user", "--disable-userns", "--uid", NOBODY, "--gid", NOBODY,
-             "--ro-bind", "/", "/", "--", "/bin/true"]
+             "--ro-bind", "/", "/", "--dev", "/dev", "--size", str(1024**2), "--tmpfs", "/dev/shm", "--remount-ro",
+             "/dev", "--size", str(1024**2), "--tmpfs", "/tmp", "--", "/bin/true"]
     try:
         return subprocess.run(probe, capture_output=True, timeout=20, env={}).returncode == 0
     except (OSError, subprocess.TimeoutExpired):

@@ -158,6 +158,41 @@ def test_fifos_planted_for_the_exchange_files_do_not_block_the_worker(tmp_path, 
     assert outcome == [[[0.5] * 3] * 3]
 
 
+@pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
+def test_a_model_thread_rewriting_the_predictions_file_during_the_read_gets_only_clear_errors(tmp_path, isolation):
+    """The one thing the model can still touch is the contents of the memory files: the worker must not crash on them
+    (a mapped file truncated under it is SIGBUS), hang, or fail with anything but a message for the user."""
+    require_bubblewrap(isolation)
+    script = write_model(tmp_path / "model", """
+        import os, threading
+        import numpy as np
+        def descriptor(name):
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if name in os.readlink(f"/proc/self/fd/{fd}"):
+                        return int(fd)
+                except OSError:
+                    pass
+        def scribble(fd):
+            garbage = os.urandom(4096)
+            while True:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, garbage[: len(garbage) // 2], 0)
+        threading.Thread(target=scribble, args=(descriptor("rime-predictions"),), daemon=True).start()
+        def predict_df(df):
+            return np.full(len(df), 0.5)
+    """)
+    outcomes = []
+    with sandbox(script, isolation=isolation) as model:
+        for _ in range(5):
+            try:
+                outcomes.append(model.predict(ROWS).tolist())
+            except ModelOutputError as error:
+                outcomes.append(type(error).__name__)
+    assert set(map(str, outcomes)) <= {"ModelOutputError", str([0.5] * 3)}, outcomes
+    assert len(outcomes) == 5
+
+
 def forged_npy(shape: tuple[int, ...]) -> bytes:
     """A valid .npy header naming `shape`, followed by only 24 bytes of data."""
     header = io.BytesIO()
