@@ -283,9 +283,10 @@ class _BoundedStream(io.RawIOBase):
     """The decompressed stream, read in chunks of at most CHUNK_BYTES and refused past `max_bytes`.
 
     Both the scan and the unpickler read through it, so a small file that decompresses to more than the limit (a
-    "zip bomb" in the numpy arrays joblib stores raw) is refused as it is read. Reading it whole (`read(max_bytes)`) made the decompressors reserve the full 2 GB at once, which the sandbox's
-    memory limit refuses: every xz/lzma joblib model failed. picklescan only reads forward, then steps back one byte
-    (`seek(-1, 1)`) to test for a further pickle, so one byte of push-back is all the seeking this needs.
+    "zip bomb" in the numpy arrays joblib stores raw) is refused as it is read. Reading it whole (`read(max_bytes)`)
+    made the decompressors reserve the full 2 GB at once, which the sandbox's memory limit refuses: every xz/lzma
+    joblib model failed. picklescan only reads forward, then steps back one byte (`seek(-1, 1)`) to test for a
+    further pickle, so one byte of push-back is all the seeking this needs.
     """
 
     def __init__(self, stream: IO[bytes], *, path: Path, max_bytes: int) -> None:
@@ -343,8 +344,8 @@ class _BoundedStream(io.RawIOBase):
     def _count(self, size: int) -> None:
         self._position += size
         if self._position > self._max_bytes:
-            raise ModelLoadError(
-                f"{self._path.name} decompresses to more than {self._max_bytes / 1024**2:.0f} MB. " + SAFE_FORMAT_ADVICE)
+            limit_mb = self._max_bytes / 1024**2
+            raise ModelLoadError(f"{self._path.name} decompresses to more than {limit_mb:.0f} MB. " + SAFE_FORMAT_ADVICE)
 
     def _returned(self, data: bytes) -> bytes:
         if data:

@@ -366,9 +366,10 @@ class SandboxedModel:
         if answer.get("error_class") == MODEL_FILES_ERROR:
             return (f"The model's files take more than the sandbox's {limit} MB of disk space, so it could not be "
                     "loaded. Make the model smaller, or raise the disk limit.")
-        shared_memory = f"; /dev/shm holds {SHARED_MEMORY_LIMIT_MB} MB" if self.isolation == ISOLATION_BUBBLEWRAP else ""
-        return (f"The model wrote more than {limit} MB to its temporary folder (the sandbox's disk limit{shared_memory})"
-                f" while {doing}, so it was stopped. Write less, or raise the disk limit. "
+        bubblewrap = self.isolation == ISOLATION_BUBBLEWRAP
+        shared_memory = f"; /dev/shm holds {SHARED_MEMORY_LIMIT_MB} MB" if bubblewrap else ""
+        return (f"The model wrote more than {limit} MB to its temporary folder (the sandbox's disk "
+                f"limit{shared_memory}) while {doing}, so it was stopped. Write less, or raise the disk limit. "
                 f"({answer.get('message') or 'stopped by the file size limit'})")
 
     def _death_error(self, *, loading: bool) -> EngineError:
