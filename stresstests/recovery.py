@@ -25,7 +25,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from stresstests.engine.sandbox_folders import remove_stale_sandbox_folders
+from stresstests.engine.sandbox_folders import process_stat_fields, remove_stale_sandbox_folders
 
 from .failures import RunTimedOut, failure_message
 from .models import RunStatus, StressTestRun
@@ -64,21 +64,13 @@ def _process_is_gone(pid: int, last_sign_of_life: datetime | None) -> bool:
     return ours and (last_sign_of_life is None or last_sign_of_life < PROCESS_STARTED_AT)
 
 
-def _stat_fields(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()  # the command name may hold spaces and parentheses
-    except OSError:
-        return []
-
-
 def _process_state(pid: int) -> str:
-    fields = _stat_fields(pid)
+    fields = process_stat_fields(pid)
     return fields[0] if fields else ""
 
 
 def _parent_pid(pid: int) -> int | None:
-    fields = _stat_fields(pid)
+    fields = process_stat_fields(pid)
     return int(fields[1]) if len(fields) > 1 else None
 
 

@@ -14,6 +14,7 @@ never follows a link, so a planted symlink cannot turn the clean-up against anot
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -24,16 +25,22 @@ from pathlib import Path
 from typing import Iterator
 
 KINDS = ("sandbox", "run", "model")
+_logger = logging.getLogger(__name__)
 _OWNED_NAME = re.compile(rf"^rime-(?:{'|'.join(KINDS)})-(\d+)-(\d+)-")
+
+
+def process_stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first), or [] if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()  # the command name may hold spaces and parentheses
+    except OSError:
+        return []
 
 
 def process_start_ticks(pid: int) -> int | None:
     """When the process started (clock ticks since boot), or None if it does not exist or is a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rpartition(")")[2].split()  # the command name may hold spaces and parentheses
-    except OSError:
-        return None
+    fields = process_stat_fields(pid)
     if len(fields) < 20 or fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent
         return None
     return int(fields[19])
@@ -73,7 +80,11 @@ def remove_stale_sandbox_folders(root: str | os.PathLike | None = None) -> list[
         owner = folder_owner(folder.name)
         if owner is None or owner_is_alive(*owner) or not _ours(folder):
             continue
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            shutil.rmtree(folder)
+        except OSError as error:  # e.g. a file the model made immutable: left for the next sweep, and said so
+            _logger.warning("Could not remove the stale folder %s: %s", folder, error)
+            continue
         removed.append(folder)
     return removed
 
