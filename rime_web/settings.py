@@ -221,6 +221,9 @@ STRESS_TEST_TIME_LIMIT = env.int("STRESS_TEST_TIME_LIMIT", default=3 * 3600 + 30
 STRESS_TEST_HEARTBEAT_STALE_S = env.int("STRESS_TEST_HEARTBEAT_STALE_S", default=45)
 STRESS_TEST_REAPER_INTERVAL_S = env.int("STRESS_TEST_REAPER_INTERVAL_S", default=15)
 STRESS_TEST_REQUEUE_AFTER_S = env.int("STRESS_TEST_REQUEUE_AFTER_S", default=60)
+# The model sandbox's writable space (stresstests/engine/sandbox.py): the size of its tmpfs under bubblewrap (its
+# copy of the model's files, HOME and TMPDIR) and, in every mode, the largest file it may write. RAM-backed.
+STRESS_TEST_SANDBOX_DISK_MB = env.int("STRESS_TEST_SANDBOX_DISK_MB", default=1024)
 CELERY_BEAT_SCHEDULE = {
     # `expires`: checks piled up while no worker was listening are dropped, not run back to back.
     "stresstests-reap-stale-runs": {

@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 import traceback
-from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -141,6 +140,7 @@ class Execution:
         from projects.registries.sources import load_dataset_frame, materialize_model
         from stresstests.engine.runner import run_stress_test
         from stresstests.engine.sandbox import SandboxedModel
+        from stresstests.engine.sandbox_folders import owned_temporary_folder
 
         run = self.run
         run_config, protected = parse_run_config(run.config)
@@ -154,11 +154,12 @@ class Execution:
         task = run.project.model_task
         predictions = {role: self._predictions(role, frame, task)
                        for role, frame in (("reference", reference), ("evaluation", evaluation))}
-        with tempfile.TemporaryDirectory(prefix="rime-run-") as folder:
-            model_path = materialize_model(run.model, Path(folder)) if run.model else None
+        with owned_temporary_folder("run") as folder:  # removed by a successor if this worker is killed
+            model_path = materialize_model(run.model, folder) if run.model else None
             if model_path:
                 self._announce("Starting the model in its sandbox")
-            self.model = SandboxedModel(model_path, model_task=task, log=self.log) if model_path else None
+            self.model = SandboxedModel(model_path, model_task=task, log=self.log,
+                                        disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB) if model_path else None
             try:
                 return run_stress_test(
                     reference=reference, evaluation=evaluation, config=run_config, data_params=data_params,
