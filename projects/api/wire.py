@@ -19,6 +19,8 @@ from rest_framework.exceptions import ValidationError
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_PAGE_OFFSET = 10**9
+INVALID_PAGE_TOKEN = "The page token is not valid; start again from the first page."
 
 
 def uuid_obj(value: Any) -> dict[str, str] | None:
@@ -106,9 +108,17 @@ def page_request(params, first_page_query: dict, *, default_size: int = DEFAULT_
         return PageRequest(query=first_page_query, offset=0, size=size)
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return PageRequest(query=dict(decoded["q"]), offset=int(decoded["o"]), size=size)
+        query, offset = decoded["q"], decoded["o"]
     except (binascii.Error, ValueError, KeyError, TypeError) as error:
-        raise ValidationError("The page token is not valid; start again from the first page.") from error
+        raise ValidationError(INVALID_PAGE_TOKEN) from error
+    # A token is the client's to send back, so it is input like any other: the views index the query by the keys
+    # of the first page's filters and slice by the offset, which a forged token must not break (a KeyError or a
+    # negative slice would be a 500).
+    valid_query = (isinstance(query, dict) and set(query) == set(first_page_query)
+                   and all(isinstance(value, str) for value in query.values()))
+    if not valid_query or type(offset) is not int or not 0 <= offset <= MAX_PAGE_OFFSET:
+        raise ValidationError(INVALID_PAGE_TOKEN)
+    return PageRequest(query=query, offset=offset, size=size)
 
 
 def _page_size(raw: str | None, default: int) -> int:
