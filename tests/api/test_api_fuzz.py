@@ -46,7 +46,7 @@ class World:
 
 @pytest.fixture
 def world(db, settings, tmp_path, workspace, owner, editor, member, outsider, project, make_api_key) -> World:
-    from projects.integrations import integration_create
+    from projects.registries.integrations import integration_create
 
     settings.MEDIA_ROOT = tmp_path / "media"
     run = finished_run(project)
