@@ -115,9 +115,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
-# Failed sign-ins per client address and username before the form refuses for the rest of the window.
+# Sign-in back-off (rime_web/auth.py): the failure that reaches a limit locks for BASE seconds, each later one doubles
+# it up to MAX. Limits are per (client address, username) and per address; never per username alone, so a stranger
+# cannot lock a user out. LOGIN_TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-For is believed.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_FAILURE_WINDOW_S = env.int("LOGIN_FAILURE_WINDOW_S", default=15 * 60)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+LOGIN_BACKOFF_BASE_S = env.int("LOGIN_BACKOFF_BASE_S", default=60)
+LOGIN_BACKOFF_MAX_S = env.int("LOGIN_BACKOFF_MAX_S", default=60 * 60)
+LOGIN_FAILURE_MEMORY_S = env.int("LOGIN_FAILURE_MEMORY_S", default=24 * 60 * 60)
+LOGIN_TRUSTED_PROXIES = env.int("LOGIN_TRUSTED_PROXIES", default=0)
 LOGIN_REDIRECT_URL = "projects:workspace_list"
 LOGOUT_REDIRECT_URL = "login"
 
