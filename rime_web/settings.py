@@ -271,6 +271,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request components, so a FileField is described as a binary upload (format: binary), not a URL.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Security -------------------------------------------------------------------------------------------------------

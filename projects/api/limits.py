@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, JsonResponse
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from .errors import status_body
@@ -131,6 +131,20 @@ class DepthLimitedJSONParser(JSONParser):
     @staticmethod
     def _too_deep() -> str:
         return f"The JSON body is nested too deeply (at most {settings.API_MAX_JSON_DEPTH} levels)."
+
+
+def json_loads_limited(text: str | bytes, *, what: str) -> Any:
+    """json.loads for JSON that arrives inside a request (a form field, a string field of the body, a page token),
+    with the body's nesting limit: otherwise such strings would carry the deep JSON the parser refuses."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValidationError(f"{what} is nested too deeply (at most {settings.API_MAX_JSON_DEPTH} levels).") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
+        raise ValidationError(f"{what} is not valid JSON: {getattr(error, 'msg', error)}.") from None
+    if nesting_depth(value) > settings.API_MAX_JSON_DEPTH:
+        raise ValidationError(f"{what} is nested too deeply (at most {settings.API_MAX_JSON_DEPTH} levels).")
+    return value
 
 
 def _no_constant(name: str):

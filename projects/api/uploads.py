@@ -6,7 +6,6 @@ registering at once (datasets/models endpoints) or returning an `upload://` path
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -26,6 +25,7 @@ from projects.authentication import ApiKeyAuthentication
 from projects.models import DatasetSource, ModelSource
 
 from .access import RimeApiView, project_in_scope, scoped_workspace_ids
+from .limits import json_loads_limited
 
 UPLOAD_SCHEME = "upload://"  # how a dataset or model names a file uploaded through POST /api/v1/uploads
 
@@ -146,10 +146,7 @@ class ModelUploadView(NativeApiView):
 
 
 def _json_object(text: str, field_name: str) -> dict:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError as error:
-        raise ValidationError(f"{field_name} is not valid JSON: {error.msg}.") from error
+    value = json_loads_limited(text or "{}", what=field_name)
     if not isinstance(value, dict):
         raise ValidationError(f"{field_name} must be a JSON object.")
     return value

@@ -41,7 +41,8 @@ OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_o
 @dataclass
 class World:
     keys: dict[str, str]
-    ids: list[str]  # every id a path or query parameter may name: of the workspace, and of the other one
+    ids: dict[str, list[str]]  # path parameter name -> ids of real objects it may name ("*": every id)
+    bodies: dict[str, object]  # operation label -> a valid body for it
 
 
 @pytest.fixture
@@ -50,16 +51,52 @@ def world(db, settings, tmp_path, workspace, owner, editor, member, outsider, pr
 
     settings.MEDIA_ROOT = tmp_path / "media"
     run = finished_run(project)
+    # A closed loopback port: whatever might try the bucket never leaves the machine.
     integration = integration_create(user=owner, workspace=workspace, name="bucket", integration_type="s3",
-                                     config={}, secrets={})
+                                     config={"endpoint_url": "http://127.0.0.1:9"}, secrets={})
     other_workspace = outsider.memberships.get().workspace
     other_project = other_workspace.projects.create(name="Theirs", model_task="MODEL_TASK_BINARY_CLASSIFICATION",
                                                     created_by=outsider)
     keys = {"admin": make_api_key(owner, workspace), "editor": make_api_key(editor, workspace),
             "viewer": make_api_key(member, workspace), "other_workspace": make_api_key(outsider, other_workspace)}
-    ids = [str(project.id), str(run.id), str(run.job_id), str(run.model_id), str(run.reference_dataset_id),
-           str(integration.id), str(workspace.id), str(other_project.id), str(other_workspace.id)]
-    return World(keys=keys, ids=ids)
+    ids = {"project_id": [str(project.id), str(other_project.id)], "integration_id": [str(integration.id)],
+           "job_id": [str(run.job_id)], "test_run_id": [str(run.id)], "config_type": ["CONFIG_TYPE_TEST_RUN"]}
+    ids["*"] = [*ids["project_id"], *ids["integration_id"], *ids["job_id"], *ids["test_run_id"], str(run.model_id),
+                str(run.reference_dataset_id), str(workspace.id), str(other_workspace.id)]
+    bodies = valid_bodies(workspace=str(workspace.id), project=str(project.id), integration=str(integration.id),
+                          dataset=str(run.reference_dataset_id), model=str(run.model_id))
+    return World(keys=keys, ids=ids, bodies=bodies)
+
+
+def valid_bodies(*, workspace: str, project: str, integration: str, dataset: str, model: str) -> dict[str, object]:
+    """One well-formed body per JSON write, as rime-sdk sends it: the mutations start from these, so they reach the
+    code behind the first `required` check (the schema's bodies are free-form objects)."""
+    config = {"runName": "fuzz", "dataInfo": {"refDatasetId": dataset, "evalDatasetId": dataset},
+              "modelId": {"uuid": model}, "runTimeInfo": {"agentId": {"uuid": ""}},
+              "testSuiteConfig": {"categories": ["TEST_CATEGORY_TYPE_DRIFT"], "individualTestsConfig": "{}",
+                                  "customTests": []}}
+    s3_variables = [{"name": "AWS_ACCESS_KEY_ID", "sensitivity": "VARIABLE_SENSITIVITY_WORKSPACE_SECRET", "value": "k"},
+                    {"name": "AWS_REGION", "sensitivity": "VARIABLE_SENSITIVITY_PUBLIC", "value": "us-east-1"}]
+    return {
+        "POST /v1/projects": {"name": "Fuzz", "description": "d", "modelTask": "MODEL_TASK_BINARY_CLASSIFICATION"},
+        "POST /v1-beta/integrations": {"integration": {
+            "workspaceId": {"uuid": workspace}, "name": "fuzz s3", "type": "INTEGRATION_TYPE_AWS_ACCESS_KEY",
+            "schema": {"variables": s3_variables}}},
+        "POST /v1-beta/integrations/{integration_id}": {"variables": [{"name": "AWS_REGION", "value": "eu-west-1"}]},
+        "POST /v1/registry/{project_id}/dataset": {
+            "projectId": {"uuid": project}, "name": "fuzz data", "integrationId": {"uuid": integration},
+            "dataInfo": {"connectionInfo": {"dataFile": {"path": "s3://bucket/x.csv"}},
+                         "dataParams": {"labelCol": "label", "loadingKwargs": '{"sep": ","}'}}},
+        "POST /v1/registry/{project_id}/model": {
+            "projectId": {"uuid": project}, "name": "fuzz model", "integrationId": {"uuid": integration},
+            "modelInfo": {"modelPath": {"path": "s3://bucket/model.py"},
+                          "huggingFace": {"modelUri": "org/model", "kwargs": "{}"}},
+            "metadata": {"tags": ["a"]}},
+        "POST /v1/stress-tests/{project_id}": {"testRunConfig": config},
+        "POST /v1-beta/config-validator/{config_type}": {"configJson": json.dumps(config)},
+        "POST /v1/jobs/cancel/{job_id}": {},
+        "PUT /v1/projects/{project_id}/role/workspace": {"role": "ACTOR_ROLE_VIEWER"},
+    }
 
 
 @pytest.fixture
@@ -102,20 +139,81 @@ def extra_query(ids: list[str]) -> st.SearchStrategy[dict]:
         lambda pair: {**pair[0], **({"pageToken": pair[1]} if pair[1] is not None else {})})
 
 
-def cases(operation, ids: list[str]) -> st.SearchStrategy:
+REMOVE = object()
+
+
+def node_paths(value, prefix: tuple = ()) -> list[tuple]:
+    """The path of every key and item below the root of a JSON value."""
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    paths = []
+    for key, child in children:
+        paths.append((*prefix, key))
+        paths.extend(node_paths(child, (*prefix, key)))
+    return paths
+
+
+def with_edit(value, path: tuple, new):
+    """A copy of value with the node at path replaced (or removed); unchanged if an earlier edit removed the path."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict) and head in value:
+        copy = dict(value)
+    elif isinstance(value, list) and isinstance(head, int) and head < len(value):
+        copy = list(value)
+    else:
+        return value
+    if rest:
+        copy[head] = with_edit(copy[head], rest, new)
+    elif new is REMOVE:
+        del copy[head]
+    else:
+        copy[head] = new
+    return copy
+
+
+def json_values(ids: list[str]) -> st.SearchStrategy:
+    scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) | st.floats(allow_nan=False)
+               | st.text(max_size=12) | st.sampled_from(ids) | st.sampled_from(["", "{", "[]", '{"a": [1]}']))
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+
+
+def mutated(body, ids: list[str]) -> st.SearchStrategy:
+    """The valid body with up to three of its nodes replaced by other JSON (other types included) or removed."""
+    paths = node_paths(body)
+    if not paths:
+        return st.just(body)
+    edit = st.tuples(st.sampled_from(paths), json_values(ids) | st.just(REMOVE))
+
+    def build(edits):
+        current = body
+        for path, new in edits:
+            current = with_edit(current, path, new)
+        return current
+
+    return st.lists(edit, max_size=3).map(build)
+
+
+def cases(operation, world: World) -> st.SearchStrategy:
     generated = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE)
-    names = [parameter.name for parameter in operation.path_parameters]
-    real_ids = st.fixed_dictionaries({name: st.sampled_from(ids) for name in names})
-    return st.tuples(generated, st.none() | real_ids, extra_query(ids))
+    real_ids = st.fixed_dictionaries({
+        parameter.name: st.sampled_from(world.ids.get(parameter.name) or world.ids["*"]) | st.sampled_from(world.ids["*"])
+        for parameter in operation.path_parameters})
+    body = world.bodies.get(operation.label)
+    bodies = st.none() if body is None else mutated(body, world.ids["*"])
+    # Two draws in three name real objects and send the shaped body: generated ids alone would almost all be 404s.
+    shaped = st.sampled_from([False, True, True])
+    return st.tuples(generated, shaped, real_ids, extra_query(world.ids["*"]), bodies)
 
 
 # --- the fuzz run ------------------------------------------------------------------------------------------------------
 
 
-def send(case, key: str):
+def send(case):
     """One request in a savepoint that is rolled back: every example starts from the same objects."""
     with transaction.atomic():
-        response = case.call(headers={"rime-api-key": key})
+        response = case.call()
         transaction.set_rollback(True)
     return response
 
@@ -129,14 +227,18 @@ def test_no_request_to_the_api_answers_a_server_error(label, persona, world, kee
 
     @hypothesis_settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, print_blob=True,
                          suppress_health_check=list(HealthCheck))
-    @given(drawn=cases(operation, world.ids))
+    @given(drawn=cases(operation, world))
     def fuzz(drawn):
-        case, real_ids, query = drawn
-        if real_ids:
+        case, shaped, real_ids, query, body = drawn
+        if shaped:
             case.path_parameters = {**(case.path_parameters or {}), **real_ids}
         if query and operation.method.upper() == "GET":
             case.query = {**(case.query or {}), **query}
-        response = send(case, world.keys[persona])
+        if shaped and body is not None:
+            case.body, case.media_type = body, "application/json"
+        # Negative generation may drop or mangle the key; who asks is the persona's business, not the generator's.
+        case.headers = {**(case.headers or {}), "rime-api-key": world.keys[persona]}
+        response = send(case)
         statuses[response.status_code] += 1
         if response.status_code >= 500:
             server_errors.append(f"{response.status_code} for {case.as_curl_command()}\n{response.text[:300]}")
@@ -144,6 +246,9 @@ def test_no_request_to_the_api_answers_a_server_error(label, persona, world, kee
 
     fuzz()
     assert sum(statuses.values()) >= min(EXAMPLES, 5), f"{label} was hardly exercised: {dict(statuses)}"
+    if operation.path_parameters and persona != "other_workspace":
+        # Exercised means past the lookup: some request named an object the persona can see.
+        assert set(statuses) - {404}, f"{label}: no request reached a real object ({dict(statuses)})"
     assert not server_errors
 
 

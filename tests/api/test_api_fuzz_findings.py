@@ -51,3 +51,67 @@ def test_a_token_the_server_wrote_still_pages(client, api_key, workspace, owner)
     second = client.get("/v1/projects", {"pageSize": 2, "pageToken": first["nextPageToken"]},
                         HTTP_RIME_API_KEY=api_key).json()
     assert len(first["projects"]) == 2 and len(second["projects"]) == 1 and second["hasMore"] is False
+
+
+# --- bodies whose nested parts have the wrong type --------------------------------------------------------------------
+
+
+def post(client, path: str, body, key: str):
+    return client.post(path, data=json.dumps(body), content_type="application/json", HTTP_RIME_API_KEY=key)
+
+
+def test_an_integration_schema_that_is_not_an_object_is_a_400(client, api_key, workspace):
+    body = {"integration": {"workspaceId": {"uuid": str(workspace.id)}, "name": "s3",
+                            "type": "INTEGRATION_TYPE_AWS_ACCESS_KEY", "schema": [None]}}
+    response = post(client, "/v1-beta/integrations", body, api_key)
+    assert response.status_code == 400 and response.json()["message"] == "schema must be an object."
+    assert not workspace.integrations.exists()
+
+
+def test_a_hugging_face_model_that_is_not_an_object_is_a_400(client, api_key, project):
+    body = {"projectId": {"uuid": str(project.id)}, "name": "m", "modelInfo": {"huggingFace": "org/model"}}
+    response = post(client, f"/v1/registry/{project.id}/model", body, api_key)
+    assert response.status_code == 400 and "huggingFace" in response.json()["message"]
+    assert not project.models.exists()
+
+
+@pytest.mark.parametrize("data_info", [
+    {"connectionInfo": 7},
+    {"connectionInfo": {"dataFile": {"path": "s3://bucket/x.csv"}}, "dataParams": ["label_col"]},
+])
+def test_dataset_connection_and_params_of_the_wrong_type_are_a_400(client, api_key, project, data_info):
+    body = {"projectId": {"uuid": str(project.id)}, "name": "d", "dataInfo": data_info}
+    response = post(client, f"/v1/registry/{project.id}/dataset", body, api_key)
+    assert response.status_code == 400, response.content
+    assert not project.datasets.exists()
+
+
+# --- JSON inside strings gets the body's nesting limit -----------------------------------------------------------------
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_a_config_json_string_nested_100000_deep_is_a_400(client, api_key):
+    response = post(client, "/v1-beta/config-validator/CONFIG_TYPE_TEST_RUN", {"configJson": DEEP}, api_key)
+    assert response.status_code == 400 and "configJson is nested too deeply" in response.json()["message"]
+
+
+def test_deep_data_params_in_a_dataset_upload_are_a_400(client, api_key, project, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    upload = SimpleUploadedFile("d.csv", b"a,label\n1,0\n", content_type="text/csv")
+    response = client.post(f"/api/v1/projects/{project.id}/datasets",
+                           {"name": "d", "file": upload, "data_params": DEEP}, HTTP_RIME_API_KEY=api_key)
+    assert response.status_code == 400 and "data_params is nested too deeply" in response.json()["message"]
+    assert not project.datasets.exists()
+
+
+def test_a_page_token_of_deep_json_is_a_400(client, api_key):
+    response = client.get("/v1/projects", {"pageToken": token_of_text(DEEP)}, HTTP_RIME_API_KEY=api_key)
+    assert response.status_code == 400
+
+
+def token_of_text(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
