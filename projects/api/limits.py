@@ -112,6 +112,35 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \\ud800 escape can carry
+        return False
+    return True
+
+
+def has_unstorable_text(value: Any) -> bool:
+    """Whether any text in a parsed body, query or path (keys included) holds a NUL character or a lone surrogate,
+    which PostgreSQL refuses with an error at INSERT or WHERE time (a 500); without recursion."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            if not _storable(current):
+                return True
+        elif isinstance(current, dict):
+            stack.extend(current.keys())
+            stack.extend(current.values())
+        elif isinstance(current, (list, tuple)):
+            stack.extend(current)
+        elif hasattr(current, "lists"):  # QueryDict: every value of every key
+            stack.extend(current.lists())
+    return False
+
+
 class DepthLimitedJSONParser(JSONParser):
     """DRF's JSON parser with a nesting limit: no view, serializer or JSON column sees a body nested deeper than
     API_MAX_JSON_DEPTH, and JSON that overflows the parser itself is a 400 too."""

@@ -128,9 +128,14 @@ def page_tokens(ids: list[str]) -> st.SearchStrategy[str]:
     return encoded | st.text(max_size=12)
 
 
+# Text that SQLite stores but PostgreSQL (CI's database) refuses, and JSON inside strings.
+TRICKY_TEXT = ["", "a\x00b", "{", "[]", '{"a": [1]}', "x" * 300]
+LONE_SURROGATE = "\ud800"  # valid in JSON ("\\ud800"), not encodable as UTF-8
+
+
 def query_values(ids: list[str]) -> st.SearchStrategy[str]:
     numbers = st.integers(min_value=-10**6, max_value=10**21).map(str)
-    return st.sampled_from(ids) | numbers | st.text(max_size=20)
+    return st.sampled_from(ids) | numbers | st.text(max_size=20) | st.sampled_from(TRICKY_TEXT)
 
 
 def extra_query(ids: list[str]) -> st.SearchStrategy[dict]:
@@ -174,7 +179,7 @@ def with_edit(value, path: tuple, new):
 
 def json_values(ids: list[str]) -> st.SearchStrategy:
     scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) | st.floats(allow_nan=False)
-               | st.text(max_size=12) | st.sampled_from(ids) | st.sampled_from(["", "{", "[]", '{"a": [1]}']))
+               | st.text(max_size=12) | st.sampled_from(ids) | st.sampled_from([*TRICKY_TEXT, LONE_SURROGATE]))
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                         | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
 

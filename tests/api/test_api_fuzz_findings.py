@@ -115,3 +115,25 @@ def test_a_page_token_of_deep_json_is_a_400(client, api_key):
 
 def token_of_text(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+# --- text PostgreSQL cannot store ---------------------------------------------------------------------------------------
+
+
+def test_a_nul_character_in_a_body_is_a_400_not_a_database_error(client, api_key, workspace):
+    body = {"name": "a\u0000b", "modelTask": "MODEL_TASK_BINARY_CLASSIFICATION"}
+    response = post(client, "/v1/projects", body, api_key)
+    assert response.status_code == 400 and "NUL" in response.json()["message"]
+    assert not workspace.projects.exists()
+
+
+def test_a_nul_character_in_a_query_is_a_400_not_a_database_error(client, api_key):
+    response = client.get("/v1/registry/model", {"modelName": "a\x00b"}, HTTP_RIME_API_KEY=api_key)
+    assert response.status_code == 400 and "NUL" in response.json()["message"]
+
+
+def test_a_lone_surrogate_in_a_body_is_a_400_not_a_database_error(client, api_key, workspace):
+    raw = '{"name": "a\\ud800", "modelTask": "MODEL_TASK_BINARY_CLASSIFICATION"}'
+    response = client.post("/v1/projects", data=raw, content_type="application/json", HTTP_RIME_API_KEY=api_key)
+    assert response.status_code == 400, response.content
+    assert not workspace.projects.exists()
