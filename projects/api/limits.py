@@ -47,7 +47,12 @@ def _human(size: int) -> str:
 
 
 def _refusal(http_status: int, message: str) -> JsonResponse:
-    return JsonResponse(status_body(http_status, message), status=http_status)
+    # Compact, like the bodies DRF renders: one shape for every error of the API.
+    response = JsonResponse(status_body(http_status, message), status=http_status,
+                            json_dumps_params={"separators": (",", ":")})
+    # Answered before CommonMiddleware would add it; the client may still be sending, so tell it where the answer ends.
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 def _too_large(limit: int) -> JsonResponse:
