@@ -2,20 +2,22 @@
 
 Method. The schema is read from the running app's /api/schema/ and every operation in it is one test per persona
 holding an API key (workspace admin, editor, viewer, and a key of another workspace). Schemathesis generates requests
-that fit the schema and requests that do not (positive and negative modes); each path id is, by Hypothesis' choice,
-either generated text or the id of a real object of the workspace (a project, dataset, model, integration, finished
-run), and the query string draws on every parameter the views read, including forged page tokens, because the
-schema's free-form bodies and missing query parameters would otherwise keep most requests at the first 400/404.
-Requests go through Django's real WSGI handler and middleware into the test database; each one runs in a savepoint
-that is rolled back, so a DELETE in one example cannot starve the next of objects and the run is reproducible.
+that fit the schema and requests that do not (positive and negative modes). Because the /v1 bodies are free-form
+objects in the schema and the views' query parameters are not in it, two draws in three are "shaped": their path ids
+name real objects (a project of either workspace, the integration, the finished run and its job), and a JSON write
+sends the body rime-sdk would send with up to three nodes replaced by other JSON (other types, JSON-in-strings, NUL
+characters, unpaired surrogates) or removed. GETs also draw on every query parameter the views read, forged page
+tokens included. Requests go through Django's real WSGI handler and middleware into the test database (SQLite
+locally, PostgreSQL in CI); each runs in a savepoint that is rolled back, so a DELETE cannot starve later examples.
 Noise control: `derandomize=True` (a fixed seed per test), `deadline=None` (no timing on a busy machine), a bounded
-number of examples per operation (FUZZ_EXAMPLES, default 25), no shrinking database or example store between runs.
+number of examples per operation and persona (FUZZ_EXAMPLES, default 25), and no example database between runs.
 """
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -269,8 +271,6 @@ def test_the_fuzz_run_covers_every_operation_of_the_served_schema(client, db):
 def routes_of_the_api() -> set[str]:
     """Every concrete route of rime_web/api_urls.py (the catch-all 404 and the schema/doc pages aside), in the
     schema's spelling: /v1/projects/{project_id}."""
-    import re
-
     from rime_web import api_urls
 
     routes = set()
