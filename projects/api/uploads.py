@@ -137,7 +137,9 @@ class ModelUploadView(NativeApiView):
 
         project = project_in_scope(request, project_id, write=True)
         files = request.FILES.getlist("files")
-        form = ModelUploadRequest(data={**request.data.dict(), "files": files})
+        # A bodiless POST parses to a plain {} rather than a QueryDict.
+        fields = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
+        form = ModelUploadRequest(data={**fields, "files": files})
         form.is_valid(raise_exception=True)
         tags = [tag.strip() for tag in form.validated_data["tags"].split(",") if tag.strip()]
         model = registry.model_register(user=request.user, project=project, name=form.validated_data["name"],

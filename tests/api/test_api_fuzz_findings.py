@@ -137,3 +137,11 @@ def test_a_lone_surrogate_in_a_body_is_a_400_not_a_database_error(client, api_ke
     response = client.post("/v1/projects", data=raw, content_type="application/json", HTTP_RIME_API_KEY=api_key)
     assert response.status_code == 400, response.content
     assert not workspace.projects.exists()
+
+
+def test_a_model_upload_without_a_body_is_a_400(client, api_key, project):
+    # No body and no Content-Type at all (the test client's post() would send an empty multipart form).
+    response = client.generic("POST", f"/api/v1/projects/{project.id}/models", HTTP_RIME_API_KEY=api_key)
+    assert response.status_code == 400, response.content
+    assert "name: This field is required." in response.json()["message"]
+    assert not project.models.exists()
