@@ -131,6 +131,11 @@ def repeat(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = arguments()
+    needed = ("fraud_ref.csv", "fraud_eval.csv", "fraud_model.catb")
+    missing = [name for name in needed if not (args.data / name).is_file()]
+    if missing:
+        sys.exit(f"The fraud example is not at {args.data} (missing {', '.join(missing)}): set RIME_SHARED_DIR to the "
+                 "shared folder (the one holding data/fraud/) or pass --data.")
     if args.repeat > 1:
         repeat(args)
         return

@@ -45,6 +45,10 @@ def fraud_run_id() -> str:
     project = Project.objects.get(workspace__name=DEMO_WORKSPACE, name=DEMO_PROJECT)
     run = project.runs.filter(name=RUN_NAME, status=RunStatus.SUCCEEDED, report__isnull=False).first()
     if run is None:
+        from tests.shared_data import MISSING_REASON, fraud_data_present
+
+        if not fraud_data_present():
+            sys.exit(f"Cannot store the fraud run: {MISSING_REASON}.")
         print("Running the engine on the fraud example (once)…", flush=True)
         report = fraud_report()
         now = timezone.now()

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that could read a body: oversized API bodies are refused unread (projects/api/limits.py).
+    "projects.api.limits.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,9 +115,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
-# Failed sign-ins per client address and username before the form refuses for the rest of the window.
+# Sign-in back-off (rime_web/auth.py): the failure that reaches a limit locks for BASE seconds, each later one doubles
+# it up to MAX. Limits are per (client address, username) and per address; never per username alone, so a stranger
+# cannot lock a user out. LOGIN_TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-For is believed.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_FAILURE_WINDOW_S = env.int("LOGIN_FAILURE_WINDOW_S", default=15 * 60)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+LOGIN_BACKOFF_BASE_S = env.int("LOGIN_BACKOFF_BASE_S", default=60)
+LOGIN_BACKOFF_MAX_S = env.int("LOGIN_BACKOFF_MAX_S", default=60 * 60)
+LOGIN_FAILURE_MEMORY_S = env.int("LOGIN_FAILURE_MEMORY_S", default=24 * 60 * 60)
+LOGIN_TRUSTED_PROXIES = env.int("LOGIN_TRUSTED_PROXIES", default=0)
 LOGIN_REDIRECT_URL = "projects:workspace_list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -171,6 +179,11 @@ STORAGES = {
 # Largest upload accepted (model files, datasets); bigger requests are refused before they are read.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# JSON and form bodies of the API (the upload endpoints take MAX_UPLOAD_BYTES): RIME configs are a few KB, so 2 MB
+# leaves room for long column lists while a 50 MB body is refused with 413 before it is read.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+# Deepest nesting of lists/objects in an API JSON body (400 beyond); RIME's deepest config is about 6 levels.
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Server folders that datasets may be registered from by path (besides uploads and S3).
 DATA_PATH_ALLOWLIST = [Path(p) for p in env.list("DATA_PATH_ALLOWLIST", default=[])]
@@ -221,6 +234,9 @@ STRESS_TEST_TIME_LIMIT = env.int("STRESS_TEST_TIME_LIMIT", default=3 * 3600 + 30
 STRESS_TEST_HEARTBEAT_STALE_S = env.int("STRESS_TEST_HEARTBEAT_STALE_S", default=45)
 STRESS_TEST_REAPER_INTERVAL_S = env.int("STRESS_TEST_REAPER_INTERVAL_S", default=15)
 STRESS_TEST_REQUEUE_AFTER_S = env.int("STRESS_TEST_REQUEUE_AFTER_S", default=60)
+# The model sandbox's writable space (stresstests/engine/sandbox.py): the size of its tmpfs under bubblewrap (its
+# copy of the model's files, HOME and TMPDIR) and, in every mode, the largest file it may write. RAM-backed.
+STRESS_TEST_SANDBOX_DISK_MB = env.int("STRESS_TEST_SANDBOX_DISK_MB", default=1024)
 CELERY_BEAT_SCHEDULE = {
     # `expires`: checks piled up while no worker was listening are dropped, not run back to back.
     "stresstests-reap-stale-runs": {
@@ -239,6 +255,11 @@ CELERY_BEAT_SCHEDULE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "projects.api.limits.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -250,6 +271,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request components, so a FileField is described as a binary upload (format: binary), not a URL.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Security -------------------------------------------------------------------------------------------------------

@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 import traceback
-from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -81,11 +80,17 @@ class Execution:
         self._log_lock = threading.Lock()
         self._log_lines: list[str] = []
         self._last_write = 0.0
+        self._started = time.monotonic()
 
     # -- the model's output and our own notes, shown on the run page
     def log(self, line: str) -> None:
         with self._log_lock:
             self._log_lines.append(text_for_database(line.rstrip("\n")))
+
+    def step(self, line: str) -> None:
+        """A step of the run in the log, with the time since the worker took the run (e.g. "[01:05] Drift: ...")."""
+        minutes, seconds = divmod(int(time.monotonic() - self._started), 60)
+        self.log(f"[{minutes:02d}:{seconds:02d}] {line}")
 
     def log_text(self) -> str:
         with self._log_lock:
@@ -135,10 +140,11 @@ class Execution:
         from projects.registries.sources import load_dataset_frame, materialize_model
         from stresstests.engine.runner import run_stress_test
         from stresstests.engine.sandbox import SandboxedModel
+        from stresstests.engine.sandbox_folders import owned_temporary_folder
 
         run = self.run
         run_config, protected = parse_run_config(run.config)
-        self.progress(0.0, "loading data")
+        self._announce("Loading the reference and evaluation data")
         reference, evaluation = run_data.aligned_frames(
             load_dataset_frame(run.reference_dataset), load_dataset_frame(run.evaluation_dataset),
             reference_params=run.reference_dataset.data_params, evaluation_params=run.evaluation_dataset.data_params,
@@ -148,19 +154,26 @@ class Execution:
         task = run.project.model_task
         predictions = {role: self._predictions(role, frame, task)
                        for role, frame in (("reference", reference), ("evaluation", evaluation))}
-        with tempfile.TemporaryDirectory(prefix="rime-run-") as folder:
-            model_path = materialize_model(run.model, Path(folder)) if run.model else None
-            self.progress(0.0, "loading the model")
-            self.model = SandboxedModel(model_path, model_task=task, log=self.log) if model_path else None
+        with owned_temporary_folder("run") as folder:  # removed by a successor if this worker is killed
+            model_path = materialize_model(run.model, folder) if run.model else None
+            if model_path:
+                self._announce("Starting the model in its sandbox")
+            self.model = SandboxedModel(model_path, model_task=task, log=self.log,
+                                        disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB) if model_path else None
             try:
                 return run_stress_test(
                     reference=reference, evaluation=evaluation, config=run_config, data_params=data_params,
                     model_task=task, model=self.model, progress=self.progress,
                     reference_predictions=predictions["reference"], evaluation_predictions=predictions["evaluation"],
+                    log=self.step,
                 )
             finally:
                 if self.model is not None:
                     self.model.close()
+
+    def _announce(self, step: str) -> None:
+        self.step(step)
+        self.progress(0.0, step)
 
     def _data_params(self, protected: list[str]) -> DataParams:
         run_params = run_data.run_level_params(self.run.config)
@@ -186,6 +199,8 @@ class Execution:
     # -- the end
     def finish(self, report: dict) -> None:
         counts = (report.get("run") or {}).get("severity_counts") or {}
+        self.step("Report written: " + ", ".join(f"{counts.get(key, 0)} {key}" for key in
+                                                   ("alert", "warning", "pass", "skipped", "error")))
         with transaction.atomic():
             if not self._running().exists():
                 return  # the reaper or a cancel got there first

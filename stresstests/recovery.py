@@ -5,7 +5,9 @@ The database is the source of truth; the broker only carries wake-up calls:
   even while the model is being called); `reap_stale_runs` (a beat task) fails it with a clear reason, and a worker
   that starts fails at once the runs its dead predecessor on the same host left behind;
 - a queued run whose message was lost (a broker restart, a flushed Redis) is queued again by `requeue_lost_runs`;
-  the task claims runs with a conditional update, so a duplicate message is harmless.
+  the task claims runs with a conditional update, so a duplicate message is harmless;
+- the sandbox and model folders a killed worker process left in the temporary folder are removed by the reaper, a
+  starting worker and a starting pool process (engine/sandbox_folders.py tells a dead owner by PID and start time).
 """
 from __future__ import annotations
 
@@ -16,13 +18,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import connection
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
+from stresstests.engine.sandbox_folders import process_stat_fields, remove_stale_sandbox_folders
 
 from .failures import RunTimedOut, failure_message
 from .models import RunStatus, StressTestRun
@@ -61,21 +64,13 @@ def _process_is_gone(pid: int, last_sign_of_life: datetime | None) -> bool:
     return ours and (last_sign_of_life is None or last_sign_of_life < PROCESS_STARTED_AT)
 
 
-def _stat_fields(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()  # the command name may hold spaces and parentheses
-    except OSError:
-        return []
-
-
 def _process_state(pid: int) -> str:
-    fields = _stat_fields(pid)
+    fields = process_stat_fields(pid)
     return fields[0] if fields else ""
 
 
 def _parent_pid(pid: int) -> int | None:
-    fields = _stat_fields(pid)
+    fields = process_stat_fields(pid)
     return int(fields[1]) if len(fields) > 1 else None
 
 
@@ -104,7 +99,8 @@ def fail_lost_run(run: StressTestRun, *, now: datetime | None = None) -> bool:
 
 
 def reap_stale_runs(*, now: datetime | None = None) -> list[UUID]:
-    """Fails the running runs whose heartbeat is older than STRESS_TEST_HEARTBEAT_STALE_S."""
+    """Fails the running runs whose heartbeat is older than STRESS_TEST_HEARTBEAT_STALE_S; removes dead sandboxes."""
+    remove_dead_workers_folders()
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.STRESS_TEST_HEARTBEAT_STALE_S)
     silent = StressTestRun.objects.filter(status=RunStatus.RUNNING).filter(
@@ -124,6 +120,12 @@ def fail_runs_of_dead_processes(*, now: datetime | None = None) -> list[UUID]:
         if pid is not None and _process_is_gone(pid, run.heartbeat_at) and fail_lost_run(run, now=now):
             failed.append(run.id)
     return failed
+
+
+def remove_dead_workers_folders() -> None:
+    """The sandbox and model folders on this host whose worker process died (SIGKILL, hard time limit) are deleted."""
+    for folder in remove_stale_sandbox_folders():
+        logger.warning("Removed %s, left behind by a worker process that is gone", folder)
 
 
 # ---- queued runs whose message was lost --------------------------------------------------------------------------
@@ -177,9 +179,19 @@ def requeue_lost_runs(*, now: datetime | None = None) -> list[UUID]:
 def recover_on_worker_start(**_kwargs) -> None:
     """A (re)started worker cleans up after a predecessor that died with runs, and re-sends lost messages."""
     try:
+        remove_dead_workers_folders()
         fail_runs_of_dead_processes()
         requeue_lost_runs()
     except Exception:  # noqa: BLE001 - the worker must start even if the database is not reachable yet
         logger.exception("Recovery at worker start failed; the periodic reaper will retry")
     finally:
         connection.close()  # the worker's main process does not keep a connection open
+
+
+@worker_process_init.connect
+def clean_up_on_pool_process_start(**_kwargs) -> None:
+    """A pool process replacing one killed at the hard time limit removes the folders its predecessor left."""
+    try:
+        remove_dead_workers_folders()
+    except OSError:  # never keep a pool process from starting; the reaper retries
+        logger.exception("Removing stale sandbox folders failed")

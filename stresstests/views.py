@@ -122,7 +122,7 @@ def _submit(request, run, *, checked: bool = False):
         services.run_submit(user=request.user, run=run)
     else:
         services.run_submit_from_wizard(user=request.user, run=run)
-    messages.success(request, f"Stress test “{run.name}” was queued.")
+    messages.success(request, f"Stress test “{run.name}” was queued.", extra_tags="run-queued")
     return _redirect(request, reverse("stresstests:run_detail", args=[run.id]))
 
 

@@ -17,13 +17,12 @@ Method.
 from __future__ import annotations
 
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 from projects.registries import sources
@@ -241,13 +240,15 @@ def model_check_execute(run_id) -> None:
 
 def _load_and_call(run: StressTestRun) -> str:
     from stresstests.engine.sandbox import SandboxedModel
+    from stresstests.engine.sandbox_folders import owned_temporary_folder
 
     model, dataset = run.model, run.reference_dataset
-    with tempfile.TemporaryDirectory(prefix="rime-model-check-") as folder:
-        path = sources.materialize_model(model, Path(folder))
+    with owned_temporary_folder("model") as folder:  # removed by a successor if this worker is killed
+        path = sources.materialize_model(model, folder)
         if path is None:
             return f"{model.name} has no model artifact: the tests use registered predictions."
-        with SandboxedModel(path, model_task=run.project.model_task, load_timeout_s=120) as adapter:
+        with SandboxedModel(path, model_task=run.project.model_task, load_timeout_s=120,
+                            disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB) as adapter:
             if dataset is None:
                 return f"{model.name} loads in the sandbox; it is called on reference rows once you choose them."
             predictions = adapter.predict(model_rows(run, dataset_head(dataset, MODEL_CHECK_ROWS)))

@@ -16,8 +16,11 @@ from projects.authentication import ApiKeyAuthentication
 from projects.models import ApiKey, Dataset, Integration, Membership, Project, RegisteredModel, Workspace
 
 from .errors import rime_exception_handler
+from .limits import has_unstorable_text
 from .schema import ViewNamedSchema
 from .wire import parse_uuid
+
+UNSTORABLE_TEXT = "Text in the request must not contain NUL (\\x00) characters or unpaired surrogates."
 
 
 class RimeApiView(APIView):
@@ -36,6 +39,8 @@ class RimeApiView(APIView):
         # Views read the body with .get(): a JSON array, string or null would be a 500 instead of a 400.
         if request.method in ("POST", "PUT", "PATCH") and not isinstance(request.data, dict):
             raise ValidationError("The request body must be a JSON object.")
+        if any(has_unstorable_text(part) for part in (kwargs, request.query_params, request.data)):
+            raise ValidationError(UNSTORABLE_TEXT)
 
 
 def scoped_workspace_ids(request) -> QuerySet | list:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -40,6 +41,10 @@ def _describe(exc) -> tuple[int, str]:
         return 403, str(exc) or "You do not have permission to do this."
     if isinstance(exc, DjangoValidationError):
         return 400, " ".join(exc.messages)
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "The request body is larger than this endpoint accepts."
+    if isinstance(exc, SuspiciousOperation):  # e.g. TooManyFieldsSent from a form body with thousands of fields
+        return 400, str(exc) or "The request was malformed."
     if isinstance(exc, exceptions.APIException):
         return exc.status_code, _flatten(exc.detail)
     return status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error"

@@ -6,7 +6,6 @@ registering at once (datasets/models endpoints) or returning an `upload://` path
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -26,6 +25,7 @@ from projects.authentication import ApiKeyAuthentication
 from projects.models import DatasetSource, ModelSource
 
 from .access import RimeApiView, project_in_scope, scoped_workspace_ids
+from .limits import json_loads_limited
 
 UPLOAD_SCHEME = "upload://"  # how a dataset or model names a file uploaded through POST /api/v1/uploads
 
@@ -137,7 +137,9 @@ class ModelUploadView(NativeApiView):
 
         project = project_in_scope(request, project_id, write=True)
         files = request.FILES.getlist("files")
-        form = ModelUploadRequest(data={**request.data.dict(), "files": files})
+        # A bodiless POST parses to a plain {} rather than a QueryDict.
+        fields = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
+        form = ModelUploadRequest(data={**fields, "files": files})
         form.is_valid(raise_exception=True)
         tags = [tag.strip() for tag in form.validated_data["tags"].split(",") if tag.strip()]
         model = registry.model_register(user=request.user, project=project, name=form.validated_data["name"],
@@ -146,10 +148,7 @@ class ModelUploadView(NativeApiView):
 
 
 def _json_object(text: str, field_name: str) -> dict:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError as error:
-        raise ValidationError(f"{field_name} is not valid JSON: {error.msg}.") from error
+    value = json_loads_limited(text or "{}", what=field_name)
     if not isinstance(value, dict):
         raise ValidationError(f"{field_name} must be a JSON object.")
     return value

@@ -41,6 +41,17 @@ def require(data: dict, name: str, kind: type = str):
     return value
 
 
+def optional_object(data: dict, name: str) -> dict:
+    """An optional nested object of the body: {} when absent; anything but an object is a 400, not an
+    AttributeError on .get() further down."""
+    value = data.get(name)
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{name} must be an object.")
+    return value
+
+
 @RIME_SCHEMA
 class RimeInfoView(RimeApiView):
     """Read by every Client() constructor; no key needed to learn the server version."""
@@ -134,7 +145,7 @@ class IntegrationCreateView(RimeApiView):
         workspace = workspace_in_scope(request, uuid_value(message.get("workspaceId")), manage=True)
         integration_type = require(message, "type")
         sdk_integrations.check_type(integration_type)
-        variables = (message.get("schema") or {}).get("variables") or []
+        variables = optional_object(message, "schema").get("variables") or []
         split = sdk_integrations.split_variables(integration_type, variables)
         integration = integration_create(user=request.user, workspace=workspace, name=require(message, "name"),
                                          integration_type=integration_type, config=split.config,
@@ -198,18 +209,18 @@ def _same_project(request, project_id: str):
 
 
 def dataset_params(data_info: dict) -> dict:
-    params = snake_keys(data_info.get("dataParams") or {}, keep_below=frozenset({"experimental_fields"}))
+    params = snake_keys(optional_object(data_info, "dataParams"), keep_below=frozenset({"experimental_fields"}))
     if "loading_kwargs" in params:
         params["loading_kwargs"] = json_field(params["loading_kwargs"], "dataParams.loadingKwargs")
     return params
 
 
 def dataset_file_path(data_info: dict) -> str:
-    connection = data_info.get("connectionInfo") or {}
+    connection = optional_object(data_info, "connectionInfo")
     if set(connection) != {"dataFile"}:
         kinds = ", ".join(sorted(connection)) or "none"
         raise ValidationError(f"Only data_file connections are supported (got {kinds}); register tables in the UI.")
-    return require(connection["dataFile"], "path")
+    return require(require(connection, "dataFile", dict), "path")
 
 
 @RIME_SCHEMA
@@ -245,7 +256,7 @@ def model_source(model_info: dict) -> dict:
     if "modelPath" in model_info:
         return {"source": ModelSource.PATH, "path": require(model_info["modelPath"], "path")}
     if "huggingFace" in model_info:
-        hugging_face = model_info["huggingFace"]
+        hugging_face = require(model_info, "huggingFace", dict)
         kwargs = json_field(hugging_face.get("kwargs") or {}, "modelInfo.huggingFace.kwargs")
         config = {"hugging_face": {"model_uri": require(hugging_face, "modelUri"), "kwargs": kwargs}}
         return {"source": ModelSource.HUGGING_FACE, "model_config": config}

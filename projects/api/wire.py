@@ -17,8 +17,12 @@ from typing import Any, Sequence
 
 from rest_framework.exceptions import ValidationError
 
+from .limits import json_loads_limited
+
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_PAGE_OFFSET = 10**9
+INVALID_PAGE_TOKEN = "The page token is not valid; start again from the first page."
 
 
 def uuid_obj(value: Any) -> dict[str, str] | None:
@@ -83,10 +87,7 @@ def json_field(value: Any, field_name: str) -> Any:
         return value
     if not value.strip():
         return {}
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as error:
-        raise ValidationError(f"{field_name} is not valid JSON: {error.msg}.") from error
+    return json_loads_limited(value, what=field_name)
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,18 @@ def page_request(params, first_page_query: dict, *, default_size: int = DEFAULT_
     if not token:
         return PageRequest(query=first_page_query, offset=0, size=size)
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return PageRequest(query=dict(decoded["q"]), offset=int(decoded["o"]), size=size)
-    except (binascii.Error, ValueError, KeyError, TypeError) as error:
-        raise ValidationError("The page token is not valid; start again from the first page.") from error
+        decoded = json_loads_limited(base64.urlsafe_b64decode(token.encode()), what="pageToken")
+        query, offset = decoded["q"], decoded["o"]
+    except (binascii.Error, ValueError, KeyError, TypeError, ValidationError) as error:
+        raise ValidationError(INVALID_PAGE_TOKEN) from error
+    # A token is the client's to send back, so it is input like any other: the views index the query by the keys
+    # of the first page's filters and slice by the offset, which a forged token must not break (a KeyError or a
+    # negative slice would be a 500).
+    valid_query = (isinstance(query, dict) and set(query) == set(first_page_query)
+                   and all(isinstance(value, str) for value in query.values()))
+    if not valid_query or type(offset) is not int or not 0 <= offset <= MAX_PAGE_OFFSET:
+        raise ValidationError(INVALID_PAGE_TOKEN)
+    return PageRequest(query=query, offset=offset, size=size)
 
 
 def _page_size(raw: str | None, default: int) -> int:

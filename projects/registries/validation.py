@@ -3,8 +3,7 @@ columns and labels against the project, and record VALID or INVALID with a messa
 (tasks.py) on a worker; also callable directly."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from django.conf import settings
 
 from projects.models import Dataset, DatasetSource, ModelSource, ModelTask, Predictions, RegisteredModel, ValidityStatus
 from stresstests.engine.errors import EngineError
@@ -102,13 +101,15 @@ def model_validate(model: RegisteredModel) -> RegisteredModel:
 
 def _load_and_predict(model: RegisteredModel) -> str:
     from stresstests.engine.sandbox import SandboxedModel
+    from stresstests.engine.sandbox_folders import owned_temporary_folder
 
     dataset = model.project.datasets.filter(validity_status=ValidityStatus.VALID).order_by("created_at").first()
-    with tempfile.TemporaryDirectory(prefix="rime-model-") as folder:
-        path = sources.materialize_model(model, Path(folder))
+    with owned_temporary_folder("model") as folder:  # removed by a successor if this worker is killed
+        path = sources.materialize_model(model, folder)
         if path is None:
             return "No model artifact: tests use registered predictions only."
-        with SandboxedModel(path, model_task=model.project.model_task, load_timeout_s=120) as adapter:
+        with SandboxedModel(path, model_task=model.project.model_task, load_timeout_s=120,
+                            disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB) as adapter:
             if dataset is None:
                 return "Loaded. Register a dataset to check its predictions too."
             rows = model_inputs(sources.load_dataset_frame(dataset, nrows=VALIDATION_PREDICT_ROWS), dataset)

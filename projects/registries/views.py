@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from projects import selectors as project_selectors
 from projects.views import _add_errors, _project_page
 
-from . import integrations, selectors, services
+from . import integrations, lists, selectors, services
 from .forms import (
     INTEGRATION_FORMS,
     MODEL_FORM_SOURCES,
@@ -141,9 +141,16 @@ def _list_page(request, project, membership, template: str, *, nav: str, rows_na
 @require_GET
 def model_list(request, project_id):
     project, membership = project_selectors.get_project_for_user(request.user, project_id)
-    models = selectors.models_of(project).select_related("integration")
+    listing = lists.registry_list(selectors.models_of(project).select_related("integration"), request.GET,
+                                  sources=lists.MODEL_SOURCES, location_fields=lists.MODEL_LOCATION_FIELDS)
+    models = [_located(model, lists.model_location(model)) for model in listing.rows]
     return _list_page(request, project, membership, "projects/model_list.html", nav="models", rows_name="models",
-                      rows=models)
+                      rows=models, listing=listing)
+
+
+def _located(row, location: str):
+    row.location = location  # shown in the list's Path column
+    return row
 
 
 @login_required
@@ -248,11 +255,13 @@ DATASET_FORM_SOURCES = {DatasetSource.UPLOAD: "Upload", DatasetSource.PATH: "Pat
 @require_GET
 def dataset_list(request, project_id):
     project, membership = project_selectors.get_project_for_user(request.user, project_id)
-    datasets = selectors.datasets_of(project).select_related("integration")
+    listing = lists.registry_list(selectors.datasets_of(project).select_related("integration"), request.GET,
+                                  sources=lists.DATASET_SOURCES, location_fields=lists.DATASET_LOCATION_FIELDS)
+    datasets = [_located(dataset, lists.dataset_location(dataset)) for dataset in listing.rows]
     predictions = (Predictions.objects.filter(model__project=project)
                    .select_related("model", "dataset", "created_by").order_by("-created_at"))
     return _list_page(request, project, membership, "projects/dataset_list.html", nav="datasets",
-                      rows_name="datasets", rows=datasets, predictions=predictions)
+                      rows_name="datasets", rows=datasets, predictions=predictions, listing=listing)
 
 
 @login_required

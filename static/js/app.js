@@ -27,3 +27,14 @@ function announceChanges(root) {
 }
 document.addEventListener("htmx:afterSettle", () => announceChanges(document));
 document.addEventListener("DOMContentLoaded", () => announceChanges(document));
+
+// A notice that is only true for a while (e.g. "was queued") names, in data-retire-when, the element that makes it
+// untrue (e.g. the finished run's status); once that element is on the page the notice goes.
+function retireNotices() {
+  document.querySelectorAll("[data-retire-when]").forEach((notice) => {
+    if (document.querySelector(notice.dataset.retireWhen)) notice.remove();
+  });
+  document.querySelectorAll(".messages").forEach((box) => { if (!box.children.length) box.remove(); });
+}
+document.addEventListener("htmx:afterSettle", retireNotices);
+document.addEventListener("DOMContentLoaded", retireNotices);

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,9 +23,18 @@ from stresstests.engine.data import predictions_from_frame, sample_rows
 from stresstests.engine.errors import DataLoadError, EngineError
 from stresstests.engine.models import ModelAdapter
 from stresstests.engine.profile import build_profile
+from stresstests.engine.progress import (
+    KIND_DATA,
+    KIND_MODEL,
+    LogCallback,
+    PlannedTest,
+    ProgressCallback,
+    RunProgress,
+)
 from stresstests.engine.ranking import check_ranking_data, query_column, ranking_labels
 from stresstests.engine.report import build_report
 from stresstests.engine.vocabulary import (
+    CATEGORY_DISPLAY_NAMES,
     CLASSIFICATION_TASKS,
     MODEL_TASK_BINARY_CLASSIFICATION,
     MODEL_TASK_MULTICLASS_CLASSIFICATION,
@@ -36,37 +44,42 @@ from stresstests.engine.vocabulary import (
     STATUS_SKIPPED,
 )
 
-ProgressCallback = Callable[[float, str], None]
-
 
 def run_stress_test(*, reference: pd.DataFrame, evaluation: pd.DataFrame, config: RunConfig,
                     data_params: DataParams, model_task: str, model: ModelAdapter | None = None,
                     progress: ProgressCallback | None = None,
                     reference_predictions: np.ndarray | None = None,
                     evaluation_predictions: np.ndarray | None = None,
-                    run_notes: list[str] | None = None) -> dict:
-    """The report dict (JSON-safe) of one stress test; see docs/report-schema.md."""
+                    run_notes: list[str] | None = None, log: LogCallback | None = None) -> dict:
+    """The report dict (JSON-safe) of one stress test; see docs/report-schema.md.
+
+    `progress(fraction, message)` hears each step and each test with the estimated time left; `log(line)` gets one
+    line per step and per finished test (engine/progress.py says how the estimate is made)."""
 
     started = time.perf_counter()
-    notify = progress or (lambda fraction, message: None)
-    notify(0.0, "preparing data")
+    tracker = RunProgress(progress or (lambda fraction, message: None), log)
     ctx, sampling = build_context(
         reference=reference, evaluation=evaluation, config=config, data_params=data_params, model_task=model_task,
-        model=model, reference_predictions=reference_predictions, evaluation_predictions=evaluation_predictions)
-    results = run_tests(ctx, notify)
-    notify(1.0, "done")
-    return build_report(ctx, results, sampling=sampling, duration_s=time.perf_counter() - started,
-                        notes=run_notes or [])
+        model=model, reference_predictions=reference_predictions, evaluation_predictions=evaluation_predictions,
+        tracker=tracker)
+    results = run_tests(ctx, tracker)
+    tracker.writing_report()
+    report = build_report(ctx, results, sampling=sampling, duration_s=time.perf_counter() - started,
+                          notes=run_notes or [])
+    tracker.step("Done", 1.0)
+    return report
 
 
 def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_task: str,
                   config: RunConfig | None = None, data_params: DataParams | None = None,
                   model: ModelAdapter | None = None, reference_predictions: np.ndarray | None = None,
-                  evaluation_predictions: np.ndarray | None = None
+                  evaluation_predictions: np.ndarray | None = None, tracker: RunProgress | None = None
                   ) -> tuple[Context, dict[str, SamplingInfo]]:
     """Validated, sampled Context with profile, labels and predictions; also used by tests of single categories."""
     config = config or RunConfig()
     data_params = data_params or DataParams()
+    tracker = tracker or RunProgress(lambda fraction, message: None)
+    tracker.step("Checking and sampling the data", 0.01)
     check_model_task(model_task)
     one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
     if model_task == MODEL_TASK_RANKING:
@@ -79,6 +92,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     schema = infer_schema(sampled_reference, data_params, config, model_task=model_task)
     known = {column["column"] for column in schema.left_out_columns}
     schema.left_out_columns += [column for column in one_sided if column["column"] not in known]
+    tracker.step(f"Profiling the reference data ({len(sampled_reference)} rows, {len(schema.tested_features)} "
+                 "features)", 0.02)
     profile = build_profile(sampled_reference[[*schema.tested_features, *_label(schema)]],
                             settings=config.data_profiling, categorical_features=data_params.categorical_features,
                             text_features=data_params.text_features)
@@ -92,8 +107,15 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
         evaluation_labels=_labels(sampled_evaluation, schema, model_task),
         model=model, rng=np.random.default_rng(config.random_seed),
     )
+    # Given predictions win over the model (see _base_predictions); only then is the model called here.
+    scores = model is not None and schema.pred_col is None and evaluation_predictions is None
+    if scores:
+        tracker.step(f"Scoring {len(sampled_reference) + len(sampled_evaluation)} rows with the model", 0.03)
     ctx.reference_predictions = _base_predictions(ctx, sampled_reference, reference_predictions)
+    scoring_started = time.perf_counter()
     ctx.evaluation_predictions = _base_predictions(ctx, sampled_evaluation, evaluation_predictions)
+    if scores:
+        tracker.scored(time.perf_counter() - scoring_started)
     _check_class_count(ctx)
     sampling = {"reference": SamplingInfo(len(reference), len(sampled_reference)),
                 "evaluation": SamplingInfo(len(evaluation), len(sampled_evaluation))}
@@ -362,13 +384,25 @@ def selected_tests(ctx: Context) -> list[type[StressTest]]:
     return sorted(chosen, key=lambda test: order[test.category])
 
 
-def run_tests(ctx: Context, notify: ProgressCallback) -> list[TestResult]:
+def run_tests(ctx: Context, tracker: RunProgress) -> list[TestResult]:
     tests = selected_tests(ctx)
+    tracker.plan([PlannedTest(test.name, CATEGORY_DISPLAY_NAMES.get(test.category, test.category),
+                              KIND_MODEL if "model" in test.requires else KIND_DATA) for test in tests])
     results = []
     for position, test in enumerate(tests):
-        notify(position / max(len(tests), 1), test.name)
-        results.append(run_one(ctx, test))
+        tracker.test_started(position)
+        result = run_one(ctx, test)
+        tracker.test_finished(position, _outcome(result))
+        results.append(result)
     return results
+
+
+def _outcome(result: TestResult) -> str:
+    if result.status == STATUS_SKIPPED:
+        return f"skipped ({result.reason})"
+    if result.status == STATUS_ERROR:
+        return "could not run"
+    return (result.severity or "SEVERITY_PASS").removeprefix("SEVERITY_").capitalize()
 
 
 def run_one(ctx: Context, test: type[StressTest]) -> TestResult:

@@ -31,6 +31,7 @@ from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
 from stresstests.engine.errors import ModelLoadError
 
 MAX_PICKLE_BYTES = 2 * 1024**3
+CHUNK_BYTES = 1024**2  # the scan holds at most this much decompressed data beyond what picklescan keeps
 
 SAFE_FORMAT_ADVICE = (
     "Save the model in a format that cannot run code instead: skops (`skops.io.dump(model, 'model.skops')`), "
@@ -267,11 +268,7 @@ def _picklescan_verdict(path: Path, max_bytes: int) -> None:
     from picklescan.scanner import SafetyLevel, scan_pickle_bytes
 
     with _pickle_stream(path) as stream:
-        data = stream.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ModelLoadError(
-            f"{path.name} decompresses to more than {max_bytes / 1024**2:.0f} MB. " + SAFE_FORMAT_ADVICE)
-    result = scan_pickle_bytes(io.BytesIO(data), str(path))
+        result = scan_pickle_bytes(_BoundedStream(stream, path=path, max_bytes=max_bytes), str(path))
     dangerous = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Dangerous})
     if dangerous:
         raise _refusal(path, dangerous)
@@ -282,14 +279,89 @@ def _picklescan_verdict(path: Path, max_bytes: int) -> None:
         raise ModelLoadError(f"{path.name} holds no model: it is damaged or contains no Python class.")
 
 
-def _unpickle(path: Path) -> Any:
+class _BoundedStream(io.RawIOBase):
+    """The decompressed stream, read in chunks of at most CHUNK_BYTES and refused past `max_bytes`.
+
+    Both the scan and the unpickler read through it, so a small file that decompresses to more than the limit (a
+    "zip bomb" in the numpy arrays joblib stores raw) is refused as it is read. Reading it whole (`read(max_bytes)`)
+    made the decompressors reserve the full 2 GB at once, which the sandbox's memory limit refuses: every xz/lzma
+    joblib model failed. picklescan only reads forward, then steps back one byte (`seek(-1, 1)`) to test for a
+    further pickle, so one byte of push-back is all the seeking this needs.
+    """
+
+    def __init__(self, stream: IO[bytes], *, path: Path, max_bytes: int) -> None:
+        super().__init__()
+        self._stream, self._path, self._max_bytes = stream, path, max_bytes
+        self._position = 0
+        self._last = b""
+        self._pushed_back = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) == (0, io.SEEK_CUR):
+            return self._position
+        if (offset, whence) == (-1, io.SEEK_CUR) and not self._pushed_back:
+            self._pushed_back = self._last[-1:]
+            self._position -= len(self._pushed_back)
+            return self._position
+        raise io.UnsupportedOperation("the scanned stream only steps back one byte")
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self._max_bytes + 1 - self._position if size is None or size < 0 else size
+        data = bytearray(self._take_pushed_back(wanted))
+        while len(data) < wanted:
+            chunk = self._stream.read(min(CHUNK_BYTES, wanted - len(data)))
+            if not chunk:
+                break
+            data += chunk
+            self._count(len(chunk))
+        return self._returned(bytes(data))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer).cast("B")))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = self._max_bytes + 1 - self._position if size is None or size < 0 else size
+        head = self._take_pushed_back(min(limit, 1))
+        if head == b"\n" or len(head) >= limit:
+            return self._returned(head)
+        line = self._stream.readline(limit - len(head))
+        self._count(len(line))
+        return self._returned(head + line)
+
+    def _take_pushed_back(self, limit: int) -> bytes:
+        taken, self._pushed_back = self._pushed_back[:limit], self._pushed_back[limit:]
+        self._position += len(taken)
+        return taken
+
+    def _count(self, size: int) -> None:
+        self._position += size
+        if self._position > self._max_bytes:
+            limit_mb = self._max_bytes / 1024**2
+            raise ModelLoadError(f"{self._path.name} decompresses to more than {limit_mb:.0f} MB. " + SAFE_FORMAT_ADVICE)
+
+    def _returned(self, data: bytes) -> bytes:
+        if data:
+            self._last = data
+        return data
+
+
+def _unpickle(path: Path, max_bytes: int) -> Any:
     with _pickle_stream(path) as stream:
-        return RestrictedUnpickler(str(path), stream).load()
+        return RestrictedUnpickler(str(path), _BoundedStream(stream, path=path, max_bytes=max_bytes)).load()
 
 
 def _dry_run_refusals(path: Path) -> list[str]:
     with _pickle_stream(path) as stream:
-        unpickler = RestrictedUnpickler(str(path), stream, record_refusals=True)
+        bounded = _BoundedStream(stream, path=path, max_bytes=MAX_PICKLE_BYTES)
+        unpickler = RestrictedUnpickler(str(path), bounded, record_refusals=True)
         try:
             unpickler.load()
         except Exception:  # a damaged tail or a stand-in where a real object was needed ends the dry run early
@@ -303,7 +375,7 @@ def scan_pickle(path: str | os.PathLike) -> list[str]:
 
     path = Path(path)
     with _pickle_stream(path) as stream:
-        result = scan_pickle_bytes(stream, str(path))
+        result = scan_pickle_bytes(_BoundedStream(stream, path=path, max_bytes=MAX_PICKLE_BYTES), str(path))
     found = {f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Dangerous}
     return sorted(found | set(_dry_run_refusals(path)))
 
@@ -314,7 +386,7 @@ def load_pickle(path: str | os.PathLike, *, max_bytes: int = MAX_PICKLE_BYTES) -
     _check_size_and_format(path, max_bytes)
     _picklescan_verdict(path, max_bytes)
     try:
-        model = _unpickle(path)
+        model = _unpickle(path, max_bytes)
     except RefusedGlobal as refused:
         raise _refusal(path, [refused.qualified_name]) from None
     except ModelLoadError:

@@ -1,14 +1,18 @@
 """Run a user's model (code from a stranger) in a child process: `SandboxedModel` is a ModelAdapter.
 
 The child (`python -m stresstests.engine.sandbox_child`) calls `models.load_model` and answers predict requests.
-It gets an empty environment plus a handful of harmless variables, a fresh temporary working folder holding a copy
-of the model files, and rlimits on memory, CPU time, open files, file size and core dumps. Every call and the load
-have a wall-clock timeout. Where bubblewrap works (Debian's `/usr/bin/bwrap`) the child also runs with a read-only
-view of only the system libraries, the Python install and the engine code, its working folder as the one writable
-place, no network, its own PID/IPC/UTS namespaces and no capabilities. See docs/sandbox.md.
+It gets an empty environment plus a handful of harmless variables, a copy of the model files in a fresh folder named
+after the worker process (so a successor can remove it if the worker is killed: sandbox_folders.py), and rlimits on
+memory, CPU time, open files, file size (the disk limit) and core dumps. Every call and the load have a wall-clock
+timeout. Where bubblewrap works (Debian's `/usr/bin/bwrap`) the child also runs with a read-only view of only the
+system libraries, the Python install, the engine code and the model's files, a size-limited tmpfs at /tmp as the one
+writable place (the model's folder is copied there), no network, its own PID/IPC/UTS namespaces and no capabilities:
+nothing it writes reaches the server's disk. See docs/sandbox.md.
 
-Rows go to the child as an Arrow IPC file and predictions come back as a `.npy` file without pickle. Requests are
-JSON lines on the child's stdin and answers come on a separate pipe, so the model's stdout/stderr only reach the log.
+Rows go to the child as an Arrow IPC file and predictions come back as a `.npy` file without pickle, both through
+memory files the worker opened before the child started (sandbox_exchange.py): the worker never opens a path the
+sandboxed code could have replaced. Requests are JSON lines on the child's stdin and answers come on a separate pipe,
+so the model's stdout/stderr only reach the log.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -36,12 +39,18 @@ import pandas as pd
 
 from stresstests.engine.errors import DataLoadError, EngineError, ModelLoadError, ModelOutputError
 from stresstests.engine.models import validate_predictions
-from stresstests.engine.sandbox_child import write_frame
+from stresstests.engine.sandbox_child import MODEL_FILES_ERROR
+from stresstests.engine.sandbox_exchange import Exchange
+from stresstests.engine.sandbox_folders import make_owned_folder
 
 ISOLATION_BUBBLEWRAP = "bubblewrap"
 ISOLATION_PROCESS = "process"
 BWRAP = "/usr/bin/bwrap"
-SANDBOX_ROOT = Path("/sandbox")  # where the working folder appears inside bubblewrap
+WRITABLE = Path("/tmp")  # inside bubblewrap: the size-limited tmpfs, HOME and TMPDIR
+MODEL_COPY = WRITABLE / "model"  # inside bubblewrap: the model's folder, copied by the child into the tmpfs
+MODEL_SOURCE = Path("/model")  # inside bubblewrap: the host copy of the model's files, read-only
+SHARED_MEMORY_LIMIT_MB = 64  # /dev/shm inside bubblewrap: enough for the semaphores of multiprocessing
+DEFAULT_DISK_LIMIT_MB = 1024
 NOBODY = "65534"
 
 ENGINE_DIR = Path(__file__).resolve().parent
@@ -54,8 +63,6 @@ PASSED_THROUGH_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MAX_LOGGED_BYTES = 1_000_000
 MAX_LOGGED_LINE = 2_000
 MAX_RESPONSE_BYTES = 1_000_000
-# A prediction file may hold at most this many values per input row (the classes of a multiclass model).
-MAX_VALUES_PER_ROW = 10_000
 
 _logger = logging.getLogger(__name__)
 LogFunction = Callable[[str], None]
@@ -68,7 +75,9 @@ class SandboxLimits:
     wall_timeout_s: float = 60.0  # per predict call
     load_timeout_s: float = 120.0
     max_open_files: int = 256
-    max_file_size_mb: int = 1024
+    # Under bubblewrap: the size of the writable tmpfs (the model's copy, HOME, TMPDIR). Everywhere: the largest file
+    # the child may write (RLIMIT_FSIZE), which is all that bounds the plain-process fallback.
+    disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,8 +85,10 @@ def bubblewrap_available() -> bool:
     """Whether bwrap can create the namespaces we ask for here (it cannot in some containers)."""
     if not os.access(BWRAP, os.X_OK):
         return False
+    # With the options the sandbox relies on: a bwrap older than 0.8 has no --size, and an unbounded tmpfs is no limit.
     probe = [BWRAP, "--unshare-all", "--unshare-user", "--disable-userns", "--uid", NOBODY, "--gid", NOBODY,
-             "--ro-bind", "/", "/", "--", "/bin/true"]
+             "--ro-bind", "/", "/", "--dev", "/dev", "--size", str(1024**2), "--tmpfs", "/dev/shm", "--remount-ro",
+             "/dev", "--size", str(1024**2), "--tmpfs", "/tmp", "--", "/bin/true"]
     try:
         return subprocess.run(probe, capture_output=True, timeout=20, env={}).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -87,7 +98,7 @@ def bubblewrap_available() -> bool:
 def _apply_limits(limits: SandboxLimits) -> None:
     """Runs in the child between fork and exec; bwrap and the model inherit the limits."""
     memory = limits.memory_limit_mb * 1024**2
-    file_size = limits.max_file_size_mb * 1024**2
+    file_size = limits.disk_limit_mb * 1024**2
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
@@ -105,21 +116,24 @@ class SandboxedModel:
 
     def __init__(self, path: str | os.PathLike, *, model_task: str, memory_limit_mb: int = 4096,
                  cpu_seconds: int = 3600, wall_timeout_s: float = 60.0, load_timeout_s: float = 120.0,
-                 log: LogFunction | None = None, isolation: str = "auto") -> None:
+                 disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB, log: LogFunction | None = None,
+                 isolation: str = "auto") -> None:
         self.model_task = model_task
         self.limits = SandboxLimits(memory_limit_mb=memory_limit_mb, cpu_seconds=cpu_seconds,
-                                    wall_timeout_s=wall_timeout_s, load_timeout_s=load_timeout_s)
+                                    wall_timeout_s=wall_timeout_s, load_timeout_s=load_timeout_s,
+                                    disk_limit_mb=disk_limit_mb)
         self.isolation = _resolve_isolation(isolation)
         self._log = log if log is not None else _logger.info
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._response_fd: int | None = None
         self._buffer = b""
-        self._calls = 0
+        self._exchange: Exchange | None = None
         self._failure: EngineError | None = None
         self._stop_reason: str | None = None  # set when we stop the child on purpose
         self._output = _ModelOutput(self._log)
-        self._workdir = Path(tempfile.mkdtemp(prefix="rime-sandbox-"))
+        self._workdir = make_owned_folder()
+        self._folder_model = False  # a model.py or a folder (copied so it can write next to its files), not one file
         try:
             self._start(self._copy_model(Path(path)))
             self._await_ready()
@@ -132,21 +146,24 @@ class SandboxedModel:
         with self._lock:
             if self._failure is not None:
                 raise type(self._failure)(str(self._failure))
-            self._calls += 1
-            rows_file = self._workdir / "io" / f"rows-{self._calls}.arrow"
-            predictions_file = self._workdir / "io" / f"predictions-{self._calls}.npy"
+            assert self._exchange is not None
             try:
-                self._write_rows(frame, rows_file)
-                self._request({"op": "predict", "input": str(self._inside(rows_file)),
-                               "output": str(self._inside(predictions_file))})
+                self._request({"op": "predict", "rows_bytes": self._exchange.write_rows(frame)})
                 answer = self._read_answer(self.limits.wall_timeout_s, loading=False)
                 if not answer.get("ok"):
-                    raise self._child_error(answer, loading=False)
-                predictions = _read_predictions(predictions_file, n_rows=len(frame))
+                    raise self._predict_error(answer)
+                predictions = self._exchange.read_predictions(answer.get("predictions_bytes"), n_rows=len(frame))
             finally:
-                rows_file.unlink(missing_ok=True)
-                predictions_file.unlink(missing_ok=True)
+                self._exchange.empty()
         return validate_predictions(predictions, n_rows=len(frame), model_task=self.model_task)
+
+    def _predict_error(self, answer: dict) -> EngineError:
+        error = self._child_error(answer, loading=False)
+        if answer.get("kind") == "disk":  # its space stays full, so every later call would fail the same way
+            self._stop_reason = "it filled its disk space"
+            self._kill()
+            return self._fail(error)
+        return error
 
     def cancel(self) -> None:
         """Stop the child now; safe from any thread. A predict call in progress raises ModelOutputError."""
@@ -171,6 +188,9 @@ class SandboxedModel:
                     self._process.stdin.close()
                 except OSError:
                     pass
+            if self._exchange is not None:
+                self._exchange.close()
+                self._exchange = None
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> SandboxedModel:
@@ -184,6 +204,7 @@ class SandboxedModel:
         if not path.exists():
             raise ModelLoadError(f"Model path {path} does not exist.")
         model_folder = self._workdir / "model"
+        self._folder_model = path.is_dir() or path.suffix == ".py"
         if path.is_dir():
             shutil.copytree(path, model_folder, ignore=_skip_symlinks)
             target = model_folder
@@ -194,20 +215,22 @@ class SandboxedModel:
             model_folder.mkdir()
             shutil.copyfile(path, model_folder / path.name)
             target = model_folder / path.name
-        (self._workdir / "io").mkdir()
-        (self._workdir / "tmp").mkdir()
+        if self.isolation == ISOLATION_PROCESS:
+            (self._workdir / "tmp").mkdir()
         return target
 
     def _inside(self, host_path: Path) -> Path:
-        """The path the child sees for a file in the working folder."""
+        """The path the child sees for a file of the model's host copy."""
         if self.isolation == ISOLATION_BUBBLEWRAP:
-            return SANDBOX_ROOT / host_path.relative_to(self._workdir)
+            return MODEL_SOURCE / host_path.relative_to(self._workdir / "model")
         return host_path
 
     def _environment(self) -> dict[str, str]:
-        temporary = self._inside(self._workdir / "tmp")
+        bubblewrap = self.isolation == ISOLATION_BUBBLEWRAP
+        home = WRITABLE if bubblewrap else self._workdir
+        temporary = WRITABLE if bubblewrap else self._workdir / "tmp"
         environment = {
-            "PATH": "/usr/bin:/bin", "HOME": str(self._inside(self._workdir)), "LANG": "C.UTF-8",
+            "PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8", "PYTHONPATH": str(CODE_ROOT), "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1", "TMPDIR": str(temporary), "MPLCONFIGDIR": str(temporary),
             # One BLAS thread: the memory limit counts each thread's buffers, and workers share the cores.
@@ -218,11 +241,15 @@ class SandboxedModel:
                 environment[name] = os.environ[name]
         return environment
 
-    def _command(self, model_path: Path, response_fd: int) -> list[str]:
+    def _command(self, model_path: Path, fds: dict[str, int]) -> list[str]:
         child = [sys.executable, "-P", "-s", "-m", "stresstests.engine.sandbox_child", "--model", str(model_path),
-                 "--model-task", self.model_task, "--response-fd", str(response_fd)]
+                 "--model-task", self.model_task]
+        for name, fd in fds.items():
+            child += [f"--{name}-fd", str(fd)]
         if self.isolation == ISOLATION_PROCESS:
             return child
+        if self._folder_model:
+            child += ["--copy-to", str(MODEL_COPY)]
         return [BWRAP, *self._bubblewrap_arguments(), "--", *child]
 
     def _bubblewrap_arguments(self) -> list[str]:
@@ -230,9 +257,12 @@ class SandboxedModel:
                      "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
         for name, value in self._environment().items():
             arguments += ["--setenv", name, value]
-        # The sandbox's own /tmp goes first: a later mount over /tmp would hide a virtualenv or a checkout that
-        # lives under /tmp (CI clones there), and the child could not even start its interpreter.
-        arguments += ["--proc", "/proc", "--dev", "/dev", "--bind", str(self._workdir / "tmp"), "/tmp",
+        # /dev is a tmpfs of bwrap's that the child could fill: only its small /dev/shm stays writable.
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHARED_MEMORY_LIMIT_MB * 1024**2),
+                      "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+        # The sandbox's own /tmp, the one writable place, goes first: a later mount over /tmp would hide a virtualenv
+        # or a checkout that lives under /tmp (CI clones there), and the child could not even start its interpreter.
+        arguments += ["--size", str(self.limits.disk_limit_mb * 1024**2), "--tmpfs", str(WRITABLE),
                       "--ro-bind", "/usr", "/usr"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             if os.path.islink(top):
@@ -244,26 +274,29 @@ class SandboxedModel:
             arguments += ["--ro-bind", folder, folder]
         package_marker = str(CODE_ROOT / "stresstests" / "__init__.py")
         arguments += ["--ro-bind", package_marker, package_marker, "--ro-bind", str(ENGINE_DIR), str(ENGINE_DIR)]
-        arguments += ["--bind", str(self._workdir), str(SANDBOX_ROOT), "--chdir", str(SANDBOX_ROOT / "model"),
+        arguments += ["--ro-bind", str(self._workdir / "model"), str(MODEL_SOURCE), "--chdir", str(WRITABLE),
                       "--remount-ro", "/"]  # bwrap's own root is a writable tmpfs until this
         return arguments
 
     def _start(self, model_path: Path) -> None:
+        self._exchange = Exchange()
         response_read, response_write = os.pipe()
         self._response_fd = response_read
+        fds = {"response": response_write, "rows": self._exchange.rows_fd,
+               "predictions": self._exchange.predictions_fd}
         try:
             self._process = subprocess.Popen(
-                self._command(self._inside(model_path), response_write), stdin=subprocess.PIPE,
+                self._command(self._inside(model_path), fds), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._environment(),
-                cwd=self._workdir / "model" if model_path.is_dir() else model_path.parent,
-                pass_fds=(response_write,), start_new_session=True,
+                cwd=model_path if model_path.is_dir() else model_path.parent,
+                pass_fds=tuple(fds.values()), start_new_session=True,
                 preexec_fn=functools.partial(_apply_limits, self.limits))
         finally:
             os.close(response_write)  # the child holds the only write end, so its death reads as EOF here
         self._output.follow(self._process)
         self._log(f"Model sandbox: {self.isolation} ({_ISOLATION_SUMMARY[self.isolation]}); limits "
                   f"{self.limits.memory_limit_mb} MB memory, {self.limits.cpu_seconds} s CPU, "
-                  f"{self.limits.wall_timeout_s:g} s per call.")
+                  f"{self.limits.wall_timeout_s:g} s per call, {self.limits.disk_limit_mb} MB disk.")
 
     def _await_ready(self) -> None:
         answer = self._read_answer(self.limits.load_timeout_s, loading=True)
@@ -272,12 +305,6 @@ class SandboxedModel:
             raise self._child_error(answer, loading=True)
 
     # ---- talking to the child ----------------------------------------------------------------------------------
-    def _write_rows(self, frame: pd.DataFrame, rows_file: Path) -> None:
-        try:
-            write_frame(frame, rows_file)
-        except Exception as error:  # Arrow refuses a few exotic column types
-            raise DataLoadError(f"The rows could not be handed to the model: {type(error).__name__}: {error}") from None
-
     def _request(self, message: dict) -> None:
         assert self._process is not None and self._process.stdin is not None
         try:
@@ -324,6 +351,8 @@ class SandboxedModel:
             return stage_error(f"The model used more than {self.limits.memory_limit_mb} MB of memory (the sandbox "
                                f"limit) while {doing}. Use less memory, e.g. score or load in smaller pieces. "
                                f"({message or 'MemoryError'})")
+        if answer.get("kind") == "disk":
+            return stage_error(self._disk_message(answer, doing))
         if answer.get("kind") == "engine":
             known = {"ModelLoadError": ModelLoadError, "ModelOutputError": ModelOutputError,
                      "DataLoadError": DataLoadError}
@@ -332,12 +361,25 @@ class SandboxedModel:
             return ModelLoadError(f"Loading the model failed: {message}")
         return ModelOutputError(f"The model raised an error while predicting: {message}")
 
+    def _disk_message(self, answer: dict, doing: str) -> str:
+        limit = self.limits.disk_limit_mb
+        if answer.get("error_class") == MODEL_FILES_ERROR:
+            return (f"The model's files take more than the sandbox's {limit} MB of disk space, so it could not be "
+                    "loaded. Make the model smaller, or raise the disk limit.")
+        bubblewrap = self.isolation == ISOLATION_BUBBLEWRAP
+        shared_memory = f"; /dev/shm holds {SHARED_MEMORY_LIMIT_MB} MB" if bubblewrap else ""
+        return (f"The model wrote more than {limit} MB to its temporary folder (the sandbox's disk "
+                f"limit{shared_memory}) while {doing}, so it was stopped. Write less, or raise the disk limit. "
+                f"({answer.get('message') or 'stopped by the file size limit'})")
+
     def _death_error(self, *, loading: bool) -> EngineError:
         stage_error = ModelLoadError if loading else ModelOutputError
         if self._stop_reason is not None:
             return stage_error(f"The model was stopped because {self._stop_reason}.")
         exit_signal = self._exit_signal()
         self._output.join()  # its last words on stderr explain most deaths
+        if exit_signal == signal.SIGXFSZ:
+            return stage_error(self._disk_message({}, "loading" if loading else "predicting"))
         if exit_signal == signal.SIGXCPU:
             return stage_error(f"The model used more than {self.limits.cpu_seconds} s of CPU time (the sandbox "
                                "limit) and was stopped.")
@@ -382,8 +424,8 @@ class SandboxedModel:
 
 
 _ISOLATION_SUMMARY = {
-    ISOLATION_BUBBLEWRAP: "read-only system, writable working folder only, no network, own PID namespace, "
-                          "empty environment",
+    ISOLATION_BUBBLEWRAP: "read-only system, a size-limited /tmp as the only writable place, no network, own PID "
+                          "namespace, empty environment",
     ISOLATION_PROCESS: "child process with an empty environment and resource limits; no filesystem or network "
                        "isolation (bubblewrap is not in use)",
 }
@@ -410,21 +452,6 @@ def _timeout_error(timeout_s: float, *, loading: bool) -> EngineError:
         return ModelLoadError(f"The model did not finish loading within {timeout_s:g} s, so it was stopped.")
     return ModelOutputError(f"The model did not answer within {timeout_s:g} s, so it was stopped. Make predict "
                             "faster, or raise the time limit.")
-
-
-def _read_predictions(path: Path, *, n_rows: int) -> np.ndarray:
-    if not path.exists():
-        raise ModelOutputError("The model process returned no predictions file.")
-    try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:
-        raise ModelOutputError(f"The model's predictions could not be read: {error}") from None
-    if mapped.size > max(n_rows, 1) * MAX_VALUES_PER_ROW:
-        raise ModelOutputError(f"The model returned {mapped.size} values for {n_rows} rows; return one prediction "
-                               "(or one row of class probabilities) per input row.")
-    predictions = np.array(mapped)
-    del mapped  # release the mapping before the file is removed
-    return predictions
 
 
 class _ModelOutput:

@@ -35,7 +35,8 @@ def charts_for_case(case: dict, test_type: str = "") -> list[dict]:
     details = case.get("details") or {}
     feature = ", ".join(case.get("features") or []) or "predictions"
     charts = []
-    for builder in (distribution_chart, _group_rates_charts, _subset_metric_chart, _value_rates_chart,
+    # The subset metric comes before the distribution, so the two sit side by side in that order (as in RIME).
+    for builder in (_group_rates_charts, _subset_metric_chart, distribution_chart, _value_rates_chart,
                     _null_rate_chart, _attack_chart, _counts_chart, _reference_vs_evaluation_chart,
                     _clean_vs_transformed_chart, _failing_share_chart):
         built = builder(details, feature, case, test_type)

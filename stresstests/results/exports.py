@@ -11,7 +11,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils.text import slugify
 
-from .report import RunResults, TestDetail, severity_label
+from .report import RunResults, TestDetail, run_title, severity_label
 
 # The offline report embeds these once; charts.js draws every chart from the JSON blocks of the page.
 EMBEDDED_SCRIPTS = ("vendor/chartjs/chart.umd.js", "js/charts.js", "js/charts_tables.js")
@@ -109,6 +109,7 @@ def report_html(run, report: dict) -> str:
     tests = [TestDetail(test, category) for category, test in results.all_tests()]
     return render_to_string("stresstests/results/export_report.html", {
         "run": run,
+        "title": run_title(run),
         "results": results,
         "tests": tests,
         "inline_css": "\n".join(_static_text(p) for p in EMBEDDED_STYLES),

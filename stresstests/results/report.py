@@ -6,6 +6,7 @@ charts.py). Nothing here touches the database: views load StressTestReport.data 
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -299,6 +300,27 @@ class RiskGroupView:
 class CategoryView:
     raw: dict
     tests: list[TestRow] = field(default_factory=list)
+    # Features of the run's schema: only these have a feature page to link to (a label or prediction column has not).
+    known_features: frozenset[str] = frozenset()
+
+    @cached_property
+    def findings(self) -> CategoryFindings:
+        return CategoryFindings.of(self)
+
+    def _count(self, severity: str) -> int:
+        return sum(test.severity == severity for test in self.tests)
+
+    @property
+    def alerts(self) -> int:
+        return self._count(SEVERITY_ALERT)
+
+    @property
+    def warnings(self) -> int:
+        return self._count(SEVERITY_WARNING)
+
+    @property
+    def not_run(self) -> int:
+        return sum(test.severity is None for test in self.tests)
 
     @property
     def key(self) -> str:
@@ -443,7 +465,15 @@ class RunResults:
 
     @cached_property
     def categories(self) -> list[CategoryView]:
-        return [CategoryView(c, [TestRow(t) for t in c.get("tests", [])]) for c in self.report.get("categories", [])]
+        known = frozenset((self.run.get("schema") or {}).get("feature_types") or {})
+        return [CategoryView(c, [TestRow(t) for t in c.get("tests", [])], known)
+                for c in self.report.get("categories", [])]
+
+    @property
+    def category_findings(self) -> list[CategoryFindings]:
+        """The categories with something to say (a Warning, an Alert or a test that could not run), worst first."""
+        found = [category.findings for category in self.categories if category.findings.any]
+        return sorted(found, key=lambda f: -severity_rank(f.category.severity))
 
     def categories_by_group(self) -> list[tuple[RiskGroupView, list[CategoryView]]]:
         return [(group, [c for c in self.categories if c.risk_group == group.key]) for group in self.risk_groups
@@ -584,3 +614,132 @@ def _add_case(view: FeatureView, test: dict, case: dict) -> None:
             view.model_impact = (metric_label(impact[0]), impact[1])
     if severity != SEVERITY_PASS and all(t[0] != test["test_type"] for t in view.failing_tests):
         view.failing_tests.append((test["test_type"], test.get("name", test["test_type"]), severity))
+
+
+# --- Errors in a sentence, and the findings of each category ------------------------------------------------------
+
+ERROR_CLASS = re.compile(r"\b([A-Z][A-Za-z0-9_]*(?:Error|Exception))\b")
+LEADING_ERROR_CLASSES = re.compile(r"^(?:[A-Za-z0-9_.]*(?:Error|Exception):\s*)+")
+# The end of the first sentence, or the colon before a nested exception ("...predicting: CatBoostError: ...").
+NESTED_OR_NEXT_SENTENCE = re.compile(r"(?<=[.!?])\s|:\s+(?=[A-Za-z0-9_.]*(?:Error|Exception)\b)")
+MAX_SUMMARY_CHARS = 120
+
+
+def error_summary(text: str | None) -> str:
+    """One short sentence of an error for a list or a table; the full text goes behind a disclosure.
+
+    Method: the first line without leading exception class names, cut at its first sentence or its first nested
+    message ("...while predicting: CatBoostError: Bad value..." -> "...while predicting"), at most 120 characters at a
+    word boundary; the exception class it names goes in brackets so two different errors still read differently."""
+    lines = (text or "").strip().splitlines()
+    if not lines:
+        return ""
+    body = LEADING_ERROR_CLASSES.sub("", lines[0])
+    sentence = NESTED_OR_NEXT_SENTENCE.split(body, maxsplit=1)[0].strip().rstrip(".")
+    classes = list(dict.fromkeys(ERROR_CLASS.findall(text or "")))
+    if len(sentence.split()) < 4:   # "KeyError: 'amount'" says nothing alone
+        sentence = f"It stopped on an unexpected error: {sentence}" if sentence else "It stopped on an unexpected error"
+    sentence = _shortened(sentence)
+    named = next((name for name in reversed(classes) if name not in sentence), None)
+    return f"{sentence} ({named})." if named else f"{sentence}."
+
+
+def _shortened(sentence: str) -> str:
+    if len(sentence) <= MAX_SUMMARY_CHARS:
+        return sentence
+    cut = sentence[:MAX_SUMMARY_CHARS].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def error_needs_details(text: str | None) -> bool:
+    """Whether the summary leaves something out (then the full text is offered behind a disclosure)."""
+    summary = error_summary(text)
+    return bool(text) and summary.rstrip(".") != (text or "").strip().rstrip(".")
+
+
+@dataclass
+class CategoryFindings:
+    """A category's findings for the overview, as RIME groups them: the worst tests and the features they failed
+    on (as chips), the sentence of the worst case, and tests that could not run (summarised)."""
+
+    category: CategoryView
+    failing_tests: list[TestRow]
+    features: list[FeatureChip]              # the features failing tests named, worst first
+    worst_finding: str
+    worst_finding_test: TestRow | None
+    errors: list[TestRow]
+
+    @classmethod
+    def of(cls, category: CategoryView) -> CategoryFindings:
+        failing = sorted((t for t in category.tests if t.severity not in (None, SEVERITY_PASS)),
+                         key=lambda t: -t.severity_rank)
+        worst_case, worst_test = _worst_case(failing)
+        return cls(category, failing, _failing_feature_chips(category), (worst_case or {}).get("finding") or "",
+                   worst_test, [t for t in category.tests if t.status == "error"])
+
+    @property
+    def any(self) -> bool:
+        return bool(self.failing_tests or self.errors)
+
+    @property
+    def feature_chips(self) -> list[FeatureChip]:
+        return self.features[:MAX_FEATURE_CHIPS + 2]
+
+    @property
+    def more_features(self) -> int:
+        return max(len(self.features) - len(self.feature_chips), 0)
+
+    @property
+    def test_chips(self) -> list[TestRow]:
+        return self.failing_tests[:MAX_FEATURE_CHIPS]
+
+    @property
+    def more_tests(self) -> int:
+        return max(len(self.failing_tests) - len(self.test_chips), 0)
+
+
+def _worst_case(failing: list[TestRow]) -> tuple[dict | None, TestRow | None]:
+    """The failing case with the highest severity, then the highest model impact (the report's own order)."""
+    best: tuple[tuple, dict, TestRow] | None = None
+    for test in failing:
+        for case in test.raw.get("test_cases") or []:
+            if case.get("severity") in (None, SEVERITY_PASS) or not case.get("finding"):
+                continue
+            rank = (severity_rank(case["severity"]), case.get("importance_score") or 0.0)
+            if best is None or rank > best[0]:
+                best = (rank, case, test)
+    return (best[1], best[2]) if best else (None, None)
+
+
+@dataclass
+class FeatureChip:
+    name: str
+    severity: str
+    linked: bool      # has a feature page
+
+    @property
+    def url_id(self) -> str:
+        return url_safe_feature_id(self.name)
+
+
+def _failing_feature_chips(category: CategoryView) -> list[FeatureChip]:
+    worst: dict[str, str] = {}
+    for test in category.tests:
+        for case in test.raw.get("test_cases") or []:
+            severity = case.get("severity")
+            if severity in (None, SEVERITY_PASS):
+                continue
+            for feature in case.get("features") or []:
+                if severity_rank(severity) > severity_rank(worst.get(feature)):
+                    worst[feature] = severity
+    ordered = sorted(worst.items(), key=lambda pair: -severity_rank(pair[1]))
+    return [FeatureChip(name, severity, name in category.known_features) for name, severity in ordered]
+
+
+def run_title(run: Any) -> str:
+    """The run's name with its date, unless the name already holds that date (the wizard's default name does)."""
+    from django.utils import timezone
+
+    when = run.finished_at or run.created_at
+    day = f"{timezone.localtime(when):%Y-%m-%d}" if when else ""
+    return str(run) if day in str(run) else f"{run} – {day}"

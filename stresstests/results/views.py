@@ -23,7 +23,7 @@ from stresstests.selectors import get_run_for_user
 
 from . import exports
 from .compare import compare_reports
-from .report import RunResults, feature_from_url_id
+from .report import RunResults, feature_from_url_id, run_title
 
 TABS = ("overview", "category", "feature")
 RUNS_PER_PAGE = 20
@@ -99,7 +99,7 @@ def run_results(request, run_id, tab: str = "overview"):
     if request.htmx:
         return HttpResponse(fragment["html"])
     return render(request, "stresstests/results/run_page.html",
-                  _page_context(run, membership, tab=tab, results_html=fragment["html"]))
+                  _page_context(run, membership, tab=tab, results_html=fragment["html"], title=run_title(run)))
 
 
 @login_required

@@ -105,3 +105,20 @@ def worse_than(later: Any, earlier: Any) -> bool:
 def category_label(category: str) -> str:
     """`TEST_CATEGORY_TYPE_MODEL_PERFORMANCE` -> `Model Performance`."""
     return results_report.CATEGORY_DISPLAY_NAMES.get(category, category)
+
+
+@register.filter
+def error_summary(text: str | None) -> str:
+    return results_report.error_summary(text)
+
+
+@register.filter
+def error_needs_details(text: str | None) -> bool:
+    return results_report.error_needs_details(text)
+
+
+@register.filter
+def finding_error(finding: str) -> tuple[str, str] | None:
+    """(test name, error) of the engine's "<test> could not run: <error>" findings; None for other findings."""
+    head, separator, error = str(finding).partition(" could not run: ")
+    return (head, error) if separator else None

@@ -295,14 +295,14 @@ def test_run_page_names_its_progress_bar_and_announces_the_current_test(sign_in,
     page = sign_in(owner)
     page.goto(f"{live_server.url}/stress-tests/{running_run.id}/")
     expect(page.get_by_role("progressbar", name="Progress")).to_have_attribute("value", "0.4")
-    announcer = page.get_by_role("status").filter(has_text="Current test")
-    expect(announcer).to_contain_text("Current test: Numeric Outliers")
+    announcer = page.get_by_role("status").filter(has_text="Current step")
+    expect(announcer).to_contain_text("Current step: Numeric Outliers")
     # The live region must outlive the page's polling swaps, or screen readers never hear what changed in it.
     announcer.evaluate("el => { el.dataset.sameNode = 'yes'; }")
     running_run.current_test = "Subset Accuracy"
     running_run.progress = 0.7
     running_run.save(update_fields=["current_test", "progress"])
-    expect(announcer).to_contain_text("Current test: Subset Accuracy")
+    expect(announcer).to_contain_text("Current step: Subset Accuracy")
     expect(announcer).to_have_attribute("data-same-node", "yes")
     expect(page.get_by_role("progressbar", name="Progress")).to_have_attribute("value", "0.7")
 

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from stresstests.models import RunStatus, StressTestRun
-from tests.conftest import ROOT, require
-from tests.shared_data import FRAUD
+from tests.conftest import ROOT
+from tests.shared_data import FRAUD, require_fraud_data
 
 from tests.e2e.test_wizard import choose_source, next_step, open_wizard
 
@@ -36,7 +36,7 @@ def upload_dataset(page: Page, name: str, path) -> None:
 
 
 def test_the_fraud_example_as_shipped_gets_a_succeeded_run(sign_in, celery_worker_process, owner, project):
-    require(FRAUD.exists(), f"RIME's fraud example files are not at {FRAUD} (set RIME_SHARED_DIR)")
+    require_fraud_data()
     page = sign_in(owner)
     page.get_by_role("link", name="Acme").click()
     page.get_by_role("link", name="Fraud").click()

@@ -11,7 +11,7 @@ from stresstests.engine.base import Context, TestCase
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import build_context
 from tests.engine.model_side_helpers import case_for, run_test
-from tests.shared_data import FRAUD
+from tests.shared_data import require_fraud_data
 
 __all__ = ["case_for", "run_test", "make_context", "failing", "mixed_data", "reference_and_random_half",
            "load_fraud", "data_only", "LABEL", "PREDICTION"]
@@ -73,6 +73,7 @@ def reference_and_random_half(seed: int, n: int = 6000) -> Context:
 
 
 def load_fraud() -> tuple[pd.DataFrame, pd.DataFrame]:
-    reference = pd.read_csv(FRAUD / "fraud_ref.csv")
-    evaluation = pd.read_csv(FRAUD / "fraud_eval.csv").drop(columns=["timestamp"])
+    fraud = require_fraud_data()
+    reference = pd.read_csv(fraud / "fraud_ref.csv")
+    evaluation = pd.read_csv(fraud / "fraud_eval.csv").drop(columns=["timestamp"])
     return reference, evaluation

@@ -19,7 +19,7 @@ from stresstests.engine.vocabulary import (
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
 )
 from tests.engine.core_helpers import scored_frame
-from tests.shared_data import FRAUD
+from tests.shared_data import FRAUD, require_fraud_data
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUE_3_CATEGORIES = {
@@ -37,6 +37,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def fraud_run(tmp_path_factory):
+    require_fraud_data()
     folder = tmp_path_factory.mktemp("fraud")
     shutil.copy(ROOT / "examples/fraud/model.py", folder)
     shutil.copy(FRAUD / "fraud_model.catb", folder)

@@ -10,15 +10,14 @@ from pathlib import Path
 import pytest
 
 from stresstests.engine.cli import main
-from tests.shared_data import FRAUD
+from tests.shared_data import FRAUD, require_fraud_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def fraud_model(tmp_path: Path) -> Path:
-    if not FRAUD.exists():
-        pytest.skip("the fraud example data is not on this machine")
+    require_fraud_data()
     folder = tmp_path / "fraud_model"
     folder.mkdir()
     shutil.copy(ROOT / "examples" / "fraud" / "model.py", folder)

@@ -21,10 +21,9 @@ from stresstests.engine.findings import MAX_KEY_FINDINGS, reference_check
 from stresstests.engine.models import EstimatorModel
 from stresstests.engine.runner import run_stress_test
 from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS
-from tests.conftest import require
 from tests.engine.core_helpers import context, run, scored_frame, sigmoid
 from tests.engine.data_side_helpers import mixed_data
-from tests.shared_data import FRAUD
+from tests.shared_data import FRAUD, require_fraud_data
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = MODEL_TASK_BINARY_CLASSIFICATION
@@ -51,7 +50,7 @@ def assert_every_failing_case_has_one_finding(report: dict) -> None:
 # ---- the fraud example ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fraud_report(tmp_path_factory) -> dict:
-    require((FRAUD / "fraud_eval.csv").exists(), f"the fraud example is not at {FRAUD}")
+    require_fraud_data()
     folder = tmp_path_factory.mktemp("fraud_model")
     shutil.copy(ROOT / "examples" / "fraud" / "model.py", folder)
     shutil.copy(FRAUD / "fraud_model.catb", folder)

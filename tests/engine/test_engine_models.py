@@ -18,7 +18,7 @@ from stresstests.engine.vocabulary import (
 )
 from stresstests.engine.errors import ModelLoadError, ModelOutputError
 from stresstests.engine.models import PredictionCache, load_model, validate_predictions
-from tests.shared_data import FRAUD
+from tests.shared_data import FRAUD, require_fraud_data
 
 BINARY = MODEL_TASK_BINARY_CLASSIFICATION
 ROWS = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 1.0, 0.0, 0.0]})
@@ -62,6 +62,7 @@ def test_unknown_files_and_missing_paths_are_explained(tmp_path):
 
 
 def test_a_catboost_file_scores_like_the_published_predictions(tmp_path):
+    require_fraud_data()
     shutil.copy(FRAUD / "fraud_model.catb", tmp_path)
     reference = pd.read_csv(FRAUD / "fraud_ref.csv", nrows=300)
     model = load_model(tmp_path / "fraud_model.catb", model_task=BINARY)
@@ -69,6 +70,7 @@ def test_a_catboost_file_scores_like_the_published_predictions(tmp_path):
 
 
 def test_the_fraud_example_model_py_loads_its_catboost_file(tmp_path):
+    require_fraud_data()
     shutil.copy("examples/fraud/model.py", tmp_path)
     shutil.copy(FRAUD / "fraud_model.catb", tmp_path)
     reference = pd.read_csv(FRAUD / "fraud_ref.csv", nrows=200)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -77,7 +79,11 @@ def test_a_payload_in_a_dict_next_to_a_real_model_is_refused(tmp_path, proof):
     assert not proof.exists()
 
 
-@pytest.mark.parametrize("compress", [0, 3, ("lzma", 3), ("bz2", 3)], ids=["raw", "zlib", "lzma", "bz2"])
+COMPRESSIONS = [0, 3, ("gzip", 3), ("bz2", 3), ("lzma", 3), ("xz", 3)]
+COMPRESSION_IDS = ["raw", "zlib", "gzip", "bz2", "lzma", "xz"]
+
+
+@pytest.mark.parametrize("compress", COMPRESSIONS, ids=COMPRESSION_IDS)
 def test_a_payload_after_numpy_arrays_in_a_joblib_file_is_refused(tmp_path, proof, compress):
     # picklescan stops at the first raw array buffer, and sees nothing at all inside a compressed file.
     path = tmp_path / "model.joblib"
@@ -152,6 +158,37 @@ def test_files_that_are_not_pickles_get_a_clear_message(tmp_path, content, messa
         load_pickle(write(tmp_path / "model.pkl", content))
 
 
+@pytest.mark.parametrize("compress", [3, ("bz2", 3), ("xz", 3)], ids=["zlib", "bz2", "xz"])
+def test_a_compressed_file_that_decompresses_past_the_limit_is_refused(tmp_path, compress):
+    path = tmp_path / "model.joblib"
+    joblib.dump({"weights": np.zeros(2_000_000)}, path, compress=compress)  # 16 MB of zeros, a few kB on disk
+    with pytest.raises(ModelLoadError, match="decompresses to more than 1 MB"):
+        load_pickle(path, max_bytes=1024**2)
+
+
+SCAN_UNDER_A_MEMORY_LIMIT = """
+import resource, sys
+limit = int(sys.argv[2]) * 1024**2
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from stresstests.engine.safe_pickle import load_pickle
+print(type(load_pickle(sys.argv[1])).__name__)
+"""
+
+
+@pytest.mark.parametrize("compress", COMPRESSIONS, ids=COMPRESSION_IDS)
+def test_a_compressed_model_is_scanned_and_loaded_in_bounded_memory(tmp_path, compress):
+    """Reported: every lzma/xz joblib model was refused for memory, as the scan reserved its 2 GB limit at once."""
+    frame, labels = fitted_rows()
+    path = tmp_path / "model.joblib"
+    joblib.dump(LogisticRegression().fit(frame[["amount", "age"]], labels), path, compress=compress)
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    # 1.5 GB of address space: enough for Python with numpy, scipy and scikit-learn, well under the 2 GB scan limit.
+    result = subprocess.run([sys.executable, "-c", SCAN_UNDER_A_MEMORY_LIMIT, str(path), "1536"], env=environment,
+                            capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "LogisticRegression", result.stderr[-2000:]
+
+
 def test_an_oversized_pickle_is_refused_before_reading(tmp_path):
     path = write(tmp_path / "model.pkl", pickle.dumps(np.zeros(200_000)))
     with pytest.raises(ModelLoadError, match="above the 1 MB limit"):
@@ -168,7 +205,7 @@ def test_a_logistic_regression_pickle_loads_and_predicts_the_same(tmp_path):
     assert np.array_equal(loaded.predict_proba(frame[["amount", "age"]]), model.predict_proba(frame[["amount", "age"]]))
 
 
-@pytest.mark.parametrize("compress", [0, 3, ("lzma", 3)], ids=["raw", "zlib", "lzma"])
+@pytest.mark.parametrize("compress", COMPRESSIONS, ids=COMPRESSION_IDS)
 def test_a_random_forest_joblib_file_loads_and_predicts_the_same(tmp_path, compress):
     frame, labels = fitted_rows()
     model = RandomForestClassifier(n_estimators=8, random_state=np.random.RandomState(0))

@@ -42,7 +42,8 @@ def status_of(run, *statuses):
 def inside_the_model(run) -> bool:
     """Running, past loading: the engine is calling the model."""
     run.refresh_from_db()
-    return run.status == "JOB_STATUS_RUNNING" and run.current_test not in ("", "loading data", "loading the model")
+    return run.status == "JOB_STATUS_RUNNING" and run.current_test not in (
+        "", "Loading the reference and evaluation data", "Starting the model in its sandbox")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pandas as pd
 from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.runner import run_stress_test
-from tests.shared_data import FRAUD
+from tests.shared_data import FRAUD, require_fraud_data
 
 CITIES = {"Rome": "ITA", "Paris": "FRA", "Berlin": "GER", "London": "GBR"}
 
@@ -52,6 +52,7 @@ def fraud_report() -> dict:
     """The public RIME fraud example with every category (CatBoost model, 10k reference and 29k evaluation rows)."""
     from stresstests.engine.models import load_model
 
+    require_fraud_data()
     reference = pd.read_csv(FRAUD / "fraud_ref.csv")
     evaluation = pd.read_csv(FRAUD / "fraud_eval.csv")
     return run_stress_test(

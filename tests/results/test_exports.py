@@ -11,8 +11,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from stresstests.results.report import RunResults
-from tests.conftest import require
-from tests.results.reports import FRAUD, fraud_report
+from tests.results.reports import fraud_report
 
 pytestmark = pytest.mark.django_db
 
@@ -73,8 +72,7 @@ def test_html_report_is_one_offline_file_with_the_chart_code_once(client_for, ow
 
 
 def test_html_report_of_the_fraud_example_with_every_category_stays_under_2_mb(client_for, owner, finished_run):
-    require((FRAUD / "fraud_eval.csv").exists(), f"the fraud example is not at {FRAUD}")
-    report = fraud_report()
+    report = fraud_report()  # skips (fails under CI=true) naming RIME_SHARED_DIR when the example is absent
     assert len(report["categories"]) == 9
     run = finished_run(report, name="Fraud example")
     response = client_for(owner).get(reverse("results:export_html", args=[run.id]))

@@ -44,6 +44,9 @@ def test_a_test_that_could_not_run_says_why(client_for, owner, finished_run, all
     test.update(status="error", severity=None, error="ValueError: the model returned strings", test_cases=[])
     run = finished_run(report)
     page = client_for(owner).get(reverse("results:test_detail", args=[run.id, "feature_drift"])).content.decode()
-    assert "This test could not run: ValueError: the model returned strings" in page
+    # One sentence, with the exception's own text behind a disclosure (tests/results/test_results_ux.py has more).
+    summary = '<span class="error-summary">the model returned strings (ValueError).</span>'
+    assert "This test could not run: " + summary in page
+    assert "<pre>ValueError: the model returned strings</pre>" in page
     category = client_for(owner).get(reverse("results:run_tab", args=[run.id, "category"])).content.decode()
-    assert "Error</span> <span class=\"muted\">ValueError: the model returned strings" in category
+    assert "Error</span> <div class=\"muted\">" + summary in category

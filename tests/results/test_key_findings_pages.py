@@ -11,15 +11,15 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from tests.conftest import require
-from tests.results.reports import FRAUD, fraud_report
+from tests.results.reports import fraud_report
+from tests.shared_data import require_fraud_data
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def fraud() -> dict:
-    require((FRAUD / "fraud_eval.csv").exists(), f"the fraud example is not at {FRAUD}")
+    require_fraud_data()
     return fraud_report()
 
 

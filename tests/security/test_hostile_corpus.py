@@ -378,7 +378,7 @@ def test_one_row_or_one_label_class_runs_and_says_which_tests_could_not_be_score
     assert run.status == RunStatus.SUCCEEDED, run.error
     tests = [t for c in StressTestReport.objects.get(run=run).data["categories"] for t in c["tests"]]
     reasons = {t.get("skip_reason") for t in tests if t["status"] == "skipped"}
-    assert "AUC is undefined on this data (e.g. only one class present)." in reasons
+    assert "AUC is undefined on the reference set: only one class is present in the labels." in reasons
 
 
 # ---- pickles -----------------------------------------------------------------------------------------------------

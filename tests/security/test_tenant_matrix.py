@@ -210,6 +210,8 @@ API = [
 ]
 # The OpenAPI schema and its two viewers describe the API, hold no workspace data and are public.
 DOCS = ["api/schema/", "api/docs/", "api/redoc/"]
+# Public on purpose, holding nothing of any workspace (tests/results/test_results_ux.py checks the redirect).
+PUBLIC = ["favicon.ico"]
 API_PERSONAS = ("admin", "editor", "viewer", "other_workspace_key", "no_key", "wrong_key")
 
 
@@ -229,7 +231,7 @@ def url_patterns(patterns=None, prefix: str = "") -> list[str]:
 
 
 def test_every_url_pattern_is_in_the_matrix():
-    covered = {row.route for row in PAGES} | {row.route for row in API} | set(DOCS) | {"admin/"}
+    covered = {row.route for row in PAGES} | {row.route for row in API} | set(DOCS) | set(PUBLIC) | {"admin/"}
     missing = [route for route in url_patterns() if route not in covered]
     assert not missing, f"Add these URL patterns to tests/security/test_tenant_matrix.py: {missing}"
 

@@ -92,7 +92,7 @@ def test_a_running_run_polls_its_progress_and_offers_cancel(client_for, owner, p
     run = make_run(project, owner, RunStatus.RUNNING, progress=0.25, current_test="Feature Drift")
     body = client_for(owner).get(reverse("stresstests:run_detail", args=[run.id])).content.decode()
     assert 'hx-trigger="every 1s"' in body
-    assert "Current test: Feature Drift" in body and "25%" in body
+    assert "Current step: Feature Drift" in body and "25%" in body
     assert ">Cancel</button>" in body
 
 

@@ -38,7 +38,7 @@ def test_cancel_stops_a_running_run(celery_worker_process, client_for, owner, pr
                                     categories=["TEST_CATEGORY_TYPE_TRANSFORMATIONS"], random_seed=None)
     services.run_set_model(user=owner, run=complete_draft, model=slow)
     run = services.run_submit(user=owner, run=complete_draft)
-    wait_until(lambda: status_of(run, RunStatus.RUNNING) and run.current_test not in ("", "loading data"),
+    wait_until(lambda: status_of(run, RunStatus.RUNNING) and run.current_test not in ("", "Loading the reference and evaluation data"),
                timeout=90, message="the worker to start the tests")
 
     response = client_for(owner).post(reverse("stresstests:run_cancel", args=[run.id]), follow=True)

@@ -331,8 +331,8 @@ def _examples(sample: pd.DataFrame, clean: np.ndarray, result: AttackResult) -> 
 class BoundedSingleFeatureChanges(_AttackTest):
     key = "sensitivity"
     name = "Bounded Single-Feature Changes"
-    description = ("For sampled rows, the change of one numeric feature within linf_constraint of its range that "
-                   "moves the prediction most.")
+    description = ("For sampled rows, the change of one numeric feature, by at most a small share of its range "
+                   "(linf_constraint, 1 % by default), that moves the prediction most.")
     why_it_matters = "A model whose output swings on a 1 % change of one input is fragile and easy to game."
     thresholds = (0.05, 0.15)
     default_params = {"linf_constraint": 0.01, "sample_size": 10, "search_count": 10}
@@ -343,8 +343,9 @@ class BoundedSingleFeatureChanges(_AttackTest):
 class BoundedMultiFeatureChanges(_AttackTest):
     key = "multi_feat_sensitivity"
     name = "Bounded Multi-Feature Changes"
-    description = ("For sampled rows, joint changes of up to l0_constraint numeric features, each within "
-                   "linf_constraint of its range, that move the prediction most.")
+    description = ("For sampled rows, joint changes of a few numeric features (l0_constraint, 3 by default), each by "
+                   "at most a small share of its range (linf_constraint, 1 % by default), that move the prediction "
+                   "most.")
     why_it_matters = "Small coordinated changes to a few inputs are how fraudsters probe a model."
     thresholds = (0.05, 0.15)
     default_params = {"l0_constraint": 3, "linf_constraint": 0.01, "sample_size": 10, "search_count": 10}

@@ -411,6 +411,7 @@ class SingleDistributionDrift(DriftTest):
     thresholds = (0.2, 0.6)
     default_params = {"min_sample_size": 100, "p_value_threshold": 0.05}
     subject: ClassVar[str]
+    subject_is_plural: ClassVar[bool] = False   # "The model's predictions have drifted", not "has"
     consequence: ClassVar[str] = "the model now faces a different mix of outcomes than it was validated on."
 
     def distribution(self, ctx: Context, params: dict) -> Distribution:
@@ -432,7 +433,8 @@ class SingleDistributionDrift(DriftTest):
         extra = self.extra_metrics(ctx)
         finding = ""
         if severity != SEVERITY_PASS:
-            finding = (f"{self.subject} has drifted (PSI {_threshold_note(value, thresholds, severity)}): "
+            verb = "have" if self.subject_is_plural else "has"
+            finding = (f"{self.subject} {verb} drifted (PSI {_threshold_note(value, thresholds, severity)}): "
                        f"{self.consequence.format(**extra)}")
         metrics = {"psi": value, "p_value": distribution.p_value, **distribution.statistics, **extra}
         metrics = {k.lower().replace("-", "_"): v for k, v in metrics.items()}
@@ -451,6 +453,7 @@ class PredictionDrift(SingleDistributionDrift):
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION})
     default_params = {**SingleDistributionDrift.default_params, "min_num_quantiles": 1000, "num_bins": 100}
     subject = "The model's predictions"
+    subject_is_plural = True
     consequence = ("the average prediction moved from {reference_average_prediction:.3g} to "
                    "{evaluation_average_prediction:.3g}, so the model now sees different inputs or behaves "
                    "differently.")

@@ -281,6 +281,14 @@ def _format_gap(metric: str, gap: float) -> str:
     return f"{gap:.3f}" if METRICS[metric].bounded else f"{gap:.0%}"
 
 
+def _overall_change(metric: str, overall_gap: float) -> str:
+    """The whole dataset's change in words: a negative degradation is an improvement, said as one."""
+    if np.isnan(overall_gap) or _format_gap(metric, abs(overall_gap)) == _format_gap(metric, 0.0):
+        return "while all rows together held steady"
+    direction = "lost" if overall_gap > 0 else "gained"
+    return f"while all rows together {direction} {_format_gap(metric, abs(overall_gap))}"
+
+
 MAX_EXAMPLES = 5
 
 
@@ -317,7 +325,17 @@ def _subset_details(subsets: FeatureSubsets, grouped: GroupedMetric, rows: np.nd
              for label, value, count, used, members, severity, status in zip(
                  subsets.labels, grouped.values, rows, grouped.counts, grouped.support, severities, statuses)
              if count > 0]
-    return {"subsets": table, "baseline": baseline, **extra}
+    return {"subsets": table, "baseline": baseline, **_subset_shares(subsets), **extra}
+
+
+def _subset_shares(subsets: FeatureSubsets) -> dict:
+    """Each subset's share of the reference rows and of the evaluation rows: the feature's distribution on the same
+    bins as the metric bars, so a page can show whether a failing subset also grew or shrank."""
+    reference, evaluation = subsets.rows("reference"), subsets.rows("evaluation")
+    kept = np.flatnonzero((reference > 0) | (evaluation > 0))
+    return {"categories": [subsets.labels[i] for i in kept],
+            "reference_shares": [float(reference[i] / max(reference.sum(), 1)) for i in kept],
+            "evaluation_shares": [float(evaluation[i] / max(evaluation.sum(), 1)) for i in kept]}
 
 
 SUBSET_FAILS = "fails"
@@ -435,9 +453,9 @@ class SubsetDegradationTest(_SubsetTestBase):
             first = outcome.failing[0]
             finding = (f"{_display(self.metric)} degraded in {len(outcome.failing)} subset(s) of {subsets.feature} "
                        f"({_names(subsets, outcome)}): {float(reference.values[first]):.3f} on reference vs "
-                       f"{float(evaluation.values[first]):.3f} on evaluation (worse by "
-                       f"{_format_gap(self.metric, float(gap[first]))}, against "
-                       f"{_format_gap(self.metric, overall_gap)} for all rows), so these rows are served worse than "
+                       f"{float(evaluation.values[first]):.3f} on evaluation "
+                       f"({_format_gap(self.metric, float(gap[first]))} worse, "
+                       f"{_overall_change(self.metric, overall_gap)}), so these rows are served worse than "
                        "when the model was validated.")
         excess_gap = gap - max(overall_gap, 0.0) if not np.isnan(overall_gap) else gap
         details = _subset_details(subsets, evaluation, subsets.rows("evaluation"), severities, None, gap=excess_gap,
