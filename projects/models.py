@@ -16,6 +16,7 @@ class ModelTask(models.TextChoices):
     BINARY_CLASSIFICATION = "MODEL_TASK_BINARY_CLASSIFICATION", "Binary Classification"
     MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION", "Multiclass Classification"
     REGRESSION = "MODEL_TASK_REGRESSION", "Regression"
+    RANKING = "MODEL_TASK_RANKING", "Ranking (learning to rank)"
 
 
 class TestCategory(models.TextChoices):
@@ -28,6 +29,8 @@ class TestCategory(models.TextChoices):
     DATA_CLEANLINESS = "TEST_CATEGORY_TYPE_DATA_CLEANLINESS", "Data Cleanliness"
     ADVERSARIAL = "TEST_CATEGORY_TYPE_ADVERSARIAL", "Adversarial"
     BIAS_AND_FAIRNESS = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS", "Bias and Fairness"
+    DATA_POISONING_DETECTION = "TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION", "Data Poisoning Detection"
+    EVASION_ATTACK_DETECTION = "TEST_CATEGORY_TYPE_EVASION_ATTACK_DETECTION", "Evasion Attack Detection"
 
 
 # A new project's test configuration: every category that applies to a reference and an evaluation set as given.
@@ -54,7 +57,8 @@ RISK_GROUPS = {
         TestCategory.ABNORMAL_INPUTS,
         TestCategory.DATA_CLEANLINESS,
     ],
-    "Security Risk": [TestCategory.ADVERSARIAL],
+    "Security Risk": [TestCategory.ADVERSARIAL, TestCategory.DATA_POISONING_DETECTION,
+                      TestCategory.EVASION_ATTACK_DETECTION],
     "Fairness Risk": [TestCategory.BIAS_AND_FAIRNESS],
 }
 

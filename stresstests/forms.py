@@ -8,7 +8,7 @@ from pathlib import PurePath
 from django import forms
 
 from projects.registries.forms import MultipleFileField
-from projects.models import Dataset, Integration, Project, TestCategory, TestSensitivity, ValidityStatus
+from projects.models import Dataset, Integration, ModelTask, Project, TestCategory, TestSensitivity, ValidityStatus
 
 from .models import ConfigMode
 from .wizard_uploads import UploadCheck, check_dataset_upload, check_predictions_upload
@@ -235,7 +235,28 @@ class PredictionsToggleMixin(forms.Form):
         return data
 
 
-class ConnectionDatasetForm(PredictionsToggleMixin):
+QUERY_COL_HELP = "Ranking: the column that groups rows into queries (RIME's ranking_info.query_col)."
+
+
+class QueryColumnMixin(forms.Form):
+    """The query column of a ranking project's datasets; the field exists only for ranking projects."""
+
+    query_col = forms.CharField(label="Query column", max_length=200, required=False, help_text=QUERY_COL_HELP)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        if project.model_task == ModelTask.RANKING:
+            self.fields["query_col"].required = True
+        else:
+            del self.fields["query_col"]
+
+
+def ranking_params(data: dict) -> dict:
+    """data_params entries for the query column, as RIME nests it."""
+    return {"ranking_info": {"query_col": data["query_col"]}} if data.get("query_col") else {}
+
+
+class ConnectionDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
     connection = forms.CharField(label="Connection name", max_length=100, widget=INTEGRATION_INPUT)
     table_name = forms.CharField(label="Table name", max_length=200)
     timestamp_col = forms.CharField(label="Timestamp column", max_length=200, required=False)
@@ -251,7 +272,7 @@ class ConnectionDatasetForm(PredictionsToggleMixin):
     required_predictions_fields = ("pred_connection", "pred_table_name", "pred_col")
 
     def __init__(self, *args, project: Project, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, project=project, **kwargs)
         self.project = project
 
     def clean_connection(self) -> Integration:
@@ -264,7 +285,7 @@ class ConnectionDatasetForm(PredictionsToggleMixin):
         return integration_by_name(self.project, name, kind="connection")
 
 
-class UploadDatasetForm(PredictionsToggleMixin):
+class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
     name = forms.CharField(label="Dataset name", max_length=200)
     label_col = forms.CharField(label="Label column", max_length=200)
     timestamp_col = forms.CharField(label="Timestamp column (optional)", max_length=200, required=False)
@@ -288,7 +309,7 @@ class UploadDatasetForm(PredictionsToggleMixin):
     predictions_fields = ("pred_label_col", "pred_col", "pred_file")
 
     def __init__(self, *args, project: Project, label_required: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, project=project, **kwargs)
         self.project = project
         self.fields["label_col"].required = label_required
         self.check: UploadCheck | None = None
@@ -342,7 +363,7 @@ class UploadDatasetForm(PredictionsToggleMixin):
         columns = self.check.columns if self.check and not self.check.error else []
         if data.get("with_predictions") and not data.get("pred_file") and not data.get("pred_col"):
             self.add_error("pred_file", "Add a predictions file, or name the prediction column of the dataset file.")
-        named = [("timestamp_col", data.get("timestamp_col"))]
+        named = [("timestamp_col", data.get("timestamp_col")), ("query_col", data.get("query_col"))]
         if data.get("with_predictions") and not data.get("pred_file"):
             named.append(("pred_col", data.get("pred_col")))
         for field, column in named:

@@ -15,7 +15,7 @@ from projects.models import DatasetSource
 from projects.selectors import get_project_for_user
 
 from . import selectors, services, wizard, wizard_checks
-from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm, ProtectedFeaturesForm
+from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm, ProtectedFeaturesForm, ranking_params
 from .models import ConfigMode, RunStatus, StressTestReport
 from .results.views import filter_runs
 
@@ -266,11 +266,12 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         services.run_register_dataset(
             user=user, run=run, role=role, source=DatasetSource.TABLE, name=name, connection_name=data["connection"],
             table_name=data["table_name"], predictions=predictions,
-            data_params={"label_col": data["label_col"], "timestamp_col": data["timestamp_col"]},
+            data_params={"label_col": data["label_col"], "timestamp_col": data["timestamp_col"],
+                         **ranking_params(data)},
         )
         return ""
     predictions = None
-    data_params = {key: data[key] for key in ("label_col", "timestamp_col") if data[key]}
+    data_params = {key: data[key] for key in ("label_col", "timestamp_col") if data[key]} | ranking_params(data)
     if form.kept_prediction_like:
         data_params["keep_as_features"] = form.kept_prediction_like
     if form.predictions_in_dataset_file:

@@ -11,6 +11,7 @@ from .wire import camel, compact, timestamp, uuid_obj
 DATA_PARAM_KEYS = (
     "label_col", "timestamp_col", "class_names", "nrows", "nrows_per_time_bin", "sample", "categorical_features",
     "protected_features", "features_not_in_model", "text_features", "image_features", "prompt_col", "pred_col",
+    "ranking_info",
 )
 
 
@@ -46,8 +47,18 @@ def _connection_info(path: str, source: str) -> dict:
     return {"dataFile": {"path": path}} if path else {"dataFile": {"path": f"upload://{source}"}}
 
 
+def _camel_keys(value):
+    """Nested messages (ranking_info) in the wire's camelCase, as RIME's DataParams carries them."""
+    if isinstance(value, dict):
+        return {camel(key): _camel_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(item) for item in value]
+    return value
+
+
 def dataset_message(dataset: Dataset) -> dict:
-    data_params = {camel(key): dataset.data_params[key] for key in DATA_PARAM_KEYS if key in dataset.data_params}
+    data_params = {camel(key): _camel_keys(dataset.data_params[key]) for key in DATA_PARAM_KEYS
+                   if key in dataset.data_params}
     path = dataset.path or (dataset.file.name if dataset.file else dataset.table_name)
     return compact({
         "datasetId": str(dataset.id),

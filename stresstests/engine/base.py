@@ -86,6 +86,8 @@ class StressTest:
     thresholds: ClassVar[tuple[float, float]] = (0.05, 0.1)
     # False when the thresholds bound a value from below (e.g. a ratio that must stay above 0.8).
     thresholds_higher_is_worse: ClassVar[bool] = True
+    # RIME's default `run`: False for tests that run only when individual_tests_config[key]["run"] is true.
+    run_by_default: ClassVar[bool] = True
     # Orders key findings of equal severity: the headline metric of a task outranks its diagnostic variants.
     finding_priority: ClassVar[int] = 0
 
@@ -124,6 +126,8 @@ class Schema:
     feature_types: dict[str, str] = field(default_factory=dict)
     class_names: list[str] | None = None
     intersections: list[list[str]] = field(default_factory=list)   # feature combinations for subset tests
+    embeddings: dict[str, list[str]] = field(default_factory=dict)  # embedding name -> its numeric columns
+    query_col: str | None = None              # ranking: the column grouping rows into queries (a role, not a feature)
     # Columns kept out of the features with the reason, e.g. [{"column": "preds", "reason": "..."}].
     left_out_columns: list[dict] = field(default_factory=list)
 

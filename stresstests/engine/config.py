@@ -84,6 +84,11 @@ class DataParams:
     features_not_in_model: list[str] = field(default_factory=list)
     text_features: list[str] = field(default_factory=list)
     intersections: list[dict] = field(default_factory=list)
+    # RIME's ranking_info: {"query_col": ...}; required for MODEL_TASK_RANKING (nqueries, nrows_per_query and
+    # drop_query_id are accepted; see ranking.py).
+    ranking_info: dict | None = None
+    # RIME's embeddings: [{"name": ..., "cols": [...]}], numeric columns that together form one vector.
+    embeddings: list[dict] = field(default_factory=list)
     # Columns that look like model output but are features after all (otherwise they are left out, with a note).
     keep_as_features: list[str] = field(default_factory=list)
     nrows: int | None = None
@@ -121,8 +126,9 @@ class RunConfig:
     def test_config(self, key: str) -> dict:
         return dict(self.individual_tests_config.get(key) or {})
 
-    def test_enabled(self, key: str) -> bool:
-        return bool(self.test_config(key).get("run", True))
+    def test_enabled(self, key: str, default: bool = True) -> bool:
+        """individual_tests_config[key]["run"] when given, else the test's own default (RIME's `run` column)."""
+        return bool(self.test_config(key).get("run", default))
 
     def params_for(self, key: str, defaults: dict) -> dict:
         params = dict(defaults)

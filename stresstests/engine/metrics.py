@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION,
 )
+from stresstests.engine.ranking import RANKING_METRICS, grouped_ranking_metric
 
 _EPS = 1e-15
 
@@ -54,6 +55,11 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("r2", "R2", True, bounded=False),
     MetricInfo("prediction_variance", "Prediction Variance", False, needs_labels=False, bounded=False),
     MetricInfo("average_prediction", "Average Prediction", False, needs_labels=False, bounded=False),
+    # Ranking (ranking.py): per query, averaged over queries. Average Rank is in rows, so its gaps are relative.
+    MetricInfo("ndcg", "NDCG", True),
+    MetricInfo("mrr", "Mean Reciprocal Rank", True),
+    MetricInfo("average_rank", "Average Rank", False, bounded=False),
+    MetricInfo("rank_correlation", "Rank Correlation", True),
 ]}
 
 TASK_METRICS: dict[str, tuple[str, ...]] = {
@@ -65,11 +71,13 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
         "multiclass_accuracy", "multiclass_auc", "macro_f1", "macro_precision", "macro_recall", "log_loss",
         "average_confidence"),
     MODEL_TASK_REGRESSION: ("rmse", "mse", "mae", "msle", "mape", "r2", "prediction_variance", "average_prediction"),
+    MODEL_TASK_RANKING: RANKING_METRICS,
 }
 PRIMARY_METRIC = {
     MODEL_TASK_BINARY_CLASSIFICATION: "auc",
     MODEL_TASK_MULTICLASS_CLASSIFICATION: "multiclass_accuracy",
     MODEL_TASK_REGRESSION: "rmse",
+    MODEL_TASK_RANKING: "ndcg",
 }
 
 
@@ -180,7 +188,7 @@ def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predic
         if labels is None:
             return _undefined(n_groups)
         labels = np.asarray(labels, dtype=float)
-        keep &= ~np.isnan(labels)
+        keep &= ~(np.isnan(labels) if labels.ndim == 1 else np.isnan(labels).any(axis=1))   # ranking: (n, 2)
         labels = labels[keep]
     predictions, codes = predictions[keep], codes[keep]
     return _compute(name, model_task, labels, predictions, codes, n_groups, min_class_size)
@@ -565,8 +573,14 @@ def _average_prediction(task, labels, predictions, codes, n):
     return _mean_metric(np.asarray(values, dtype=float).reshape(len(codes)), codes, n)
 
 
+def _ranking(name: str):
+    def metric(task, labels, predictions, codes, n):
+        return GroupedMetric(*grouped_ranking_metric(name, labels, predictions, codes, n))
+    return metric
+
+
 # Metrics that combine group codes arithmetically: `grouped_metrics` runs them one grouping at a time.
-_ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall"})
+_ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall", *RANKING_METRICS})
 # Metrics that take `min_class_size`.
 _CLASS_AWARE = frozenset({"macro_f1", "macro_precision", "macro_recall", "multiclass_auc"})
 
@@ -580,6 +594,7 @@ _GROUPED = {
     "macro_precision": _macro("precision"), "macro_recall": _macro("recall"), "mae": _mae, "mse": _mse,
     "rmse": _rmse, "msle": _msle, "mape": _mape, "r2": _r2, "prediction_variance": _prediction_variance,
     "average_prediction": _average_prediction,
+    **{name: _ranking(name) for name in RANKING_METRICS},
 }
 
 

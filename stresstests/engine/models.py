@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SCORE_TASKS,
 )
 from stresstests.engine.errors import DataLoadError, ModelLoadError, ModelOutputError
 
@@ -59,7 +59,7 @@ class EstimatorModel:
         self.estimator, self.model_task, self.source = estimator, model_task, source
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        classify = self.model_task != MODEL_TASK_REGRESSION
+        classify = self.model_task not in SCORE_TASKS
         if classify and hasattr(self.estimator, "predict_proba"):
             output = self.estimator.predict_proba(frame)
         else:
@@ -87,7 +87,7 @@ class CatBoostModel:
 
         data = self._prepared(frame)
         pool = Pool(data, cat_features=self.cat_indices or None)
-        if self.model_task == MODEL_TASK_REGRESSION:
+        if self.model_task in SCORE_TASKS:
             output = self.model.predict(pool)
         else:
             output = self.model.predict(pool, prediction_type="Probability")
@@ -241,7 +241,7 @@ def _load_onnx(path: Path, model_task: str) -> ModelAdapter:
     def predict(frame: pd.DataFrame):
         results = session.run(None, {input_name: frame.to_numpy(dtype=np.float32)})
         # Classifiers exported from scikit-learn return (labels, probabilities); take the probabilities.
-        if model_task != MODEL_TASK_REGRESSION and len(outputs) > 1:
+        if model_task not in SCORE_TASKS and len(outputs) > 1:
             probabilities = results[1]
             if isinstance(probabilities, list):  # a list of {class: probability} dicts
                 probabilities = pd.DataFrame(probabilities).to_numpy()
@@ -287,7 +287,7 @@ def validate_predictions(predictions: Any, *, n_rows: int, model_task: str) -> n
     if bad.any():
         raise ModelOutputError(f"The model returned {int(bad.any(axis=-1).sum() if array.ndim == 2 else bad.sum())} "
                                "NaN or infinite predictions; every row needs a finite prediction.")
-    if model_task != MODEL_TASK_REGRESSION:
+    if model_task not in SCORE_TASKS:
         _check_probabilities(array, model_task)
     return array
 
@@ -320,7 +320,7 @@ def _check_shape(array: np.ndarray, model_task: str) -> None:
                                    f"{array.shape}.")
     elif array.ndim != 1:
         kind = "binary model must return the positive-class probability" if (
-            model_task == MODEL_TASK_BINARY_CLASSIFICATION) else "regression model must return one number"
+            model_task == MODEL_TASK_BINARY_CLASSIFICATION) else "regression or ranking model must return one number"
         raise ModelOutputError(f"A {kind} per row, shape (n,); got shape {array.shape}.")
 
 

@@ -31,12 +31,14 @@ from stresstests.engine.progress import (
     ProgressCallback,
     RunProgress,
 )
+from stresstests.engine.ranking import check_ranking_data, query_column, ranking_labels
 from stresstests.engine.report import build_report
 from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
     CLASSIFICATION_TASKS,
     MODEL_TASK_BINARY_CLASSIFICATION,
     MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_RANKING,
     STATUS_COMPLETED,
     STATUS_ERROR,
     STATUS_SKIPPED,
@@ -80,6 +82,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     tracker.step("Checking and sampling the data", 0.01)
     check_model_task(model_task)
     one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
+    if model_task == MODEL_TASK_RANKING:
+        check_ranking_data(reference, evaluation, data_params.ranking_info, data_params.label_col)
     sampled_reference, reference_rows = _sample(reference, config, data_params, salt=1)
     sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=2)
     reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
@@ -99,8 +103,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     ctx = Context(
         config=config, schema=schema, profile=profile, model_task=model_task,
         reference=sampled_reference, evaluation=sampled_evaluation,
-        reference_labels=encode_labels(sampled_reference, schema.label_col, model_task, class_names),
-        evaluation_labels=encode_labels(sampled_evaluation, schema.label_col, model_task, class_names),
+        reference_labels=_labels(sampled_reference, schema, model_task),
+        evaluation_labels=_labels(sampled_evaluation, schema, model_task),
         model=model, rng=np.random.default_rng(config.random_seed),
     )
     # Given predictions win over the model (see _base_predictions); only then is the model called here.
@@ -118,11 +122,18 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     return ctx, sampling
 
 
-def check_model_task(model_task: str) -> None:
-    from stresstests.engine.vocabulary import ALL_TASKS
+def _labels(frame: pd.DataFrame, schema: Schema, model_task: str) -> np.ndarray | None:
+    labels = encode_labels(frame, schema.label_col, model_task, schema.class_names)
+    if model_task == MODEL_TASK_RANKING and schema.query_col:
+        return ranking_labels(labels, frame[schema.query_col])   # [relevance, query] rows (see ranking.py)
+    return labels
 
-    if model_task not in ALL_TASKS:
-        raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(ALL_TASKS))}.")
+
+def check_model_task(model_task: str) -> None:
+    from stresstests.engine.vocabulary import SUPPORTED_TASKS
+
+    if model_task not in SUPPORTED_TASKS:
+        raise EngineError(f"Unknown model task {model_task!r}; use one of {', '.join(sorted(SUPPORTED_TASKS))}.")
 
 
 def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams, *,
@@ -202,7 +213,8 @@ def _label(schema: Schema) -> list[str]:
 
 def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunConfig, *,
                  model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> Schema:
-    roles = {data_params.label_col, data_params.timestamp_col, *_pred_columns(data_params)}
+    roles = {data_params.label_col, data_params.timestamp_col, query_column(data_params.ranking_info),
+             *_pred_columns(data_params)}
     not_in_model = [c for c in data_params.features_not_in_model if c in reference.columns and c not in roles]
     features = [c for c in reference.columns if c not in roles and c not in not_in_model]
     unknown = [c for c in [*data_params.protected_features, *data_params.keep_as_features]
@@ -218,15 +230,37 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         features_not_in_model=not_in_model,
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
         class_names=data_params.class_names, intersections=_intersections(data_params, reference),
+        embeddings=_embeddings(data_params, reference), query_col=query_column(data_params.ranking_info),
         left_out_columns=left_out,
     )
+
+
+def _embeddings(data_params: DataParams, reference: pd.DataFrame) -> dict[str, list[str]]:
+    """RIME's `embeddings: [{name, cols: [...]}]`: each names the numeric columns of one vector."""
+    embeddings: dict[str, list[str]] = {}
+    for position, entry in enumerate(data_params.embeddings):
+        columns = entry.get("cols") if isinstance(entry, dict) else None
+        if not isinstance(columns, (list, tuple)) or len(columns) < 2:
+            raise DataLoadError(f"Each embedding needs `cols`, a list of at least two columns, got {entry!r}.")
+        unknown = [c for c in columns if c not in reference.columns]
+        if unknown:
+            raise DataLoadError(f"Embedding column(s) {', '.join(map(str, unknown))} are not columns of the data.")
+        not_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(reference[c])]
+        if not_numeric:
+            raise DataLoadError(f"Embedding column(s) {', '.join(map(str, not_numeric))} are not numeric.")
+        name = str(entry.get("name") or f"embedding_{position}")
+        if name in embeddings:
+            raise DataLoadError(f"Two embeddings are named {name!r}.")
+        embeddings[name] = [str(c) for c in columns]
+    return embeddings
 
 
 def _prediction_like(reference: pd.DataFrame, features: list[str], data_params: DataParams, model_task: str
                      ) -> list[dict]:
     """Columns that look like model output, unless the user kept them as features or made them protected."""
     kept = {*data_params.keep_as_features, *data_params.protected_features,
-            *data_params.categorical_features, *data_params.text_features}
+            *data_params.categorical_features, *data_params.text_features,
+            *(column for entry in data_params.embeddings if isinstance(entry, dict) for column in entry.get("cols") or [])}
     candidates = [c for c in features if c not in kept]
     return prediction_like_columns(reference, candidates=candidates, label_col=data_params.label_col,
                                    model_task=model_task)
@@ -345,7 +379,7 @@ def selected_tests(ctx: Context) -> list[type[StressTest]]:
 
     chosen = [test for test in REGISTRY.values()
               if test.category in ctx.config.categories and ctx.model_task in test.tasks
-              and ctx.config.test_enabled(test.key)]
+              and ctx.config.test_enabled(test.key, test.run_by_default)]
     order = {category: position for position, category in enumerate(ctx.config.categories)}
     return sorted(chosen, key=lambda test: order[test.category])
 

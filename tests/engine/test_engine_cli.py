@@ -130,7 +130,7 @@ def test_fail_on_warning_exits_3_when_a_warning_or_worse_is_reached(small_files)
     ({"--reference": "missing.csv"}, "missing.csv does not exist"),
     ({"--label-col": "target"}, "Label column 'target' is not in the reference dataset"),
     ({"--categories": "speed"}, "Unknown test category 'speed'"),
-    ({"--task": "ranking"}, "Unknown --task 'ranking'"),
+    ({"--task": "ordinal"}, "Unknown --task 'ordinal'"),   # ranking is a task since issue 17
     ({"--model": "nowhere/model.py"}, "does not exist"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(small_files, change, message):

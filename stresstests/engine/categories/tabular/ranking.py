@@ -1,0 +1,180 @@
+"""The ranking tests (MODEL_TASK_RANKING; RIME §2.3, §2.4, §2.10): the four ranking metrics as Model Performance,
+Subset Performance and Subset Performance Degradation tests, and the Average Rank versions of Demographic Parity,
+Intersectional Group Fairness and Subset Sensitivity.
+
+The metric tests reuse the generic machinery (`model_performance`, `subset_performance`) with the per-query metrics of
+`stresstests/engine/ranking.py`: thresholds are absolute for NDCG, MRR and Rank Correlation (RIME's Subset MRR warns
+0.1 below the overall value) and relative for Average Rank. For fairness, a row's standing in its query is its rank
+percentile, (rows of the query ranked below it + 1) / rows of the query, 1 for the top row; the Average Rank tests
+compare subsets' mean rank percentile with the four-fifths rule, and Subset Sensitivity measures how the percentile of
+sampled rows, against the other rows of their query, moves when only the protected value changes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from stresstests.engine.vocabulary import MODEL_TASK_RANKING
+from stresstests.engine.base import Context, SkipTest, register
+from stresstests.engine.categories.tabular.fairness import (
+    DemographicParity, IntersectionalGroupFairness, SubsetSensitivity,
+)
+from stresstests.engine.categories.tabular.model_performance import _BOUNDED, _RELATIVE, _make_metric_test
+from stresstests.engine.categories.tabular.subset_performance import (
+    DEFAULT_PARAMS, FeatureSubsets, SubsetDegradationTest, SubsetPerformanceTest, _requires, _thresholds,
+    enough_members, gap_error, metric_gap,
+)
+from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metric
+
+RANKING = frozenset({MODEL_TASK_RANKING})
+BASELINE_PERMUTATIONS = 5
+
+
+class RankingSubsetPerformance(SubsetPerformanceTest):
+    """Subset Performance for ranking metrics, against a same-size baseline.
+
+    A subset cuts every query's list down to its own rows, and a per-query metric on shorter lists is not on the
+    scale of the whole lists (MRR and NDCG rise, rank correlation gets noisier). So each subset is compared with
+    the same metric on random rows of the same queries, as many per query as the subset has
+    (BASELINE_PERMUTATIONS shuffles of subset membership within queries, averaged), not with the overall value.
+    """
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]):
+        features = self._subsets(ctx, params)
+        overall, per_feature = self._grouped(ctx, "evaluation", features, params)
+        if np.isnan(overall.values[0]):
+            raise SkipTest(f"{METRICS[self.metric].display} is undefined on the evaluation set")
+        baselines = [self._baseline(ctx, subsets) for subsets in features]
+        gaps = [metric_gap(self.metric, base.values, grouped.values) for base, grouped in zip(baselines, per_feature)]
+        errors = [gap_error(self.metric, base.values, np.hypot(grouped.standard_errors, base.standard_errors))
+                  for base, grouped in zip(baselines, per_feature)]
+        valid = [enough_members(grouped, subsets.rows("evaluation"), params) & ~np.isnan(gap)
+                 for subsets, grouped, gap in zip(features, per_feature, gaps)]
+        return self._cases(features, (gaps, errors, valid), params, thresholds,
+                           lambda i, severities, p_values: self._ranking_case(
+                               ctx, features[i], per_feature[i], baselines[i], gaps[i], severities, p_values,
+                               float(overall.values[0]), thresholds))
+
+    def _baseline(self, ctx: Context, subsets: FeatureSubsets) -> GroupedMetric:
+        labels, predictions = ctx.evaluation_labels, ctx.evaluation_predictions
+        queries = np.asarray(labels, dtype=float)[:, 1]
+        runs = []
+        for _ in range(BASELINE_PERMUTATIONS):
+            order = np.lexsort((ctx.rng.random(len(queries)), queries))   # rows of each query in random order
+            by_query = np.lexsort((np.arange(len(queries)), queries))       # rows of each query in row order
+            shuffled = np.empty_like(subsets.evaluation_codes)
+            shuffled[order] = subsets.evaluation_codes[by_query]
+            runs.append(grouped_metric(self.metric, ctx.model_task, labels, predictions, shuffled, subsets.count))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)    # all-NaN groups (too small to rank) stay NaN
+            values = np.nanmean([r.values for r in runs], axis=0)
+            errors = np.nanmean([r.standard_errors for r in runs], axis=0) / np.sqrt(BASELINE_PERMUTATIONS)
+        return GroupedMetric(values, errors, runs[0].counts)
+
+    def _ranking_case(self, ctx, subsets, grouped, baseline, gap, severities, p_values, overall, thresholds):
+        case = self._case(ctx, subsets, grouped, gap, severities, p_values, overall, thresholds)
+        worst = case.metrics.get("worst_subset")
+        if worst is not None:
+            position = subsets.labels.index(worst)
+            case.metrics["worst_subset_same_size_baseline"] = float(baseline.values[position])
+        if case.finding:
+            case.finding += (" Compared with random rows of the same queries (lists of the same length), the gap is "
+                             f"{case.metrics['degraded_by']:.3f}.")
+        return case
+
+
+def _register_ranking_subset_tests(metric: str) -> None:
+    display = METRICS[metric].display
+    common = {"metric": metric, "tasks": RANKING, "requires": _requires(metric),
+              "default_params": dict(DEFAULT_PARAMS), "thresholds": _thresholds(metric)}
+    register(type(f"Subset{metric.title().replace('_', '')}", (RankingSubsetPerformance,), {
+        **common, "key": f"subset_{metric}", "name": f"Subset {display}",
+        "description": f"Splits the evaluation set into subsets per feature and flags subsets whose {display} "
+                       "(per query, averaged over queries) is significantly worse than on random rows of the same "
+                       "queries.",
+        "why_it_matters": "An overall ranking score can hide groups of results the model ranks badly.",
+    }))
+    register(type(f"SubsetDrift{metric.title().replace('_', '')}", (SubsetDegradationTest,), {
+        **common, "key": f"subset_drift_{metric}", "name": f"Subset Drift {display}",
+        "description": f"Compares each feature subset's {display} on the evaluation set with the same subset on "
+                       "the reference set and flags subsets that degraded significantly more than the whole dataset.",
+        "why_it_matters": "Ranking quality often degrades in one segment before it shows overall.",
+    }))
+
+
+for _metric, _metric_thresholds in (("ndcg", _BOUNDED), ("mrr", _BOUNDED), ("average_rank", _RELATIVE),
+                                    ("rank_correlation", _BOUNDED)):
+    _make_metric_test(_metric, RANKING, None, _metric_thresholds)
+    _register_ranking_subset_tests(_metric)
+
+
+def rank_percentiles(queries: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per row: (rows of its query scored below it + 1) / rows of its query; 1 for the top row."""
+    frame = pd.DataFrame({"query": queries, "score": np.asarray(scores, dtype=float)})
+    lists = frame.groupby("query")["score"]
+    return (lists.rank(method="min").to_numpy()) / lists.transform("size").to_numpy()
+
+
+def _queries(ctx: Context, frame: pd.DataFrame) -> np.ndarray:
+    if not ctx.schema.query_col or ctx.schema.query_col not in frame.columns:
+        raise SkipTest("needs data_params.ranking_info.query_col")
+    return frame[ctx.schema.query_col].to_numpy()
+
+
+class _AverageRank:
+    statistic = "average_prediction"      # means of a per-row value, as the Avg Pred versions
+    tasks = RANKING
+
+    def outcome(self, ctx: Context) -> np.ndarray:
+        return rank_percentiles(_queries(ctx, ctx.evaluation), ctx.evaluation_predictions)
+
+    def finding(self, subset: str, rate: float, ratio: float, reference: str, reference_rate: float,
+                thresholds: tuple[float, float]) -> str:
+        return (f"{subset} is ranked at an average percentile of {rate:.2f} within its queries, {ratio:.0%} of that "
+                f"of {reference} ({reference_rate:.2f}), below the {thresholds[0]:.0%} rule even at the top of its "
+                "95 % interval.")
+
+
+@register
+class DemographicParityAvgRank(_AverageRank, DemographicParity):
+    key = "demographic_parity_avg_rank"
+    name = "Demographic Parity (Avg Rank)"
+    description = ("Each protected subset's average rank percentile within its queries compared with the best "
+                   "subset's (four-fifths rule).")
+
+
+@register
+class GroupFairnessAvgRank(_AverageRank, IntersectionalGroupFairness):
+    key = "group_fairness_avg_rank"
+    name = "Intersectional Group Fairness (Avg Rank)"
+    description = ("Subgroups formed by every pair of protected features: each subgroup's average rank percentile "
+                   "compared with the overall average (four-fifths rule).")
+
+
+@register
+class SubsetSensitivityAvgRank(SubsetSensitivity):
+    key = "subset_sensitivity_avg_rank"
+    name = "Subset Sensitivity (Avg Rank)"
+    description = ("Sets the protected feature of sampled rows to each of its values in turn, everything else "
+                   "unchanged, and measures how much their rank percentile within their queries moves.")
+    tasks = RANKING
+    statistic = "average_rank_percentile"
+
+    def assess(self, ctx, feature, sample, values, thresholds):
+        # The other rows of each sampled row's query, as the clean model scored them.
+        queries = _queries(ctx, ctx.evaluation)
+        positions = ctx.evaluation.index.get_indexer(sample.index)
+        self._sample_queries = queries[positions]
+        self._lists = {query: np.sort(np.asarray(ctx.evaluation_predictions, dtype=float)[queries == query])
+                       for query in np.unique(self._sample_queries)}
+        return super().assess(ctx, feature, sample, values, thresholds)
+
+    def measure(self, ctx: Context, predictions: np.ndarray) -> float:
+        """Mean rank percentile of the sampled rows, each placed among the clean scores of its query's rows."""
+        scores = np.asarray(predictions, dtype=float)
+        percentiles = [np.searchsorted(self._lists[query], score, side="right") / len(self._lists[query])
+                       for query, score in zip(self._sample_queries, scores)]
+        return float(np.mean(percentiles))

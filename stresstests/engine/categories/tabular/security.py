@@ -1,0 +1,249 @@
+"""Data Poisoning Detection and Evasion Attack Detection, tabular (RIME §2.11). Data only: no model is called.
+
+Rows are compared in one vector space learned from the reference: numeric features standardised (nulls at the
+mean), categorical and boolean features one-hot over values seen in at least `min_frequency` of reference rows (at
+most `max_categories` per feature). Text and identifier columns are left out of the vectors.
+
+- Label Flipping (Exact Match): an evaluation row whose features equal a reference row's but whose label no such
+  reference row has. The reference is assumed clean, so each such row is a poisoning candidate; a random sample of
+  the reference has none.
+- Label Flipping (Near Match): an evaluation row closer to a reference row of another class than any two reference
+  rows of different classes are to each other (the reference's minimum inter-class distance), and closer to that
+  class than to its own. Overlapping classes push the calibrated distance towards 0, so the test stays quiet there.
+- Stateful Black Box Evasion: the evaluation rows in timestamp order are queries; each query's mean distance to its
+  `num_neighbors` nearest among the `window_size` queries before it is compared with the `calibration_quantile` of the
+  same statistic on the reference. Query-based attacks send bursts of near-identical queries, which fall far below
+  it. About `calibration_quantile` of ordinary queries fall below by chance, so the test fails only when the number
+  of flagged queries exceeds that rate (one-sided binomial test) and reaches the thresholds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from stresstests.engine.vocabulary import (
+    CLASSIFICATION_TASKS, SEVERITY_PASS, TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION,
+    TEST_CATEGORY_TYPE_EVASION_ATTACK_DETECTION,
+)
+from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
+from stresstests.engine.models import column_hashes
+from stresstests.engine.severity import severity_for
+
+VECTORIZATION_PARAMS = {"image_projection_dim": 1024, "text_vector_dim": 256, "max_categories": 100,
+                        "min_frequency": 0.01}
+VECTOR_FEATURE_TYPES = ("numeric", "categorical", "boolean")
+MAX_EXAMPLES = 10
+BLOCK = 256            # queries per distance block (memory: BLOCK x (window + BLOCK) floats)
+
+
+def vector_features(ctx: Context) -> list[str]:
+    return ctx.schema.features_of_type(*VECTOR_FEATURE_TYPES)
+
+
+def vectorize(ctx: Context, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and evaluation rows as vectors of one space learned from the reference."""
+    vectorization = {**VECTORIZATION_PARAMS, **(params.get("vectorization_params") or {})}
+    ref_parts, eval_parts = [], []
+    for column in vector_features(ctx):
+        if ctx.schema.feature_types.get(column) == "numeric":
+            ref = pd.to_numeric(ctx.reference[column], errors="coerce")
+            ev = pd.to_numeric(ctx.evaluation[column], errors="coerce")
+            mean, std = float(ref.mean()), float(ref.std() or 1.0)
+            ref_parts.append(((ref.fillna(mean) - mean) / std).to_numpy(dtype=float)[:, None])
+            eval_parts.append(((ev.fillna(mean) - mean) / std).to_numpy(dtype=float)[:, None])
+            continue
+        shares = ctx.reference[column].astype(str).value_counts(normalize=True)
+        levels = shares[shares >= float(vectorization["min_frequency"])].index[: int(vectorization["max_categories"])]
+        levels = levels.to_numpy()
+        ref_parts.append((ctx.reference[column].astype(str).to_numpy()[:, None] == levels) * 1.0)
+        eval_parts.append((ctx.evaluation[column].astype(str).to_numpy()[:, None] == levels) * 1.0)
+    if not ref_parts:
+        raise SkipTest("no numeric or categorical feature to compare rows on")
+    return np.hstack(ref_parts), np.hstack(eval_parts)
+
+
+def _labels(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(ctx.reference_labels), np.asarray(ctx.evaluation_labels)
+
+
+def _examples(ctx: Context, rows: np.ndarray, **extra: np.ndarray) -> list[dict]:
+    features = vector_features(ctx)
+    examples = []
+    for position, row in enumerate(rows[:MAX_EXAMPLES]):
+        values = ctx.evaluation.iloc[int(row)][features].to_dict()
+        examples.append({"row": int(row), **{k: v[position] for k, v in extra.items()}, "values": values})
+    return json_safe(examples)
+
+
+class PoisoningTest(StressTest):
+    category = TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION
+    requires = frozenset({"labels"})
+    tasks = CLASSIFICATION_TASKS
+    thresholds = (1.0, 10.0)    # suspicious rows: one is worth a look, ten is a pattern
+
+    def case(self, ctx: Context, flagged: np.ndarray, thresholds: tuple[float, float], finding: str,
+             metrics: dict, **extra: np.ndarray) -> TestCase:
+        count = int(flagged.size)
+        severity = severity_for(float(count), thresholds)
+        metrics = {"flagged_rows": count, "flagged_share": count / max(len(ctx.evaluation), 1), **metrics}
+        return TestCase(features=[ctx.schema.label_col] if ctx.schema.label_col else [], severity=severity,
+                        metrics=json_safe(metrics), importance_score=float(count),
+                        finding=finding.format(count=count) if severity != SEVERITY_PASS else "",
+                        examples=_examples(ctx, flagged, **extra))
+
+
+@register
+class ExactMatchLabelFlipping(PoisoningTest):
+    key = "exact_match_label_flipping"
+    name = "Label Flipping Detection (Exact Match)"
+    description = ("Finds evaluation rows identical to a reference row in every feature but carrying a label that "
+                   "no identical reference row has.")
+    why_it_matters = ("Copies of known rows with flipped labels are the simplest way to poison data that will be "
+                      "used for retraining or evaluation.")
+    default_params: dict = {}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        features = [c for c in ctx.schema.tested_features if c in ctx.reference.columns]
+        if not features:
+            raise SkipTest("no feature to match rows on")
+        ref_hash = _row_hashes(ctx.reference, features)
+        eval_hash = _row_hashes(ctx.evaluation, features)
+        ref_labels, eval_labels = _labels(ctx)
+        known = pd.DataFrame({"hash": ref_hash, "label": ref_labels}).drop_duplicates()
+        with_label = set(zip(known["hash"], known["label"]))
+        matched = np.isin(eval_hash, known["hash"].to_numpy())
+        flipped = np.array([m and (h, y) not in with_label for h, y, m in zip(eval_hash, eval_labels, matched)],
+                           dtype=bool)
+        rows = np.flatnonzero(flipped)
+        return [self.case(ctx, rows, thresholds,
+                          "{count} evaluation row(s) repeat a reference row exactly but with a different label: "
+                          "possible label flipping.", {"matched_rows": int(matched.sum())},
+                          label=eval_labels[rows])]
+
+
+def _row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    combined = np.zeros(len(frame), dtype=np.uint64)
+    for column in columns:
+        combined = combined * np.uint64(1_000_003) ^ column_hashes(frame[column])
+    return combined
+
+
+def nearest(points: np.ndarray, queries: np.ndarray, *, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Distance to, and index of, the nearest point for every query."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = 2 if exclude_self else 1
+    if len(points) < k:
+        return np.full(len(queries), np.inf), np.zeros(len(queries), dtype=int)
+    distances, indices = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(queries)
+    return distances[:, k - 1], indices[:, k - 1]
+
+
+@register
+class NearMatchLabelFlipping(PoisoningTest):
+    key = "near_match_label_flipping"
+    name = "Label Flipping Detection (Near Match)"
+    description = ("Finds evaluation rows closer to a reference row of another class than any two reference rows "
+                   "of different classes are to each other.")
+    why_it_matters = ("Poisoned rows are often slightly perturbed copies of real ones with the label changed, which "
+                      "an exact comparison misses.")
+    default_params = {"vectorization_params": dict(VECTORIZATION_PARAMS)}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        ref_x, eval_x = vectorize(ctx, params)
+        ref_labels, eval_labels = _labels(ctx)
+        classes = np.unique(ref_labels)
+        if classes.size < 2:
+            raise SkipTest("the reference has a single class")
+        inter_class = np.inf                      # the reference's minimum distance between classes
+        to_other = np.full(len(eval_x), np.inf)   # evaluation row -> nearest reference row of another class
+        to_own = np.full(len(eval_x), np.inf)
+        for label in classes:
+            own, other = ref_labels == label, ref_labels != label
+            distance, _ = nearest(ref_x[other], ref_x[own])
+            inter_class = min(inter_class, float(distance.min()))
+            rows = eval_labels == label
+            if rows.any():
+                to_other[rows] = nearest(ref_x[other], eval_x[rows])[0]
+                to_own[rows] = nearest(ref_x[own], eval_x[rows])[0]
+        flagged = np.flatnonzero((to_other < inter_class) & (to_other < to_own))
+        return [self.case(ctx, flagged, thresholds,
+                          "{count} evaluation row(s) sit closer to a reference row of another class than the "
+                          "reference's classes ever come to each other: possible label flipping.",
+                          {"reference_min_inter_class_distance": inter_class},
+                          label=eval_labels[flagged], distance_to_other_class=to_other[flagged])]
+
+
+def window_statistic(vectors: np.ndarray, window: int, neighbors: int) -> np.ndarray:
+    """Per query (in order): mean distance to its `neighbors` nearest among the `window` queries before it; NaN for
+    queries with fewer than `neighbors` predecessors. Blocked so memory stays bounded."""
+    n = len(vectors)
+    result = np.full(n, np.nan)
+    squared = np.einsum("ij,ij->i", vectors, vectors)
+    for start in range(neighbors, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        low = max(0, start - window)
+        block, candidates = vectors[start:stop], vectors[low:stop]
+        distances = squared[start:stop, None] + squared[None, low:stop] - 2 * block @ candidates.T
+        distances = np.sqrt(np.maximum(distances, 0.0))
+        query = np.arange(start, stop)[:, None]
+        candidate = np.arange(low, stop)[None, :]
+        distances[(candidate >= query) | (candidate < query - window)] = np.inf
+        nearest_k = np.partition(distances, neighbors - 1, axis=1)[:, :neighbors]
+        result[start:stop] = nearest_k.mean(axis=1)
+    return result
+
+
+@register
+class StatefulBlackBoxDetection(StressTest):
+    key = "stateful_black_box_detection"
+    name = "Stateful Black Box Evasion Detection"
+    category = TEST_CATEGORY_TYPE_EVASION_ATTACK_DETECTION
+    description = ("Flags evaluation queries (in timestamp order) that sit unusually close to the queries just "
+                   "before them, the footprint of a query-based black-box attack.")
+    why_it_matters = ("An attacker probing a model sends many slight variations of one input; spotting the burst "
+                      "stops the attack before it finds an evasion.")
+    thresholds = (5.0, 20.0)     # flagged queries beyond the calibrated chance rate
+    default_params = {"window_size": 1000, "num_neighbors": 50, "calibration_quantile": 0.001,
+                      "p_value_threshold": 0.01, "vectorization_params": dict(VECTORIZATION_PARAMS)}
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        timestamp = ctx.schema.timestamp_col
+        if not timestamp or timestamp not in ctx.evaluation.columns:
+            raise SkipTest("needs data_params.timestamp_col in the evaluation set")
+        window, neighbors = int(params["window_size"]), int(params["num_neighbors"])
+        if min(len(ctx.reference), len(ctx.evaluation)) <= 2 * neighbors:
+            raise SkipTest(f"needs more than {2 * neighbors} rows in each dataset")
+        ref_x, eval_x = vectorize(ctx, params)
+        eval_order = np.argsort(pd.to_datetime(ctx.evaluation[timestamp], errors="coerce", format="mixed")
+                                .to_numpy(), kind="stable")
+        ref_order = np.arange(len(ref_x))
+        if timestamp in ctx.reference.columns:
+            ref_order = np.argsort(pd.to_datetime(ctx.reference[timestamp], errors="coerce", format="mixed")
+                                   .to_numpy(), kind="stable")
+        quantile = float(params["calibration_quantile"])
+        ref_statistic = window_statistic(ref_x[ref_order], window, neighbors)
+        limit = float(np.nanquantile(ref_statistic, quantile))
+        eval_statistic = window_statistic(eval_x[eval_order], window, neighbors)
+        tested = ~np.isnan(eval_statistic)
+        flagged_positions = np.flatnonzero(tested & (eval_statistic < limit))
+        n, count = int(tested.sum()), int(flagged_positions.size)
+        expected = quantile * n
+        p_value = float(stats.binom.sf(count - 1, n, quantile)) if count else 1.0
+        excess = max(count - expected, 0.0)
+        significant = p_value < float(params["p_value_threshold"])
+        severity = severity_for(excess, thresholds) if significant else SEVERITY_PASS
+        rows = eval_order[flagged_positions]
+        finding = ""
+        if severity != SEVERITY_PASS:
+            finding = (f"{count} queries came unusually close to the queries just before them (mean distance to their "
+                       f"{neighbors} nearest predecessors below {limit:.3g}, against {expected:.1f} expected by "
+                       "chance): the pattern of a query-based evasion attack.")
+        metrics = {"flagged_queries": count, "expected_by_chance": expected, "excess_queries": excess,
+                   "p_value": p_value, "distance_threshold": limit, "queries_tested": n}
+        return [TestCase(features=[timestamp], severity=severity, metrics=json_safe(metrics), finding=finding,
+                         importance_score=excess,
+                         examples=_examples(ctx, rows, timestamp=ctx.evaluation[timestamp].to_numpy()[rows],
+                                            mean_neighbor_distance=eval_statistic[flagged_positions]))]

@@ -1,0 +1,168 @@
+"""Ranking (MODEL_TASK_RANKING): per-query metrics averaged over queries, the ranking tests of Model Performance,
+Subset Performance, Subset Performance Degradation and Bias and Fairness on planted defects and on clean data, and
+the checks of ranking input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import ndcg_score
+
+import stresstests.engine.categories  # noqa: F401  (fills the registry)
+from stresstests.engine.base import REGISTRY
+from stresstests.engine.config import DataParams, RunConfig
+from stresstests.engine.errors import DataLoadError
+from stresstests.engine.metrics import compute_metric
+from stresstests.engine.runner import build_context, run_one, run_stress_test
+from stresstests.engine.vocabulary import MODEL_TASK_RANKING, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING
+
+RANKING = MODEL_TASK_RANKING
+CITIES = ["Rome", "Paris", "Berlin", "Madrid"]
+
+
+def searches(n_queries: int, seed: int, *, broken_city: str | None = None, noise: float = 0.3,
+             penalise_group: str | None = None) -> pd.DataFrame:
+    """Queries of 10 results. A hidden quality decides relevance (0-3, about a quarter of results relevant); the
+    data holds `signal`, a noisy view of it, and the model's score is quality plus noise: pure noise in
+    `broken_city`, pushed down for `penalise_group`."""
+    rng = np.random.default_rng(seed)
+    n = n_queries * 10
+    quality = rng.normal(0, 1, n)
+    frame = pd.DataFrame({"query": np.repeat([f"q{seed}-{i}" for i in range(n_queries)], 10),
+                          "signal": quality + rng.normal(0, 1, n), "price": rng.gamma(2, 10, n),
+                          "city": rng.choice(CITIES, n), "group": rng.choice(["A", "B"], n)})
+    frame["relevance"] = np.digitize(quality + rng.normal(0, 0.3, n), [0.7, 1.4, 2.1])
+    frame["score"] = quality + rng.normal(0, noise, n)
+    if broken_city:
+        rows = frame["city"] == broken_city
+        frame.loc[rows, "score"] = rng.normal(0, 1, int(rows.sum()))
+    if penalise_group:
+        frame.loc[frame["group"] == penalise_group, "score"] -= 3
+    return frame
+
+
+def context(reference: pd.DataFrame, evaluation: pd.DataFrame, **data_params):
+    params = {"label_col": "relevance", "pred_col": "score", "ranking_info": {"query_col": "query"}} | data_params
+    ctx, _ = build_context(reference=reference, evaluation=evaluation, model_task=RANKING, config=RunConfig(),
+                           data_params=DataParams(**params))
+    return ctx
+
+
+def run(ctx, key: str):
+    return run_one(ctx, REGISTRY[key])
+
+
+def failing(result) -> dict[str, str]:
+    return {",".join(c.features): c.severity for c in result.cases if c.severity != SEVERITY_PASS}
+
+
+# ---- metrics -------------------------------------------------------------------------------------------------------
+def test_ndcg_is_the_mean_over_queries_of_scikit_learns_per_query_ndcg():
+    frame = searches(30, 1)
+    ctx = context(frame, frame)
+    expected = np.mean([ndcg_score([g["relevance"]], [g["score"]]) for _, g in frame.groupby("query")
+                        if g["relevance"].sum() > 0])
+    assert compute_metric("ndcg", RANKING, ctx.reference_labels, ctx.reference_predictions) == pytest.approx(expected)
+
+
+def test_mrr_average_rank_and_rank_correlation_per_query():
+    labels = np.array([[0, 0], [2, 0], [0, 0], [1, 1], [0, 1]], dtype=float)    # [relevance, query]
+    scores = np.array([0.9, 0.5, 0.1, 0.2, 0.3])
+    assert compute_metric("mrr", RANKING, labels, scores) == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert compute_metric("average_rank", RANKING, labels, scores) == pytest.approx(2.0)
+    # query 0: relevance ranks (1.5, 3, 1.5) vs score ranks (3, 2, 1), correlation 0; query 1: (2, 1) vs (1, 2), -1
+    assert compute_metric("rank_correlation", RANKING, labels, scores) == pytest.approx((0.0 + -1.0) / 2)
+
+
+# ---- model performance, subsets, degradation -----------------------------------------------------------------------
+def test_a_ranking_that_got_noisier_degrades_ndcg_mrr_and_rank_correlation():
+    ctx = context(searches(300, 1, noise=0.2), searches(300, 2, noise=1.5))
+    for key in ("ndcg", "rank_correlation"):
+        result = run(ctx, key)
+        assert result.severity == SEVERITY_ALERT, key
+        assert result.cases[0].metrics[f"reference_{key}"] > result.cases[0].metrics[f"evaluation_{key}"]
+    assert run(ctx, "mrr").severity != SEVERITY_PASS
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("subset_ndcg", SEVERITY_WARNING), ("subset_mrr", SEVERITY_WARNING), ("subset_average_rank", SEVERITY_WARNING),
+    ("subset_rank_correlation", SEVERITY_ALERT), ("subset_drift_mrr", SEVERITY_WARNING),
+    ("subset_drift_rank_correlation", SEVERITY_ALERT),
+])
+def test_the_city_where_the_ranking_is_random_fails_the_subset_tests(key, expected):
+    ctx = context(searches(300, 1), searches(300, 2, broken_city="Rome"))
+    result = run(ctx, key)
+    assert failing(result) == {"city": expected}
+    assert next(c for c in result.cases if c.features == ["city"]).subset == "city = Rome"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_random_half_of_the_reference_raises_no_ranking_performance_problem(seed):
+    reference = searches(400, seed)
+    queries = reference["query"].drop_duplicates().sample(frac=0.5, random_state=seed)
+    evaluation = reference[reference["query"].isin(queries)]        # half of the queries, whole lists
+    report = run_stress_test(
+        reference=reference, evaluation=evaluation,
+        config=RunConfig(categories=["model_performance", "subset_performance", "subset_performance_degradation"],
+                         random_seed=seed),
+        data_params=DataParams(label_col="relevance", pred_col="score", ranking_info={"query_col": "query"}),
+        model_task=RANKING)
+    tests = [t for c in report["categories"] for t in c["tests"]]
+    assert {t["test_type"] for t in tests} >= {"ndcg", "mrr", "average_rank", "rank_correlation", "subset_ndcg",
+                                               "subset_drift_average_rank"}
+    bad = {t["test_type"]: t["severity"] for t in tests if t["severity"] not in (SEVERITY_PASS, None)}
+    assert not bad
+    assert set(report["run"]["model_metrics"]) >= {"ndcg", "mrr", "rank_correlation"}
+
+
+# ---- fairness ------------------------------------------------------------------------------------------------------
+def test_a_group_ranked_lower_fails_average_rank_parity_and_a_fair_ranking_passes():
+    biased = context(searches(200, 1), searches(200, 2, penalise_group="B"), protected_features=["group", "city"])
+    case = next(c for c in run(biased, "demographic_parity_avg_rank").cases if c.features == ["group"])
+    assert case.severity == SEVERITY_ALERT and case.subset == "group = B"
+    [crossed] = run(biased, "group_fairness_avg_rank").cases
+    assert crossed.severity == SEVERITY_WARNING and crossed.subset.startswith("group = B & ")
+    fair = context(searches(200, 1), searches(200, 2), protected_features=["group", "city"])
+    assert run(fair, "demographic_parity_avg_rank").severity == SEVERITY_PASS
+    assert run(fair, "group_fairness_avg_rank").severity == SEVERITY_PASS
+
+
+class PenalisingModel:
+    """A pointwise model.py-style scorer: one real score per row, lower for group B when `penalty`."""
+
+    def __init__(self, penalty: float) -> None:
+        self.penalty = penalty
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame["signal"].to_numpy(dtype=float) - self.penalty * (frame["group"] == "B").to_numpy()
+
+
+@pytest.mark.parametrize("penalty, expected", [(3.0, SEVERITY_ALERT), (0.0, SEVERITY_PASS)])
+def test_subset_sensitivity_avg_rank_follows_a_model_that_uses_the_group(penalty, expected):
+    reference, evaluation = searches(100, 1), searches(100, 2)
+    ctx, _ = build_context(reference=reference.drop(columns=["score"]), evaluation=evaluation.drop(columns=["score"]),
+                           model_task=RANKING, model=PenalisingModel(penalty),
+                           data_params=DataParams(label_col="relevance", ranking_info={"query_col": "query"},
+                                                  protected_features=["group"]))
+    result = run(ctx, "subset_sensitivity_avg_rank")
+    assert result.severity == expected
+    if expected == SEVERITY_ALERT:
+        assert result.cases[0].subset == "group = B"
+
+
+# ---- input checks --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("data_params, message", [
+    ({"ranking_info": None}, "ranking_info.query_col"),
+    ({"ranking_info": {"query_col": "session"}}, "Query column 'session' is not in the reference"),
+    ({"label_col": None}, "needs a label column"),
+])
+def test_bad_ranking_input_is_refused_with_a_clear_message(data_params, message):
+    frame = searches(5, 1)
+    with pytest.raises(DataLoadError, match=message):
+        context(frame, frame, **data_params)
+
+
+def test_the_query_column_is_not_a_feature():
+    frame = searches(5, 1)
+    assert "query" not in context(frame, frame).schema.features

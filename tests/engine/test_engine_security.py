@@ -1,0 +1,92 @@
+"""Data Poisoning Detection and Evasion Attack Detection: planted flipped labels and a planted query burst are
+found with the right severity; random halves of the reference, in random time order, pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stresstests.engine.vocabulary import SEVERITY_ALERT, SEVERITY_PASS
+from tests.engine.data_side_helpers import LABEL, make_context, mixed_data, run_test
+
+NUMERIC = ["income", "age", "tenure", "score", "balance"]
+
+
+def half(seed: int, n: int = 4000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    reference = mixed_data(n, seed)
+    return reference, reference.sample(frac=0.5, random_state=seed).reset_index(drop=True)
+
+
+def flipped_copies(reference: pd.DataFrame, count: int, jitter: float) -> pd.DataFrame:
+    copies = reference.sample(count, random_state=7).reset_index(drop=True)
+    copies[LABEL] = 1 - copies[LABEL]
+    if jitter:
+        noise = np.random.default_rng(8).normal(0, jitter, (count, len(NUMERIC)))
+        copies[NUMERIC] = copies[NUMERIC].to_numpy() * (1 + noise)
+    return copies
+
+
+@pytest.mark.parametrize("key, jitter", [("exact_match_label_flipping", 0.0), ("near_match_label_flipping", 1e-5)])
+def test_flipped_copies_of_reference_rows_alert(key, jitter):
+    reference, evaluation = half(1)
+    evaluation = pd.concat([evaluation, flipped_copies(reference, 15, jitter)], ignore_index=True)
+    [case] = run_test(key, make_context(reference, evaluation))
+    assert case.severity == SEVERITY_ALERT
+    assert case.metrics["flagged_rows"] == 15
+    assert {e["row"] for e in case.examples} <= set(range(len(evaluation) - 15, len(evaluation)))
+    assert "label flipping" in case.finding
+
+
+def test_exact_match_ignores_slightly_changed_rows_that_near_match_catches():
+    reference, evaluation = half(2)
+    evaluation = pd.concat([evaluation, flipped_copies(reference, 3, 1e-5)], ignore_index=True)
+    ctx = make_context(reference, evaluation)
+    assert run_test("exact_match_label_flipping", ctx)[0].metrics["flagged_rows"] == 0
+    assert run_test("near_match_label_flipping", ctx)[0].metrics["flagged_rows"] == 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_label_flipping_passes_a_random_half_of_the_reference(seed):
+    reference, evaluation = half(seed)
+    ctx = make_context(reference, evaluation)
+    for key in ("exact_match_label_flipping", "near_match_label_flipping"):
+        [case] = run_test(key, ctx)
+        assert case.severity == SEVERITY_PASS and case.metrics["flagged_rows"] == 0, key
+
+
+def timestamped(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    start = pd.Timestamp("2026-01-01")
+    order = np.random.default_rng(seed).permutation(len(frame))
+    return frame.assign(ts=[start + pd.Timedelta(minutes=int(i)) for i in order])
+
+
+def test_a_burst_of_near_identical_queries_alerts():
+    reference, evaluation = half(3)
+    reference, evaluation = timestamped(reference, 1), timestamped(evaluation, 2)
+    probe = evaluation.iloc[[0] * 120].reset_index(drop=True)
+    steps = np.random.default_rng(4).normal(0, 0.01, (120, len(NUMERIC)))
+    probe[NUMERIC] = probe[NUMERIC].to_numpy() * (1 + steps)
+    probe["ts"] = [pd.Timestamp("2026-01-01 10:00") + pd.Timedelta(seconds=i) for i in range(120)]
+    ctx = make_context(reference, pd.concat([evaluation, probe], ignore_index=True), timestamp_col="ts")
+    [case] = run_test("stateful_black_box_detection", ctx)
+    assert case.severity == SEVERITY_ALERT
+    assert case.metrics["flagged_queries"] >= 50
+    assert all(e["row"] >= len(evaluation) for e in case.examples)
+    assert "query-based evasion attack" in case.finding
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ordinary_queries_pass(seed):
+    reference, evaluation = half(seed)
+    ctx = make_context(timestamped(reference, seed), timestamped(evaluation, seed + 10), timestamp_col="ts")
+    [case] = run_test("stateful_black_box_detection", ctx)
+    assert case.severity == SEVERITY_PASS, case.metrics
+
+
+def test_evasion_detection_without_a_timestamp_is_skipped_with_the_reason():
+    from stresstests.engine.base import SkipTest
+
+    reference, evaluation = half(0, n=1000)
+    with pytest.raises(SkipTest, match="timestamp_col"):
+        run_test("stateful_black_box_detection", make_context(reference, evaluation))
