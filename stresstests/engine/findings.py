@@ -8,6 +8,8 @@ causes, not the restatements, so each failing test case is assigned to exactly o
 - `drift`: a feature whose values changed between reference and evaluation, with what points at the same feature
   (Drift and Abnormal Inputs cases, its weak subsets, its subsets' degradation). Prediction and label drift join the
   drifted feature with the largest model impact: the predictions moved because an input moved.
+- `abnormal_inputs`: a feature with unusual evaluation values (Abnormal Inputs) and no Drift case: not titled as a
+  change of the feature, since only a Drift test measures one.
 - `subset`: a feature whose subsets the model serves worse (Subset Performance and Subset Performance Degradation).
   Two features whose flagged subsets are nearly the same rows (overlap coefficient >= 0.8, e.g. city = Sao Paolo and
   country = BRA) are one cause.
@@ -57,6 +59,7 @@ STATISTIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS divergence", "kolmogorov
                     "wasserstein_distance": "Wasserstein distance"}
 
 KIND_DRIFT = "drift"
+KIND_ABNORMAL = "abnormal_inputs"
 KIND_PERFORMANCE = "performance"
 KIND_SUBSET = "subset"
 KIND_FAIRNESS = "fairness"
@@ -66,7 +69,7 @@ KIND_ROBUSTNESS = "robustness"
 KIND_ATTACK = "attack"
 KIND_OVERFIT = "overfit_reference"
 KIND_NOT_RUN = "not_run"
-KIND_ORDER = (KIND_DRIFT, KIND_PERFORMANCE, KIND_SUBSET, KIND_FAIRNESS, KIND_DATA_QUALITY, KIND_CRASH,
+KIND_ORDER = (KIND_DRIFT, KIND_ABNORMAL, KIND_PERFORMANCE, KIND_SUBSET, KIND_FAIRNESS, KIND_DATA_QUALITY, KIND_CRASH,
               KIND_ROBUSTNESS, KIND_ATTACK, KIND_OVERFIT, KIND_NOT_RUN)
 
 # Transformations that break the model the same way are one failure mode.
@@ -201,9 +204,19 @@ def _assign(items: list[Item], overfit: dict | None) -> list[Group]:
         kind, key = _root_cause(item, overfit)
         groups.setdefault(key, Group(kind, key)).items.append(item)
     for group in groups.values():
-        if group.kind == KIND_SUBSET and any(_is_drift(item) for item in group.items):
-            group.kind = KIND_DRIFT   # the feature changed: its weak subsets are part of that story
+        if group.kind == KIND_SUBSET:
+            group.kind = _feature_kind(group.items)
     return list(groups.values())
+
+
+def _feature_kind(items: list[Item]) -> str:
+    """A feature that drifted (a Drift-category case) is a change, and its weak subsets are part of that story;
+    unusual inputs alone (Abnormal Inputs) are not a change of the feature's distribution."""
+    if any(item.category == TEST_CATEGORY_TYPE_DRIFT for item in items):
+        return KIND_DRIFT
+    if any(item.category == TEST_CATEGORY_TYPE_ABNORMAL_INPUTS for item in items):
+        return KIND_ABNORMAL
+    return KIND_SUBSET
 
 
 def _root_cause(item: Item, overfit: dict | None) -> tuple[str, tuple]:
@@ -258,7 +271,7 @@ def _merge_same_rows(groups: list[Group], subset_rows: SubsetRows) -> list[Group
             merged.append(group)
         else:
             target.items.extend(group.items)
-            target.kind = KIND_DRIFT if KIND_DRIFT in (target.kind, group.kind) else target.kind
+            target.kind = _feature_kind(target.items)
     return [g for g in groups if g.key[0] != "feature"] + merged
 
 
@@ -372,6 +385,8 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
         return f"The model performs worse on the evaluation set than on the reference ({_performance_change(items)})."
     if group.kind == KIND_DRIFT:
         return _drift_title(group, items, names)
+    if group.kind == KIND_ABNORMAL:
+        return _abnormal_title(group, items, names)
     if group.kind == KIND_SUBSET:
         if group.merged_from > 1:
             return (f"The model serves subsets of {len(group.features)} features ({names}) worse than the rest of the "
@@ -409,6 +424,20 @@ def _drift_title(group: Group, items: list[Item], names: str) -> str:
     if subsets:
         parts.append(f"; the model serves {_names(subsets, limit=2)} worse")
     return " ".join(parts).replace(" ;", ";") + f" ({len(_test_names_list(items))} tests agree)."
+
+
+def _abnormal_title(group: Group, items: list[Item], names: str) -> str:
+    unusual = _names(_test_names_list([i for i in items if i.category == TEST_CATEGORY_TYPE_ABNORMAL_INPUTS]))
+    title = f"{names} holds evaluation values the reference does not explain ({unusual})"
+    subsets = _flagged_subsets(group)
+    if subsets:
+        title += f"; the model serves {_names(subsets, limit=2)} worse"
+    return title + f" ({_agree(items)})."
+
+
+def _agree(items: list[Item]) -> str:
+    count = len(_test_names_list(items))
+    return "1 test" if count == 1 else f"{count} tests agree"
 
 
 def _performance_change(items: list[Item]) -> str:

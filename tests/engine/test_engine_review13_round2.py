@@ -11,7 +11,14 @@ from sklearn.linear_model import LogisticRegression
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.models import EstimatorModel
 from stresstests.engine.runner import run_stress_test
-from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
+from stresstests.engine.findings import build_key_findings
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION,
+    SEVERITY_ALERT,
+    SEVERITY_PASS,
+    SEVERITY_WARNING,
+)
+from tests.engine.core_helpers import context, run, sigmoid
 
 BINARY = MODEL_TASK_BINARY_CLASSIFICATION
 
@@ -43,3 +50,77 @@ def test_a_left_out_feature_that_looks_like_model_output_is_still_given_to_the_m
     assert errors == []
     note = next(note for note in report["run"]["notes"] if "prior_score" in note)
     assert "--keep-as-features prior_score" in note and "wizard" in note and "still given" in note
+
+
+# ---- 2. unseen categories against the Good-Turing missing mass -----------------------------------------------------
+def _zipf_merchants(n_rows: int, seed: int, *, new_share: float = 0.0, new_rows_easy: bool = False) -> pd.DataFrame:
+    """A 400-level Zipf merchant and a model (`preds`) that is equally good everywhere; optionally a planted share
+    of rows with a brand-new merchant that the model serves badly (or, with new_rows_easy, better)."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, 401) ** 1.1
+    merchants = np.array([f"m{i}" for i in range(400)])[rng.choice(400, n_rows, p=weights / weights.sum())]
+    frame = pd.DataFrame({"merchant": merchants, "age": rng.integers(18, 90, n_rows),
+                          "label": rng.integers(0, 2, n_rows)})
+    frame["preds"] = sigmoid(2.0 * (frame["label"] - 0.5) + rng.normal(0, 1, n_rows))
+    if new_share:
+        new = rng.random(n_rows) < new_share
+        frame.loc[new, "merchant"] = "brand_new"
+        signal = 6.0 if new_rows_easy else 0.0
+        frame.loc[new, "preds"] = sigmoid(signal * (frame.loc[new, "label"] - 0.5) + rng.normal(0, 1, int(new.sum())))
+    return frame
+
+
+def _unseen_case(reference: pd.DataFrame, evaluation: pd.DataFrame):
+    result = run(context(reference, evaluation, categorical_features=["merchant"]), "unseen_categorical")
+    return next(case for case in result.cases if case.features == ["merchant"])
+
+
+def test_unseen_values_a_fresh_sample_is_expected_to_miss_are_not_raised():
+    """Two samples of the same 400-level Zipf merchant: about 5 % of evaluation rows hold merchants the reference
+    never shows, which is the reference's own singleton share (Good-Turing): sampling, not a finding."""
+    reference, evaluation = _zipf_merchants(2000, 1), _zipf_merchants(2000, 2)
+    case = _unseen_case(reference, evaluation)
+    assert case.metrics["num_failing_rows"] > 40                       # the unseen rows are there ...
+    assert abs(case.metrics["expected_share"] - case.metrics["failing_rows_share"]) < 0.02
+    assert case.severity == SEVERITY_PASS                              # ... and expected
+
+
+def test_a_new_merchant_beyond_the_missing_mass_that_hurts_the_model_is_raised():
+    reference, evaluation = _zipf_merchants(2000, 1), _zipf_merchants(2000, 2, new_share=0.10)
+    case = _unseen_case(reference, evaluation)
+    assert case.severity != SEVERITY_PASS
+    assert "expected of a fresh sample" in case.finding
+
+
+def test_unseen_rows_the_model_serves_better_are_shown_not_raised():
+    reference, evaluation = _zipf_merchants(2000, 1), _zipf_merchants(2000, 2, new_share=0.10, new_rows_easy=True)
+    case = _unseen_case(reference, evaluation)
+    assert case.severity == SEVERITY_PASS
+    assert case.details["severity_before_cap"] != SEVERITY_PASS
+    assert "Not raised: the model does no worse" in case.finding
+
+
+# ---- findings on hand-made report categories -----------------------------------------------------------------------
+def _case(features: list[str], severity: str, *, subset: str | None = None, importance: float = 0.1,
+          **metrics) -> dict:
+    return {"features": features, "severity": severity, "subset": subset, "importance_score": importance,
+            "metrics": metrics, "finding": f"{', '.join(features)} finding."}
+
+
+def _category(category: str, tests: dict[str, list[dict]]) -> dict:
+    return {"category": category, "tests": [{"test_type": key, "name": key.replace("_", " ").title(),
+                                             "status": "completed", "test_cases": cases}
+                                            for key, cases in tests.items()]}
+
+
+def test_a_feature_with_only_abnormal_inputs_is_not_titled_as_a_change():
+    categories = [
+        _category("TEST_CATEGORY_TYPE_ABNORMAL_INPUTS",
+                  {"unseen_categorical": [_case(["merchant"], SEVERITY_WARNING, excess_share=0.05)]}),
+        _category("TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE",
+                  {"subset_recall": [_case(["merchant"], SEVERITY_WARNING, subset="merchant = m2",
+                                           degraded_by=0.2)]}),
+    ]
+    finding = build_key_findings(categories)[0]
+    assert finding["kind"] == "abnormal_inputs"
+    assert "changed" not in finding["title"] and finding["title"].startswith("merchant holds evaluation values")
