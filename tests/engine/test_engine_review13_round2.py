@@ -11,14 +11,14 @@ from sklearn.linear_model import LogisticRegression
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.models import EstimatorModel
 from stresstests.engine.runner import run_stress_test
-from stresstests.engine.findings import build_key_findings
+from stresstests.engine.findings import SubsetRows, build_key_findings
 from stresstests.engine.vocabulary import (
     MODEL_TASK_BINARY_CLASSIFICATION,
     SEVERITY_ALERT,
     SEVERITY_PASS,
     SEVERITY_WARNING,
 )
-from tests.engine.core_helpers import context, run, sigmoid
+from tests.engine.core_helpers import context, run, scored_frame, sigmoid
 
 BINARY = MODEL_TASK_BINARY_CLASSIFICATION
 
@@ -124,3 +124,83 @@ def test_a_feature_with_only_abnormal_inputs_is_not_titled_as_a_change():
     finding = build_key_findings(categories)[0]
     assert finding["kind"] == "abnormal_inputs"
     assert "changed" not in finding["title"] and finding["title"].startswith("merchant holds evaluation values")
+
+
+# ---- 3. merging by row overlap, naming the drifted feature, merged causes ------------------------------------------
+def test_a_subset_holding_most_rows_does_not_merge_unrelated_features():
+    """amount >= 123.5 holds 99.95 % of the rows after a x1000 change: it overlaps x1's weak subset entirely, but that
+    says nothing about a shared cause."""
+    n_rows = 2000
+    amount_big = np.ones(n_rows, bool)
+    amount_big[0] = False
+    x1_low = np.zeros(n_rows, bool)
+    x1_low[:300] = True
+    rows = SubsetRows({"amount >= 123.5": (amount_big.astype(int), 1), "x1 < -1": (x1_low.astype(int), 1)})
+    categories = [
+        _category("TEST_CATEGORY_TYPE_DRIFT", {"numeric_feature_drift": [_case(["amount"], SEVERITY_ALERT, psi=7.9)]}),
+        _category("TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE", {"subset_recall": [
+            _case(["amount"], SEVERITY_ALERT, subset="amount >= 123.5", degraded_by=0.3),
+            _case(["x1"], SEVERITY_ALERT, subset="x1 < -1", degraded_by=0.2)]}),
+    ]
+    findings = build_key_findings(categories, subset_rows=rows)
+    assert [f["features"] for f in findings] == [["amount"], ["x1"]]
+
+
+def test_the_drift_title_names_the_drifted_feature_first_with_its_own_statistic():
+    """fraud: city's weak subsets outrank country's, but country is the feature that drifted (PSI 0.766); city drifted
+    less (PSI 0.3)."""
+    city_rows = np.zeros(1000, int)
+    city_rows[:50] = 1
+    rows = SubsetRows({"city = Sao Paolo": (city_rows, 1), "country = BRA": (city_rows, 1)})
+    categories = [
+        _category("TEST_CATEGORY_TYPE_DRIFT", {"categorical_feature_drift": [
+            _case(["country"], SEVERITY_ALERT, importance=0.05, psi=0.766),
+            _case(["city"], SEVERITY_WARNING, importance=0.01, psi=0.3)]}),
+        _category("TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE", {"subset_recall": [
+            _case(["city"], SEVERITY_ALERT, subset="city = Sao Paolo", importance=0.4, degraded_by=0.4),
+            _case(["country"], SEVERITY_ALERT, subset="country = BRA", importance=0.3, degraded_by=0.3)]}),
+    ]
+    finding = build_key_findings(categories, subset_rows=rows)[0]
+    assert finding["title"].startswith("country (PSI 0.766) and city (PSI 0.3) changed between reference and "
+                                       "evaluation")
+
+
+def test_causes_merged_by_the_cap_are_named_as_separate_causes():
+    subsets = {f"x{i}": _case([f"x{i}"], SEVERITY_WARNING, subset=f"x{i} < 0", importance=0.1 - i / 100,
+                              degraded_by=0.2) for i in range(10)}
+    categories = [_category("TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE", {"subset_recall": list(subsets.values())})]
+    findings = build_key_findings(categories)
+    assert len(findings) == 8
+    merged = [f for f in findings if f["causes"] > 1]
+    assert len(merged) == 1 and merged[0]["causes"] == 3
+    assert merged[0]["title"].startswith("3 separate weak-subset causes, merged to keep this list short: ")
+    assert all(f"x{i} < 0" in merged[0]["title"] for i in (7, 8, 9))
+
+
+# ---- 4. the over-fitted reference first ----------------------------------------------------------------------------
+def test_the_over_fitted_reference_entry_comes_first():
+    overfit = {"overfit": True, "metric": "auc", "reference": 1.0, "evaluation": 0.715}
+    categories = [
+        _category("TEST_CATEGORY_TYPE_DRIFT", {"numeric_feature_drift": [_case(["x1"], SEVERITY_ALERT, psi=1.0)]}),
+        _category("TEST_CATEGORY_TYPE_TRANSFORMATIONS", {"feature_type_change": [
+            _case(["x1"], SEVERITY_ALERT, error="TypeError: bad")]}),
+        _category("TEST_CATEGORY_TYPE_MODEL_PERFORMANCE", {"auc": [_case([], SEVERITY_WARNING, degradation=0.28)]}),
+    ]
+    findings = build_key_findings(categories, overfit=overfit)
+    assert [f["kind"] for f in findings] == ["overfit_reference", "drift", "crash"]
+
+
+# ---- 8. wording ----------------------------------------------------------------------------------------------------
+def test_one_agreeing_test_is_singular():
+    categories = [_category("TEST_CATEGORY_TYPE_DRIFT", {"categorical_feature_drift": [
+        _case(["merchant"], SEVERITY_WARNING, psi=0.3)]})]
+    title = build_key_findings(categories)[0]["title"]
+    assert "(1 test)" in title and "1 tests" not in title
+
+
+def test_the_prediction_drift_sentence_agrees_in_number():
+    reference, evaluation = scored_frame(2000, 1), scored_frame(2000, 2)
+    evaluation["preds"] = evaluation["preds"] ** 3
+    case = run(context(reference, evaluation), "prediction_drift").cases[0]
+    assert case.severity != SEVERITY_PASS
+    assert case.finding.startswith("The model's predictions have drifted")
