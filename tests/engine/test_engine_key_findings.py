@@ -253,7 +253,8 @@ def test_the_subset_headline_is_the_worst_failing_subset_not_the_first_listed():
         frame = scored_frame(8000, seed=seed)
         frame["city"] = rng.choice(["Rome", "Paris", "Berlin", "Vienna"], len(frame), p=[0.4, 0.25, 0.2, 0.15])
         noisy = frame["city"] == "Rome"
-        frame.loc[noisy, "preds"] = sigmoid(0.9 * (frame.loc[noisy, "label"] - 0.5)
+        # Rome is weak enough that even the lower confidence bound of its gap passes the warning line.
+        frame.loc[noisy, "preds"] = sigmoid(0.6 * (frame.loc[noisy, "label"] - 0.5)
                                             + rng.normal(0, 1, int(noisy.sum())))
         if seed == 2:
             weak = frame["city"] == "Vienna"

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.models import EstimatorModel
 from stresstests.engine.runner import run_stress_test
+from stresstests.engine.categories.tabular.subset_performance import decide
 from stresstests.engine.findings import SubsetRows, build_key_findings
 from stresstests.engine.vocabulary import (
     MODEL_TASK_BINARY_CLASSIFICATION,
@@ -204,3 +205,12 @@ def test_the_prediction_drift_sentence_agrees_in_number():
     case = run(context(reference, evaluation), "prediction_drift").cases[0]
     assert case.severity != SEVERITY_PASS
     assert case.finding.startswith("The model's predictions have drifted")
+
+
+# ---- 6. subset severity from the gap's lower confidence bound ------------------------------------------------------
+def test_a_subset_gap_is_judged_on_its_lower_confidence_bound():
+    """The ignored random feature's subset: 38 positives, recall gap 0.214, standard error 0.073 (95 % lower bound
+    0.07, under the 0.1 warning line): not an Alert, not a Warning. A well-measured gap of 0.5 +- 0.05 stays one."""
+    severities, _ = decide(np.array([0.214, 0.5, 0.2]), np.array([0.073, 0.05, 0.03]), np.array([True] * 3),
+                           (0.1, 0.2), 0.05)
+    assert severities == [SEVERITY_PASS, SEVERITY_ALERT, SEVERITY_WARNING]
