@@ -55,7 +55,7 @@ from stresstests.engine.vocabulary import (
     TEST_CATEGORY_TYPE_TRANSFORMATIONS,
     worst_severity,
 )
-from stresstests.engine.metrics import METRICS, metric_priority
+from stresstests.engine.metrics import METRICS, is_directed, metric_priority
 
 MAX_KEY_FINDINGS = 8
 SAME_ROWS_OVERLAP = 0.8     # two flagged subsets sharing this share of the smaller one are the same rows
@@ -419,6 +419,8 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
         return (f"{group.merged_from} separate {KIND_LABELS.get(group.kind, group.kind)} causes, merged to keep this "
                 f"list short: {shown} ({_agree(items)}).")
     if group.kind == KIND_PERFORMANCE:
+        if not any(_directed(i) for i in items):   # only shifts (positive rate, average prediction): no "worse"
+            return f"The model's outputs shifted on the evaluation set ({_performance_change(items)})."
         return f"The model performs worse on the evaluation set than on the reference ({_performance_change(items)})."
     if group.kind == KIND_DRIFT:
         return _drift_title(group, items, names)
@@ -426,6 +428,8 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
         return _abnormal_title(group, items, names)
     if group.kind == KIND_SUBSET:
         subsets = _names(_flagged_subsets(group), limit=2)
+        if not any(_directed(i) for i in items):
+            return f"The model's outputs on {subsets or names} differ from the rest of the evaluation set: {tests}."
         return f"The model serves {subsets or names} worse than the rest of the evaluation set: {tests} agree."
     if group.kind == KIND_FAIRNESS:
         subset = next((i.case.get("subset") for i in items if i.case.get("subset")), None)
@@ -458,10 +462,25 @@ def _drift_title(group: Group, items: list[Item], names: str) -> str:
         parts = [f"{', '.join(shown[:-1])} and {shown[-1]} changed between reference and evaluation"]
     if any(not i.features and _is_drift(i) for i in items):
         parts.append("and the model's predictions moved with it")
-    subsets = [s for s in _flagged_subsets(group)]
-    if subsets:
-        parts.append(f"; the model serves {_names(subsets, limit=2)} worse")
-    return " ".join(parts).replace(" ;", ";") + f" ({_agree(items)})."
+    parts.append(_subsets_clause(group))
+    return " ".join(p for p in parts if p).replace(" ;", ";") + f" ({_agree(items)})."
+
+
+def _subsets_clause(group: Group) -> str:
+    """"; the model serves city = Rome worse" (metrics with a better direction) or "; its outputs differ on ..."."""
+    worse = list(dict.fromkeys(i.case["subset"] for i in group.items if i.case.get("subset") and _directed(i)))
+    if worse:
+        return f"; the model serves {_names(worse, limit=2)} worse"
+    shifted = _flagged_subsets(group)
+    return f"; the model's outputs differ on {_names(shifted, limit=2)}" if shifted else ""
+
+
+def _directed(item: Item) -> bool:
+    """A case of a metric with a better direction (AUC, recall); a positive rate or an average prediction only
+    shifts. The subset and drift tests are named after their metric: subset_recall, subset_drift_recall."""
+    test_type = item.test["test_type"]
+    metric = test_type.removeprefix("subset_drift_").removeprefix("subset_")
+    return is_directed(metric) if metric in METRICS else True
 
 
 def _drifted_features(group: Group) -> list[str]:
@@ -487,10 +506,7 @@ def _statistic(group: Group, feature: str) -> str:
 def _abnormal_title(group: Group, items: list[Item], names: str) -> str:
     unusual = _names(_test_names_list([i for i in items if i.category == TEST_CATEGORY_TYPE_ABNORMAL_INPUTS]))
     title = f"{names} holds evaluation values the reference does not explain ({unusual})"
-    subsets = _flagged_subsets(group)
-    if subsets:
-        title += f"; the model serves {_names(subsets, limit=2)} worse"
-    return title + f" ({_agree(items)})."
+    return title + _subsets_clause(group) + f" ({_agree(items)})."
 
 
 def _agree(items: list[Item]) -> str:

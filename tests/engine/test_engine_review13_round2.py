@@ -15,6 +15,7 @@ from stresstests.engine.categories.tabular.subset_performance import decide
 from stresstests.engine.findings import SubsetRows, build_key_findings
 from stresstests.engine.vocabulary import (
     MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_REGRESSION,
     SEVERITY_ALERT,
     SEVERITY_PASS,
     SEVERITY_WARNING,
@@ -214,3 +215,43 @@ def test_a_subset_gap_is_judged_on_its_lower_confidence_bound():
     severities, _ = decide(np.array([0.214, 0.5, 0.2]), np.array([0.073, 0.05, 0.03]), np.array([True] * 3),
                            (0.1, 0.2), 0.05)
     assert severities == [SEVERITY_PASS, SEVERITY_ALERT, SEVERITY_WARNING]
+
+
+# ---- 5. metrics without a better direction -------------------------------------------------------------------------
+def _regression(n_rows: int, seed: int, *, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    target = rng.normal(0.0, 1.0, n_rows)
+    return pd.DataFrame({"x": target + rng.normal(0, 0.3, n_rows), "label": target,
+                         "preds": target + rng.normal(0, 0.3, n_rows) + shift})
+
+
+def test_a_small_shift_of_the_average_prediction_near_zero_is_judged_in_standard_deviations():
+    """Predictions centred on 0 (SD 1.04) move by 0.09 SD: relative to the near-zero mean that read as hundreds of
+    percent and an Alert; as a standardised difference it is 0.09, under the 0.2 warning line."""
+    reference, evaluation = _regression(20000, 1), _regression(20000, 2, shift=0.095)
+    case = run(context(reference, evaluation, model_task=MODEL_TASK_REGRESSION), "average_prediction").cases[0]
+    assert case.severity == SEVERITY_PASS
+    assert case.metrics["standardised_difference"] is True
+    assert 0.05 < case.metrics["degradation"] < 0.15
+
+
+def test_a_large_shift_of_the_average_prediction_is_a_shift_not_worse():
+    reference, evaluation = _regression(5000, 1), _regression(5000, 2, shift=0.8)
+    case = run(context(reference, evaluation, model_task=MODEL_TASK_REGRESSION), "average_prediction").cases[0]
+    assert case.severity == SEVERITY_ALERT
+    assert "shifted" in case.finding and "worse" not in case.finding.replace("better or worse", "")
+    assert "standard deviations of the predictions" in case.finding
+
+
+def test_a_positive_rate_shift_is_not_called_worse_in_the_case_or_the_key_finding():
+    reference, evaluation = scored_frame(4000, 1), scored_frame(4000, 2)
+    evaluation["preds"] = evaluation["preds"] ** 0.3      # more rows above 0.5
+    result = run(context(reference, evaluation), "positive_prediction_rate")
+    case = result.cases[0]
+    assert case.severity != SEVERITY_PASS
+    assert "shifted" in case.finding and "degraded" not in case.finding
+    categories = [_category("TEST_CATEGORY_TYPE_MODEL_PERFORMANCE", {"positive_prediction_rate": [
+        {"features": [], "severity": case.severity, "subset": None, "importance_score": case.importance_score,
+         "metrics": case.metrics, "finding": case.finding}]})]
+    title = build_key_findings(categories)[0]["title"]
+    assert title.startswith("The model's outputs shifted on the evaluation set") and "worse" not in title

@@ -8,7 +8,11 @@ put back on its reference distribution, re-scored once per run and shared.
 Each metric test checks the evaluation value against an optional absolute threshold (`performance_thresholds`) and the
 reference-to-evaluation degradation against the test's `[warning, alert]` thresholds. A degradation counts only when
 it is beyond sampling noise (one-sided z-test on the two metrics' standard errors at `significance_level`).
-For metrics without a natural [0, 1] scale (RMSE, MAPE, variances ...) the degradation is relative to the reference.
+For metrics without a natural [0, 1] scale (RMSE, MAPE, variances ...) the degradation is relative to the reference,
+except the average prediction: its shift is measured in standard deviations of the predictions (a standardised
+difference, thresholds 0.2 and 0.5), since relative to a mean near zero any shift looks huge. Metrics without a better
+direction (positive prediction rate, prediction variance, average prediction) are judged both ways and their findings
+say "shifted", never "worse".
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ MIN_CLASS_SIZE = 10   # members of the scarcest class a metric rests on (see met
 _BOUNDED = (0.03, 0.06)      # absolute drop, e.g. AUC 0.80 -> 0.76 warns
 _RELATIVE = (0.10, 0.20)     # relative rise of an error, e.g. RMSE +10 % warns
 _VARIANCE = (0.25, 0.50)     # relative rise of a prediction variance (noisier, so wider)
+# The average prediction's shift in standard deviations of the predictions (a standardised difference, Cohen's d):
+# relative to a mean near zero, a 0.09-SD shift reads as "883 %".
+_STANDARDISED = (0.2, 0.5)
 _METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tuple[float, float]], ...] = (
     ("accuracy", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
     ("auc", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), (0.6, 0.5), _BOUNDED),
@@ -62,10 +69,11 @@ _METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tupl
     ("msle", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
     ("mape", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
     ("prediction_variance", frozenset({MODEL_TASK_REGRESSION}), None, _VARIANCE),
-    ("average_prediction", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+    ("average_prediction", frozenset({MODEL_TASK_REGRESSION}), None, _STANDARDISED),
 )
-# Metrics whose change is a problem in either direction.
-_TWO_SIDED = frozenset({"average_prediction"})
+# Metrics whose change is a problem in either direction: those without a better direction.
+_TWO_SIDED = frozenset(name for name, info in METRICS.items() if not info.directed)
+STANDARDISED_METRICS = frozenset({"average_prediction"})
 
 
 def degradation(metric: str, reference: float, evaluation: float) -> float:
@@ -104,6 +112,9 @@ class MetricDegradationTest(StressTest):
                            f"{undefined_reason(self.metric)}.")
         gap = degradation(self.metric, ref_value, eval_value)
         p_value = degradation_p_value(self.metric, reference, evaluation)
+        spread = _prediction_spread(ctx) if self.metric in STANDARDISED_METRICS else None
+        if spread:
+            gap = abs(eval_value - ref_value) / spread
         members = int(min(reference.support[0], evaluation.support[0]))
         # A change resting on a handful of class members (4 positives) is noise, whatever its p-value says.
         enough = members >= int(params.get("min_class_size", MIN_CLASS_SIZE))
@@ -115,14 +126,15 @@ class MetricDegradationTest(StressTest):
         metrics = {
             f"reference_{self.metric}": float(ref_value), f"evaluation_{self.metric}": float(eval_value),
             "degradation": float(gap), "degradation_p_value": p_value,
-            "relative_degradation": not METRICS[self.metric].bounded,
+            "relative_degradation": not METRICS[self.metric].bounded and not spread,
+            "standardised_difference": bool(spread),
             "evaluation_rows": int(evaluation.counts[0]), "reference_rows": int(reference.counts[0]),
             "class_members": members,
         }
         finding, details = "", {"absolute_thresholds": absolute}
         if severity != SEVERITY_PASS:
             finding = self._finding(ref_value, eval_value, gap, change_severity, absolute_severity, thresholds,
-                                    absolute)
+                                    absolute, standardised=bool(spread))
             explanations = explained_by(ctx, self.metric, float(ref_value), float(eval_value))
             metrics["explained_by"] = [e["feature"] for e in explanations]
             details["explained_by"] = explanations
@@ -143,8 +155,16 @@ class MetricDegradationTest(StressTest):
         return severity_for(value, (warning, alert), higher_is_worse=not higher_is_better)
 
     def _finding(self, ref_value: float, eval_value: float, gap: float, change_severity: str,
-                 absolute_severity: str, thresholds: tuple[float, float], absolute) -> str:
+                 absolute_severity: str, thresholds: tuple[float, float], absolute, *, standardised: bool = False
+                 ) -> str:
         display = METRICS[self.metric].display
+        if change_severity != SEVERITY_PASS and not METRICS[self.metric].directed:
+            # No better direction: a shift, stated in its own units, never "worse".
+            amount = (f"{gap:.2f} standard deviations of the predictions" if standardised
+                      else f"{gap:.3f}" if METRICS[self.metric].bounded else f"{gap:.1%}")
+            return (f"{display} shifted from {ref_value:.3g} on the reference set to {eval_value:.3g} on the "
+                    f"evaluation set (changed by {amount}, warning at {thresholds[0]:g}): the model's outputs moved "
+                    "on the newer data; whether that is better or worse depends on the outcomes.")
         if change_severity != SEVERITY_PASS:
             amount = f"{gap:.1%}" if not METRICS[self.metric].bounded else f"{gap:.3f}"
             return (f"{display} degraded from {ref_value:.3f} on the reference set to {eval_value:.3f} on the "
@@ -153,6 +173,16 @@ class MetricDegradationTest(StressTest):
         side = "below" if METRICS[self.metric].higher_is_better else "above"
         return (f"{display} on the evaluation set is {eval_value:.3f}, {side} the acceptable level "
                 f"{float(absolute[0]):g}: the model is too weak on this data whatever the reference says.")
+
+
+def _prediction_spread(ctx: Context) -> float | None:
+    """Pooled standard deviation of the reference and evaluation predictions (one column: regression)."""
+    values = [np.asarray(p, dtype=float) for p in (ctx.reference_predictions, ctx.evaluation_predictions)
+              if p is not None]
+    if len(values) != 2 or any(v.ndim != 1 or len(v) < 2 for v in values):
+        return None
+    spread = float(np.sqrt((np.nanvar(values[0], ddof=1) + np.nanvar(values[1], ddof=1)) / 2))
+    return spread if spread > 0 else None
 
 
 # A drifted feature explains a degradation when putting it back on its reference distribution recovers at least

@@ -415,6 +415,12 @@ class SubsetPerformanceTest(_SubsetTestBase):
                        f"{float(grouped.values[first]):.3f} vs {overall:.3f} overall (worse by "
                        f"{_format_gap(self.metric, float(gap[first]))}), so the model serves these rows worse than "
                        "its overall score suggests.")
+            if not METRICS[self.metric].directed:
+                finding = (f"{len(outcome.failing)} subset(s) of {subsets.feature} ({_names(subsets, outcome)}) "
+                           f"differ significantly from the whole evaluation set: {_display(self.metric)} "
+                           f"{float(grouped.values[first]):.3f} vs {overall:.3f} overall (differs by "
+                           f"{_format_gap(self.metric, float(gap[first]))}), so the model's outputs on these rows "
+                           "are unlike the rest; a shift, not in itself worse.")
         details = _subset_details(subsets, grouped, rows, severities, overall, gap=gap, p_values=p_values,
                                   warning=thresholds[0], warning_line=thresholds[0])
         return _test_case(ctx, subsets, outcome, metrics, finding, details, outcome.worst_gap)
@@ -462,6 +468,12 @@ class SubsetDegradationTest(_SubsetTestBase):
                        f"({_format_gap(self.metric, float(gap[first]))} worse, "
                        f"{_overall_change(self.metric, overall_gap)}), so these rows are served worse than "
                        "when the model was validated.")
+            if not METRICS[self.metric].directed:
+                finding = (f"{_display(self.metric)} shifted in {len(outcome.failing)} subset(s) of "
+                           f"{subsets.feature} ({_names(subsets, outcome)}): {float(reference.values[first]):.3f} on "
+                           f"reference vs {float(evaluation.values[first]):.3f} on evaluation (changed by "
+                           f"{_format_gap(self.metric, float(gap[first]))}, against "
+                           f"{_format_gap(self.metric, overall_gap)} for all rows); a shift, not in itself worse.")
         excess_gap = gap - max(overall_gap, 0.0) if not np.isnan(overall_gap) else gap
         details = _subset_details(subsets, evaluation, subsets.rows("evaluation"), severities, None, gap=excess_gap,
                                   p_values=p_values, warning=thresholds[0],
