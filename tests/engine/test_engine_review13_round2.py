@@ -255,3 +255,20 @@ def test_a_positive_rate_shift_is_not_called_worse_in_the_case_or_the_key_findin
          "metrics": case.metrics, "finding": case.finding}]})]
     title = build_key_findings(categories)[0]["title"]
     assert title.startswith("The model's outputs shifted on the evaluation set") and "worse" not in title
+
+
+# ---- 7. ATC next to the measured accuracy --------------------------------------------------------------------------
+def test_the_confidence_estimate_does_not_contradict_the_measured_accuracy():
+    """The evaluation scores are squeezed towards 0.5 (the model is less sure) while they still rank and threshold
+    the labels as well: ATC's estimate falls far below the measured accuracy. With labels, the measured value
+    decides and the estimate is only stated next to it."""
+    reference, evaluation = scored_frame(4000, 1), scored_frame(4000, 2)
+    evaluation["preds"] = 0.5 + (evaluation["preds"] - 0.5) * 0.2
+    case = run(context(reference, evaluation), "atc").cases[0]
+    assert case.severity == SEVERITY_PASS
+    assert case.details["severity_before_cap"] != SEVERITY_PASS
+    assert case.metrics["estimated_evaluation_accuracy"] < case.metrics["evaluation_accuracy"] - 0.2
+    assert f"the measured accuracy is {case.metrics['evaluation_accuracy']:.3f}" in case.finding
+    unlabelled = evaluation.drop(columns="label")
+    estimate = run(context(reference, unlabelled), "atc").cases[0]
+    assert estimate.severity != SEVERITY_PASS and "down from" in estimate.finding    # without labels it still warns

@@ -13,6 +13,8 @@ except the average prediction: its shift is measured in standard deviations of t
 difference, thresholds 0.2 and 0.5), since relative to a mean near zero any shift looks huge. Metrics without a better
 direction (positive prediction rate, prediction variance, average prediction) are judged both ways and their findings
 say "shifted", never "worse".
+Average Thresholded Confidence estimates the accuracy without evaluation labels; when the evaluation set has labels,
+the measured accuracy decides (Accuracy test) and the estimate is stated next to it, never raised on its own.
 """
 
 from __future__ import annotations
@@ -328,16 +330,34 @@ class AverageThresholdedConfidence(StressTest):
         severity = severity_for(drop, thresholds) if significant else SEVERITY_PASS
         metrics = {"reference_accuracy": reference_accuracy, "estimated_evaluation_accuracy": estimate,
                    "confidence_threshold": threshold, "estimated_accuracy_drop": drop, "p_value": p_value}
-        if ctx.evaluation_labels is not None:
-            known = ~np.isnan(ctx.evaluation_labels)
-            metrics["evaluation_accuracy"] = float(_correct(ctx.model_task, ctx.evaluation_labels[known],
-                                                            ctx.evaluation_predictions[known]).mean())
+        measured = _measured_accuracy(ctx)
+        if measured is not None:
+            # With labels the accuracy is measured (the Accuracy test judges it); an estimate from confidence alone
+            # must not contradict it, so it is stated next to the measured value and raises nothing.
+            metrics["evaluation_accuracy"] = measured
+            metrics["superseded_by_labels"] = True
+            finding = (f"Judging by its confidence alone, the model's accuracy on the evaluation set would be about "
+                       f"{estimate:.3f}; the evaluation set has labels, and the measured accuracy is {measured:.3f} "
+                       f"(reference {reference_accuracy:.3f}), which the Accuracy test judges. The estimate is not "
+                       "used.") if severity != SEVERITY_PASS else ""
+            return [TestCase(features=[], severity=SEVERITY_PASS, metrics=metrics, importance_score=0.0,
+                             finding=finding, details={"severity_before_cap": severity})]
         finding = "" if severity == SEVERITY_PASS else (
             f"Judging by its confidence alone, the model's accuracy on the evaluation set is about {estimate:.3f}, "
             f"down from {reference_accuracy:.3f} on the reference set: expect more errors even before labels "
             "confirm it.")
         return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=max(drop, 0.0),
                          finding=finding)]
+
+
+def _measured_accuracy(ctx: Context) -> float | None:
+    """Accuracy on the labelled evaluation rows (None without evaluation labels)."""
+    if ctx.evaluation_labels is None:
+        return None
+    known = ~np.isnan(ctx.evaluation_labels)
+    if not known.any():
+        return None
+    return float(_correct(ctx.model_task, ctx.evaluation_labels[known], ctx.evaluation_predictions[known]).mean())
 
 
 def _correct(model_task: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
