@@ -364,6 +364,9 @@ def run_tests(ctx: Context, tracker: RunProgress) -> list[TestResult]:
         result = run_one(ctx, test)
         tracker.test_finished(position, _outcome(result))
         results.append(result)
+    from stresstests.engine.categories.tabular.model_performance import control_false_discoveries
+
+    control_false_discoveries(results)   # Benjamini-Hochberg across the Model Performance metric tests
     return results
 
 

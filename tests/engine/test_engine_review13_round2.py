@@ -272,3 +272,36 @@ def test_the_confidence_estimate_does_not_contradict_the_measured_accuracy():
     unlabelled = evaluation.drop(columns="label")
     estimate = run(context(reference, unlabelled), "atc").cases[0]
     assert estimate.severity != SEVERITY_PASS and "down from" in estimate.finding    # without labels it still warns
+
+
+# ---- if time remains: Benjamini-Hochberg across the Model Performance metric tests ---------------------------------
+def _metric_result(key: str, p_value: float, severity: str = SEVERITY_WARNING):
+    from stresstests.engine.base import REGISTRY, TestCase, TestResult
+
+    case = TestCase(features=[], severity=severity, metrics={"degradation_p_value": p_value}, importance_score=0.1,
+                    finding=f"{key} degraded.", details={"change_severity": severity,
+                                                         "absolute_severity": SEVERITY_PASS, "tested": True})
+    return TestResult(REGISTRY[key], "completed", cases=[case])
+
+
+def test_a_lone_metric_degradation_among_many_is_controlled_for_false_discoveries():
+    """Precision's p = 0.03 alone among six metric tests: chance (BH needs 0.05 / 6); AUC's p = 0.001 stands."""
+    from stresstests.engine.categories.tabular.model_performance import control_false_discoveries
+
+    results = [_metric_result("precision", 0.03), _metric_result("auc", 0.001, SEVERITY_ALERT)]
+    results += [_metric_result(key, 0.5, SEVERITY_PASS) for key in ("recall", "f1", "accuracy", "false_positive_rate")]
+    control_false_discoveries(results)
+    precision, auc = results[0].cases[0], results[1].cases[0]
+    assert precision.severity == SEVERITY_PASS and precision.details["severity_before_cap"] == SEVERITY_WARNING
+    assert auc.severity == SEVERITY_ALERT
+
+
+def test_tiny_data_raises_no_model_performance_alert_from_chance():
+    """200 rows of two samples of the same problem: no Model Performance Warning or Alert survives."""
+    reference, evaluation = scored_frame(200, 1, signal=1.0), scored_frame(200, 2, signal=1.0)
+    report = run_stress_test(reference=reference, evaluation=evaluation,
+                             config=RunConfig(categories=["model_performance"]),
+                             data_params=DataParams(label_col="label", pred_col="preds"), model_task=BINARY)
+    raised = [case for category in report["categories"] for test in category["tests"]
+              for case in test["test_cases"] if case["severity"] != SEVERITY_PASS]
+    assert raised == []
