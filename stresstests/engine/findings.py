@@ -450,7 +450,11 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
 
 def _drift_title(group: Group, items: list[Item], names: str) -> str:
     if not group.features:
-        return f"The {_names(_test_names_list(items))} changed between reference and evaluation."
+        # Prediction or label drift with no drifted feature to join: the test's own sentence says what moved
+        # ("The model's predictions have drifted (PSI 0.31 ...): ..."), not "The Prediction Drift changed".
+        sentence = next((i.case.get("finding") for i in items if i.case.get("finding")), "")
+        return sentence or f"{_names(_test_names_list(items))}: the distribution changed between reference and " \
+                           "evaluation."
     # The features that drifted, most important first, each with its own statistic; a feature merged in by its
     # subsets' overlap did not drift and shows up in the subsets' clause instead.
     drifted = _drifted_features(group) or group.features[:1]

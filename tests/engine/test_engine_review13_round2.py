@@ -305,3 +305,12 @@ def test_tiny_data_raises_no_model_performance_alert_from_chance():
     raised = [case for category in report["categories"] for test in category["tests"]
               for case in test["test_cases"] if case["severity"] != SEVERITY_PASS]
     assert raised == []
+
+
+def test_prediction_drift_alone_is_titled_by_its_own_sentence():
+    """No drifted feature to join (an unseen-category feature is no longer a 'drift'): not "The Prediction Drift
+    changed between reference and evaluation"."""
+    sentence = "The model's predictions have drifted (PSI 0.31 >= 0.2): the average prediction moved from 0.2 to 0.3."
+    case = _case([], SEVERITY_WARNING, psi=0.31) | {"finding": sentence}
+    categories = [_category("TEST_CATEGORY_TYPE_DRIFT", {"prediction_drift": [case]})]
+    assert build_key_findings(categories)[0]["title"] == sentence
