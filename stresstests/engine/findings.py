@@ -467,7 +467,10 @@ def _drift_title(group: Group, items: list[Item], names: str) -> str:
     if any(not i.features and _is_drift(i) for i in items):
         parts.append("and the model's predictions moved with it")
     parts.append(_subsets_clause(group))
-    return " ".join(p for p in parts if p).replace(" ;", ";") + f" ({_agree(items)})."
+    title = " ".join(p for p in parts if p).replace(" ;", ";")
+    if title.endswith(")"):   # "... evaluation (PSI 3.58; 3 tests agree)", not "(PSI 3.58) (3 tests agree)"
+        return f"{title[:-1]}; {_agree(items)})."
+    return f"{title} ({_agree(items)})."
 
 
 def _subsets_clause(group: Group) -> str:
