@@ -130,6 +130,14 @@ class Schema:
     query_col: str | None = None              # ranking: the column grouping rows into queries (a role, not a feature)
     # Columns kept out of the features with the reason, e.g. [{"column": "preds", "reason": "..."}].
     left_out_columns: list[dict] = field(default_factory=list)
+    # What the model is given, in the dataset's column order: the features plus left-out columns (a real input that
+    # looks like model output is still an input; it is only not tested as a feature). None: the features.
+    inputs: list[str] | None = None
+
+    @property
+    def model_inputs(self) -> list[str]:
+        """Columns the model is called with (the dataset's columns, minus label, prediction and timestamp)."""
+        return list(self.inputs) if self.inputs is not None else list(self.features)
 
     @property
     def tested_features(self) -> list[str]:
@@ -162,7 +170,7 @@ class Context:
         if self.cache is None and self.model is not None:
             from stresstests.engine.models import PredictionCache
 
-            self.cache = PredictionCache(self.model, features=self.schema.features, model_task=self.model_task)
+            self.cache = PredictionCache(self.model, features=self.schema.model_inputs, model_task=self.model_task)
 
     # -- availability -------------------------------------------------------------------------------------------
     @property
@@ -179,7 +187,7 @@ class Context:
 
     # -- model ----------------------------------------------------------------------------------------------------
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Predictions for `frame` (any columns; the model sees only schema.features), cached per row content."""
+        """Predictions for `frame` (any columns; the model sees only schema.model_inputs), cached per row content."""
         if self.cache is None:
             from stresstests.engine.errors import ModelLoadError
 

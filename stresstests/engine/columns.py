@@ -10,8 +10,9 @@ on with `keep_as_features`) is prediction-like when it is numeric and
   follows the label closely (|Pearson r| >= 0.7); or
 - whatever its name, it holds probabilities and ranks a 0/1 label almost like a model would (AUC >= 0.85 either way).
 
-Each such column is left out of the features with a recorded reason; the CLI and the wizard propose it as the
-prediction column.
+Each such column is left out of the *tested* features with a recorded reason that says how to keep it; the model is
+still given it (the model's input is the dataset's columns: a real input such as a prior score must reach the model).
+The CLI and the wizard propose it as the prediction column.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PREDICTION_NAME = re.compile(
     r"|_(preds?|predictions?|prob|probs|proba|probability|score|output)$",
     re.IGNORECASE,
 )
+KEEP_CHECKBOX = "Test columns that look like predictions as features"   # label of the wizard checkbox
 LABEL_AUC = 0.85
 PROPOSAL = ("Name it as the prediction column to use it as the model's predictions, or list it in keep_as_features to "
             "test it as a feature.")
@@ -55,7 +57,8 @@ def _reason(values: pd.Series, name: str, labels: pd.Series | None, model_task: 
         return None
     probabilities = bool(present.between(0.0, 1.0).all() and not present.isin((0.0, 1.0)).all())
     named = bool(PREDICTION_NAME.search(name))
-    tail = "so it was left out of the features."
+    tail = (f"so it is not tested as a feature (the model is still given it). To test it as a feature, run with "
+            f"--keep-as-features {name} or tick \"{KEEP_CHECKBOX}\" in the wizard.")
     if named and probabilities:
         return f"Column {name!r} looks like model output (named like a prediction, values between 0 and 1), {tail}"
     if model_task == MODEL_TASK_REGRESSION:

@@ -8,6 +8,8 @@ causes, not the restatements, so each failing test case is assigned to exactly o
 - `drift`: a feature whose values changed between reference and evaluation, with what points at the same feature
   (Drift and Abnormal Inputs cases, its weak subsets, its subsets' degradation). Prediction and label drift join the
   drifted feature with the largest model impact: the predictions moved because an input moved.
+- `abnormal_inputs`: a feature with unusual evaluation values (Abnormal Inputs) and no Drift case: not titled as a
+  change of the feature, since only a Drift test measures one.
 - `subset`: a feature whose subsets the model serves worse (Subset Performance and Subset Performance Degradation).
   Two features whose flagged subsets are nearly the same rows (overlap coefficient >= 0.8, e.g. city = Sao Paolo and
   country = BRA) are one cause.
@@ -19,10 +21,15 @@ causes, not the restatements, so each failing test case is assigned to exactly o
   `robustness` (a family of corruptions: extreme values, missing values, malformed categories), `attack`
   (adversarial tests), `data_quality` (per Data Cleanliness test), `not_run` (tests that raised an error).
 
-Ranking: worst severity first; then the kind, in the order above (a change in the data comes before what it causes,
-observed problems before simulated ones); then the largest `importance_score` of the cause's cases. At most
-`MAX_KEY_FINDINGS` entries: beyond that, the lowest-ranked causes of the kind with the most entries are merged (their
-tests stay listed), so no Warning or Alert is ever dropped.
+Two features are merged by row overlap only when both flagged subsets are a minority of the evaluation rows (< 50 %):
+a subset holding nearly every row overlaps everything. A drift title names the features that drifted (Drift cases),
+most important first, each with its own statistic.
+
+Ranking: the over-fitted reference first (it changes how every other entry reads); then worst severity; then the
+kind, in the order above (a change in the data comes before what it causes, observed problems before simulated ones);
+then the largest `importance_score` of the cause's cases. At most `MAX_KEY_FINDINGS` entries: beyond that, the
+lowest-ranked causes of the kind with the most entries are merged (their tests stay listed), so no Warning or Alert is
+ever dropped, and the merged entry's title says how many separate causes it holds and names each.
 """
 
 from __future__ import annotations
@@ -48,15 +55,17 @@ from stresstests.engine.vocabulary import (
     TEST_CATEGORY_TYPE_TRANSFORMATIONS,
     worst_severity,
 )
-from stresstests.engine.metrics import METRICS, metric_priority
+from stresstests.engine.metrics import METRICS, is_directed, metric_priority
 
 MAX_KEY_FINDINGS = 8
 SAME_ROWS_OVERLAP = 0.8     # two flagged subsets sharing this share of the smaller one are the same rows
 MIN_OVERLAP_ROWS = 20
+MAX_MERGED_SUBSET_SHARE = 0.5   # only subsets that are a minority of the evaluation rows are merged by overlap
 STATISTIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS divergence", "kolmogorov_smirnov": "KS statistic",
                     "wasserstein_distance": "Wasserstein distance"}
 
 KIND_DRIFT = "drift"
+KIND_ABNORMAL = "abnormal_inputs"
 KIND_PERFORMANCE = "performance"
 KIND_SUBSET = "subset"
 KIND_FAIRNESS = "fairness"
@@ -66,7 +75,10 @@ KIND_ROBUSTNESS = "robustness"
 KIND_ATTACK = "attack"
 KIND_OVERFIT = "overfit_reference"
 KIND_NOT_RUN = "not_run"
-KIND_ORDER = (KIND_DRIFT, KIND_PERFORMANCE, KIND_SUBSET, KIND_FAIRNESS, KIND_DATA_QUALITY, KIND_CRASH,
+KIND_LABELS = {KIND_DRIFT: "drift", KIND_ABNORMAL: "unusual-input", KIND_PERFORMANCE: "performance",
+               KIND_SUBSET: "weak-subset", KIND_FAIRNESS: "fairness", KIND_DATA_QUALITY: "data-quality",
+               KIND_CRASH: "crash", KIND_ROBUSTNESS: "robustness", KIND_ATTACK: "attack"}
+KIND_ORDER = (KIND_DRIFT, KIND_ABNORMAL, KIND_PERFORMANCE, KIND_SUBSET, KIND_FAIRNESS, KIND_DATA_QUALITY, KIND_CRASH,
               KIND_ROBUSTNESS, KIND_ATTACK, KIND_OVERFIT, KIND_NOT_RUN)
 
 # Transformations that break the model the same way are one failure mode.
@@ -113,6 +125,7 @@ class Group:
     key: tuple
     items: list[Item] = field(default_factory=list)
     merged_from: int = 1      # how many root causes this entry stands for (more than 1 only after the cap)
+    parts: list[str] = field(default_factory=list)   # after the cap: one short name per merged root cause
 
     @property
     def severity(self) -> str:
@@ -130,7 +143,9 @@ class Group:
         return max((item.importance for item in self.items), default=0.0)
 
     def rank(self) -> tuple:
-        return (-SEVERITY_ORDER.get(self.severity, -1), KIND_ORDER.index(self.kind), -self.impact)
+        # An over-fitted reference comes first whatever its severity: it changes how every other entry reads.
+        return (self.kind != KIND_OVERFIT, -SEVERITY_ORDER.get(self.severity, -1), KIND_ORDER.index(self.kind),
+                -self.impact)
 
 
 def _item_rank(item: Item) -> tuple:
@@ -201,9 +216,19 @@ def _assign(items: list[Item], overfit: dict | None) -> list[Group]:
         kind, key = _root_cause(item, overfit)
         groups.setdefault(key, Group(kind, key)).items.append(item)
     for group in groups.values():
-        if group.kind == KIND_SUBSET and any(_is_drift(item) for item in group.items):
-            group.kind = KIND_DRIFT   # the feature changed: its weak subsets are part of that story
+        if group.kind == KIND_SUBSET:
+            group.kind = _feature_kind(group.items)
     return list(groups.values())
+
+
+def _feature_kind(items: list[Item]) -> str:
+    """A feature that drifted (a Drift-category case) is a change, and its weak subsets are part of that story;
+    unusual inputs alone (Abnormal Inputs) are not a change of the feature's distribution."""
+    if any(item.category == TEST_CATEGORY_TYPE_DRIFT for item in items):
+        return KIND_DRIFT
+    if any(item.category == TEST_CATEGORY_TYPE_ABNORMAL_INPUTS for item in items):
+        return KIND_ABNORMAL
+    return KIND_SUBSET
 
 
 def _root_cause(item: Item, overfit: dict | None) -> tuple[str, tuple]:
@@ -258,7 +283,7 @@ def _merge_same_rows(groups: list[Group], subset_rows: SubsetRows) -> list[Group
             merged.append(group)
         else:
             target.items.extend(group.items)
-            target.kind = KIND_DRIFT if KIND_DRIFT in (target.kind, group.kind) else target.kind
+            target.kind = _feature_kind(target.items)
     return [g for g in groups if g.key[0] != "feature"] + merged
 
 
@@ -266,12 +291,18 @@ def _same_rows(first: Group, second: Group, subset_rows: SubsetRows) -> bool:
     for a in _flagged_subsets(first):
         for b in _flagged_subsets(second):
             rows_a, rows_b = subset_rows.get(a), subset_rows.get(b)
-            if rows_a is None or rows_b is None:
+            if rows_a is None or rows_b is None or _majority(rows_a) or _majority(rows_b):
                 continue
             smaller = min(int(rows_a.sum()), int(rows_b.sum()))
             if smaller >= MIN_OVERLAP_ROWS and int((rows_a & rows_b).sum()) >= SAME_ROWS_OVERLAP * smaller:
                 return True
     return False
+
+
+def _majority(rows: np.ndarray) -> bool:
+    """A subset holding most rows (amount >= 123.5 with 99.95 % after a x1000 change) overlaps every other subset:
+    its overlap says nothing about a shared cause."""
+    return len(rows) > 0 and float(np.mean(rows)) >= MAX_MERGED_SUBSET_SHARE
 
 
 def _flagged_subsets(group: Group) -> list[str]:
@@ -294,6 +325,19 @@ def _attach_dataset_drift(groups: list[Group]) -> list[Group]:
     return kept
 
 
+def _cause_name(group: Group) -> str:
+    """A few words naming one root cause, for the title of an entry the cap merged."""
+    subsets = _flagged_subsets(group)
+    if group.kind == KIND_DRIFT and group.features:
+        drifted = _drifted_features(group) or group.features
+        return f"{_names(drifted, limit=2)} changed"
+    if group.kind in (KIND_SUBSET, KIND_ABNORMAL) and (subsets or group.features):
+        return _names(subsets or group.features, limit=2)
+    if group.kind in (KIND_CRASH, KIND_ROBUSTNESS, KIND_DATA_QUALITY):
+        return _test_names(group.items, limit=2)
+    return _names(group.features, limit=2) or _test_names(group.items, limit=2)
+
+
 def _cap(ranked: list[Group], limit: int) -> list[Group]:
     """Merge the lowest-ranked causes of the most frequent kind until at most `limit` remain."""
     ranked = list(ranked)
@@ -304,6 +348,7 @@ def _cap(ranked: list[Group], limit: int) -> list[Group]:
         if len(same) < 2:
             same = ranked[-2:]
         last, before = same[-1], same[-2]
+        before.parts = (before.parts or [_cause_name(before)]) + (last.parts or [_cause_name(last)])
         before.items.extend(last.items)
         before.merged_from += last.merged_from
         ranked.remove(last)
@@ -368,15 +413,23 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
         return (f"The reference looks like the model's training data ({METRICS[overfit['metric']].display} "
                 f"{overfit['reference']:.3f} on the reference, {overfit['evaluation']:.3f} on evaluation): "
                 f"{len(items)} degradation case(s) compare with an over-fitted baseline.")
+    if group.merged_from > 1 and group.parts:
+        # The cap merged separate causes: say so and name each, never one sentence that reads as one cause.
+        shown = "; ".join(group.parts[:4]) + (f"; and {len(group.parts) - 4} more" if len(group.parts) > 4 else "")
+        return (f"{group.merged_from} separate {KIND_LABELS.get(group.kind, group.kind)} causes, merged to keep this "
+                f"list short: {shown} ({_agree(items)}).")
     if group.kind == KIND_PERFORMANCE:
+        if not any(_directed(i) for i in items):   # only shifts (positive rate, average prediction): no "worse"
+            return f"The model's outputs shifted on the evaluation set ({_performance_change(items)})."
         return f"The model performs worse on the evaluation set than on the reference ({_performance_change(items)})."
     if group.kind == KIND_DRIFT:
         return _drift_title(group, items, names)
+    if group.kind == KIND_ABNORMAL:
+        return _abnormal_title(group, items, names)
     if group.kind == KIND_SUBSET:
-        if group.merged_from > 1:
-            return (f"The model serves subsets of {len(group.features)} features ({names}) worse than the rest of the "
-                    f"evaluation set, each a smaller cause: {tests} agree.")
         subsets = _names(_flagged_subsets(group), limit=2)
+        if not any(_directed(i) for i in items):
+            return f"The model's outputs on {subsets or names} differ from the rest of the evaluation set: {tests}."
         return f"The model serves {subsets or names} worse than the rest of the evaluation set: {tests} agree."
     if group.kind == KIND_FAIRNESS:
         subset = next((i.case.get("subset") for i in items if i.case.get("subset")), None)
@@ -397,18 +450,75 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
 
 def _drift_title(group: Group, items: list[Item], names: str) -> str:
     if not group.features:
-        return f"The {_names(_test_names_list(items))} changed between reference and evaluation."
-    statistic = next((key_metric(i.case) for i in items if i.category == TEST_CATEGORY_TYPE_DRIFT and i.features
-                      and key_metric(i.case)[0] in STATISTIC_LABELS), (None, None))
-    shown = f" ({STATISTIC_LABELS.get(statistic[0], statistic[0])} {statistic[1]:.3g})" \
-        if isinstance(statistic[1], (int, float)) else ""
-    parts = [f"{names} changed between reference and evaluation{shown}"]
+        # Prediction or label drift with no drifted feature to join: the test's own sentence says what moved
+        # ("The model's predictions have drifted (PSI 0.31 ...): ..."), not "The Prediction Drift changed".
+        sentence = next((i.case.get("finding") for i in items if i.case.get("finding")), "")
+        return sentence or f"{_names(_test_names_list(items))}: the distribution changed between reference and " \
+                           "evaluation."
+    # The features that drifted, most important first, each with its own statistic; a feature merged in by its
+    # subsets' overlap did not drift and shows up in the subsets' clause instead.
+    drifted = _drifted_features(group) or group.features[:1]
+    if len(drifted) == 1:   # "country changed between reference and evaluation (PSI 0.766)"
+        parts = [f"{drifted[0]} changed between reference and evaluation{_statistic(group, drifted[0])}"]
+    else:
+        shown = [f"{feature}{_statistic(group, feature)}" for feature in drifted[:3]]
+        shown += [f"{len(drifted) - 3} more"] if len(drifted) > 3 else []
+        parts = [f"{', '.join(shown[:-1])} and {shown[-1]} changed between reference and evaluation"]
     if any(not i.features and _is_drift(i) for i in items):
         parts.append("and the model's predictions moved with it")
-    subsets = [s for s in _flagged_subsets(group)]
-    if subsets:
-        parts.append(f"; the model serves {_names(subsets, limit=2)} worse")
-    return " ".join(parts).replace(" ;", ";") + f" ({len(_test_names_list(items))} tests agree)."
+    parts.append(_subsets_clause(group))
+    title = " ".join(p for p in parts if p).replace(" ;", ";")
+    if title.endswith(")"):   # "... evaluation (PSI 3.58; 3 tests agree)", not "(PSI 3.58) (3 tests agree)"
+        return f"{title[:-1]}; {_agree(items)})."
+    return f"{title} ({_agree(items)})."
+
+
+def _subsets_clause(group: Group) -> str:
+    """"; the model serves city = Rome worse" (metrics with a better direction) or "; its outputs differ on ..."."""
+    worse = list(dict.fromkeys(i.case["subset"] for i in group.items if i.case.get("subset") and _directed(i)))
+    if worse:
+        return f"; the model serves {_names(worse, limit=2)} worse"
+    shifted = _flagged_subsets(group)
+    return f"; the model's outputs differ on {_names(shifted, limit=2)}" if shifted else ""
+
+
+def _directed(item: Item) -> bool:
+    """A case of a metric with a better direction (AUC, recall); a positive rate or an average prediction only
+    shifts. The subset and drift tests are named after their metric: subset_recall, subset_drift_recall."""
+    test_type = item.test["test_type"]
+    metric = test_type.removeprefix("subset_drift_").removeprefix("subset_")
+    return is_directed(metric) if metric in METRICS else True
+
+
+def _drifted_features(group: Group) -> list[str]:
+    """Features with a Drift-category case, the most important first (the order the title names them in)."""
+    drift_items = sorted((i for i in group.items if i.category == TEST_CATEGORY_TYPE_DRIFT and i.features),
+                         key=_item_rank)
+    names: list[str] = []
+    for item in drift_items:
+        names.extend(f for f in item.features if f not in names)
+    return names
+
+
+def _statistic(group: Group, feature: str) -> str:
+    """" (PSI 0.766)": the feature's own drift statistic, from its highest-ranked Drift case."""
+    for item in sorted(group.items, key=_item_rank):
+        if item.category == TEST_CATEGORY_TYPE_DRIFT and item.features == [feature]:
+            name, value = key_metric(item.case)
+            if name in STATISTIC_LABELS and isinstance(value, (int, float)):
+                return f" ({STATISTIC_LABELS[name]} {value:.3g})"
+    return ""
+
+
+def _abnormal_title(group: Group, items: list[Item], names: str) -> str:
+    unusual = _names(_test_names_list([i for i in items if i.category == TEST_CATEGORY_TYPE_ABNORMAL_INPUTS]))
+    title = f"{names} holds evaluation values the reference does not explain ({unusual})"
+    return title + _subsets_clause(group) + f" ({_agree(items)})."
+
+
+def _agree(items: list[Item]) -> str:
+    count = len(_test_names_list(items))
+    return "1 test" if count == 1 else f"{count} tests agree"
 
 
 def _performance_change(items: list[Item]) -> str:

@@ -26,6 +26,9 @@ class MetricInfo:
     higher_is_better: bool
     needs_labels: bool = True
     bounded: bool = True            # in [0, 1]: gaps are absolute; otherwise gaps are relative to the overall value
+    # False: no better direction (a positive rate, an average prediction, a spread of predictions); a change is a
+    # shift, never "worse", and is judged in both directions.
+    directed: bool = True
 
 
 METRICS: dict[str, MetricInfo] = {m.name: m for m in [
@@ -36,7 +39,7 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("recall", "Recall", True),
     MetricInfo("false_positive_rate", "False Positive Rate", False),
     MetricInfo("false_negative_rate", "False Negative Rate", False),
-    MetricInfo("positive_prediction_rate", "Positive Prediction Rate", False, needs_labels=False),
+    MetricInfo("positive_prediction_rate", "Positive Prediction Rate", False, needs_labels=False, directed=False),
     MetricInfo("log_loss", "Log Loss", False, bounded=False),
     MetricInfo("brier", "Brier Score", False),
     MetricInfo("prediction_variance_positive_labels", "Prediction Variance (Positive Labels)", False, bounded=False),
@@ -53,8 +56,10 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("msle", "MSLE", False, bounded=False),
     MetricInfo("mape", "Weighted MAPE", False, bounded=False),   # sum |error| / sum |target|: see _mape
     MetricInfo("r2", "R2", True, bounded=False),
-    MetricInfo("prediction_variance", "Prediction Variance", False, needs_labels=False, bounded=False),
-    MetricInfo("average_prediction", "Average Prediction", False, needs_labels=False, bounded=False),
+    MetricInfo("prediction_variance", "Prediction Variance", False, needs_labels=False, bounded=False,
+               directed=False),
+    MetricInfo("average_prediction", "Average Prediction", False, needs_labels=False, bounded=False,
+               directed=False),
     # Ranking (ranking.py): per query, averaged over queries. Average Rank is in rows, so its gaps are relative.
     MetricInfo("ndcg", "NDCG", True),
     MetricInfo("mrr", "Mean Reciprocal Rank", True),
@@ -132,6 +137,11 @@ def primary_metric(model_task: str) -> str:
 
 def higher_is_better(metric: str) -> bool:
     return METRICS[metric].higher_is_better
+
+
+def is_directed(metric: str) -> bool:
+    """Whether the metric has a better direction (AUC up, RMSE down); see MetricInfo.directed."""
+    return metric in METRICS and METRICS[metric].directed
 
 
 def positive_scores(predictions: np.ndarray) -> np.ndarray:

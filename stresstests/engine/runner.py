@@ -92,6 +92,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     schema = infer_schema(sampled_reference, data_params, config, model_task=model_task)
     known = {column["column"] for column in schema.left_out_columns}
     schema.left_out_columns += [column for column in one_sided if column["column"] not in known]
+    one_sided_names = {column["column"] for column in one_sided}
+    schema.inputs = [c for c in schema.model_inputs if c not in one_sided_names]   # the other side lacks it
     tracker.step(f"Profiling the reference data ({len(sampled_reference)} rows, {len(schema.tested_features)} "
                  "features)", 0.02)
     profile = build_profile(sampled_reference[[*schema.tested_features, *_label(schema)]],
@@ -173,7 +175,8 @@ def _one_sided_prediction_like(reference: pd.DataFrame, evaluation: pd.DataFrame
         for column in prediction_like_columns(frame, candidates=only, label_col=data_params.label_col,
                                               model_task=model_task):
             column["reason"] = column["reason"].replace("looks like model output",
-                                                        f"(only in the {name} dataset) looks like model output")
+                                                        f"(only in the {name} dataset) looks like model output"
+                                                        ).replace(" (the model is still given it)", "")
             found.append(column)
     return found
 
@@ -223,6 +226,7 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         raise DataLoadError(f"Protected feature(s) or keep_as_features {', '.join(map(str, unknown))} are not columns "
                             "of the data.")
     left_out = _prediction_like(reference, features, data_params, model_task)
+    inputs = list(features)   # a left-out column is still given to the model; it is only not tested
     features = [c for c in features if c not in {column["column"] for column in left_out}]
     return Schema(
         label_col=data_params.label_col, pred_col=data_params.pred_col, timestamp_col=data_params.timestamp_col,
@@ -231,7 +235,7 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
         class_names=data_params.class_names, intersections=_intersections(data_params, reference),
         embeddings=_embeddings(data_params, reference), query_col=query_column(data_params.ranking_info),
-        left_out_columns=left_out,
+        left_out_columns=left_out, inputs=inputs,
     )
 
 
@@ -394,6 +398,9 @@ def run_tests(ctx: Context, tracker: RunProgress) -> list[TestResult]:
         result = run_one(ctx, test)
         tracker.test_finished(position, _outcome(result))
         results.append(result)
+    from stresstests.engine.categories.tabular.model_performance import control_false_discoveries
+
+    control_false_discoveries(results)   # Benjamini-Hochberg across the Model Performance metric tests
     return results
 
 

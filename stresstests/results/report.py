@@ -418,7 +418,7 @@ def moved_worse(higher_is_better: bool | None, before: float | None, after: floa
 # may be right when more fraud arrives), so the page says the value shifted.
 UNDIRECTED_METRICS = frozenset({"positive_prediction_rate", "average_prediction", "prediction_variance"})
 KEY_FINDING_KIND_LABELS = {
-    "drift": "Data drift", "performance": "Model performance", "subset": "Weak subset", "fairness": "Fairness",
+    "drift": "Data drift", "abnormal_inputs": "Abnormal inputs", "performance": "Model performance", "subset": "Weak subset", "fairness": "Fairness",
     "data_quality": "Data quality", "crash": "Crash", "robustness": "Robustness", "attack": "Attack",
     "overfit_reference": "Over-fitted reference", "not_run": "Not run",
 }

@@ -287,6 +287,8 @@ def test_an_unseen_category_in_many_rows_is_still_raised():
     frame = frame.assign(label=(frame["x1"] > 0).astype(int), preds=sigmoid(2 * frame["x1"]))
     evaluation = frame.copy()
     evaluation.loc[:249, "city"] = "Tokyo"
+    # The model knows nothing of Tokyo: its scores there are coin flips (rows it serves no worse are not raised).
+    evaluation.loc[:249, "preds"] = rng.random(250)
     city = case_for(run(build(frame, evaluation, MODEL_TASK_BINARY_CLASSIFICATION), "unseen_categorical"), "city")
     assert city.severity in (SEVERITY_WARNING, SEVERITY_ALERT) and city.metrics["severity_capped"] is False
 
@@ -348,7 +350,8 @@ def test_planted_defects_are_found_on_the_multiclass_problem():
     reference = multiclass_problem(6000, 0)
     evaluation = multiclass_problem(6000, 1)
     evaluation["amount"] *= 1.5                                   # a unit change
-    evaluation.loc[:299, "shop"] = "Z"                            # a new shop in 5 % of rows
+    evaluation.loc[:299, "shop"] = "Z"                            # a new shop in 5 % of rows ...
+    evaluation.loc[:299, CLASS_COLUMNS] = 0.25                    # ... the model knows nothing about
     weak = evaluation["visits"] == 0                              # the model guesses for visitors with no visit
     evaluation.loc[weak, CLASS_COLUMNS] = 0.25
     found = raised(build(reference, evaluation, MODEL_TASK_MULTICLASS_CLASSIFICATION), CALIBRATED_CATEGORIES)

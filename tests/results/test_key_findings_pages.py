@@ -46,7 +46,7 @@ def test_what_must_be_read_first_comes_before_the_findings(client_for, owner, fi
     report["run"]["reference_check"] = {"overfit": True, "metric": "auc", "reference": 1.0, "evaluation": 0.96,
                                         "message": "The reference looks like the model's training data: planted."}
     report["run"]["schema"]["left_out_columns"] = [
-        {"column": "preds", "reason": "Column 'preds' looks like model output, so it was left out of the features.",
+        {"column": "preds", "reason": "Column 'preds' looks like model output, so it is not tested as a feature.",
          "proposal": "Name it as the prediction column."}]
     page = overview(client_for(owner), finished_run(report))
     first = page.index("Read this first")

@@ -371,7 +371,7 @@ class FeatureDrift(DriftTest):
         result = {i: (ctx.evaluation_predictions, distributions[i].reweighting(), "reweighting")
                   for i in drifted if i not in transportable}
         if transportable:
-            base = ctx.evaluation[ctx.schema.features]
+            base = ctx.evaluation[ctx.schema.model_inputs]
             variants = []
             for i in transportable:
                 profile = ctx.profile[features[i]]

@@ -8,7 +8,15 @@ put back on its reference distribution, re-scored once per run and shared.
 Each metric test checks the evaluation value against an optional absolute threshold (`performance_thresholds`) and the
 reference-to-evaluation degradation against the test's `[warning, alert]` thresholds. A degradation counts only when
 it is beyond sampling noise (one-sided z-test on the two metrics' standard errors at `significance_level`).
-For metrics without a natural [0, 1] scale (RMSE, MAPE, variances ...) the degradation is relative to the reference.
+For metrics without a natural [0, 1] scale (RMSE, MAPE, variances ...) the degradation is relative to the reference,
+except the average prediction: its shift is measured in standard deviations of the predictions (a standardised
+difference, thresholds 0.2 and 0.5), since relative to a mean near zero any shift looks huge. Metrics without a better
+direction (positive prediction rate, prediction variance, average prediction) are judged both ways and their findings
+say "shifted", never "worse".
+A run controls the false-discovery rate across its metric tests (Benjamini-Hochberg, `control_false_discoveries`):
+on 200 rows a dozen metrics of one model give chance "degradations".
+Average Thresholded Confidence estimates the accuracy without evaluation labels; when the evaluation set has labels,
+the measured accuracy decides (Accuracy test) and the estimate is stated next to it, never raised on its own.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from stresstests.engine.metrics import (
     positive_scores,
     undefined_reason,
 )
-from stresstests.engine.severity import exceeds_with_confidence_p, severity_for
+from stresstests.engine.severity import benjamini_hochberg, exceeds_with_confidence_p, severity_for
 from stresstests.engine.categories.tabular.data_impact import metric_change
 
 CATEGORY = TEST_CATEGORY_TYPE_MODEL_PERFORMANCE
@@ -40,6 +48,9 @@ MIN_CLASS_SIZE = 10   # members of the scarcest class a metric rests on (see met
 _BOUNDED = (0.03, 0.06)      # absolute drop, e.g. AUC 0.80 -> 0.76 warns
 _RELATIVE = (0.10, 0.20)     # relative rise of an error, e.g. RMSE +10 % warns
 _VARIANCE = (0.25, 0.50)     # relative rise of a prediction variance (noisier, so wider)
+# The average prediction's shift in standard deviations of the predictions (a standardised difference, Cohen's d):
+# relative to a mean near zero, a 0.09-SD shift reads as "883 %".
+_STANDARDISED = (0.2, 0.5)
 _METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tuple[float, float]], ...] = (
     ("accuracy", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
     ("auc", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), (0.6, 0.5), _BOUNDED),
@@ -62,10 +73,11 @@ _METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tupl
     ("msle", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
     ("mape", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
     ("prediction_variance", frozenset({MODEL_TASK_REGRESSION}), None, _VARIANCE),
-    ("average_prediction", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
+    ("average_prediction", frozenset({MODEL_TASK_REGRESSION}), None, _STANDARDISED),
 )
-# Metrics whose change is a problem in either direction.
-_TWO_SIDED = frozenset({"average_prediction"})
+# Metrics whose change is a problem in either direction: those without a better direction.
+_TWO_SIDED = frozenset(name for name, info in METRICS.items() if not info.directed)
+STANDARDISED_METRICS = frozenset({"average_prediction"})
 
 
 def degradation(metric: str, reference: float, evaluation: float) -> float:
@@ -104,6 +116,9 @@ class MetricDegradationTest(StressTest):
                            f"{undefined_reason(self.metric)}.")
         gap = degradation(self.metric, ref_value, eval_value)
         p_value = degradation_p_value(self.metric, reference, evaluation)
+        spread = _prediction_spread(ctx) if self.metric in STANDARDISED_METRICS else None
+        if spread:
+            gap = abs(eval_value - ref_value) / spread
         members = int(min(reference.support[0], evaluation.support[0]))
         # A change resting on a handful of class members (4 positives) is noise, whatever its p-value says.
         enough = members >= int(params.get("min_class_size", MIN_CLASS_SIZE))
@@ -115,14 +130,17 @@ class MetricDegradationTest(StressTest):
         metrics = {
             f"reference_{self.metric}": float(ref_value), f"evaluation_{self.metric}": float(eval_value),
             "degradation": float(gap), "degradation_p_value": p_value,
-            "relative_degradation": not METRICS[self.metric].bounded,
+            "relative_degradation": not METRICS[self.metric].bounded and not spread,
+            "standardised_difference": bool(spread),
             "evaluation_rows": int(evaluation.counts[0]), "reference_rows": int(reference.counts[0]),
             "class_members": members,
         }
-        finding, details = "", {"absolute_thresholds": absolute}
+        # Kept for the false-discovery control across the category's metric tests (control_false_discoveries).
+        finding, details = "", {"absolute_thresholds": absolute, "change_severity": change_severity,
+                                "absolute_severity": absolute_severity, "tested": bool(enough)}
         if severity != SEVERITY_PASS:
             finding = self._finding(ref_value, eval_value, gap, change_severity, absolute_severity, thresholds,
-                                    absolute)
+                                    absolute, standardised=bool(spread))
             explanations = explained_by(ctx, self.metric, float(ref_value), float(eval_value))
             metrics["explained_by"] = [e["feature"] for e in explanations]
             details["explained_by"] = explanations
@@ -143,8 +161,16 @@ class MetricDegradationTest(StressTest):
         return severity_for(value, (warning, alert), higher_is_worse=not higher_is_better)
 
     def _finding(self, ref_value: float, eval_value: float, gap: float, change_severity: str,
-                 absolute_severity: str, thresholds: tuple[float, float], absolute) -> str:
+                 absolute_severity: str, thresholds: tuple[float, float], absolute, *, standardised: bool = False
+                 ) -> str:
         display = METRICS[self.metric].display
+        if change_severity != SEVERITY_PASS and not METRICS[self.metric].directed:
+            # No better direction: a shift, stated in its own units, never "worse".
+            amount = (f"{gap:.2f} standard deviations of the predictions" if standardised
+                      else f"{gap:.3f}" if METRICS[self.metric].bounded else f"{gap:.1%}")
+            return (f"{display} shifted from {ref_value:.3g} on the reference set to {eval_value:.3g} on the "
+                    f"evaluation set (changed by {amount}, warning at {thresholds[0]:g}): the model's outputs moved "
+                    "on the newer data; whether that is better or worse depends on the outcomes.")
         if change_severity != SEVERITY_PASS:
             amount = f"{gap:.1%}" if not METRICS[self.metric].bounded else f"{gap:.3f}"
             return (f"{display} degraded from {ref_value:.3f} on the reference set to {eval_value:.3f} on the "
@@ -153,6 +179,39 @@ class MetricDegradationTest(StressTest):
         side = "below" if METRICS[self.metric].higher_is_better else "above"
         return (f"{display} on the evaluation set is {eval_value:.3f}, {side} the acceptable level "
                 f"{float(absolute[0]):g}: the model is too weak on this data whatever the reference says.")
+
+
+def _prediction_spread(ctx: Context) -> float | None:
+    """Pooled standard deviation of the reference and evaluation predictions (one column: regression)."""
+    values = [np.asarray(p, dtype=float) for p in (ctx.reference_predictions, ctx.evaluation_predictions)
+              if p is not None]
+    if len(values) != 2 or any(v.ndim != 1 or len(v) < 2 for v in values):
+        return None
+    spread = float(np.sqrt((np.nanvar(values[0], ddof=1) + np.nanvar(values[1], ddof=1)) / 2))
+    return spread if spread > 0 else None
+
+
+def control_false_discoveries(results: list, *, alpha: float = SIGNIFICANCE_LEVEL) -> None:
+    """Benjamini-Hochberg across the run's metric degradation tests (a dozen metrics of one model on the same rows):
+    a degradation not discovered at `alpha` no longer counts; an evaluation value below its absolute floor still
+    does. On 200 rows, one precision drop with p = 0.03 among 12 metrics is what chance gives."""
+    cases = [case for result in results if result.status == "completed" and isinstance(result.test, type)
+             and issubclass(result.test, MetricDegradationTest) for case in result.cases
+             if (case.details or {}).get("tested") and "degradation_p_value" in case.metrics]
+    if not cases:
+        return
+    discovered = benjamini_hochberg(np.array([case.metrics["degradation_p_value"] for case in cases]), alpha)
+    for case, found in zip(cases, discovered):
+        case.metrics["false_discovery_controlled"] = bool(found)
+        change = case.details.get("change_severity", SEVERITY_PASS)
+        if found or change == SEVERITY_PASS:
+            continue
+        absolute = case.details.get("absolute_severity", SEVERITY_PASS)
+        case.details["severity_before_cap"] = case.severity
+        case.severity = absolute
+        case.finding = "" if absolute == SEVERITY_PASS else case.finding
+        if absolute == SEVERITY_PASS:
+            case.importance_score = 0.0
 
 
 # A drifted feature explains a degradation when putting it back on its reference distribution recovers at least
@@ -298,16 +357,34 @@ class AverageThresholdedConfidence(StressTest):
         severity = severity_for(drop, thresholds) if significant else SEVERITY_PASS
         metrics = {"reference_accuracy": reference_accuracy, "estimated_evaluation_accuracy": estimate,
                    "confidence_threshold": threshold, "estimated_accuracy_drop": drop, "p_value": p_value}
-        if ctx.evaluation_labels is not None:
-            known = ~np.isnan(ctx.evaluation_labels)
-            metrics["evaluation_accuracy"] = float(_correct(ctx.model_task, ctx.evaluation_labels[known],
-                                                            ctx.evaluation_predictions[known]).mean())
+        measured = _measured_accuracy(ctx)
+        if measured is not None:
+            # With labels the accuracy is measured (the Accuracy test judges it); an estimate from confidence alone
+            # must not contradict it, so it is stated next to the measured value and raises nothing.
+            metrics["evaluation_accuracy"] = measured
+            metrics["superseded_by_labels"] = True
+            finding = (f"Judging by its confidence alone, the model's accuracy on the evaluation set would be about "
+                       f"{estimate:.3f}; the evaluation set has labels, and the measured accuracy is {measured:.3f} "
+                       f"(reference {reference_accuracy:.3f}), which the Accuracy test judges. The estimate is not "
+                       "used.") if severity != SEVERITY_PASS else ""
+            return [TestCase(features=[], severity=SEVERITY_PASS, metrics=metrics, importance_score=0.0,
+                             finding=finding, details={"severity_before_cap": severity})]
         finding = "" if severity == SEVERITY_PASS else (
             f"Judging by its confidence alone, the model's accuracy on the evaluation set is about {estimate:.3f}, "
             f"down from {reference_accuracy:.3f} on the reference set: expect more errors even before labels "
             "confirm it.")
         return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=max(drop, 0.0),
                          finding=finding)]
+
+
+def _measured_accuracy(ctx: Context) -> float | None:
+    """Accuracy on the labelled evaluation rows (None without evaluation labels)."""
+    if ctx.evaluation_labels is None:
+        return None
+    known = ~np.isnan(ctx.evaluation_labels)
+    if not known.any():
+        return None
+    return float(_correct(ctx.model_task, ctx.evaluation_labels[known], ctx.evaluation_predictions[known]).mean())
 
 
 def _correct(model_task: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ fails when it degraded more than everything else. A subset fails only when
   `min_class_size` members of each class it needs (positives and negatives for AUC, actual positives for F1 and
   recall, predicted positives for precision; macro metrics average only the classes with that many members), as
   RIME's subset tests count class members, not rows: 286 rows with 4 positives say nothing about F1,
-- its gap (absolute for [0, 1] metrics, relative to the baseline otherwise) reaches the warning threshold, and
+- the lower 95 % confidence bound of its gap (absolute for [0, 1] metrics, relative to the baseline otherwise)
+  reaches the warning threshold (the alert threshold for an Alert), and
 - the gap is beyond sampling noise: the one-sided z-test of "gap <= 0" (standard errors from the metric's sampling
   distribution) survives Benjamini-Hochberg false-discovery control at `false_discovery_rate` across all subsets of
   all features in the test.
@@ -43,6 +44,7 @@ OTHER = "other"
 _BOUNDED = (0.10, 0.20)     # RIME's UI shows a 0.1 warning margin below the overall metric
 _RELATIVE = (0.25, 0.50)    # errors: 25 % worse than the baseline warns
 _VARIANCE = (0.50, 1.00)    # prediction variances are noisy and small: 50 % above the baseline warns
+LOWER_BOUND_Z = 1.96        # severity from the gap's lower 95 % confidence bound (see decide)
 
 _SUBSET_METRICS: dict[str, frozenset[str]] = {
     "accuracy": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
@@ -199,8 +201,11 @@ def decide(gaps: np.ndarray, errors: np.ndarray, valid: np.ndarray, thresholds: 
     p_values = exceeds_with_confidence_p(gaps, errors, 0.0)
     p_values = np.where(valid, p_values, np.nan)
     discovered = benjamini_hochberg(p_values, false_discovery_rate)
-    severities = [severity_for(float(gap), thresholds) if found else SEVERITY_PASS
-                  for gap, found in zip(gaps, discovered)]
+    # The severity is that of the gap's lower 95 % confidence bound, not of its point estimate: a subset with 38
+    # positives and a recall gap of 0.214 +- 0.14 is not known to be worse by the alert margin (nor the warning one).
+    lower_bounds = np.asarray(gaps, dtype=float) - LOWER_BOUND_Z * np.nan_to_num(np.asarray(errors, dtype=float))
+    severities = [severity_for(float(lower), thresholds) if found else SEVERITY_PASS
+                  for lower, found in zip(lower_bounds, discovered)]
     return severities, p_values
 
 
@@ -410,6 +415,12 @@ class SubsetPerformanceTest(_SubsetTestBase):
                        f"{float(grouped.values[first]):.3f} vs {overall:.3f} overall (worse by "
                        f"{_format_gap(self.metric, float(gap[first]))}), so the model serves these rows worse than "
                        "its overall score suggests.")
+            if not METRICS[self.metric].directed:
+                finding = (f"{len(outcome.failing)} subset(s) of {subsets.feature} ({_names(subsets, outcome)}) "
+                           f"differ significantly from the whole evaluation set: {_display(self.metric)} "
+                           f"{float(grouped.values[first]):.3f} vs {overall:.3f} overall (differs by "
+                           f"{_format_gap(self.metric, float(gap[first]))}), so the model's outputs on these rows "
+                           "are unlike the rest; a shift, not in itself worse.")
         details = _subset_details(subsets, grouped, rows, severities, overall, gap=gap, p_values=p_values,
                                   warning=thresholds[0], warning_line=thresholds[0])
         return _test_case(ctx, subsets, outcome, metrics, finding, details, outcome.worst_gap)
@@ -457,6 +468,12 @@ class SubsetDegradationTest(_SubsetTestBase):
                        f"({_format_gap(self.metric, float(gap[first]))} worse, "
                        f"{_overall_change(self.metric, overall_gap)}), so these rows are served worse than "
                        "when the model was validated.")
+            if not METRICS[self.metric].directed:
+                finding = (f"{_display(self.metric)} shifted in {len(outcome.failing)} subset(s) of "
+                           f"{subsets.feature} ({_names(subsets, outcome)}): {float(reference.values[first]):.3f} on "
+                           f"reference vs {float(evaluation.values[first]):.3f} on evaluation (changed by "
+                           f"{_format_gap(self.metric, float(gap[first]))}, against "
+                           f"{_format_gap(self.metric, overall_gap)} for all rows); a shift, not in itself worse.")
         excess_gap = gap - max(overall_gap, 0.0) if not np.isnan(overall_gap) else gap
         details = _subset_details(subsets, evaluation, subsets.rows("evaluation"), severities, None, gap=excess_gap,
                                   p_values=p_values, warning=thresholds[0],
