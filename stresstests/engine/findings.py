@@ -40,10 +40,8 @@ from typing import Any
 import numpy as np
 
 from stresstests.engine.vocabulary import (
-    SEVERITY_ALERT,
     SEVERITY_ORDER,
     SEVERITY_PASS,
-    SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_ABNORMAL_INPUTS,
     TEST_CATEGORY_TYPE_ADVERSARIAL,
     TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
