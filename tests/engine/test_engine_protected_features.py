@@ -33,6 +33,13 @@ def test_protected_feature_drift_alerts_on_the_shifted_protected_feature_only():
     assert case_for(cases, "group").severity == SEVERITY_PASS
 
 
+def test_protected_feature_drift_after_feature_drift_still_tests_protected_features_only():
+    # Both tests share a run's memo; Feature Drift's assessment of every feature must not be reused here.
+    ctx = make_context(None, protected=["sex", "group"], evaluation=mostly_women())
+    assert len(run_test("feature_drift", ctx)) > 2
+    assert [c.features for c in run_test("protected_feature_drift", ctx)] == [["sex"], ["group"]]
+
+
 def test_protected_feature_drift_that_costs_a_fair_model_nothing_is_a_warning():
     ctx = make_context(FAIR, protected=["sex"], evaluation=mostly_women())
     case = case_for(run_test("protected_feature_drift", ctx), "sex")

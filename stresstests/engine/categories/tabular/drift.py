@@ -300,7 +300,8 @@ class FeatureDrift(DriftTest):
     def assess(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> DriftAssessment:
         """Evidence for every feature and the counterfactual of every drifted one; memoised per parameters, since
         Model Performance asks which drifted features explain a degradation."""
-        key = ("feature_drift.assessment", json.dumps(params, sort_keys=True, default=str), tuple(thresholds))
+        # Keyed by the test too: a subclass (Protected Feature Drift) assesses other features with the same parameters.
+        key = (f"{self.key}.assessment", json.dumps(params, sort_keys=True, default=str), tuple(thresholds))
         if key not in ctx.memo:
             ctx.memo[key] = self._assess(ctx, params, thresholds)
         return ctx.memo[key]
