@@ -91,7 +91,8 @@ def test_a_ranking_that_got_noisier_degrades_ndcg_mrr_and_rank_correlation():
     ("subset_drift_rank_correlation", SEVERITY_ALERT),
 ])
 def test_the_city_where_the_ranking_is_random_fails_the_subset_tests(key, expected):
-    ctx = context(searches(300, 1), searches(300, 2, broken_city="Rome"))
+    # 1,600 queries: subset gaps are judged on their lower confidence bound, so the broken city needs enough queries.
+    ctx = context(searches(1600, 1), searches(1600, 2, broken_city="Rome"))
     result = run(ctx, key)
     assert failing(result) == {"city": expected}
     assert next(c for c in result.cases if c.features == ["city"]).subset == "city = Rome"

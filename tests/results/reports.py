@@ -38,10 +38,11 @@ def synthetic_frame(n: int, *, seed: int, amount_shift: float) -> pd.DataFrame:
 
 
 def synthetic_report(*, amount_shift: float = 250.0, categories: list[str] | str = "all") -> dict:
-    """An engine report on 600 + 600 rows; the evaluation amounts are shifted so drift and subsets fail."""
+    """An engine report on 1,500 + 1,500 rows; the evaluation amounts are shifted so drift and subsets fail (fewer rows
+    leave the weak low-amount subset inside its confidence interval, so no subset test would fail)."""
     return run_stress_test(
-        reference=synthetic_frame(600, seed=1, amount_shift=0.0),
-        evaluation=synthetic_frame(600, seed=2, amount_shift=amount_shift),
+        reference=synthetic_frame(1500, seed=1, amount_shift=0.0),
+        evaluation=synthetic_frame(1500, seed=2, amount_shift=amount_shift),
         config=RunConfig(categories=categories, random_seed=0),
         data_params=DataParams(label_col="label", protected_features=["country"]),
         model_task=MODEL_TASK_BINARY_CLASSIFICATION, model=LogisticModel(),
