@@ -407,6 +407,7 @@ def key_metric(case: dict) -> tuple[str | None, Any]:
 def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
     names = _names(group.features)
     tests = _test_names(items)
+    agree = "agrees" if len({i.test["test_type"] for i in items}) == 1 else "agree"
     if group.kind == KIND_OVERFIT and overfit:
         return (f"The reference looks like the model's training data ({METRICS[overfit['metric']].display} "
                 f"{overfit['reference']:.3f} on the reference, {overfit['evaluation']:.3f} on evaluation): "
@@ -428,21 +429,23 @@ def _title(group: Group, items: list[Item], overfit: dict | None) -> str:
         subsets = _names(_flagged_subsets(group), limit=2)
         if not any(_directed(i) for i in items):
             return f"The model's outputs on {subsets or names} differ from the rest of the evaluation set: {tests}."
-        return f"The model serves {subsets or names} worse than the rest of the evaluation set: {tests} agree."
+        where = f"the subset{'s' if len(_flagged_subsets(group)) > 1 else ''} {subsets}" if subsets else names
+        return f"The model serves {where} worse than the rest of the evaluation set: {tests} {agree}."
     if group.kind == KIND_FAIRNESS:
         subset = next((i.case.get("subset") for i in items if i.case.get("subset")), None)
         where = f", e.g. {subset}" if subset else ""
-        return f"The model treats groups of {_names(group.features[:1])} unequally{where}: {tests} agree."
+        return f"The model treats groups of {_names(group.features[:1])} unequally{where}: {tests} {agree}."
     if group.kind == KIND_CRASH:
         kinds = _names(list(dict.fromkeys(CORRUPTION_FAMILIES.get(i.test["test_type"], i.test.get("name", ""))
                                           for i in items)))
-        return f"The model crashes on {kinds} in {len(group.features)} feature(s) ({names})."
+        count = len(group.features)
+        return f"The model crashes on {kinds} in {count} feature{'s' if count != 1 else ''} ({names})."
     if group.kind == KIND_ROBUSTNESS:
         kinds = _names(list(dict.fromkeys(CORRUPTION_FAMILIES.get(i.test["test_type"], i.test.get("name", ""))
                                           for i in items)))
-        return f"Corrupting {names} with {kinds} changes the model's results: {tests} agree."
+        return f"Corrupting {names} with {kinds} changes the model's results: {tests} {agree}."
     if group.kind == KIND_ATTACK:
-        return f"Small or chosen changes to {names} steer the model's predictions: {tests} agree."
+        return f"Small or chosen changes to {names} steer the model's predictions: {tests} {agree}."
     return f"{tests}: {items[0].case.get('finding') or 'a Warning or Alert'}"
 
 
@@ -543,6 +546,8 @@ def _test_names(items: list[Item], limit: int = 4) -> str:
 
 
 def _names(values: list[str], limit: int = 4) -> str:
+    if len(values) == 2:
+        return f"{values[0]} and {values[1]}"
     shown = ", ".join(values[:limit])
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
