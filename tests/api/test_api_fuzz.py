@@ -180,7 +180,8 @@ def with_edit(value, path: tuple, new):
 
 
 def json_values(ids: list[str]) -> st.SearchStrategy:
-    scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) | st.floats(allow_nan=False)
+    scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+               | st.floats(allow_nan=False, allow_infinity=False)  # JSON has neither NaN nor infinity
                | st.text(max_size=12) | st.sampled_from(ids) | st.sampled_from([*TRICKY_TEXT, LONE_SURROGATE]))
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                         | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)

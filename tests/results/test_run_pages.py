@@ -29,7 +29,7 @@ def test_overview_shows_risk_groups_breakdown_findings_metrics_and_data(client_f
     counts = all_categories_report["run"]["severity_counts"]
     assert f"<strong>{counts['alert']}</strong> <span class=\"severity alert\">Alert</span>" in page
     assert "<th scope=\"row\">AUC</th>" in page
-    assert ">600</td>" in page  # rows of each dataset
+    assert ">1500</td>" in page  # rows of each dataset
     assert "<dt>Inputs</dt><dd>labels: yes · predictions: yes · model (LogisticModel): yes</dd>" in page
     assert 'id="chart-breakdown" type="application/json"' in page
     assert response.context["tab"] == "overview"
