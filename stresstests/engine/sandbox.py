@@ -62,6 +62,10 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
 PASSED_THROUGH_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MAX_LOGGED_BYTES = 1_000_000
 MAX_LOGGED_LINE = 2_000
+# The child is stopped once it has written this much to stdout and stderr together: past the log budget its output
+# is only read to be thrown away, and a model that floods it would keep a worker thread busy for nothing.
+MAX_OUTPUT_BYTES = 10 * MAX_LOGGED_BYTES
+READ_CHUNK = 65_536  # the most one read of the model's output holds in the worker's memory
 MAX_RESPONSE_BYTES = 1_000_000
 
 _logger = logging.getLogger(__name__)
@@ -131,7 +135,7 @@ class SandboxedModel:
         self._exchange: Exchange | None = None
         self._failure: EngineError | None = None
         self._stop_reason: str | None = None  # set when we stop the child on purpose
-        self._output = _ModelOutput(self._log)
+        self._output = _ModelOutput(self._log, on_flood=self._stop_flooding)
         self._workdir = make_owned_folder()
         self._folder_model = False  # a model.py or a folder (copied so it can write next to its files), not one file
         try:
@@ -164,6 +168,13 @@ class SandboxedModel:
             self._kill()
             return self._fail(error)
         return error
+
+    def _stop_flooding(self) -> None:
+        """Called from an output thread once the model has written far more than the log can hold."""
+        self._stop_reason = self._stop_reason or (
+            f"it wrote more than {MAX_OUTPUT_BYTES // 1_000_000} MB to its standard output and error (the log keeps "
+            f"{MAX_LOGGED_BYTES // 1_000_000} MB). Print less, e.g. only a summary")
+        self._kill()
 
     def cancel(self) -> None:
         """Stop the child now; safe from any thread. A predict call in progress raises ModelOutputError."""
@@ -455,13 +466,21 @@ def _timeout_error(timeout_s: float, *, loading: bool) -> EngineError:
 
 
 class _ModelOutput:
-    """Forwards the child's stdout and stderr to the run log, line by line, up to a budget."""
+    """Forwards the child's stdout and stderr to the run log, line by line, up to a budget.
 
-    def __init__(self, log: LogFunction) -> None:
+    Reads are bounded (READ_CHUNK): a line longer than that is logged by its start and the rest is discarded up to
+    the next newline, so a model writing gigabytes without a newline costs the worker no memory. Once the child has
+    written MAX_OUTPUT_BYTES in all, `on_flood` is called (once) to stop it.
+    """
+
+    def __init__(self, log: LogFunction, on_flood: Callable[[], None] | None = None) -> None:
         self._log = log
+        self._on_flood = on_flood
         self._threads: list[threading.Thread] = []
         self._budget = MAX_LOGGED_BYTES
         self._budget_lock = threading.Lock()
+        self._written = 0
+        self._flooded = False
         self._stderr_lines: deque[str] = deque(maxlen=5)
 
     def follow(self, process: subprocess.Popen) -> None:
@@ -483,13 +502,31 @@ class _ModelOutput:
     def _pump(self, stream: IO[bytes] | None, label: str) -> None:
         if stream is None:
             return
-        for raw in iter(stream.readline, b""):
+        in_long_line = False  # inside a line longer than READ_CHUNK whose start was already logged
+        for raw in iter(functools.partial(stream.readline, READ_CHUNK), b""):
+            self._count(len(raw))
+            complete = raw.endswith(b"\n")
+            if in_long_line:
+                in_long_line = not complete
+                continue
+            in_long_line = not complete
             line = raw.decode("utf-8", errors="replace").rstrip()[:MAX_LOGGED_LINE]
             if label == "stderr" and line:
                 self._stderr_lines.append(line)
             if self._spend(len(line)):
                 self._log(f"[model {label}] {line}")
         stream.close()
+
+    def _count(self, size: int) -> None:
+        with self._budget_lock:
+            self._written += size
+            if self._written <= MAX_OUTPUT_BYTES or self._flooded:
+                return
+            self._flooded = True
+        self._log(f"[model output] the model wrote more than {MAX_OUTPUT_BYTES // 1_000_000} MB to its stdout and "
+                  "stderr, so it was stopped.")
+        if self._on_flood is not None:
+            self._on_flood()
 
     def _spend(self, size: int) -> bool:
         with self._budget_lock:
