@@ -109,7 +109,9 @@ def read_frame(request: FrameRequest, *, what: str) -> pd.DataFrame:
 
 def _load_file(path: Path, request: FrameRequest) -> pd.DataFrame:
     return engine_data.load_dataset(path, nrows=request.nrows, loading_kwargs=request.loading_kwargs,
-                                    max_decompressed_bytes=storage.max_upload_bytes())
+                                    max_decompressed_bytes=storage.max_upload_bytes(),
+                                    max_parquet_rows=settings.DATASET_PARQUET_MAX_ROWS,
+                                    max_parquet_memory_bytes=settings.DATASET_PARQUET_MAX_MEMORY_MB * 1024**2)
 
 
 @contextlib.contextmanager

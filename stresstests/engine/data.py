@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import io
 import json
 import zlib
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 
 from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.errors import DataLoadError
+from stresstests.engine.data_parquet import MAX_PARQUET_MEMORY_BYTES, MAX_PARQUET_ROWS, read_parquet
 from stresstests.engine.loader_options import check_loader_options
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
@@ -57,9 +57,11 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8") -> tuple[str, bo
 
 
 def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: dict | None = None,
-                 max_decompressed_bytes: int | None = None) -> pd.DataFrame:
+                 max_decompressed_bytes: int | None = None, max_parquet_rows: int | None = None,
+                 max_parquet_memory_bytes: int | None = None) -> pd.DataFrame:
     """Read csv, csv.gz, parquet, json, json.gz, jsonl or jsonl.gz into a DataFrame with string column names.
-    A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread."""
+    A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread; a Parquet
+    file whose footer declares more rows or memory than the caps (data_parquet.py) is refused before decoding."""
     path = Path(path)
     kwargs = check_loader_options(loading_kwargs)
     encoding = str(kwargs.pop("encoding", "utf-8"))
@@ -71,7 +73,13 @@ def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: 
     if fmt != "parquet":
         kwargs["encoding"] = encoding
     try:
-        frame = _READERS[fmt](path, gzipped, nrows, kwargs)
+        if fmt == "parquet":
+            frame = read_parquet(path, gzipped=gzipped, nrows=nrows, columns=kwargs.get("columns"),
+                                 max_rows=max_parquet_rows or MAX_PARQUET_ROWS,
+                                 max_memory_bytes=max_parquet_memory_bytes or MAX_PARQUET_MEMORY_BYTES,
+                                 max_decompressed_bytes=max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
+        else:
+            frame = _READERS[fmt](path, gzipped, nrows, kwargs)
     except DataLoadError:
         raise
     except UnicodeDecodeError:
@@ -235,12 +243,6 @@ def _read_csv(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.
                        encoding_errors="strict", engine="c", **kwargs)
 
 
-def _read_parquet(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
-    source = io.BytesIO(gzip.open(path, "rb").read()) if gzipped else path
-    frame = pd.read_parquet(source, **kwargs)
-    return frame.head(nrows) if nrows is not None else frame
-
-
 def _read_json(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
     with _open_text(path, gzipped, kwargs.pop("encoding", "utf-8")) as handle:
         records = json.load(handle)
@@ -256,7 +258,7 @@ def _read_jsonl(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> p
     return pd.read_json(path, lines=True, compression="gzip" if gzipped else None, nrows=nrows, **kwargs)
 
 
-_READERS = {"csv": _read_csv, "parquet": _read_parquet, "json": _read_json, "jsonl": _read_jsonl}
+_READERS = {"csv": _read_csv, "json": _read_json, "jsonl": _read_jsonl}  # Parquet: data_parquet.read_parquet
 
 
 def _checked_frame(frame: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:
