@@ -2,7 +2,8 @@
 
 Cheap checks come first: the format is recognised from the first bytes, user-given options are checked against an
 allow-list (loader_options), and a CSV's or JSON Lines' column count and line length are read from the first
-MAX_LINE_BYTES, a Parquet file's from its footer, before any parser or decompression pass runs over the whole file.
+MAX_LINE_BYTES (every JSON Lines line there, and a `.json` file's records and nesting depth: data_json_checks.py),
+a Parquet file's rows and decoded size from its footer (data_parquet.py), before any parser runs over the whole file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.errors import DataLoadError
 from stresstests.engine.data_parquet import MAX_PARQUET_MEMORY_BYTES, MAX_PARQUET_ROWS, read_parquet
+from stresstests.engine.data_json_checks import check_json_head, check_json_lines_head
 from stresstests.engine.loader_options import check_loader_options
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
@@ -84,6 +86,9 @@ def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: 
         raise
     except UnicodeDecodeError:
         raise DataLoadError(_not_encoded(path, encoding)) from None
+    except RecursionError:  # nesting deeper than the cheap checks' head showed
+        raise DataLoadError(f"{path.name} nests arrays or objects too deeply to be read as {fmt.upper()}; a dataset "
+                            "is a table of records. Flatten the data.") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         raise DataLoadError(f"{path.name} could not be read as {fmt.upper()}: {_first_line(error)}") from None
     return _checked_frame(frame, path, fmt)
@@ -138,6 +143,9 @@ def _decode_head(path: Path, head: bytes, encoding: str = "utf-8") -> str:
         return decoder.decode(head, final=False)  # final=False: a character cut at the sniff boundary is fine
     except UnicodeDecodeError:
         raise DataLoadError(_not_encoded(path, encoding)) from None
+    except RecursionError:  # nesting deeper than the cheap checks' head showed
+        raise DataLoadError(f"{path.name} nests arrays or objects too deeply to be read as {fmt.upper()}; a dataset "
+                            "is a table of records. Flatten the data.") from None
 
 
 def _not_encoded(path: Path, encoding: str) -> str:
@@ -150,6 +158,10 @@ def _not_encoded(path: Path, encoding: str) -> str:
 def _cheap_checks(path: Path, fmt: str, gzipped: bool, encoding: str, kwargs: dict) -> None:
     if fmt == "parquet" and not gzipped:
         _check_parquet_schema(path)
+    elif fmt == "json":
+        head = _head_bytes(path, gzipped, MAX_LINE_BYTES)
+        top_level_array = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"["
+        check_json_head(path, head, record_depth=2 if top_level_array else 1, max_columns=MAX_COLUMNS)
     elif fmt in ("csv", "jsonl"):
         head = _head_bytes(path, gzipped, MAX_LINE_BYTES + 1)
         lines = head.split(b"\n")
@@ -158,6 +170,7 @@ def _cheap_checks(path: Path, fmt: str, gzipped: bool, encoding: str, kwargs: di
             _check_csv_columns(path, complete + [last], encoding, kwargs)
         else:
             _check_jsonl_columns(path, complete[:1], encoding)
+            check_json_lines_head(path, head, max_columns=MAX_COLUMNS)  # every line, not only the first
         if not complete and len(head) > MAX_LINE_BYTES:
             raise DataLoadError(f"{path.name}: its first line is longer than {MAX_LINE_BYTES // 1024**2} MB, far "
                                 "longer than a row of a table a stress test can use; check the separator, or split "

@@ -61,3 +61,63 @@ def test_a_gzipped_parquet_file_is_bounded_and_checked_like_a_plain_one(tmp_path
     pq.write_table(pa.table({"x": [1, 2, 3]}), buffer)
     small.write_bytes(gzip.compress(buffer.getvalue().to_pybytes()))
     assert load_dataset(small)["x"].tolist() == [1, 2, 3]
+
+
+def refuse_to_parse(*args, **kwargs):
+    raise AssertionError("the whole-file parser ran; the cheap checks should have refused the file first")
+
+
+def test_a_wide_jsonl_line_after_the_first_is_refused_before_pandas_parses_the_file(tmp_path, monkeypatch):
+    """The reported file: a narrow first line, then one with 300,000 keys (68 s of CPU in pandas); 5,000 here."""
+    path = tmp_path / "wide2.jsonl"
+    path.write_text(json.dumps({"a": 1}) + "\n" + json.dumps({f"c{i}": 0 for i in range(5000)}) + "\n")
+    monkeypatch.setattr("stresstests.engine.data.pd.read_json", refuse_to_parse)
+    with pytest.raises(DataLoadError, match="wide2.jsonl has a record with more than 1,000 keys"):
+        load_dataset(path)
+
+
+def test_a_wide_line_cut_by_the_first_mib_is_refused_too(tmp_path, monkeypatch):
+    path = tmp_path / "cut.jsonl"
+    wide = json.dumps({f"column_{i}": "x" * 40 for i in range(30_000)})  # about 1.6 MB: cut by the head
+    path.write_text('{"a": 1}\n' * 100 + wide + "\n")
+    monkeypatch.setattr("stresstests.engine.data.pd.read_json", refuse_to_parse)
+    with pytest.raises(DataLoadError, match="has a record with more than 1,000 keys"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_json_record_with_too_many_keys_is_refused_before_json_load(tmp_path, monkeypatch, gz):
+    """The reported `.json` was [{300k keys}] (10 s); a top-level array of records and a single record."""
+    path = tmp_path / ("wide.json" + (".gz" if gz else ""))
+    text = json.dumps([{"a": 1}, {f"c{i}": 0 for i in range(5000)}])
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    monkeypatch.setattr("stresstests.engine.data.json.load", refuse_to_parse)
+    with pytest.raises(DataLoadError, match="has a record with more than 1,000 keys"):
+        load_dataset(path)
+
+
+def test_json_records_with_nested_values_and_braces_in_strings_still_load(tmp_path):
+    records = [{"id": i, "text": 'a "quoted" {brace} [and] key: value', "tags": {"x": [1, 2]}} for i in range(3)]
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(records))
+    assert load_dataset(path)["id"].tolist() == [0, 1, 2]
+    lines = tmp_path / "ok.jsonl"
+    lines.write_text("\n".join(json.dumps(record) for record in records) + "\n")
+    assert load_dataset(lines)["id"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", ["deep.json", "deep.jsonl"])
+def test_deeply_nested_json_gets_a_clean_message(tmp_path, name):
+    """The reported file was 200,000 brackets deep and surfaced a raw RecursionError."""
+    nested = "[" * 200_000 + "]" * 200_000
+    path = tmp_path / name
+    path.write_text(nested if name == "deep.json" else '{"a": 1}\n{"a": ' + nested + "}\n")
+    with pytest.raises(DataLoadError, match=rf"{name} nests arrays or objects more than 64 levels deep"):
+        load_dataset(path)
+
+
+def test_deep_nesting_past_the_checked_head_is_still_a_clean_message(tmp_path):
+    path = tmp_path / "late.json"
+    path.write_text("[" + '{"a": 1},' * 150_000 + '{"a": ' + "[" * 200_000 + "]" * 200_000 + "}]")
+    with pytest.raises(DataLoadError, match="late.json nests arrays or objects too deeply to be read as JSON"):
+        load_dataset(path)
