@@ -124,6 +124,9 @@ LOGIN_BACKOFF_BASE_S = env.int("LOGIN_BACKOFF_BASE_S", default=60)
 LOGIN_BACKOFF_MAX_S = env.int("LOGIN_BACKOFF_MAX_S", default=60 * 60)
 LOGIN_FAILURE_MEMORY_S = env.int("LOGIN_FAILURE_MEMORY_S", default=24 * 60 * 60)
 LOGIN_TRUSTED_PROXIES = env.int("LOGIN_TRUSTED_PROXIES", default=0)
+# Attempts on one username from all addresses together per minute: past it sign-in waits for the next minute (a rate
+# that slows a guessing botnet without locking the account).
+LOGIN_USERNAME_ATTEMPTS_PER_MINUTE = env.int("LOGIN_USERNAME_ATTEMPTS_PER_MINUTE", default=30)
 LOGIN_REDIRECT_URL = "projects:workspace_list"
 LOGOUT_REDIRECT_URL = "login"
 
