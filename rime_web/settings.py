@@ -240,6 +240,9 @@ STRESS_TEST_REQUEUE_AFTER_S = env.int("STRESS_TEST_REQUEUE_AFTER_S", default=60)
 # The model sandbox's writable space (stresstests/engine/sandbox.py): the size of its tmpfs under bubblewrap (its
 # copy of the model's files, HOME and TMPDIR) and, in every mode, the largest file it may write. RAM-backed.
 STRESS_TEST_SANDBOX_DISK_MB = env.int("STRESS_TEST_SANDBOX_DISK_MB", default=1024)
+# Processes the sandboxed model may have at once under bubblewrap (RLIMIT_NPROC of its user, bwrap's two included);
+# each gets the full memory and CPU limits. Not enforced when the worker runs as root (docs/sandbox.md).
+STRESS_TEST_SANDBOX_MAX_PROCESSES = env.int("STRESS_TEST_SANDBOX_MAX_PROCESSES", default=64)
 # A Parquet dataset is refused from its footer when the row groups to read declare more rows, or more memory once
 # decoded, than this (stresstests/engine/data_parquet.py): 800 KB of zero row groups can declare 100 million rows.
 DATASET_PARQUET_MAX_ROWS = env.int("DATASET_PARQUET_MAX_ROWS", default=20_000_000)

@@ -51,6 +51,7 @@ MODEL_COPY = WRITABLE / "model"  # inside bubblewrap: the model's folder, copied
 MODEL_SOURCE = Path("/model")  # inside bubblewrap: the host copy of the model's files, read-only
 SHARED_MEMORY_LIMIT_MB = 64  # /dev/shm inside bubblewrap: enough for the semaphores of multiprocessing
 DEFAULT_DISK_LIMIT_MB = 1024
+DEFAULT_MAX_PROCESSES = 64
 NOBODY = "65534"
 
 ENGINE_DIR = Path(__file__).resolve().parent
@@ -82,6 +83,9 @@ class SandboxLimits:
     # Under bubblewrap: the size of the writable tmpfs (the model's copy, HOME, TMPDIR). Everywhere: the largest file
     # the child may write (RLIMIT_FSIZE), which is all that bounds the plain-process fallback.
     disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB
+    # Under bubblewrap: processes of the sandbox's user (nobody, in its own user namespace), bwrap's two included.
+    # Each process the model forks gets the full memory and CPU limits of its own, so their number must be bounded.
+    max_processes: int = DEFAULT_MAX_PROCESSES
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,8 +103,13 @@ def bubblewrap_available() -> bool:
         return False
 
 
-def _apply_limits(limits: SandboxLimits) -> None:
-    """Runs in the child between fork and exec; bwrap and the model inherit the limits."""
+def _apply_limits(limits: SandboxLimits, bubblewrap: bool = False) -> None:
+    """Runs in the child between fork and exec; bwrap and the model inherit the limits.
+
+    RLIMIT_NPROC counts the processes of the child's user. Under bubblewrap that is `nobody` in a user namespace of
+    its own, so the count is the sandbox's alone (bwrap starts as the worker's user and is not limited by it). In
+    the plain-process fallback the child runs as the worker's user, whose other processes would count too, so the
+    limit is not set there (docs/sandbox.md)."""
     memory = limits.memory_limit_mb * 1024**2
     file_size = limits.disk_limit_mb * 1024**2
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -108,6 +117,8 @@ def _apply_limits(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if bubblewrap:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
 
 def _skip_symlinks(folder: str, names: list[str]) -> list[str]:
@@ -120,12 +131,12 @@ class SandboxedModel:
 
     def __init__(self, path: str | os.PathLike, *, model_task: str, memory_limit_mb: int = 4096,
                  cpu_seconds: int = 3600, wall_timeout_s: float = 60.0, load_timeout_s: float = 120.0,
-                 disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB, log: LogFunction | None = None,
-                 isolation: str = "auto") -> None:
+                 disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB, max_processes: int = DEFAULT_MAX_PROCESSES,
+                 log: LogFunction | None = None, isolation: str = "auto") -> None:
         self.model_task = model_task
         self.limits = SandboxLimits(memory_limit_mb=memory_limit_mb, cpu_seconds=cpu_seconds,
                                     wall_timeout_s=wall_timeout_s, load_timeout_s=load_timeout_s,
-                                    disk_limit_mb=disk_limit_mb)
+                                    disk_limit_mb=disk_limit_mb, max_processes=max_processes)
         self.isolation = _resolve_isolation(isolation)
         self._log = log if log is not None else _logger.info
         self._lock = threading.Lock()
@@ -301,13 +312,14 @@ class SandboxedModel:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._environment(),
                 cwd=model_path if model_path.is_dir() else model_path.parent,
                 pass_fds=tuple(fds.values()), start_new_session=True,
-                preexec_fn=functools.partial(_apply_limits, self.limits))
+                preexec_fn=functools.partial(_apply_limits, self.limits, self.isolation == ISOLATION_BUBBLEWRAP))
         finally:
             os.close(response_write)  # the child holds the only write end, so its death reads as EOF here
         self._output.follow(self._process)
         self._log(f"Model sandbox: {self.isolation} ({_ISOLATION_SUMMARY[self.isolation]}); limits "
                   f"{self.limits.memory_limit_mb} MB memory, {self.limits.cpu_seconds} s CPU, "
-                  f"{self.limits.wall_timeout_s:g} s per call, {self.limits.disk_limit_mb} MB disk.")
+                  f"{self.limits.wall_timeout_s:g} s per call, {self.limits.disk_limit_mb} MB disk"
+                  + (f", {self.limits.max_processes} processes." if self.isolation == ISOLATION_BUBBLEWRAP else "."))
 
     def _await_ready(self) -> None:
         answer = self._read_answer(self.limits.load_timeout_s, loading=True)

@@ -75,3 +75,22 @@ def test_a_model_flooding_stderr_while_predicting_is_stopped_and_later_calls_fai
         with pytest.raises(ModelOutputError, match="wrote more than 10 MB"):
             model.predict(ROWS)
     assert sum(len(line) for line in log) < 1_100_000  # the log kept its 1 MB budget
+
+
+def test_under_bubblewrap_the_models_processes_are_limited(tmp_path):
+    """The reported probe forked 300 processes, each with its own 4 GB and 3,600 s. The kernel enforces the limit
+    only for a sandbox whose user is not root outside (a root worker is exempt: docs/sandbox.md), so this reads the
+    limit the model's process carries, which holds either way."""
+    require_bubblewrap()
+    script = write_model(tmp_path / "model", """
+        import sys
+        limits = [line for line in open("/proc/self/limits") if line.startswith("Max processes")]
+        sys.stderr.write("LIMIT " + " ".join(limits[0].split()[2:4]) + "\\n")
+        def predict_df(df):
+            return [0.5] * len(df)
+    """)
+    log = LogLines()
+    with sandbox(script, log=log, isolation="bubblewrap", max_processes=40):
+        pass
+    assert "[model stderr] LIMIT 40 40" in log
+    assert log[0].endswith("1024 MB disk, 40 processes.")
