@@ -7,13 +7,16 @@ that reaches a limit locks that key for LOGIN_BACKOFF_BASE_S, and each further f
 up to LOGIN_BACKOFF_MAX_S. While a key is locked the form refuses without checking the password and says when to try
 again. Nothing is keyed on the username alone, so a stranger failing from address A never locks out the user who
 signs in from address B. A successful sign-in clears its pair; counts are forgotten LOGIN_FAILURE_MEMORY_S after the
-last failure. Behind a reverse proxy set LOGIN_TRUSTED_PROXIES so the client's own address is used, not the proxy's.
+first attempt. Each attempt is counted atomically (rime_web/counters.py) BEFORE the password is checked: only attempts
+numbered up to the limit, and then one per ended lock, are checked, so 30 simultaneous guesses get `limit` checks, not
+30. Across all addresses a username gets LOGIN_USERNAME_ATTEMPTS_PER_MINUTE attempts a minute: a rate that slows a
+guessing botnet, not a lock. Behind a reverse proxy set LOGIN_TRUSTED_PROXIES so the client's own address is used, not the proxy's.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from django.conf import settings
@@ -22,6 +25,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+
+from rime_web import counters
 
 
 def _now() -> float:
@@ -38,27 +43,48 @@ def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
-@dataclass
-class FailureRecord:
-    failures: int = 0
-    locked_until: float = 0.0
-
-
 @dataclass(frozen=True)
 class ThrottleKey:
-    cache_key: str
+    """One throttled key: an atomic attempt counter, and the time its current lock ends."""
+
+    name: str
     limit: int
 
-    def load(self) -> FailureRecord:
-        stored = cache.get(self.cache_key)
-        return FailureRecord(**stored) if isinstance(stored, dict) else FailureRecord()
+    @property
+    def counter_key(self) -> str:
+        return f"login-attempts:{self.name}"
 
-    def record_failure(self, now: float) -> None:
-        record = self.load()
-        record.failures += 1
-        if record.failures >= self.limit:
-            record.locked_until = now + backoff_seconds(record.failures - self.limit)
-        cache.set(self.cache_key, asdict(record), settings.LOGIN_FAILURE_MEMORY_S)
+    @property
+    def lock_key(self) -> str:
+        return f"login-lock:{self.name}"
+
+    def locked_until(self) -> float:
+        stored = cache.get(self.lock_key)
+        return float(stored) if isinstance(stored, (int, float)) else 0.0
+
+    def reserve(self) -> int:
+        """Count this attempt before the password is checked, atomically: its number among the key's attempts."""
+        return counters.increment(self.counter_key, timeout=settings.LOGIN_FAILURE_MEMORY_S)
+
+    def release(self) -> None:
+        counters.decrement(self.counter_key)
+
+    def may_check(self, attempt: int, now: float) -> bool:
+        """The first `limit` attempts are checked; past them, one attempt after each lock has ended."""
+        if attempt <= self.limit:
+            return True
+        locked_until = self.locked_until()
+        if locked_until == 0 or locked_until > now:  # locked, or the attempt that reaches the limit is still checked
+            return False
+        claim = f"{self.lock_key}:after:{locked_until!r}"
+        return counters.increment(claim, timeout=settings.LOGIN_FAILURE_MEMORY_S) == 1
+
+    def record_failure(self, attempt: int, now: float) -> None:
+        if attempt >= self.limit:
+            cache.set(self.lock_key, now + backoff_seconds(attempt - self.limit), settings.LOGIN_FAILURE_MEMORY_S)
+
+    def clear(self) -> None:
+        cache.delete_many([self.counter_key, self.lock_key])
 
 
 def backoff_seconds(failures_past_limit: int) -> float:
@@ -69,13 +95,27 @@ def backoff_seconds(failures_past_limit: int) -> float:
 
 def throttle_keys(request, username: str) -> tuple[ThrottleKey, ThrottleKey]:
     address = client_address(request)
-    name = username.strip().lower()[:150]
-    return (ThrottleKey(f"login-failures:pair:{address}:{name}", settings.LOGIN_FAILURE_LIMIT),
-            ThrottleKey(f"login-failures:address:{address}", settings.LOGIN_ADDRESS_FAILURE_LIMIT))
+    name = _username(username)
+    return (ThrottleKey(f"pair:{address}:{name}", settings.LOGIN_FAILURE_LIMIT),
+            ThrottleKey(f"address:{address}", settings.LOGIN_ADDRESS_FAILURE_LIMIT))
+
+
+def _username(username: str) -> str:
+    return username.strip().lower()[:150]
 
 
 def seconds_until_allowed(request, username: str, now: float) -> float:
-    return max(0.0, *(key.load().locked_until - now for key in throttle_keys(request, username)))
+    return max(0.0, *(key.locked_until() - now for key in throttle_keys(request, username)))
+
+
+def username_rate_wait(username: str, now: float) -> float:
+    """Seconds until the username's one-minute window ends once more than LOGIN_USERNAME_ATTEMPTS_PER_MINUTE
+    attempts (from any address) fell in it, else 0. A rate, not a lock: the account is usable again within a minute."""
+    window = int(now // 60)
+    key = f"login-rate:user:{_username(username)}:{window}"
+    if counters.increment(key, timeout=120) <= settings.LOGIN_USERNAME_ATTEMPTS_PER_MINUTE:
+        return 0.0
+    return (window + 1) * 60 - now
 
 
 def retry_message(wait_s: float, now: float) -> str:
@@ -86,22 +126,31 @@ def retry_message(wait_s: float, now: float) -> str:
 
 
 class RateLimitMixin:
-    """Refuses while the address or the (address, username) pair is backing off; counts each failed attempt."""
+    """Refuses while the address or the (address, username) pair is backing off, or the username is over its rate;
+    counts each attempt atomically before the password is checked, so simultaneous attempts cannot all get through."""
 
     def clean(self):
         username = str(self.data.get("username", ""))
         now = _now()
-        wait_s = seconds_until_allowed(self.request, username, now)
+        wait_s = seconds_until_allowed(self.request, username, now) or username_rate_wait(username, now)
         if wait_s > 0:
             raise ValidationError(retry_message(wait_s, now), code="rate_limited")
-        pair, address = throttle_keys(self.request, username)
+        keys = throttle_keys(self.request, username)
+        attempts = [(key, key.reserve()) for key in keys]
+        if not all(key.may_check(number, now) for key, number in attempts):
+            for key, _ in attempts:  # not checked, so not a failure: only checked guesses lengthen the back-off
+                key.release()
+            wait_s = max(seconds_until_allowed(self.request, username, now), settings.LOGIN_BACKOFF_BASE_S)
+            raise ValidationError(retry_message(wait_s, now), code="rate_limited")
         try:
             cleaned = super().clean()
         except ValidationError:
-            for key in (pair, address):
-                key.record_failure(now)
+            for key, number in attempts:
+                key.record_failure(number, now)
             raise
-        cache.delete(pair.cache_key)
+        pair, address = keys
+        pair.clear()
+        address.release()  # a success is not a failure of the address
         return cleaned
 
 

@@ -124,6 +124,9 @@ LOGIN_BACKOFF_BASE_S = env.int("LOGIN_BACKOFF_BASE_S", default=60)
 LOGIN_BACKOFF_MAX_S = env.int("LOGIN_BACKOFF_MAX_S", default=60 * 60)
 LOGIN_FAILURE_MEMORY_S = env.int("LOGIN_FAILURE_MEMORY_S", default=24 * 60 * 60)
 LOGIN_TRUSTED_PROXIES = env.int("LOGIN_TRUSTED_PROXIES", default=0)
+# Attempts on one username from all addresses together per minute: past it sign-in waits for the next minute (a rate
+# that slows a guessing botnet without locking the account).
+LOGIN_USERNAME_ATTEMPTS_PER_MINUTE = env.int("LOGIN_USERNAME_ATTEMPTS_PER_MINUTE", default=30)
 LOGIN_REDIRECT_URL = "projects:workspace_list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -237,6 +240,13 @@ STRESS_TEST_REQUEUE_AFTER_S = env.int("STRESS_TEST_REQUEUE_AFTER_S", default=60)
 # The model sandbox's writable space (stresstests/engine/sandbox.py): the size of its tmpfs under bubblewrap (its
 # copy of the model's files, HOME and TMPDIR) and, in every mode, the largest file it may write. RAM-backed.
 STRESS_TEST_SANDBOX_DISK_MB = env.int("STRESS_TEST_SANDBOX_DISK_MB", default=1024)
+# Processes the sandboxed model may have at once under bubblewrap (RLIMIT_NPROC of its user, bwrap's two included);
+# each gets the full memory and CPU limits. Not enforced when the worker runs as root (docs/sandbox.md).
+STRESS_TEST_SANDBOX_MAX_PROCESSES = env.int("STRESS_TEST_SANDBOX_MAX_PROCESSES", default=64)
+# A Parquet dataset is refused from its footer when the row groups to read declare more rows, or more memory once
+# decoded, than this (stresstests/engine/data_parquet.py): 800 KB of zero row groups can declare 100 million rows.
+DATASET_PARQUET_MAX_ROWS = env.int("DATASET_PARQUET_MAX_ROWS", default=20_000_000)
+DATASET_PARQUET_MAX_MEMORY_MB = env.int("DATASET_PARQUET_MAX_MEMORY_MB", default=2048)
 CELERY_BEAT_SCHEDULE = {
     # `expires`: checks piled up while no worker was listening are dropped, not run back to back.
     "stresstests-reap-stale-runs": {

@@ -159,7 +159,8 @@ class Execution:
             if model_path:
                 self._announce("Starting the model in its sandbox")
             self.model = SandboxedModel(model_path, model_task=task, log=self.log,
-                                        disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB) if model_path else None
+                                        disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB,
+                                        max_processes=settings.STRESS_TEST_SANDBOX_MAX_PROCESSES) if model_path else None
             try:
                 return run_stress_test(
                     reference=reference, evaluation=evaluation, config=run_config, data_params=data_params,

@@ -248,7 +248,8 @@ def _load_and_call(run: StressTestRun) -> str:
         if path is None:
             return f"{model.name} has no model artifact: the tests use registered predictions."
         with SandboxedModel(path, model_task=run.project.model_task, load_timeout_s=120,
-                            disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB) as adapter:
+                            disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB,
+                            max_processes=settings.STRESS_TEST_SANDBOX_MAX_PROCESSES) as adapter:
             if dataset is None:
                 return f"{model.name} loads in the sandbox; it is called on reference rows once you choose them."
             predictions = adapter.predict(model_rows(run, dataset_head(dataset, MODEL_CHECK_ROWS)))

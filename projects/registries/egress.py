@@ -137,12 +137,18 @@ def refusal_reason(address: IPAddress, own: dict[IPAddress, str] | None = None) 
 
 
 def _embedded_ipv4(address: IPAddress) -> IPAddress:
-    """::ffff:127.0.0.1 and 64:ff9b::7f00:1 reach 127.0.0.1: judge the IPv4 address they carry."""
+    """::ffff:127.0.0.1, 64:ff9b::7f00:1, 6to4 2002:7f00:1:: (2002::/16, the IPv4 in bits 16-48) and Teredo
+    2001:0:...:80ff:fffe (2001::/32, the client IPv4 is the last 32 bits XOR 0xffffffff) reach 127.0.0.1 where a
+    gateway or relay unwraps them: judge the IPv4 address they carry."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped:
             return address.ipv4_mapped
         if address in NAT64_PREFIX:
             return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if address.sixtofour:
+            return address.sixtofour
+        if address.teredo:
+            return address.teredo[1]  # (server, client): the client is the host the packet is for
     return address
 
 

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 # Bounded reads: a table is never read whole; above the cap it is sampled (or cut, when sampling is off).
 DEFAULT_TABLE_ROW_CAP = 200_000
 MAX_REMOTE_MODEL_FILES = 1000
+S3_CHUNK_BYTES = 1024 * 1024
 # Identifiers: letters, digits, _ and $, at most 63 characters (PostgreSQL's limit); schema.table allowed.
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 REGISTRY_URI_RE = re.compile(r"^models:/(?P<name>[A-Za-z0-9_.-]{1,100})/(?P<version>[A-Za-z0-9_.-]{1,50})/?$")
@@ -109,7 +110,9 @@ def read_frame(request: FrameRequest, *, what: str) -> pd.DataFrame:
 
 def _load_file(path: Path, request: FrameRequest) -> pd.DataFrame:
     return engine_data.load_dataset(path, nrows=request.nrows, loading_kwargs=request.loading_kwargs,
-                                    max_decompressed_bytes=storage.max_upload_bytes())
+                                    max_decompressed_bytes=storage.max_upload_bytes(),
+                                    max_parquet_rows=settings.DATASET_PARQUET_MAX_ROWS,
+                                    max_parquet_memory_bytes=settings.DATASET_PARQUET_MAX_MEMORY_MB * 1024**2)
 
 
 @contextlib.contextmanager
@@ -170,11 +173,32 @@ def download_s3_object(s3: S3Settings, bucket: str, key: str, target: Path, *, i
     uri = f"s3://{bucket}/{key}"
     client = integrations.s3_client(s3)
     with s3_errors(uri, integration):
-        head = client.head_object(Bucket=bucket, Key=key)
-        if head.get("ContentLength", 0) > storage.max_upload_bytes():
-            raise SourceError(f"{uri} is {storage.human_size(head['ContentLength'])}; the limit is "
-                              f"{storage.human_size(storage.max_upload_bytes())}.")
-        client.download_file(bucket, key, str(target))
+        # One GET, streamed and counted: a HEAD first and a download after could see two different objects.
+        _stream_s3_object(client, bucket, key, target, cap=storage.max_upload_bytes(), uri=uri)
+
+
+def _stream_s3_object(client, bucket: str, key: str, target: Path, *, cap: int, uri: str) -> int:
+    """Write the object to `target`, refusing it (and removing what was written) once it passes `cap` bytes."""
+    response = client.get_object(Bucket=bucket, Key=key)
+    body = response["Body"]
+    written = 0
+    try:
+        declared = int(response.get("ContentLength") or 0)
+        if declared > cap:
+            raise SourceError(f"{uri} is {storage.human_size(declared)}; the limit is {storage.human_size(cap)}.")
+        with target.open("wb") as out:
+            for chunk in body.iter_chunks(S3_CHUNK_BYTES):
+                written += len(chunk)
+                if written > cap:
+                    raise SourceError(f"{uri} is larger than the limit of {storage.human_size(cap)}; it was not "
+                                      "downloaded.")
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    finally:
+        body.close()
+    return written
 
 
 def download_s3_prefix(s3: S3Settings, bucket: str, prefix: str, dest: Path, *, integration=None) -> list[Path]:
@@ -183,12 +207,16 @@ def download_s3_prefix(s3: S3Settings, bucket: str, prefix: str, dest: Path, *, 
     client = integrations.s3_client(s3)
     with s3_errors(uri, integration):
         objects = _list_s3_objects(client, bucket, prefix, uri)
-        written = []
+        written, budget = [], storage.max_upload_bytes()  # the listing's sizes may have changed since: count again
         for key in objects:
             relative = storage.safe_relative_path(key[len(prefix):], where=uri)
             target = dest / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, key, str(target))
+            try:
+                budget -= _stream_s3_object(client, bucket, key, target, cap=budget, uri=f"s3://{bucket}/{key}")
+            except SourceError:
+                limit = storage.human_size(storage.max_upload_bytes())
+                raise SourceError(f"{uri} holds more than {limit} in all; the limit is {limit}.") from None
             written.append(target)
     return written
 

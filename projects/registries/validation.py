@@ -109,7 +109,8 @@ def _load_and_predict(model: RegisteredModel) -> str:
         if path is None:
             return "No model artifact: tests use registered predictions only."
         with SandboxedModel(path, model_task=model.project.model_task, load_timeout_s=120,
-                            disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB) as adapter:
+                            disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB,
+                            max_processes=settings.STRESS_TEST_SANDBOX_MAX_PROCESSES) as adapter:
             if dataset is None:
                 return "Loaded. Register a dataset to check its predictions too."
             rows = model_inputs(sources.load_dataset_frame(dataset, nrows=VALIDATION_PREDICT_ROWS), dataset)

@@ -2,7 +2,8 @@
 
 Cheap checks come first: the format is recognised from the first bytes, user-given options are checked against an
 allow-list (loader_options), and a CSV's or JSON Lines' column count and line length are read from the first
-MAX_LINE_BYTES, a Parquet file's from its footer, before any parser or decompression pass runs over the whole file.
+MAX_LINE_BYTES (every JSON Lines line there, and a `.json` file's records and nesting depth: data_json_checks.py),
+a Parquet file's rows and decoded size from its footer (data_parquet.py), before any parser runs over the whole file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import io
 import json
 import zlib
 from pathlib import Path
@@ -20,6 +20,8 @@ import pandas as pd
 
 from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.errors import DataLoadError
+from stresstests.engine.data_parquet import MAX_PARQUET_MEMORY_BYTES, MAX_PARQUET_ROWS, read_parquet
+from stresstests.engine.data_json_checks import check_json_head, check_json_lines_head
 from stresstests.engine.loader_options import check_loader_options
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
@@ -57,9 +59,11 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8") -> tuple[str, bo
 
 
 def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: dict | None = None,
-                 max_decompressed_bytes: int | None = None) -> pd.DataFrame:
+                 max_decompressed_bytes: int | None = None, max_parquet_rows: int | None = None,
+                 max_parquet_memory_bytes: int | None = None) -> pd.DataFrame:
     """Read csv, csv.gz, parquet, json, json.gz, jsonl or jsonl.gz into a DataFrame with string column names.
-    A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread."""
+    A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread; a Parquet
+    file whose footer declares more rows or memory than the caps (data_parquet.py) is refused before decoding."""
     path = Path(path)
     kwargs = check_loader_options(loading_kwargs)
     encoding = str(kwargs.pop("encoding", "utf-8"))
@@ -71,11 +75,20 @@ def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: 
     if fmt != "parquet":
         kwargs["encoding"] = encoding
     try:
-        frame = _READERS[fmt](path, gzipped, nrows, kwargs)
+        if fmt == "parquet":
+            frame = read_parquet(path, gzipped=gzipped, nrows=nrows, columns=kwargs.get("columns"),
+                                 max_rows=max_parquet_rows or MAX_PARQUET_ROWS,
+                                 max_memory_bytes=max_parquet_memory_bytes or MAX_PARQUET_MEMORY_BYTES,
+                                 max_decompressed_bytes=max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
+        else:
+            frame = _READERS[fmt](path, gzipped, nrows, kwargs)
     except DataLoadError:
         raise
     except UnicodeDecodeError:
         raise DataLoadError(_not_encoded(path, encoding)) from None
+    except RecursionError:  # nesting deeper than the cheap checks' head showed
+        raise DataLoadError(f"{path.name} nests arrays or objects too deeply to be read as {fmt.upper()}; a dataset "
+                            "is a table of records. Flatten the data.") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         raise DataLoadError(f"{path.name} could not be read as {fmt.upper()}: {_first_line(error)}") from None
     return _checked_frame(frame, path, fmt)
@@ -130,6 +143,9 @@ def _decode_head(path: Path, head: bytes, encoding: str = "utf-8") -> str:
         return decoder.decode(head, final=False)  # final=False: a character cut at the sniff boundary is fine
     except UnicodeDecodeError:
         raise DataLoadError(_not_encoded(path, encoding)) from None
+    except RecursionError:  # nesting deeper than the cheap checks' head showed
+        raise DataLoadError(f"{path.name} nests arrays or objects too deeply to be read as {fmt.upper()}; a dataset "
+                            "is a table of records. Flatten the data.") from None
 
 
 def _not_encoded(path: Path, encoding: str) -> str:
@@ -142,6 +158,10 @@ def _not_encoded(path: Path, encoding: str) -> str:
 def _cheap_checks(path: Path, fmt: str, gzipped: bool, encoding: str, kwargs: dict) -> None:
     if fmt == "parquet" and not gzipped:
         _check_parquet_schema(path)
+    elif fmt == "json":
+        head = _head_bytes(path, gzipped, MAX_LINE_BYTES)
+        top_level_array = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"["
+        check_json_head(path, head, record_depth=2 if top_level_array else 1, max_columns=MAX_COLUMNS)
     elif fmt in ("csv", "jsonl"):
         head = _head_bytes(path, gzipped, MAX_LINE_BYTES + 1)
         lines = head.split(b"\n")
@@ -150,6 +170,7 @@ def _cheap_checks(path: Path, fmt: str, gzipped: bool, encoding: str, kwargs: di
             _check_csv_columns(path, complete + [last], encoding, kwargs)
         else:
             _check_jsonl_columns(path, complete[:1], encoding)
+            check_json_lines_head(path, head, max_columns=MAX_COLUMNS)  # every line, not only the first
         if not complete and len(head) > MAX_LINE_BYTES:
             raise DataLoadError(f"{path.name}: its first line is longer than {MAX_LINE_BYTES // 1024**2} MB, far "
                                 "longer than a row of a table a stress test can use; check the separator, or split "
@@ -235,12 +256,6 @@ def _read_csv(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.
                        encoding_errors="strict", engine="c", **kwargs)
 
 
-def _read_parquet(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
-    source = io.BytesIO(gzip.open(path, "rb").read()) if gzipped else path
-    frame = pd.read_parquet(source, **kwargs)
-    return frame.head(nrows) if nrows is not None else frame
-
-
 def _read_json(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
     with _open_text(path, gzipped, kwargs.pop("encoding", "utf-8")) as handle:
         records = json.load(handle)
@@ -256,7 +271,7 @@ def _read_jsonl(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> p
     return pd.read_json(path, lines=True, compression="gzip" if gzipped else None, nrows=nrows, **kwargs)
 
 
-_READERS = {"csv": _read_csv, "parquet": _read_parquet, "json": _read_json, "jsonl": _read_jsonl}
+_READERS = {"csv": _read_csv, "json": _read_json, "jsonl": _read_jsonl}  # Parquet: data_parquet.read_parquet
 
 
 def _checked_frame(frame: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:

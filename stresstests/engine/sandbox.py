@@ -51,6 +51,7 @@ MODEL_COPY = WRITABLE / "model"  # inside bubblewrap: the model's folder, copied
 MODEL_SOURCE = Path("/model")  # inside bubblewrap: the host copy of the model's files, read-only
 SHARED_MEMORY_LIMIT_MB = 64  # /dev/shm inside bubblewrap: enough for the semaphores of multiprocessing
 DEFAULT_DISK_LIMIT_MB = 1024
+DEFAULT_MAX_PROCESSES = 64
 NOBODY = "65534"
 
 ENGINE_DIR = Path(__file__).resolve().parent
@@ -62,6 +63,10 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
 PASSED_THROUGH_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MAX_LOGGED_BYTES = 1_000_000
 MAX_LOGGED_LINE = 2_000
+# The child is stopped once it has written this much to stdout and stderr together: past the log budget its output
+# is only read to be thrown away, and a model that floods it would keep a worker thread busy for nothing.
+MAX_OUTPUT_BYTES = 10 * MAX_LOGGED_BYTES
+READ_CHUNK = 65_536  # the most one read of the model's output holds in the worker's memory
 MAX_RESPONSE_BYTES = 1_000_000
 
 _logger = logging.getLogger(__name__)
@@ -78,6 +83,9 @@ class SandboxLimits:
     # Under bubblewrap: the size of the writable tmpfs (the model's copy, HOME, TMPDIR). Everywhere: the largest file
     # the child may write (RLIMIT_FSIZE), which is all that bounds the plain-process fallback.
     disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB
+    # Under bubblewrap: processes of the sandbox's user (nobody, in its own user namespace), bwrap's two included.
+    # Each process the model forks gets the full memory and CPU limits of its own, so their number must be bounded.
+    max_processes: int = DEFAULT_MAX_PROCESSES
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,8 +103,13 @@ def bubblewrap_available() -> bool:
         return False
 
 
-def _apply_limits(limits: SandboxLimits) -> None:
-    """Runs in the child between fork and exec; bwrap and the model inherit the limits."""
+def _apply_limits(limits: SandboxLimits, bubblewrap: bool = False) -> None:
+    """Runs in the child between fork and exec; bwrap and the model inherit the limits.
+
+    RLIMIT_NPROC counts the processes of the child's user. Under bubblewrap that is `nobody` in a user namespace of
+    its own, so the count is the sandbox's alone (bwrap starts as the worker's user and is not limited by it). In
+    the plain-process fallback the child runs as the worker's user, whose other processes would count too, so the
+    limit is not set there (docs/sandbox.md)."""
     memory = limits.memory_limit_mb * 1024**2
     file_size = limits.disk_limit_mb * 1024**2
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -104,6 +117,8 @@ def _apply_limits(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if bubblewrap:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
 
 def _skip_symlinks(folder: str, names: list[str]) -> list[str]:
@@ -116,12 +131,12 @@ class SandboxedModel:
 
     def __init__(self, path: str | os.PathLike, *, model_task: str, memory_limit_mb: int = 4096,
                  cpu_seconds: int = 3600, wall_timeout_s: float = 60.0, load_timeout_s: float = 120.0,
-                 disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB, log: LogFunction | None = None,
-                 isolation: str = "auto") -> None:
+                 disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB, max_processes: int = DEFAULT_MAX_PROCESSES,
+                 log: LogFunction | None = None, isolation: str = "auto") -> None:
         self.model_task = model_task
         self.limits = SandboxLimits(memory_limit_mb=memory_limit_mb, cpu_seconds=cpu_seconds,
                                     wall_timeout_s=wall_timeout_s, load_timeout_s=load_timeout_s,
-                                    disk_limit_mb=disk_limit_mb)
+                                    disk_limit_mb=disk_limit_mb, max_processes=max_processes)
         self.isolation = _resolve_isolation(isolation)
         self._log = log if log is not None else _logger.info
         self._lock = threading.Lock()
@@ -131,7 +146,7 @@ class SandboxedModel:
         self._exchange: Exchange | None = None
         self._failure: EngineError | None = None
         self._stop_reason: str | None = None  # set when we stop the child on purpose
-        self._output = _ModelOutput(self._log)
+        self._output = _ModelOutput(self._log, on_flood=self._stop_flooding)
         self._workdir = make_owned_folder()
         self._folder_model = False  # a model.py or a folder (copied so it can write next to its files), not one file
         try:
@@ -164,6 +179,13 @@ class SandboxedModel:
             self._kill()
             return self._fail(error)
         return error
+
+    def _stop_flooding(self) -> None:
+        """Called from an output thread once the model has written far more than the log can hold."""
+        self._stop_reason = self._stop_reason or (
+            f"it wrote more than {MAX_OUTPUT_BYTES // 1_000_000} MB to its standard output and error (the log keeps "
+            f"{MAX_LOGGED_BYTES // 1_000_000} MB). Print less, e.g. only a summary")
+        self._kill()
 
     def cancel(self) -> None:
         """Stop the child now; safe from any thread. A predict call in progress raises ModelOutputError."""
@@ -290,13 +312,14 @@ class SandboxedModel:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._environment(),
                 cwd=model_path if model_path.is_dir() else model_path.parent,
                 pass_fds=tuple(fds.values()), start_new_session=True,
-                preexec_fn=functools.partial(_apply_limits, self.limits))
+                preexec_fn=functools.partial(_apply_limits, self.limits, self.isolation == ISOLATION_BUBBLEWRAP))
         finally:
             os.close(response_write)  # the child holds the only write end, so its death reads as EOF here
         self._output.follow(self._process)
         self._log(f"Model sandbox: {self.isolation} ({_ISOLATION_SUMMARY[self.isolation]}); limits "
                   f"{self.limits.memory_limit_mb} MB memory, {self.limits.cpu_seconds} s CPU, "
-                  f"{self.limits.wall_timeout_s:g} s per call, {self.limits.disk_limit_mb} MB disk.")
+                  f"{self.limits.wall_timeout_s:g} s per call, {self.limits.disk_limit_mb} MB disk"
+                  + (f", {self.limits.max_processes} processes." if self.isolation == ISOLATION_BUBBLEWRAP else "."))
 
     def _await_ready(self) -> None:
         answer = self._read_answer(self.limits.load_timeout_s, loading=True)
@@ -455,13 +478,21 @@ def _timeout_error(timeout_s: float, *, loading: bool) -> EngineError:
 
 
 class _ModelOutput:
-    """Forwards the child's stdout and stderr to the run log, line by line, up to a budget."""
+    """Forwards the child's stdout and stderr to the run log, line by line, up to a budget.
 
-    def __init__(self, log: LogFunction) -> None:
+    Reads are bounded (READ_CHUNK): a line longer than that is logged by its start and the rest is discarded up to
+    the next newline, so a model writing gigabytes without a newline costs the worker no memory. Once the child has
+    written MAX_OUTPUT_BYTES in all, `on_flood` is called (once) to stop it.
+    """
+
+    def __init__(self, log: LogFunction, on_flood: Callable[[], None] | None = None) -> None:
         self._log = log
+        self._on_flood = on_flood
         self._threads: list[threading.Thread] = []
         self._budget = MAX_LOGGED_BYTES
         self._budget_lock = threading.Lock()
+        self._written = 0
+        self._flooded = False
         self._stderr_lines: deque[str] = deque(maxlen=5)
 
     def follow(self, process: subprocess.Popen) -> None:
@@ -483,13 +514,31 @@ class _ModelOutput:
     def _pump(self, stream: IO[bytes] | None, label: str) -> None:
         if stream is None:
             return
-        for raw in iter(stream.readline, b""):
+        in_long_line = False  # inside a line longer than READ_CHUNK whose start was already logged
+        for raw in iter(functools.partial(stream.readline, READ_CHUNK), b""):
+            self._count(len(raw))
+            complete = raw.endswith(b"\n")
+            if in_long_line:
+                in_long_line = not complete
+                continue
+            in_long_line = not complete
             line = raw.decode("utf-8", errors="replace").rstrip()[:MAX_LOGGED_LINE]
             if label == "stderr" and line:
                 self._stderr_lines.append(line)
             if self._spend(len(line)):
                 self._log(f"[model {label}] {line}")
         stream.close()
+
+    def _count(self, size: int) -> None:
+        with self._budget_lock:
+            self._written += size
+            if self._written <= MAX_OUTPUT_BYTES or self._flooded:
+                return
+            self._flooded = True
+        self._log(f"[model output] the model wrote more than {MAX_OUTPUT_BYTES // 1_000_000} MB to its stdout and "
+                  "stderr, so it was stopped.")
+        if self._on_flood is not None:
+            self._on_flood()
 
     def _spend(self, size: int) -> bool:
         with self._budget_lock:

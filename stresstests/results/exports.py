@@ -77,13 +77,17 @@ def _csv(header: list[str], rows: list[list]) -> str:
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Full-width forms that spreadsheets (LibreOffice, Excel in East Asian locales) also read as the start of a formula.
+FULL_WIDTH_FORMULA_PREFIXES = ("\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def _spreadsheet_safe(value):
-    """Cells come from uploaded data: a text cell a spreadsheet would run as a formula is quoted with a leading '."""
+    """Cells come from uploaded data: a text cell a spreadsheet would run as a formula is quoted with a leading '.
+    Leading spaces do not stop a spreadsheet from reading `  =1+1` as a formula, so they are looked past."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and value.lstrip(" \u3000\u00a0").startswith(
+            FORMULA_PREFIXES + FULL_WIDTH_FORMULA_PREFIXES):
         return "'" + value
     return value
 

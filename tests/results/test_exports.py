@@ -111,3 +111,17 @@ def test_csv_cells_from_uploaded_data_cannot_run_as_spreadsheet_formulas():
     assert row["subset"] == "'@SUM(A1)"
     assert row["metric:value"] == "'+1+1"
     assert float(row["metric:impact"]) == -0.25  # numbers stay numbers
+
+
+@pytest.mark.parametrize("cell", ["\uff1dHYPERLINK(\"http://evil.example\")", "\uff0b1+1", "\uff0d1+1", "\uff20SUM(A1)",
+                                  "  =1+1", " @SUM(A1)", "\u3000=1+1"])
+def test_full_width_and_space_led_formulas_are_quoted_too(cell):
+    from stresstests.results import exports
+
+    report = {"categories": [{"category": "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS", "tests": [{
+        "test_type": "unseen_categorical", "name": "Unseen Categorical", "severity": "SEVERITY_ALERT",
+        "test_cases": [{"features": [cell], "subset": "  plain text", "severity": "SEVERITY_ALERT", "metrics": {}}],
+    }]}]}
+    row = next(csv.DictReader(io.StringIO(exports.test_cases_csv(report))))
+    assert row["features"] == "'" + cell
+    assert row["subset"] == "  plain text"  # leading spaces alone are left as they are
