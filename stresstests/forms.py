@@ -210,7 +210,7 @@ class ProtectedFeaturesForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["protected_features"].choices = [
             (name, f"{name} (proposed)" if name in data_check.proposed_protected else name)
-            for name in data_check.feature_columns
+            for name in data_check.protected_candidates
         ]
         own = ((run.config or {}).get("data_params") or {}).get("protected_features")
         project = (run.project.test_suite_config or {}).get("protected_features")

@@ -62,6 +62,7 @@ class DataCheck:
     ignored: list[str] = field(default_factory=list)
     timestamp_proposals: list[str] = field(default_factory=list)
     feature_columns: list[str] = field(default_factory=list)
+    protected_candidates: list[str] = field(default_factory=list)  # features the run keeps as inputs
     proposed_protected: list[str] = field(default_factory=list)
 
     @property
@@ -97,8 +98,20 @@ def draft_data_check(run: StressTestRun) -> DataCheck | None:
     if not params.get("timestamp_col"):
         check.timestamp_proposals = [c for c in reference.columns if c in evaluation.columns and is_datetime_like(
             reference[c])]
-    check.proposed_protected = proposed_protected_features(reference[check.feature_columns])
+    check.protected_candidates = _protected_candidates(reference, check, params, task)
+    check.proposed_protected = proposed_protected_features(reference[check.protected_candidates])
     return check
+
+
+def _protected_candidates(reference: pd.DataFrame, check: DataCheck, params: dict, model_task: str) -> list[str]:
+    """The features Bias and Fairness may compare groups on: not the label, prediction or timestamp (already out of
+    feature_columns), nor an ignored column, a date column, or one the engine leaves out as model output."""
+    kept = set(params.get("keep_as_features") or [])
+    columns = [c for c in check.feature_columns if c not in check.ignored and c in reference.columns]
+    model_output = {c["column"] for c in prediction_like_columns(
+        reference, candidates=[c for c in columns if c not in kept], label_col=params.get("label_col"),
+        model_task=model_task)}
+    return [c for c in columns if c not in model_output and not is_datetime_like(reference[c])]
 
 
 def _role_columns(params: dict) -> set[str]:
