@@ -316,7 +316,7 @@ def wizard_model_check(request, run_id, step):
 def _save_protected_ticks(request, run) -> None:
     """The protected features as ticked on the evaluation step's form (also when a fix button sent it), so no
     button of that form loses them; the marker tells "none ticked" from "not on the page"."""
-    if request.POST.get("protected_features_shown"):
+    if request.POST.get("protected_features_shown") or "protected_features" in request.POST:
         services.run_set_protected_features(user=request.user, run=run,
                                             features=request.POST.getlist("protected_features"))
 
