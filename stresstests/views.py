@@ -208,6 +208,9 @@ def _dataset_step(request, run, step, membership):
         kwargs["initial"] = {"dataset": str(chosen.id) if chosen else ""}
     if source == "upload":
         kwargs["label_required"] = role == "reference"
+    if source in ("upload", "connection") and role == "evaluation" and run.reference_dataset is not None:
+        # The evaluation set usually names its label like the reference: proposed, the user may change or clear it.
+        kwargs["initial"] = {"label_col": (run.reference_dataset.data_params or {}).get("label_col", "")}
     form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:

@@ -145,3 +145,13 @@ def test_an_edited_re_run_is_headed_edit_and_re_run(client_for, owner, draft, re
     page = client.post(reverse("stresstests:run_rerun_edit", args=[run.id]), follow=True).content.decode()
     assert re.search(r"<h1>\s*Edit and re-run\s*</h1>", page)
     assert "<h1>Create Stress Test</h1>" not in page
+
+
+def test_the_references_label_column_is_proposed_for_the_evaluation_upload(client_for, owner, draft, registered_model):
+    client = client_for(owner)
+    run = configured_with_model(client, draft, registered_model)
+    post_upload(client, run, "reference", "ref", data.frame(seed=1))
+    for source in ("upload", "connection"):
+        page = client.get(step_url(run, "evaluation") + f"?source={source}").content.decode()
+        field = re.search(r'<input[^>]*name="evaluation-label_col"[^>]*>', page).group(0)
+        assert f'value="{data.LABEL}"' in field, (source, field)
