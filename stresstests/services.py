@@ -389,7 +389,7 @@ def run_rerun(*, user, run: StressTestRun) -> StressTestRun:
         config_mode=run.config_mode, config=copy.deepcopy(run.config), wizard_step=CONFIGURED_MARK,
         model=run.model, reference_dataset=run.reference_dataset, evaluation_dataset=run.evaluation_dataset,
         reference_predictions=run.reference_predictions, evaluation_predictions=run.evaluation_predictions,
-        rerun_of=run,
+        rerun_of=run, checks=wizard_checks.inherited_checks(run),
     )
     audit(actor=user, action="stresstest.rerun", obj=draft, workspace=run.project.workspace, rerun_of=str(run.id))
     return draft

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 
 from projects.registries import sources
-from projects.models import Dataset, TestCategory
+from projects.models import Dataset, TestCategory, ValidityStatus
 from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import EngineError
@@ -220,6 +220,20 @@ def model_check_start(*, run: StressTestRun) -> dict | None:
     run_id = str(run.id)
     transaction.on_commit(lambda: _send(run_id))
     return check
+
+
+def inherited_checks(source: StressTestRun) -> dict:
+    """The checks an Edit-and-re-run draft starts with: the model check its run passed, so Next on an unchanged,
+    valid model moves on at once instead of loading it in the sandbox again. The check is keyed by (model, reference
+    dataset) like any other, so choosing another model or dataset in the draft is checked as usual."""
+    own = (source.checks or {}).get("model") or {}
+    if own.get("status") == CHECK_OK and all(own.get(name) == value for name, value in model_check_key(source).items()):
+        return {"model": dict(own)}
+    model_valid = source.model is not None and source.model.validity_status == ValidityStatus.VALID
+    if source.status == RunStatus.SUCCEEDED and model_valid and source.reference_dataset_id:
+        message = f"{source.model.name} ran in the sandbox on {source.reference_dataset.name} in “{source.name}”."
+        return {"model": {**model_check_key(source), "status": CHECK_OK, "message": message}}
+    return {}
 
 
 def _send(run_id: str) -> None:

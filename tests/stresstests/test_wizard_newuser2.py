@@ -155,3 +155,21 @@ def test_the_references_label_column_is_proposed_for_the_evaluation_upload(clien
         page = client.get(step_url(run, "evaluation") + f"?source={source}").content.decode()
         field = re.search(r'<input[^>]*name="evaluation-label_col"[^>]*>', page).group(0)
         assert f'value="{data.LABEL}"' in field, (source, field)
+
+
+def test_edit_and_re_run_with_a_valid_model_does_not_check_it_again(client_for, owner, draft, registered_model):
+    from stresstests import wizard_checks
+
+    client = client_for(owner)
+    run = configured_with_model(client, draft, registered_model)
+    post_upload(client, run, "reference", "ref", data.frame(seed=1))
+    run.refresh_from_db()
+    registered_model.validity_status = "VALIDITY_STATUS_VALID"
+    registered_model.save(update_fields=["validity_status"])
+    StressTestRun.objects.filter(id=run.id).update(status=RunStatus.SUCCEEDED, checks={})  # e.g. started by the API
+    client.post(reverse("stresstests:run_rerun_edit", args=[run.id]))
+    rerun = StressTestRun.objects.get(rerun_of=run)
+    response = client.post(step_url(rerun, "model"), {"source": "registered", "model": registered_model.id})
+    assert response["Location"] == step_url(rerun, "reference")  # moves on: no wait for a sandbox check
+    rerun.refresh_from_db()
+    assert wizard_checks.model_check(rerun)["status"] == wizard_checks.CHECK_OK
