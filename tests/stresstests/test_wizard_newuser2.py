@@ -15,6 +15,7 @@ from stresstests import services
 from stresstests.models import RunStatus, StressTestRun
 
 from . import data
+from .conftest import upload as upload_file
 from .test_wizard_checks import configured_with_model, post_upload, step_url, with_timestamp
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +174,26 @@ def test_edit_and_re_run_with_a_valid_model_does_not_check_it_again(client_for, 
     assert response["Location"] == step_url(rerun, "reference")  # moves on: no wait for a sandbox check
     rerun.refresh_from_db()
     assert wizard_checks.model_check(rerun)["status"] == wizard_checks.CHECK_OK
+
+
+def test_model_and_dataset_names_default_to_the_uploaded_files_name(client_for, owner, draft, project):
+    client = client_for(owner)
+    client.post(step_url(draft, "configuration"), {"config_mode": "project", "name": "Names"})
+    client.post(step_url(draft, "model"), {"source": "upload", "name": "", "files": [
+        upload_file("model.py", data.MODEL_PY.encode()), upload_file("weights.json", data.weights_json())]})
+    draft.refresh_from_db()
+    assert draft.model.name == "weights"  # the artifact names it, not model.py
+    from stresstests import wizard_checks
+    wizard_checks.model_check_execute(draft.id)
+    answer = client.post(step_url(draft, "reference"), {
+        "source": "upload", "reference-name": "", "reference-label_col": data.LABEL,
+        "reference-file": upload_file("ref_file.csv", data.csv_bytes(data.frame(seed=1)))})
+    assert answer.status_code == 302, re.findall(r'class="errors?[^"]*"[^>]*>(.*?)</', answer.content.decode(), re.S)
+    draft.refresh_from_db()
+    assert draft.reference_dataset.name == "ref_file"
+    project.datasets.filter(id=draft.reference_dataset_id).update(name="taken")
+    values = {"source": "upload", "evaluation-name": "", "evaluation-label_col": data.LABEL,
+              "evaluation-file": upload_file("taken.csv", data.csv_bytes(data.frame(seed=2)))}
+    client.post(step_url(draft, "evaluation"), values)
+    draft.refresh_from_db()
+    assert draft.evaluation_dataset.name == "taken 2"  # the file's name was taken: the next free one
