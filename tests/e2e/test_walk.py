@@ -185,6 +185,9 @@ def test_the_main_pages_fit_the_window_and_are_photographed(  # noqa: PLR0913 (f
     watch.visit(live_server.url + pages["by-feature"])
     type_lines = page.evaluate(LINES_OF, "table.features td:nth-child(2)")
     assert type_lines and set(type_lines.values()) == {1}, type_lines
+    heights = page.evaluate("() => [...document.querySelectorAll('table.features tbody tr')].map(r => r.offsetHeight)")
+    # A row fits in half the window (at 390 px a row was 911 px tall before the columns got a readable minimum width).
+    assert heights and max(heights) <= 450, f"By Feature rows at {WIDTHS[size]} px: {heights}"
     assert watch.found == []
 
 
