@@ -73,8 +73,27 @@ def _valid_artifact(row, kind: str):
     return row
 
 
+def file_stem(file_name: str) -> str:
+    """A name from a file's name: "fraud_ref.csv" -> "fraud_ref", "events.jsonl.gz" -> "events"."""
+    name = PurePath(file_name).name
+    for suffix in (".gz", *sorted({*DATASET_SUFFIXES, *MODEL_FILE_SUFFIXES, ".zip"}, key=len, reverse=True)):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return PurePath(name).stem or name
+
+
+def free_name(taken, wanted: str) -> str:
+    """`wanted`, or "wanted 2", "wanted 3", ... when a registered artifact of the project already has it."""
+    names = set(taken.filter(name__startswith=wanted).values_list("name", flat=True))
+    return wanted if wanted not in names else next(f"{wanted} {n}" for n in range(2, len(names) + 3)
+                                                   if f"{wanted} {n}" not in names)
+
+
+NAME_HELP = "Leave it empty to use the file's name."
+
+
 class ModelUploadForm(forms.Form):
-    name = forms.CharField(label="Model name", max_length=200)
+    name = forms.CharField(label="Model name", max_length=200, required=False, help_text=NAME_HELP)
     tags = forms.CharField(label="Tags", required=False, help_text="Comma-separated, e.g. fraud, xgboost.")
     files = MultipleFileField(
         label="Model file",
@@ -111,6 +130,15 @@ class ModelUploadForm(forms.Form):
         if len(python_files) > 1 and not any(f.name == "model.py" for f in python_files):
             raise forms.ValidationError("Several .py files were given; the entry point must be named model.py.")
         return files
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("name") and data.get("files"):
+            # The artifact names the model better than "model.py" does (model.py + fraud_model.catb -> fraud_model).
+            artifacts = [f for f in data["files"] if _suffix(f.name) != ".py"] or data["files"]
+            wanted = self.replaceable or file_stem(artifacts[0].name)[:200]
+            data["name"] = wanted if wanted == self.replaceable else free_name(self.project.models, wanted)
+        return data
 
 
 class ModelRegistryForm(forms.Form):
@@ -210,7 +238,7 @@ class ProtectedFeaturesForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["protected_features"].choices = [
             (name, f"{name} (proposed)" if name in data_check.proposed_protected else name)
-            for name in data_check.feature_columns
+            for name in data_check.protected_candidates
         ]
         own = ((run.config or {}).get("data_params") or {}).get("protected_features")
         project = (run.project.test_suite_config or {}).get("protected_features")
@@ -286,7 +314,7 @@ class ConnectionDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
 
 
 class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
-    name = forms.CharField(label="Dataset name", max_length=200)
+    name = forms.CharField(label="Dataset name", max_length=200, required=False, help_text=NAME_HELP)
     label_col = forms.CharField(label="Label column", max_length=200)
     timestamp_col = forms.CharField(label="Timestamp column (optional)", max_length=200, required=False)
     file = forms.FileField(label="Dataset file", help_text="csv, Parquet, jsonl, jsonl.gz or json.gz.")
@@ -332,6 +360,8 @@ class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
 
     def clean(self):
         data = super().clean()
+        if not data.get("name") and data.get("file") and "name" not in self.errors:
+            data["name"] = free_name(self.project.datasets, file_stem(data["file"].name)[:200])
         if data.get("file") and "label_col" not in self.errors:
             self.check = check_dataset_upload(data["file"], label_col=data.get("label_col") or None,
                                               model_task=self.project.model_task)

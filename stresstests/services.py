@@ -125,12 +125,18 @@ def run_fix_column(*, user, run: StressTestRun, column: str, action: str) -> Str
 def run_set_protected_features(*, user, run: StressTestRun, features: list[str]) -> StressTestRun:
     _require_draft(run)
     check = wizard_checks.draft_data_check(run)
-    known = check.feature_columns if check else []
+    known = check.protected_candidates if check else []
     unknown = [name for name in features if name not in known]
     if unknown:
-        raise ValidationError({"protected_features": f"{', '.join(unknown)} is not a feature of the reference dataset."})
+        raise ValidationError({"protected_features": f"{', '.join(unknown)} is not a feature of the reference dataset "
+                                                     "the run keeps (label, prediction, timestamp and ignored columns "
+                                                     "cannot be protected features)."})
     _set_run_data_params(run, protected_features=list(dict.fromkeys(features)))
     return run
+
+
+NEEDS_PROTECTED = ("Bias and Fairness needs protected features: choose at least one, or go back to the test "
+                   "configuration and leave Bias and Fairness out.")
 
 
 def wizard_problems(run: StressTestRun, data_check: wizard_checks.DataCheck | None = None) -> list[str]:
@@ -146,8 +152,7 @@ def wizard_problems(run: StressTestRun, data_check: wizard_checks.DataCheck | No
                      for m in check.mismatches]
         problems += check.problems
     if wizard_checks.needs_protected_features(run, effective_test_run_config(run)["categories"]):
-        problems.append("Bias and Fairness needs protected features: choose at least one, or go back to the test "
-                        "configuration and leave Bias and Fairness out.")
+        problems.append(NEEDS_PROTECTED)
     return problems
 
 
@@ -384,7 +389,7 @@ def run_rerun(*, user, run: StressTestRun) -> StressTestRun:
         config_mode=run.config_mode, config=copy.deepcopy(run.config), wizard_step=CONFIGURED_MARK,
         model=run.model, reference_dataset=run.reference_dataset, evaluation_dataset=run.evaluation_dataset,
         reference_predictions=run.reference_predictions, evaluation_predictions=run.evaluation_predictions,
-        rerun_of=run,
+        rerun_of=run, checks=wizard_checks.inherited_checks(run),
     )
     audit(actor=user, action="stresstest.rerun", obj=draft, workspace=run.project.workspace, rerun_of=str(run.id))
     return draft

@@ -208,6 +208,9 @@ def _dataset_step(request, run, step, membership):
         kwargs["initial"] = {"dataset": str(chosen.id) if chosen else ""}
     if source == "upload":
         kwargs["label_required"] = role == "reference"
+    if source in ("upload", "connection") and role == "evaluation" and run.reference_dataset is not None:
+        # The evaluation set usually names its label like the reference: proposed, the user may change or clear it.
+        kwargs["initial"] = {"label_col": (run.reference_dataset.data_params or {}).get("label_col", "")}
     form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
@@ -223,7 +226,7 @@ def _dataset_step(request, run, step, membership):
         request, run, step, membership, form, sources=DATASET_SOURCES, source=source, chosen=chosen,
         chosen_predictions=getattr(run, f"{role}_predictions"),
         integrations=list(project.workspace.integrations.order_by("name").values_list("name", flat=True)),
-        **_check_context(request, run, step), **_evaluation_checks(run, step),
+        **_check_context(request, run, step), **_evaluation_checks(request, run, step),
     )
 
 
@@ -237,7 +240,7 @@ def _default_dataset_source(run, role: str) -> str:
     return "registered" if run.project.datasets.exists() else "upload"
 
 
-def _evaluation_checks(run, step) -> dict:
+def _evaluation_checks(request, run, step) -> dict:
     """The evaluation step's panel: the two datasets compared, fixes, protected features, Start."""
     if wizard.step_after(step) is not None or run.evaluation_dataset_id is None:
         return {}
@@ -245,10 +248,13 @@ def _evaluation_checks(run, step) -> dict:
     data_check = wizard_checks.draft_data_check(run)
     wants_protected = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS" in categories
     protected_form = None
+    problems = services.wizard_problems(run, data_check)
     if wants_protected and data_check is not None:
         protected_form = ProtectedFeaturesForm(run=run, data_check=data_check)
-    return {"data_check": data_check, "protected_form": protected_form,
-            "wizard_problems": services.wizard_problems(run, data_check)}
+        if protected_form.fields["protected_features"].initial:  # shown ticked: Start saves them, nothing is missing
+            problems = [problem for problem in problems if problem != services.NEEDS_PROTECTED]
+    return {"data_check": data_check, "protected_form": protected_form, "wizard_problems": problems,
+            "not_started": bool(request.GET.get("not_started"))}
 
 
 def _save_dataset_step(user, run, role: str, source: str, form) -> str:
@@ -310,14 +316,31 @@ def wizard_model_check(request, run_id, step):
     return render(request, "stresstests/wizard/_model_check.html", context)
 
 
+def _save_protected_ticks(request, run) -> None:
+    """The protected features as ticked on the evaluation step's form (also when a fix button sent it), so no
+    button of that form loses them; the marker tells "none ticked" from "not on the page"."""
+    if request.POST.get("protected_features_shown") or "protected_features" in request.POST:
+        services.run_set_protected_features(user=request.user, run=run,
+                                            features=request.POST.getlist("protected_features"))
+
+
+def _posted_fix(request) -> tuple[str, str]:
+    """(action, column): from the fix button's `fix=action:column`, or the plain `action` and `column` fields."""
+    action, _, column = request.POST.get("fix", "").partition(":")
+    if action and column:
+        return action, column
+    return request.POST.get("action", ""), request.POST.get("column", "")
+
+
 @login_required
 @require_POST
 def wizard_fix_column(request, run_id):
     run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
     evaluation = wizard.STEPS[-1]
+    action, column = _posted_fix(request)
     try:
-        services.run_fix_column(user=request.user, run=run, column=request.POST.get("column", ""),
-                                action=request.POST.get("action", ""))
+        _save_protected_ticks(request, run)
+        services.run_fix_column(user=request.user, run=run, column=column, action=action)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return _redirect(request, wizard_url(run, evaluation) + "#wizard-checks")
@@ -326,7 +349,8 @@ def wizard_fix_column(request, run_id):
 @login_required
 @require_POST
 def wizard_start(request, run_id):
-    """The evaluation step's Start: saves the protected features it asked for, then submits like Next."""
+    """The evaluation step's Start: saves the protected features it asked for, then submits like Next. Refused, it
+    goes back to the checks with "did not start" and the reasons at their top."""
     run, _ = selectors.get_run_for_user(request.user, run_id, write=True)
     evaluation = wizard.STEPS[-1]
     if run.status != RunStatus.DRAFT:
@@ -334,13 +358,16 @@ def wizard_start(request, run_id):
     if not wizard.may_open(run, evaluation) or run.evaluation_dataset_id is None:
         return redirect(wizard_url(run, wizard.first_incomplete_step(run) or evaluation))
     try:
-        if "protected_features" in request.POST:
-            services.run_set_protected_features(user=request.user, run=run,
-                                                features=request.POST.getlist("protected_features"))
-        return _submit(request, run)
+        _save_protected_ticks(request, run)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    return _redirect(request, wizard_url(run, evaluation) + "#wizard-checks")
+        return _redirect(request, wizard_url(run, evaluation) + "#wizard-checks")
+    try:
+        return _submit(request, run)
+    except ValidationError as error:
+        if not services.wizard_problems(run):  # the checks panel would not show these: say them as a message
+            messages.error(request, " ".join(error.messages))
+    return _redirect(request, wizard_url(run, evaluation) + "?not_started=1#not-started")
 
 
 # ---- a run -------------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 
 from projects.registries import sources
-from projects.models import Dataset, TestCategory
+from projects.models import Dataset, TestCategory, ValidityStatus
 from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import EngineError
@@ -62,6 +62,7 @@ class DataCheck:
     ignored: list[str] = field(default_factory=list)
     timestamp_proposals: list[str] = field(default_factory=list)
     feature_columns: list[str] = field(default_factory=list)
+    protected_candidates: list[str] = field(default_factory=list)  # features the run keeps as inputs
     proposed_protected: list[str] = field(default_factory=list)
 
     @property
@@ -97,8 +98,20 @@ def draft_data_check(run: StressTestRun) -> DataCheck | None:
     if not params.get("timestamp_col"):
         check.timestamp_proposals = [c for c in reference.columns if c in evaluation.columns and is_datetime_like(
             reference[c])]
-    check.proposed_protected = proposed_protected_features(reference[check.feature_columns])
+    check.protected_candidates = _protected_candidates(reference, check, params, task)
+    check.proposed_protected = proposed_protected_features(reference[check.protected_candidates])
     return check
+
+
+def _protected_candidates(reference: pd.DataFrame, check: DataCheck, params: dict, model_task: str) -> list[str]:
+    """The features Bias and Fairness may compare groups on: not the label, prediction or timestamp (already out of
+    feature_columns), nor an ignored column, a date column, or one the engine leaves out as model output."""
+    kept = set(params.get("keep_as_features") or [])
+    columns = [c for c in check.feature_columns if c not in check.ignored and c in reference.columns]
+    model_output = {c["column"] for c in prediction_like_columns(
+        reference, candidates=[c for c in columns if c not in kept], label_col=params.get("label_col"),
+        model_task=model_task)}
+    return [c for c in columns if c not in model_output and not is_datetime_like(reference[c])]
 
 
 def _role_columns(params: dict) -> set[str]:
@@ -207,6 +220,20 @@ def model_check_start(*, run: StressTestRun) -> dict | None:
     run_id = str(run.id)
     transaction.on_commit(lambda: _send(run_id))
     return check
+
+
+def inherited_checks(source: StressTestRun) -> dict:
+    """The checks an Edit-and-re-run draft starts with: the model check its run passed, so Next on an unchanged,
+    valid model moves on at once instead of loading it in the sandbox again. The check is keyed by (model, reference
+    dataset) like any other, so choosing another model or dataset in the draft is checked as usual."""
+    own = (source.checks or {}).get("model") or {}
+    if own.get("status") == CHECK_OK and all(own.get(name) == value for name, value in model_check_key(source).items()):
+        return {"model": dict(own)}
+    model_valid = source.model is not None and source.model.validity_status == ValidityStatus.VALID
+    if source.status == RunStatus.SUCCEEDED and model_valid and source.reference_dataset_id:
+        message = f"{source.model.name} ran in the sandbox on {source.reference_dataset.name} in “{source.name}”."
+        return {"model": {**model_check_key(source), "status": CHECK_OK, "message": message}}
+    return {}
 
 
 def _send(run_id: str) -> None:

@@ -155,6 +155,8 @@ def test_the_main_pages_fit_the_window_and_are_photographed(  # noqa: PLR0913 (f
         all_categories_report):  # noqa: F811
     """Nothing may be wider than the window (the page must not scroll sideways); wide tables scroll in their own
     box on phones. The screenshots are for a person to compare with RIME's (tests don't judge looks)."""
+    owner.is_staff = True  # the header's widest form: with Admin, as the reviewer saw it
+    owner.save(update_fields=["is_staff"])
     page = sign_in(owner)
     page.set_viewport_size({"width": WIDTHS[size], "height": 900})
     watch = BrowserProblems(page)
@@ -167,6 +169,7 @@ def test_the_main_pages_fit_the_window_and_are_photographed(  # noqa: PLR0913 (f
     pages = {
         "overview": reverse("results:run_results", args=[run.id]),
         "subset-test": reverse("results:test_detail", args=[run.id, subset_test]),
+        "by-feature": reverse("results:run_tab", args=[run.id, "feature"]),
         "wizard-data-step": reverse("stresstests:wizard_step", args=[draft_with_model.id, "reference"]),
         "datasets": reverse("projects:dataset_list", args=[project.id]),
     }
@@ -175,4 +178,23 @@ def test_the_main_pages_fit_the_window_and_are_photographed(  # noqa: PLR0913 (f
         page.screenshot(path=str(SHOTS / f"{name}-{WIDTHS[size]}.png"), full_page=True)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} is {overflow} px wider than a {WIDTHS[size]} px window"
+        # The header's name and links each fit on one line ("rime_we / b", "Workspac / es" at 390 px before).
+        assert page.evaluate(LINES_OF, ".topbar a, .topbar button, .topbar .muted") == {
+            text: 1 for text in page.evaluate(TEXTS_OF, ".topbar a, .topbar button, .topbar .muted")}, name
+    # By Feature: short cells keep their words whole and the table scrolls in its own box instead.
+    watch.visit(live_server.url + pages["by-feature"])
+    type_lines = page.evaluate(LINES_OF, "table.features td:nth-child(2)")
+    assert type_lines and set(type_lines.values()) == {1}, type_lines
+    heights = page.evaluate("() => [...document.querySelectorAll('table.features tbody tr')].map(r => r.offsetHeight)")
+    # A row fits in half the window (at 390 px a row was 911 px tall before the columns got a readable minimum width).
+    assert heights and max(heights) <= 450, f"By Feature rows at {WIDTHS[size]} px: {heights}"
     assert watch.found == []
+
+
+# {text: number of lines} of the elements a selector finds: the distinct tops of their text's line boxes.
+LINES_OF = """selector => Object.fromEntries([...document.querySelectorAll(selector)].map(element => {
+    const range = document.createRange(); range.selectNodeContents(element);
+    const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+    return [element.textContent.trim(), tops.size];
+}))"""
+TEXTS_OF = "selector => [...document.querySelectorAll(selector)].map(element => element.textContent.trim())"
