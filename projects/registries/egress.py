@@ -124,8 +124,14 @@ def resolve(host: str, port: int | None) -> list[IPAddress]:
 def refusal_reason(address: IPAddress, own: dict[IPAddress, str] | None = None) -> str:
     """Why an address is off limits ("" when it is a public address of someone else)."""
     address = _embedded_ipv4(address)
-    if own and address in own:
-        return f"the address of this server's own {own[address]}"
+    kind = _address_kind(address)
+    if own and address in own:  # e.g. a loopback database in development: say both
+        return f"{kind}, the address of this server's own {own[address]}" if kind else \
+            f"the address of this server's own {own[address]}"
+    return kind
+
+
+def _address_kind(address: IPAddress) -> str:
     for label, flag in (("loopback", address.is_loopback), ("link-local", address.is_link_local),
                         ("unspecified", address.is_unspecified), ("multicast", address.is_multicast),
                         ("private", address.is_private), ("reserved", address.is_reserved)):

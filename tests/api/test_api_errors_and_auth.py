@@ -75,7 +75,7 @@ def test_a_missing_field_is_named(client, api_key):
 
 
 def test_an_unsupported_model_task_is_refused(client, api_key):
-    body = {"name": "p", "description": "d", "modelTask": "MODEL_TASK_RANKING"}
+    body = {"name": "p", "description": "d", "modelTask": "MODEL_TASK_NAMED_ENTITY_RECOGNITION"}
     assert "not supported" in assert_status_body(post(client, "/v1/projects", body, api_key), 400, 3)["message"]
 
 

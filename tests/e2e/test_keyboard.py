@@ -197,11 +197,14 @@ def test_sign_in_and_walk_the_wizards_first_steps_with_the_keyboard_only(browser
     tab_to(page, page.get_by_role("button", name="Next"))
     page.keyboard.press("Enter")
 
-    # Step 2: Next with nothing typed in stops at the first required field.
+    # Step 2: Next with nothing chosen stops at the first required field, the model file (the name defaults to the
+    # file's name, so it is optional).
     expect(page.get_by_role("heading", name="Model", level=2)).to_be_focused()
     tab_to(page, page.get_by_role("button", name="Next"))
     page.keyboard.press("Enter")
-    expect(page.get_by_label("Model name")).to_be_focused()
+    model_file = page.locator("input[type=file][name=files]")
+    expect(model_file).to_be_focused()
+    assert model_file.evaluate("input => input.validity.valueMissing")
 
     # Source tabs swap part of the form; the tab that was pressed keeps the focus.
     registry_tab = page.get_by_role("link", name="From an online registry")

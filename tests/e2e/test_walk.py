@@ -33,10 +33,15 @@ class BrowserProblems:
         page.on("console", lambda message: message.type == "error" and self.found.append(
             f"console error on {page.url}: {message.text}"))
         page.on("pageerror", lambda error: self.found.append(f"uncaught exception on {page.url}: {error}"))
-        page.on("requestfailed", lambda request: self.found.append(
-            f"failed request {request.method} {request.url}: {request.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda response: response.status >= 400 and self.found.append(
             f"{response.status} for {response.request.method} {response.url}"))
+
+    def _failed(self, request) -> None:
+        # A request the browser itself gives up because the page moved on (ERR_ABORTED, e.g. the favicon of a page
+        # left at once) is no failure a user sees; every other failure is.
+        if request.failure != "net::ERR_ABORTED":
+            self.found.append(f"failed request {request.method} {request.url}: {request.failure}")
 
     def visit(self, url: str) -> None:
         response = self.page.goto(url)

@@ -32,13 +32,16 @@ ENVIRONMENT_PROBE_MODEL_PY = textwrap.dedent('''
 
 
 def test_cancel_ends_the_model_s_process(celery_worker_process, owner, project, complete_draft):
-    services.run_set_model(user=owner, run=complete_draft,
-                           model=register_model(owner, project, "sleepy", slow_model_py(120)))
+    # Set on the draft directly: the wizard's model check (a job of its own on the same worker) would start a second
+    # sandboxed process of this slow model, and this test is about the run's own.
+    complete_draft.model = register_model(owner, project, "sleepy", slow_model_py(120))
+    complete_draft.save(update_fields=["model"])
     run = services.run_submit(user=owner, run=complete_draft)
+    # The worker may first run the wizard's check of the fixture's model (another sandboxed process): wait for the run.
+    wait_until(lambda: status_of(run, RunStatus.RUNNING), timeout=120, message="the run to start")
     # The model's first call sleeps, so the run's progress stays at "loading the model": look for its process.
     model_processes = wait_until(lambda: sandbox_processes(celery_worker_process.pid), timeout=120,
                                  message="the model's process under the worker")
-    assert status_of(run, RunStatus.RUNNING)
 
     services.run_cancel(user=owner, run=run)
     wait_until(lambda: status_of(run, RunStatus.CANCELLED, RunStatus.FAILED), timeout=60,
