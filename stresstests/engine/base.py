@@ -13,6 +13,9 @@ import pandas as pd
 
 from stresstests.engine.vocabulary import (
     ALL_TASKS,
+    MODALITIES,
+    MODALITY_TABULAR,
+    MODALITY_TEXT,
     REQUIREMENTS,
     RISK_GROUP,
     STATUS_COMPLETED,
@@ -82,6 +85,9 @@ class StressTest:
     why_it_matters: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
     tasks: ClassVar[frozenset[str]] = ALL_TASKS
+    # The data modalities the test runs on (vocabulary.MODALITY_*): tabular tests by default; text tests in
+    # categories/text/ say {MODALITY_TEXT}; a test that serves both names both.
+    modalities: ClassVar[frozenset[str]] = frozenset({MODALITY_TABULAR})
     default_params: ClassVar[dict] = {}
     thresholds: ClassVar[tuple[float, float]] = (0.05, 0.1)
     # False when the thresholds bound a value from below (e.g. a ratio that must stay above 0.8).
@@ -107,6 +113,8 @@ def register(cls: type[StressTest]) -> type[StressTest]:
         raise ValueError(f"Two tests are registered under the key {cls.key!r}.")
     if cls.category not in RISK_GROUP:
         raise ValueError(f"{cls.__name__} has an unknown category {cls.category!r}.")
+    if not cls.modalities or set(cls.modalities) - set(MODALITIES):
+        raise ValueError(f"{cls.__name__} has unknown modalities {sorted(cls.modalities)}.")
     unknown = set(cls.requires) - REQUIREMENTS
     if unknown:
         raise ValueError(f"{cls.__name__} requires unknown things: {sorted(unknown)}.")
@@ -127,6 +135,7 @@ class Schema:
     class_names: list[str] | None = None
     intersections: list[list[str]] = field(default_factory=list)   # feature combinations for subset tests
     embeddings: dict[str, list[str]] = field(default_factory=dict)  # embedding name -> its numeric columns
+    text_features: list[str] = field(default_factory=list)   # data_params.text_features: makes the run a text run
     query_col: str | None = None              # ranking: the column grouping rows into queries (a role, not a feature)
     # Columns kept out of the features with the reason, e.g. [{"column": "preds", "reason": "..."}].
     left_out_columns: list[dict] = field(default_factory=list)
@@ -171,6 +180,11 @@ class Context:
             from stresstests.engine.models import PredictionCache
 
             self.cache = PredictionCache(self.model, features=self.schema.model_inputs, model_task=self.model_task)
+
+    @property
+    def modality(self) -> str:
+        """MODALITY_TEXT when the data names text features (data_params.text_features), else MODALITY_TABULAR."""
+        return MODALITY_TEXT if self.schema.text_features else MODALITY_TABULAR
 
     # -- availability -------------------------------------------------------------------------------------------
     @property

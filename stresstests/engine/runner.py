@@ -234,7 +234,8 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
         features_not_in_model=not_in_model,
         excluded_columns=[c for c in config.global_exclude_columns if c in reference.columns],
         class_names=data_params.class_names, intersections=_intersections(data_params, reference),
-        embeddings=_embeddings(data_params, reference), query_col=query_column(data_params.ranking_info),
+        embeddings=_embeddings(data_params, reference),
+        text_features=[c for c in data_params.text_features if c in reference.columns], query_col=query_column(data_params.ranking_info),
         left_out_columns=left_out, inputs=inputs,
     )
 
@@ -383,6 +384,7 @@ def selected_tests(ctx: Context) -> list[type[StressTest]]:
 
     chosen = [test for test in REGISTRY.values()
               if test.category in ctx.config.categories and ctx.model_task in test.tasks
+              and ctx.modality in test.modalities
               and ctx.config.test_enabled(test.key, test.run_by_default)]
     order = {category: position for position, category in enumerate(ctx.config.categories)}
     return sorted(chosen, key=lambda test: order[test.category])

@@ -14,6 +14,7 @@ MODEL_TASK_BINARY_CLASSIFICATION = "MODEL_TASK_BINARY_CLASSIFICATION"
 MODEL_TASK_MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION"
 MODEL_TASK_REGRESSION = "MODEL_TASK_REGRESSION"
 MODEL_TASK_RANKING = "MODEL_TASK_RANKING"
+MODEL_TASK_NATURAL_LANGUAGE_INFERENCE = "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"
 # The tasks a test supports unless it says otherwise. Ranking (pointwise learning-to-rank, one real score per row,
 # rows grouped into queries by `data_params.ranking_info.query_col`) runs only the tests that name it.
 ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION})
@@ -68,6 +69,12 @@ DEFAULT_STRESS_TEST_CATEGORIES = (
     TEST_CATEGORY_TYPE_ADVERSARIAL, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_TRANSFORMATIONS,
 )
+
+# The modality of a run, set by the data as in RIME: `data_params.text_features` makes a dataset text; otherwise it
+# is tabular. A test runs only on the modalities it names (StressTest.modalities).
+MODALITY_TABULAR = "tabular"
+MODALITY_TEXT = "text"
+MODALITIES = (MODALITY_TABULAR, MODALITY_TEXT)
 
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "text", "datetime", "identifier")
 REQUIREMENTS = frozenset({"labels", "predictions", "model", "protected_features"})

@@ -15,3 +15,4 @@ from .tabular import (  # noqa: F401  (the tests RIME has beyond the original ca
     mutual_information, protected_features, security, embeddings, adversarial_unbounded,
     subset_average_prediction, ranking,
 )
+from . import text  # noqa: F401  (text categories register themselves from their modules; see text/__init__.py)
