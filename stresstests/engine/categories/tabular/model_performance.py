@@ -26,7 +26,7 @@ from scipy import stats
 
 from stresstests.engine.vocabulary import (
     CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE, worst_severity,
+    MODALITY_TABULAR, MODALITY_TEXT, MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE, worst_severity,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, register
 from stresstests.engine.metrics import (
@@ -40,6 +40,8 @@ from stresstests.engine.metrics import (
 from stresstests.engine.severity import benjamini_hochberg, exceeds_with_confidence_p, severity_for
 from stresstests.engine.categories.tabular.data_impact import metric_change
 
+# Performance needs only labels and predictions: the same tests serve text runs (RIME's NLP Model Performance).
+BOTH_MODALITIES = frozenset({MODALITY_TABULAR, MODALITY_TEXT})
 CATEGORY = TEST_CATEGORY_TYPE_MODEL_PERFORMANCE
 SIGNIFICANCE_LEVEL = 0.05
 MIN_CLASS_SIZE = 10   # members of the scarcest class a metric rests on (see metrics.GroupedMetric.support)
@@ -104,6 +106,7 @@ class MetricDegradationTest(StressTest):
     """Base of the per-metric tests; subclasses set `metric`, `absolute_thresholds` and the class attributes."""
 
     category = CATEGORY
+    modalities = BOTH_MODALITIES
     metric: str
     absolute_thresholds: tuple[float, float] | None = None
 
@@ -291,6 +294,7 @@ class AverageConfidence(StressTest):
     key = "avg_confidence"
     name = "Average Confidence"
     category = CATEGORY
+    modalities = BOTH_MODALITIES
     description = ("Compares the model's average confidence (probability of the predicted class) on the evaluation "
                    "set with the reference set; needs no labels.")
     why_it_matters = ("When the model becomes less sure of its answers it is usually seeing data unlike its "
@@ -326,6 +330,7 @@ class AverageThresholdedConfidence(StressTest):
     key = "atc"
     name = "Average Thresholded Confidence"
     category = CATEGORY
+    modalities = BOTH_MODALITIES
     description = ("Estimates the evaluation accuracy without evaluation labels: the confidence threshold that "
                    "reproduces the reference error rate is applied to the evaluation predictions (Garg et al., "
                    "2022), and the estimate is compared with the reference accuracy.")
@@ -398,6 +403,7 @@ class CalibrationComparison(StressTest):
     key = "calibration_comparison"
     name = "Calibration Comparison"
     category = CATEGORY
+    modalities = BOTH_MODALITIES
     description = ("Compares the calibration curves (share of positives, or of correct predictions, per bin of "
                    "predicted probability) of the reference and evaluation sets by their mean squared difference.")
     why_it_matters = ("Decisions taken on a probability (approve when risk < 5 %) go wrong when the same score "
