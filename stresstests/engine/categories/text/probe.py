@@ -56,7 +56,7 @@ def text_rows(ctx: Context, feature: str, params: dict, *, eligible: np.ndarray 
     column = ctx.evaluation[feature]
     ok = column.map(lambda v: isinstance(v, str) and 0 < len(v) <= int(params.get("max_str_len", 2000))).to_numpy()
     if eligible is not None:
-        ok &= eligible
+        ok = ok & eligible
     positions = np.flatnonzero(ok)
     if not len(positions):
         raise SkipTest(f"No evaluation row of {feature} holds text the test can change (non-empty, at most "
