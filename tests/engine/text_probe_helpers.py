@@ -88,7 +88,7 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def sentiment_words(text: str, *, forgiving: bool = True) -> list[int]:
-    words = re.findall(r"[a-z]+", clean_text(text) if forgiving else text)
+    words = re.findall(r"[a-z0-9]+", clean_text(text) if forgiving else text)
     found = []
     for word in words:
         if word in (_KNOWN if forgiving else _SENTIMENT):
