@@ -8,12 +8,12 @@ import unicodedata
 
 import pytest
 
-from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, MODALITY_TEXT, SEVERITY_PASS
+from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_PASS
 from stresstests.engine.base import REGISTRY
 from stresstests.engine.categories.text import perturbation as p
 from tests.engine.model_side_helpers import run_test
 from tests.engine.text_probe_helpers import (
-    binary_model, make_text_context, multiclass_model, robust_positive, sentiment_words,
+    text_only_keys, binary_model, make_text_context, multiclass_model, robust_positive, sentiment_words,
 )
 
 
@@ -40,9 +40,7 @@ KEYS = sorted(PLANTED)
 
 
 def test_every_text_attack_has_a_planted_defect_here():
-    registered = {key for key, test in REGISTRY.items()
-                  if test.category == "TEST_CATEGORY_TYPE_ADVERSARIAL" and MODALITY_TEXT in test.modalities}
-    assert registered == set(PLANTED)
+    assert text_only_keys("TEST_CATEGORY_TYPE_ADVERSARIAL") == set(PLANTED)
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -83,7 +81,8 @@ def test_the_greedy_attack_only_swaps_words_the_strongest_example_shows():
 
 
 def test_the_universal_trigger_is_measured_on_texts_it_was_not_searched_on():
-    [case] = run_test("universal_triggers_attack", make_text_context(binary_model(**PLANTED["universal_triggers_attack"])))
+    model = binary_model(**PLANTED["universal_triggers_attack"])
+    [case] = run_test("universal_triggers_attack", make_text_context(model))
     assert case.metrics["trigger"].split()[0] == "however"
     assert case.metrics["sample_size"] == 20 and case.metrics["success_rate"] == 1.0
     assert case.metrics["queries"] <= 500

@@ -128,6 +128,14 @@ def multiclass_model(flips_when: Callable[[str], bool] | None = None) -> Countin
     return CountingModel(predict)
 
 
+def text_only_keys(category: str) -> set[str]:
+    """The registered tests of `category` that run on text data only (this issue's tests)."""
+    from stresstests.engine.base import REGISTRY
+    from stresstests.engine.vocabulary import MODALITY_TEXT
+
+    return {key for key, test in REGISTRY.items() if test.category == category and test.modalities == {MODALITY_TEXT}}
+
+
 def make_text_context(model: CountingModel, *, n: int = 200, model_task: str = MODEL_TASK_BINARY_CLASSIFICATION,
                       labels: bool = True, protected: list[str] | None = None) -> Context:
     """A text run's Context: `text` is the model's input and the run's text feature; `gender` is a column the

@@ -133,8 +133,7 @@ class TextAttack(StressTest):
 
 
 class _CharacterAttack(TextAttack):
-    def mutate(self, text: str, rng: np.random.Generator, share: float) -> str:
-        raise NotImplementedError
+    mutate: ClassVar  # (text, rng, share) -> the text with `share` of its characters (at least one) attacked
 
     def search(self, search: _Search, attack: dict, params: dict) -> None:
         share = float((params.get("mutation_params") or {}).get("aug_char_p", 0.01))
@@ -149,57 +148,44 @@ class _CharacterAttack(TextAttack):
             search.absorb(candidates, search.score(candidates))
 
 
-@register
-class InvisibleCharactersAttack(_CharacterAttack):
-    key = "text_invisible_chars_attack"
-    name = "Invisible Characters Attack"
-    change = "inserts invisible zero-width characters"
-    description = ("Inserts zero-width characters (ZERO WIDTH SPACE, JOINER, NON-JOINER, WORD JOINER, BOM) that a "
-                   "reader cannot see, searching for the positions that move the prediction most.")
-    why_it_matters = ("Invisible characters pass human review unchanged; a model that reads them can be steered by "
-                      "anyone who pastes text.")
-
-    def mutate(self, text, rng, share):
-        return p.insert_invisible(text, rng, share)
+def _character_attack(key: str, name: str, mutate, change: str, description: str, why: str
+                      ) -> type[_CharacterAttack]:
+    cls = type(name.replace(" ", ""), (_CharacterAttack,), {
+        "key": key, "name": name, "mutate": staticmethod(mutate), "change": change, "description": description,
+        "why_it_matters": why, "__module__": __name__,
+    })
+    return register(cls)
 
 
-@register
-class DeletionCharactersAttack(_CharacterAttack):
-    key = "text_deletion_chars_attack"
-    name = "Deletion Control Characters Attack"
-    change = "inserts characters followed by BACKSPACE or DELETE control characters"
-    description = ("Inserts a letter followed by a control character that erases it on display (BACKSPACE) or "
-                   "shows nothing (DELETE), so the text looks unchanged.")
-    why_it_matters = "Control characters survive copy-paste and most forms; a model should strip them, not read them."
-
-    def mutate(self, text, rng, share):
-        return p.insert_deletion_controls(text, rng, share)
-
-
-@register
-class IntentionalHomoglyphAttack(_CharacterAttack):
-    key = "text_intentional_homoglyph_attack"
-    name = "Intentional Homoglyph Attack"
-    change = "swaps letters for identical-looking Cyrillic or Greek letters"
-    description = ("Replaces Latin letters with letters of other scripts that look identical (Unicode's intentional "
-                   "confusables, e.g. Cyrillic а for a).")
-    why_it_matters = "Spam and abuse filters are evaded with look-alike letters that readers cannot tell apart."
-
-    def mutate(self, text, rng, share):
-        return p.replace_homoglyphs(text, rng, share, p.INTENTIONAL_HOMOGLYPHS)
-
-
-@register
-class ConfusableHomoglyphAttack(_CharacterAttack):
-    key = "text_confusable_homoglyph_attack"
-    name = "Confusable Homoglyph Attack"
-    change = "swaps letters for confusable look-alike characters"
-    description = ("Replaces Latin letters with characters readers easily confuse with them (Unicode confusables "
-                   "such as ɑ, ı, ο).")
-    why_it_matters = "Look-alike characters keep text readable for people while changing every token the model sees."
-
-    def mutate(self, text, rng, share):
-        return p.replace_homoglyphs(text, rng, share, p.CONFUSABLE_HOMOGLYPHS)
+CHARACTER_ATTACKS = [
+    _character_attack(
+        "text_invisible_chars_attack", "Invisible Characters Attack", p.insert_invisible,
+        "inserts invisible zero-width characters",
+        "Inserts zero-width characters (ZERO WIDTH SPACE, JOINER, NON-JOINER, WORD JOINER, BOM) that a reader cannot "
+        "see, searching for the positions that move the prediction most.",
+        "Invisible characters pass human review unchanged; a model that reads them can be steered by anyone who "
+        "pastes text."),
+    _character_attack(
+        "text_deletion_chars_attack", "Deletion Control Characters Attack", p.insert_deletion_controls,
+        "inserts characters followed by BACKSPACE or DELETE control characters",
+        "Inserts a letter followed by a control character that erases it on display (BACKSPACE) or shows nothing "
+        "(DELETE), so the text looks unchanged.",
+        "Control characters survive copy-paste and most forms; a model should strip them, not read them."),
+    _character_attack(
+        "text_intentional_homoglyph_attack", "Intentional Homoglyph Attack",
+        lambda text, rng, share: p.replace_homoglyphs(text, rng, share, p.INTENTIONAL_HOMOGLYPHS),
+        "swaps letters for identical-looking Cyrillic or Greek letters",
+        "Replaces Latin letters with letters of other scripts that look identical (Unicode's intentional "
+        "confusables, e.g. Cyrillic а for a).",
+        "Spam and abuse filters are evaded with look-alike letters that readers cannot tell apart."),
+    _character_attack(
+        "text_confusable_homoglyph_attack", "Confusable Homoglyph Attack",
+        lambda text, rng, share: p.replace_homoglyphs(text, rng, share, p.CONFUSABLE_HOMOGLYPHS),
+        "swaps letters for confusable look-alike characters",
+        "Replaces Latin letters with characters readers easily confuse with them (Unicode confusables such as ɑ, ı, "
+        "ο).",
+        "Look-alike characters keep text readable for people while changing every token the model sees."),
+]
 
 
 _EDITS = (p.char_swap, p.char_deletion, p.keyboard_typo, p.char_insertion, p.char_substitution)

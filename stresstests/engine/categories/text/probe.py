@@ -65,7 +65,8 @@ def text_rows(ctx: Context, feature: str, params: dict, *, eligible: np.ndarray 
     if len(positions) > size:
         positions = np.sort(ctx.rng.choice(positions, size=size, replace=False))
     sample = ctx.evaluation.iloc[positions]
-    strings = {c: object for c in sample.columns if pd.api.types.is_string_dtype(sample[c]) and sample[c].dtype != object}
+    strings = {c: object for c in sample.columns
+               if pd.api.types.is_string_dtype(sample[c]) and sample[c].dtype != object}
     return sample.astype(strings) if strings else sample
 
 
