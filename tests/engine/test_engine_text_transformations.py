@@ -136,3 +136,15 @@ def test_perturbations_change_what_they_say_and_nothing_else():
     assert spans and all(0 <= a <= b <= len(swapped) for a, b in spans)
     invisible = p.insert_invisible(text, rng, 0.01)
     assert "".join(c for c in invisible if unicodedata.category(c) != "Cf") == text
+
+
+def test_nli_perturbs_the_hypothesis_and_classification_every_text_column():
+    from stresstests.engine.vocabulary import MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
+    from stresstests.engine.categories.text.probe import perturbed_features
+
+    ctx = make_text_context(binary_model())
+    ctx.evaluation["premise"] = "A person is writing a review."
+    ctx.schema.text_features = ["premise", "text"]      # premise then hypothesis, as data_params lists them
+    assert perturbed_features(ctx) == ["premise", "text"]
+    ctx.model_task = MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
+    assert perturbed_features(ctx) == ["text"]
