@@ -85,3 +85,22 @@ def test_the_exports_carry_the_original_and_perturbed_text(client_for, owner, fi
     exported = json.loads(client.get(reverse("results:export_json", args=[run.id])).content)
     test = next(t for c in exported["categories"] for t in c["tests"] if t["test_type"] == "text_upper_case")
     assert test["test_cases"][0]["examples"][0]["perturbed"] == case["examples"][0]["perturbed"]
+
+
+def test_the_offline_html_report_draws_the_same_diffs(client_for, owner, finished_run, text_report):
+    run = finished_run(text_report)
+    page = client_for(owner).get(reverse("results:export_html", args=[run.id])).content.decode()
+    assert 'class="text-diff"' in page and ".text-diff ins" in page      # the diff and its embedded styles
+    assert "<b>5/5" not in page
+
+
+def test_attack_pages_lead_with_the_success_rate_and_queries():
+    from stresstests.results.report import TestDetail
+    report = run_stress_test(
+        reference=reviews(100, seed=1), evaluation=reviews(100, seed=2),
+        config=RunConfig(categories=["TEST_CATEGORY_TYPE_ADVERSARIAL"], random_seed=0),
+        data_params=DataParams(label_col="label", text_features=["text"]),
+        model_task=MODEL_TASK_BINARY_CLASSIFICATION, model=binary_model(flips_when=planted))
+    results = RunResults(report)
+    test = results.test("text_invisible_chars_attack")
+    assert TestDetail(test.raw, {}).metric_columns[:2] == ["success_rate", "avg_queries"]

@@ -116,9 +116,9 @@ class TextAttack(StressTest):
         comparison = Comparison(search.clean, perturbed, sample_labels(ctx, rows),
                                 float(params.get("prob_change_threshold", PROB_CHANGE_THRESHOLD)))
         success = float(comparison.flipped.mean())
-        metrics = {**comparison.metrics(), "success_rate": round(success, 4),
-                   "avg_queries": round(float(search.queries.mean()), 2), "max_queries": int(search.queries.max()),
-                   "sample_size": len(rows)}
+        # The headline first: the result pages show a test's first metrics as columns.
+        metrics = {"success_rate": round(success, 4), "avg_queries": round(float(search.queries.mean()), 2),
+                   **comparison.metrics(), "max_queries": int(search.queries.max()), "sample_size": len(rows)}
         severity = severity_for(success, thresholds)
         finding = ""
         if severity != SEVERITY_PASS:
@@ -285,9 +285,8 @@ class UniversalTriggerAttack(TextAttack):
                 cases.append(error_case(feature, comparison, self.change, params))
                 continue
             success = float(comparison.flipped.mean())
-            metrics = {**comparison.metrics(), "success_rate": round(success, 4), "trigger": trigger,
-                       "queries": queries, "avg_queries": round(queries / max(len(search_rows), 1), 2),
-                       "sample_size": len(held_out)}
+            metrics = {"success_rate": round(success, 4), "avg_queries": round(queries / max(len(search_rows), 1), 2),
+                       **comparison.metrics(), "trigger": trigger, "queries": queries, "sample_size": len(held_out)}
             severity = severity_for(success, thresholds)
             finding = "" if severity == SEVERITY_PASS else (
                 f"Putting \u201c{trigger}\u201d before {feature} flips the decision on {comparison.flipped.sum()} "

@@ -109,9 +109,9 @@ class Comparison:
 
     def metrics(self) -> dict:
         drop = self.drop
-        result = {"rows_perturbed": len(drop), "flip_rate": float(self.flipped.mean()),
-                  "failure_rate": float(self.failed.mean()), "average_probability_change": float(drop.mean()),
-                  "max_probability_change": float(drop.max())}
+        result = {"failure_rate": float(self.failed.mean()), "flip_rate": float(self.flipped.mean()),
+                  "average_probability_change": float(drop.mean()), "max_probability_change": float(drop.max()),
+                  "rows_perturbed": len(drop)}
         if self.labels is not None:
             labels = self.labels.astype(int)
             result["original_accuracy"] = float((self.original_class == labels).mean())
