@@ -96,3 +96,13 @@ def test_multiclass_attack():
     careful = run_test("text_invisible_chars_attack", make_text_context(
         multiclass_model(), model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION))[0]
     assert careful.severity == SEVERITY_PASS
+
+
+def test_a_model_that_crashes_on_attacked_text_alerts_with_its_error():
+    def crash_on_zero_width(text: str) -> bool:
+        if any(c in p.ZERO_WIDTH for c in text):
+            raise UnicodeEncodeError("ascii", text, 0, 1, "ordinal not in range(128)")
+        return False
+    [case] = run_test("text_invisible_chars_attack", make_text_context(binary_model(flips_when=crash_on_zero_width)))
+    assert case.severity == "SEVERITY_ALERT"
+    assert "UnicodeEncodeError" in case.metrics["error"] and "ordinal not in range" in case.metrics["error"]

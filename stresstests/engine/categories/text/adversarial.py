@@ -33,10 +33,22 @@ from stresstests.engine.categories.text.probe import (
     PROB_CHANGE_THRESHOLD, TEXT_ONLY, TEXT_TASKS, Comparison, class_probabilities, compare, error_case,
     perturbed_features, strongest, text_example, text_rows, with_texts,
 )
-from stresstests.engine.categories.tabular.model_probe import sample_labels
+from stresstests.engine.categories.tabular.model_probe import error_text, sample_labels
 
 ATTACK_PARAMS = {"max_iterations": 4, "target_score": 0.0, "max_queries": 200, "population_size": 15,
                  "max_unsuccessful_iters": 2}
+
+
+class _ModelFailure(Exception):
+    """The model raised on attacked text: the finding (an Alert with its error), not a bug of the test."""
+
+
+def _score(ctx: Context, rows: pd.DataFrame, variants: list[pd.DataFrame]) -> np.ndarray:
+    """(sum of variant rows, classes) probabilities of attacked texts, in one batched call."""
+    try:
+        return class_probabilities(ctx.predict_variants(rows, variants))
+    except Exception as error:  # noqa: BLE001 - any failure of user code on attacked text is the finding
+        raise _ModelFailure(error_text(error)) from error
 
 
 class _Search:
@@ -58,7 +70,7 @@ class _Search:
         positions = [row for row, _ in candidates]
         frame = with_texts(self.rows.iloc[positions], self.feature, [text for _, text in candidates])
         np.add.at(self.queries, positions, 1)
-        return class_probabilities(self.ctx.predict_variants(self.rows, [frame]))
+        return _score(self.ctx, self.rows, [frame])
 
     def absorb(self, candidates: list[tuple[int, str]], probabilities: np.ndarray) -> None:
         """Keeps each row's strongest candidate (lowest probability of the original class) if it beats the best."""
@@ -98,9 +110,8 @@ class TextAttack(StressTest):
             search = _Search(ctx, rows, feature, clean)
             try:
                 self.search(search, attack, params)
-            except Exception as error:   # noqa: BLE001 - the model failing on attacked text is the finding
-                from stresstests.engine.categories.tabular.model_probe import error_text
-                cases.append(error_case(feature, error_text(error), self.change, params))
+            except _ModelFailure as failure:
+                cases.append(error_case(feature, str(failure), self.change, params))
                 continue
             cases.append(self.assess(ctx, search, params, thresholds))
         if not cases:
@@ -277,9 +288,8 @@ class UniversalTriggerAttack(TextAttack):
                 trigger, queries = self.find_trigger(ctx, search_rows, feature, attack, params)
                 texts = [f"{trigger} {text}" if trigger else text for text in held_out[feature]]
                 comparison = compare(ctx, held_out, with_texts(held_out, feature, texts), params)
-            except Exception as error:   # noqa: BLE001 - the model failing on attacked text is the finding
-                from stresstests.engine.categories.tabular.model_probe import error_text
-                cases.append(error_case(feature, error_text(error), self.change, params))
+            except _ModelFailure as failure:
+                cases.append(error_case(feature, str(failure), self.change, params))
                 continue
             if isinstance(comparison, str):
                 cases.append(error_case(feature, comparison, self.change, params))
@@ -316,8 +326,7 @@ class UniversalTriggerAttack(TextAttack):
                 break
             variants = [with_texts(rows, feature, [" ".join([*trigger, word, text]) for text in texts])
                         for word in candidates]
-            probabilities = class_probabilities(ctx.predict_variants(rows, variants)).reshape(
-                len(candidates), len(rows), -1)
+            probabilities = _score(ctx, rows, variants).reshape(len(candidates), len(rows), -1)
             queries += len(candidates) * len(rows)
             scores = probabilities[:, index, original].mean(axis=1)
             best = int(scores.argmin())
