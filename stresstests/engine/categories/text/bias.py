@@ -13,6 +13,7 @@ overrides them per test: `individual_tests_config[<key>] = {"source": [...], "ta
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -43,13 +44,8 @@ class TextSwap(TextTransformation):
         return source, target
 
     def pattern(self, params: dict) -> re.Pattern:
-        key = (self.key, tuple(params.get("source") or ()), bool(params.get("case_invariant", True)))
-        if key not in _PATTERNS:
-            source, _ = self.terms(params)
-            alternatives = "|".join(re.escape(term) for term in sorted(set(source), key=len, reverse=True))
-            flags = re.IGNORECASE if params.get("case_invariant", True) else 0
-            _PATTERNS[key] = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", flags)
-        return _PATTERNS[key]
+        source, _ = self.terms(params)
+        return _term_pattern(tuple(source), bool(params.get("case_invariant", True)))
 
     def eligible(self, ctx: Context, feature: str, params: dict) -> np.ndarray:
         pattern = self.pattern(params)
@@ -59,12 +55,10 @@ class TextSwap(TextTransformation):
     def perturb(self, text: str, rng: np.random.Generator, params: dict) -> str:
         source, target = self.terms(params)
         fold = (lambda term: term.lower()) if params.get("case_invariant", True) else (lambda term: term)
+        mapping: dict[str, str] = {}          # found term -> its replacement, fixed for the whole text
         if self.paired:
-            mapping = {}
             for old, new in zip(source, target):
                 mapping.setdefault(fold(old), new)   # the first pairing wins ("her" -> "him" before "his")
-        else:
-            mapping = {}
 
         def swap(match: re.Match) -> str:
             found = fold(match.group())
@@ -75,7 +69,11 @@ class TextSwap(TextTransformation):
         return self.pattern(params).sub(swap, text)
 
 
-_PATTERNS: dict[tuple, re.Pattern] = {}
+@lru_cache(maxsize=64)
+def _term_pattern(terms: tuple[str, ...], case_invariant: bool) -> re.Pattern:
+    """Any of `terms` as a whole word (longest first, so "South Sudan" wins over "Sudan")."""
+    alternatives = "|".join(re.escape(term) for term in sorted(set(terms), key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE if case_invariant else 0)
 
 
 def _swap(key: str, name: str, lists: tuple[str, str, str], change: str, description: str, why: str,
