@@ -4,11 +4,14 @@ and fails against a model that reads text carefully (tests/engine/text_probe_hel
 from __future__ import annotations
 
 import json
+import textwrap
 import unicodedata
 
 import pytest
 
-from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_PASS
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_PASS,
+)
 from stresstests.engine.base import REGISTRY
 from stresstests.engine.categories.text import perturbation as p
 from tests.engine.model_side_helpers import run_test
@@ -106,3 +109,26 @@ def test_a_model_that_crashes_on_attacked_text_alerts_with_its_error():
     [case] = run_test("text_invisible_chars_attack", make_text_context(binary_model(flips_when=crash_on_zero_width)))
     assert case.severity == "SEVERITY_ALERT"
     assert "UnicodeEncodeError" in case.metrics["error"] and "ordinal not in range" in case.metrics["error"]
+
+
+def test_attacked_text_reaches_a_sandboxed_model_character_for_character(tmp_path):
+    """The worker's real path: the model runs in the sandbox's child process and gets the rows through Arrow; the
+    zero-width and control characters of the attacks must arrive as they are (a model that reads them is caught)."""
+    from stresstests.engine.sandbox import SandboxedModel
+
+    script = tmp_path / "model.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+
+        def predict_df(df):
+            texts = df["text"].tolist()
+            positive = np.array([("excellent" in t or "wonderful" in t) for t in texts])
+            odd = np.array([any(c in "\\u200b\\u200c\\u200d\\u2060\\ufeff\\x08\\x7f" for c in t) for t in texts])
+            return np.where(positive ^ odd, 0.9, 0.1)
+    """))
+    with SandboxedModel(script, model_task=MODEL_TASK_BINARY_CLASSIFICATION, wall_timeout_s=120) as model:
+        ctx = make_text_context(model, n=60)
+        for key in ("text_invisible_chars_attack", "text_deletion_chars_attack"):
+            [case] = run_test(key, ctx)
+            assert case.metrics["success_rate"] == 1.0, (key, case.metrics)
+            assert case.metrics["avg_queries"] <= 15     # one step: every candidate already flips
