@@ -35,6 +35,8 @@ from stresstests.engine.categories.text.probe import (
 )
 from stresstests.engine.categories.tabular.model_probe import error_text, sample_labels
 
+# RIME's attack_params. `target_score` is accepted as RIME configs carry it; a row's search stops when its decision
+# flips (RIME's target of 0 on the original class's margin).
 ATTACK_PARAMS = {"max_iterations": 4, "target_score": 0.0, "max_queries": 200, "population_size": 15,
                  "max_unsuccessful_iters": 2}
 
