@@ -132,3 +132,10 @@ def test_attacked_text_reaches_a_sandboxed_model_character_for_character(tmp_pat
             [case] = run_test(key, ctx)
             assert case.metrics["success_rate"] == 1.0, (key, case.metrics)
             assert case.metrics["avg_queries"] <= 15     # one step: every candidate already flips
+
+
+def test_a_model_that_reads_zero_width_characters_falls_only_to_the_invisible_character_attack():
+    flagged = {key for key in KEYS
+               if run_test(key, make_text_context(binary_model(**PLANTED["text_invisible_chars_attack"])))[0].severity
+               != SEVERITY_PASS}
+    assert flagged == {"text_invisible_chars_attack"}

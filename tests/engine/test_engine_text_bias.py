@@ -118,3 +118,11 @@ def test_tabular_fairness_tests_run_on_the_protected_column_of_a_text_dataset():
     fair.config = ctx.config
     assert run_one(fair, REGISTRY["demographic_parity"]).severity == SEVERITY_PASS
     assert np.isfinite(result.cases[0].importance_score)
+
+
+def test_a_model_harsh_on_low_income_countries_fails_only_the_country_swaps():
+    """Both directions show it (the swap away from a low-income country changes the answer too); the gender and name
+    swaps do not."""
+    model = binary_model(flips_when=PLANTED["text_swap_high_country_to_low_country"])
+    flagged = {key for key in KEYS if run_test(key, make_text_context(model, n=400))[0].severity != SEVERITY_PASS}
+    assert flagged == {"text_swap_high_country_to_low_country", "text_swap_low_country_to_high_country"}

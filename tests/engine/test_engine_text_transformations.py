@@ -148,3 +148,10 @@ def test_nli_perturbs_the_hypothesis_and_classification_every_text_column():
     assert perturbed_features(ctx) == ["premise", "text"]
     ctx.model_task = MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
     assert perturbed_features(ctx) == ["text"]
+
+
+def test_a_model_keyed_on_capitals_fails_only_the_upper_case_transformation():
+    flagged = {key for key in KEYS
+               if run_test(key, make_text_context(binary_model(flips_when=PLANTED["text_upper_case"])))[0].severity
+               != SEVERITY_PASS}
+    assert flagged == {"text_upper_case"}
