@@ -122,3 +122,11 @@ def finding_error(finding: str) -> tuple[str, str] | None:
     """(test name, error) of the engine's "<test> could not run: <error>" findings; None for other findings."""
     head, separator, error = str(finding).partition(" could not run: ")
     return (head, error) if separator else None
+
+
+@register.filter
+def text_diff(example: dict):
+    """`{% with diff=example|text_diff %}`: the original / perturbed pair of a text example as pieces to render."""
+    from stresstests.results.text_diff import text_diff as build
+
+    return build(example.get("original") or "", example.get("perturbed") or "")

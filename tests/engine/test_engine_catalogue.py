@@ -75,6 +75,25 @@ RIME_TABULAR_TESTS: dict[str, str] = {
     "stateful_black_box_detection": EA,
 }
 
+# RIME's NLP tests (§2.10 NLP bias, §2.12 NLP transformations and adversarial) built by issue 16, by category. RIME
+# publishes the bias and attack keys; the transformation keys follow its `text_*` convention. Left out: the
+# LM-based Contextual Word Swap/Insertion (they need a masked language model), and `text_hotflip_attack` (gradients),
+# which `text_greedy_word_attack` replaces with a black-box search on the model's scores.
+RIME_TEXT_TESTS: dict[str, str] = {
+    **{key: TR for key in ["text_upper_case", "text_lower_case", "text_remove_special_chars", "text_unicode_to_ascii",
+                           "text_char_substitution", "text_char_deletion", "text_char_insertion", "text_char_swap",
+                           "text_keyboard_augmentation", "text_common_misspellings", "text_ocr_error",
+                           "text_synonym_swap", "text_whitespace_change", "text_punctuation_change"]},
+    **{key: AD for key in ["text_invisible_chars_attack", "text_deletion_chars_attack",
+                           "text_intentional_homoglyph_attack", "text_confusable_homoglyph_attack",
+                           "text_greedy_word_attack", "universal_triggers_attack"]},
+    **{key: BF for key in ["text_swap_masc_to_fem", "text_swap_fem_to_masc", "text_swap_masc_to_plural",
+                           "text_swap_fem_to_plural", "text_swap_masc_name_to_fem_name",
+                           "text_swap_fem_name_to_masc_name", "text_swap_maj_name_to_min_name",
+                           "text_swap_min_name_to_maj_name", "text_swap_high_country_to_low_country",
+                           "text_swap_low_country_to_high_country"]},
+}
+
 # Shrinks as tests are built; never add to it.
 NOT_YET_BUILT: frozenset[str] = frozenset()
 
@@ -108,6 +127,16 @@ def test_not_yet_built_lists_exactly_what_is_missing():
     assert sorted(NOT_YET_BUILT) == still_missing
 
 
+def test_every_text_test_is_registered_in_rimes_category_for_text_data():
+    from stresstests.engine.vocabulary import MODALITY_TEXT
+
+    missing = sorted(key for key in RIME_TEXT_TESTS if key not in REGISTRY)
+    assert not missing, f"text tests that disappeared from the engine: {missing}"
+    misplaced = {key: REGISTRY[key].category for key, category in RIME_TEXT_TESTS.items()
+                 if REGISTRY[key].category != category or REGISTRY[key].modalities != {MODALITY_TEXT}}
+    assert not misplaced, f"text tests outside RIME's category or not text-only: {misplaced}"
+
+
 def test_the_engine_registers_no_tabular_test_outside_the_catalogue():
-    extra = sorted(set(REGISTRY) - set(RIME_TABULAR_TESTS))
+    extra = sorted(set(REGISTRY) - set(RIME_TABULAR_TESTS) - set(RIME_TEXT_TESTS))
     assert not extra, f"registered tests that RIME's reference does not list: {extra}"

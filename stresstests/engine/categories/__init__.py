@@ -16,3 +16,6 @@ from .tabular import (  # noqa: F401  (the tests RIME has beyond the original ca
     subset_average_prediction, ranking,
 )
 from . import text  # noqa: F401  (text categories register themselves from their modules; see text/__init__.py)
+from .text import (  # noqa: F401  (issue 16: text transformations, attacks and bias swaps)
+    transformations as text_transformations, adversarial as text_adversarial, bias as text_bias,
+)

@@ -17,6 +17,7 @@ from stresstests.engine.vocabulary import (
     ALL_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
     SEVERITY_PASS, TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
 )
+from stresstests.engine.categories.tabular.model_performance import BOTH_MODALITIES
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.severity import severity_for
 from stresstests.engine.categories.tabular.model_probe import (
@@ -191,6 +192,7 @@ class _FourFifthsTest(StressTest):
     """
 
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     requires = frozenset({"predictions", "protected_features"})
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION})
     thresholds = (0.8, 0.6)
@@ -325,6 +327,7 @@ class _ErrorRateTest(StressTest):
     """
 
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     requires = frozenset({"labels", "predictions", "protected_features"})
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION})
     thresholds = (0.1, 0.2)
@@ -434,6 +437,7 @@ class EqualizedOdds(StressTest):
     key = "equalized_odds"
     name = "Equalized Odds"
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     description = "True and false positive rates of each protected subset compared with those of the largest subset."
     why_it_matters = "Equal error rates across subsets mean the model is equally right and equally wrong for everyone."
     requires = frozenset({"labels", "predictions", "protected_features"})
@@ -485,6 +489,7 @@ class ClassImbalance(StressTest):
     key = "class_imbalance"
     name = "Class Imbalance"
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     description = ("How under-represented each protected subset is: (largest - subset) / (largest + subset), "
                    "near 1 for a subset the model barely saw.")
     why_it_matters = "A model learns little about a subset that is rare in its data, and its errors there go unnoticed."
@@ -524,6 +529,7 @@ class DiscriminationByProxy(StressTest):
     key = "protected_proxies"
     name = "Discrimination By Proxy"
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     description = ("How much each other feature reveals a protected feature (uncertainty coefficient: the share of "
                    "the protected feature's entropy explained, corrected for chance).")
     why_it_matters = ("Dropping a protected feature does not help if another feature, such as a title or a postcode, "
@@ -603,6 +609,7 @@ class SubsetSensitivity(StressTest):
     key = "subset_sensitivity_pos_pred"
     name = "Subset Sensitivity (Pos Pred)"
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     description = ("Sets the protected feature of sampled rows to each of its values in turn, everything else "
                    "unchanged, and measures how much the positive prediction rate moves.")
     why_it_matters = ("If changing only the protected attribute changes the decision, the model treats otherwise "

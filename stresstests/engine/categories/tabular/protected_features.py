@@ -23,6 +23,7 @@ from scipy import stats
 from stresstests.engine.vocabulary import (
     ALL_TASKS, CLASSIFICATION_TASKS, SEVERITY_PASS, TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
 )
+from stresstests.engine.categories.tabular.model_performance import BOTH_MODALITIES
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.severity import severity_for
 from stresstests.engine.categories.tabular.drift import DRIFT_FEATURE_TYPES, FeatureDrift, feature_distribution
@@ -40,6 +41,7 @@ class ProtectedFeatureDrift(FeatureDrift):
     key = "protected_feature_drift"
     name = "Protected Feature Drift"
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     description = ("Feature Drift restricted to the protected features: compares each protected feature's "
                    "distribution in the evaluation set with the reference.")
     why_it_matters = ("When the mix of protected groups changes, the model serves a population it was not "
@@ -63,6 +65,7 @@ class FeatureIndependence(StressTest):
     key = "chi_squared_independence"
     name = "Feature Independence"
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     description = ("Chi-squared test of independence between each categorical protected feature and the predicted "
                    "class on the evaluation set; the severity is the strength of the dependence (Cramér's V).")
     why_it_matters = ("Decisions that depend on a protected attribute are the definition of disparate treatment "
@@ -113,6 +116,7 @@ class PredictProtectedFeatures(StressTest):
     key = "predict_protected_features"
     name = "Predict Protected Features"
     category = TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS
+    modalities = BOTH_MODALITIES   # protected columns and predictions: a text dataset's too
     description = ("Trains a logistic regression on the reference's other features to predict each protected "
                    "feature and measures how much better than chance it does on the evaluation set.")
     why_it_matters = ("If the other features reveal a protected attribute, leaving it out of the model does not "
