@@ -26,7 +26,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = ROOT / "var" / "text_models"
-RECIPE_VERSION = 1  # bump when the recipe below changes, so cached models are rebuilt
+# Any change to this file (the corpus, the training) changes the cache key, so cached models are rebuilt.
+RECIPE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 SENTIMENT, TOPIC, NLI = "sentiment", "topic", "nli"
 KINDS = (SENTIMENT, TOPIC, NLI)
