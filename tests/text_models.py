@@ -147,7 +147,8 @@ def train_tokenizer(texts: list[str], folder: Path, *, vocab_size: int = 400, mo
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                   model_max_length=model_max_length)
+                                   model_max_length=model_max_length,
+                                   model_input_names=["input_ids", "token_type_ids", "attention_mask"])
     fast.save_pretrained(folder)
     return fast
 

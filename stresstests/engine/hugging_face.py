@@ -43,6 +43,9 @@ SAFETENSORS_RE = re.compile(r"^model(-\d+-of-\d+)?\.safetensors$")
 STANDARD_PICKLE_RE = re.compile(r"^pytorch_model(-\d+-of-\d+)?\.bin$")
 REFUSED_WEIGHTS = {"tf_model.h5": "TensorFlow", "flax_model.msgpack": "Flax", ".gguf": "GGUF", ".onnx": "ONNX",
                    ".h5": "Keras/HDF5", ".msgpack": "Flax"}
+# A tokenizer folder holds at least one of these (transformers would otherwise build an empty tokenizer silently).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
 GENERIC_LABEL_RE = re.compile(r"^LABEL_\d+$")
 PAIR_NAMES = ("premise", "hypothesis")
 
@@ -129,6 +132,7 @@ def _offline_environment() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _weights(folder: Path) -> tuple[str, list[Path]]:
@@ -200,6 +204,11 @@ class HuggingFaceModel:
         location = (folder / tokenizer_dir).resolve()
         if not location.is_relative_to(folder.resolve()) or not location.is_dir():
             raise ModelLoadError(f"The tokenizer folder {tokenizer_dir!r} is not a folder inside the model's files.")
+        if not any((location / name).is_file() for name in TOKENIZER_FILES):
+            where = "the model's folder" if location == folder.resolve() else f"its tokenizer folder {tokenizer_dir!r}"
+            raise ModelLoadError(f"The Hugging Face model has no tokenizer: {where} holds none of "
+                                 f"{', '.join(TOKENIZER_FILES)}. Save it next to the model with "
+                                 "`tokenizer.save_pretrained(folder)`, or give a tokenizer URI.")
         try:
             return AutoTokenizer.from_pretrained(location, local_files_only=True, trust_remote_code=False)
         except (ValueError, OSError, KeyError, TypeError) as error:

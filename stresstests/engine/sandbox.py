@@ -276,6 +276,7 @@ class SandboxedModel:
             # in the writable space, and no tokenizer threads.
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
             "HF_HOME": str(temporary / "huggingface"), "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
         }
         for name in PASSED_THROUGH_VARIABLES:
             if name in os.environ:
