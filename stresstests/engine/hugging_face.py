@@ -330,13 +330,12 @@ class HuggingFaceModel:
         return probabilities if probabilities.shape[1] != len(self.order) else probabilities[:, self.order]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        from stresstests.engine.models import validate_predictions
-
+        """Binary: (n,) probability of label 1; multiclass and NLI: (n, k). Softmax outputs, so no further checks
+        are needed here; the sandbox's parent and the prediction cache validate them again in any case."""
         probabilities = self.probabilities(frame)
         if self.model_task == MODEL_TASK_BINARY_CLASSIFICATION:
-            return validate_predictions(probabilities[:, 1], n_rows=len(frame), model_task=self.model_task)
-        # NLI outputs are checked like multiclass ones: (n, k) rows that sum to 1.
-        return validate_predictions(probabilities, n_rows=len(frame), model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION)
+            return probabilities[:, 1]
+        return probabilities
 
     def embed(self, frame: pd.DataFrame) -> np.ndarray:
         """The mean of the last hidden state over each text's tokens (padding left out): (n, hidden size)."""
