@@ -13,10 +13,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from projects.models import DatasetSource, ModelSource, ValidityStatus
 from projects.registries import integrations, services as registry, sources, validation
+from stresstests.engine.errors import ModelLoadError
 from stresstests.engine.hugging_face import SIDECAR
 from tests.text_models import SENTIMENT, cached_text_classifier, sentiment_frame
 
 from .conftest import put_objects
+from .hub_stand_in import local_hub
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +100,33 @@ def test_a_hub_id_without_a_reachable_hub_gets_the_clear_message(project, owner,
     assert tried.validity_status == ValidityStatus.INVALID
     assert tried.validity_message.startswith("Model tried: no model hub is reachable from this server (")
     assert "put it on S3" in tried.validity_message and "hf_secret_token_value" not in tried.validity_message
+
+
+def test_a_hub_id_is_downloaded_with_the_integrations_token_when_a_hub_answers(
+        project, owner, workspace, monkeypatch, sentiment_model, tmp_path):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with local_hub("org/sentiment", sentiment_model) as hub:
+        integration = hugging_face_integration(workspace, owner, hub.url)
+        model = registry.model_register(
+            user=owner, project=project, name="from hub", tags=[], integration=integration,
+            source=ModelSource.HUGGING_FACE, validate=False,
+            model_config={"model_uri": "org/sentiment", "class_map": CLASS_MAP, "ignore_class_names": True})
+        folder = sources.materialize_model(model, tmp_path / "out")
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "config.json", "model.safetensors", SIDECAR, "tokenizer.json", "tokenizer_config.json"]
+        assert hub.requests and {auth for _, _, auth in hub.requests} == {"Bearer hf_secret_token_value"}
+
+        missing = registry.model_register(user=owner, project=project, name="missing", tags=[], validate=False,
+                                          integration=integration, source=ModelSource.HUGGING_FACE,
+                                          model_config={"model_uri": "org/nothing-here"})
+        validation.model_validate(missing)
+    assert missing.validity_message.startswith(f"Model missing: the hub at {hub.url} has no model org/nothing-here")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    asked = len(hub.requests)
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE is set"):
+        sources.materialize_model(model, tmp_path / "offline")
+    assert len(hub.requests) == asked  # not even asked
 
 
 def test_a_hub_the_outbound_policy_refuses_is_not_contacted(project, owner, workspace, settings, monkeypatch):
