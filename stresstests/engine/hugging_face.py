@@ -167,7 +167,8 @@ class HuggingFaceModel:
         self.text_features = list(settings.get("text_features") or [])
         self.pairs = model_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE or len(self.text_features) == 2
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS") or 1)))
+        if (os.environ.get("OMP_NUM_THREADS") or "").isdigit():  # the sandbox sets 1: the worker's cores are shared
+            torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
         config = self._config(folder)
         self.tokenizer = self._tokenizer(folder, settings.get("tokenizer_dir") or ".")
         self.model = self._model(folder, config).to(self.device).eval()
