@@ -137,7 +137,7 @@ class Execution:
 
     # -- the engine
     def run_engine(self) -> dict:
-        from projects.registries.sources import load_dataset_frame, materialize_model
+        from projects.registries.sources import load_dataset_frame, materialize_model, note_run_data
         from stresstests.engine.runner import run_stress_test
         from stresstests.engine.sandbox import SandboxedModel
         from stresstests.engine.sandbox_folders import owned_temporary_folder
@@ -156,6 +156,8 @@ class Execution:
                        for role, frame in (("reference", reference), ("evaluation", evaluation))}
         with owned_temporary_folder("run") as folder:  # removed by a successor if this worker is killed
             model_path = materialize_model(run.model, folder) if run.model else None
+            note_run_data(model_path, {"text_features": data_params.text_features,
+                                       "class_names": data_params.class_names})
             if model_path:
                 self._announce("Starting the model in its sandbox")
             self.model = SandboxedModel(model_path, model_task=task, log=self.log,

@@ -274,6 +274,8 @@ def _load_and_call(run: StressTestRun) -> str:
         path = sources.materialize_model(model, folder)
         if path is None:
             return f"{model.name} has no model artifact: the tests use registered predictions."
+        if dataset is not None:
+            sources.note_run_data(path, dataset.data_params or {})
         with SandboxedModel(path, model_task=run.project.model_task, load_timeout_s=120,
                             disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB,
                             max_processes=settings.STRESS_TEST_SANDBOX_MAX_PROCESSES) as adapter:

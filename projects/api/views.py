@@ -276,9 +276,10 @@ class ModelRegistryView(RimeApiView):
         tags = metadata.get("tags") if isinstance(metadata, dict) else None
         if not isinstance(tags, (list, type(None))):
             raise ValidationError("metadata.tags must be a list of strings.")
+        # An s3:// path or Hugging Face model URI without an integration id reads through the only S3 integration.
+        uri = source.get("path") or source.get("model_config", {}).get("hugging_face", {}).get("model_uri", "")
         model = registry.model_register(user=request.user, project=project, name=require(request.data, "name"),
-                                        tags=list(tags or []),
-                                        integration=_integration_of(request, request.data, source.get("path", "")),
+                                        tags=list(tags or []), integration=_integration_of(request, request.data, uri),
                                         **source)
         return Response({"modelId": {"uuid": str(model.id)}}, status=201)
 

@@ -42,6 +42,7 @@ from projects.services import audit
 logger = logging.getLogger(__name__)
 
 DATASET_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl", ".gz")
+HF_CONFIG_FILE = "config.json"
 HF_URI_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 NAME_MAX = 200
 
@@ -275,13 +276,18 @@ def model_register(*, user, project: Project, name: str, tags: list[str], source
     model = RegisteredModel(project=project, name=name, tags=_clean_tags(tags), source=source, created_by=user)
     model.storage_prefix = f"models/{model.id}"
     if source == ModelSource.UPLOAD:
-        _store_model_upload(model, files or [])
+        hugging_face = "hugging_face" in (model_config or {})
+        if hugging_face:  # a save_pretrained folder (files or a .zip of it); a tokenizer URI may point elsewhere
+            model.model_config = {"hugging_face": clean_hugging_face_config(model_config, uploaded=True)}
+            _check_hugging_face_sources(project, model.model_config["hugging_face"], integration)
+            model.integration = integration
+        _store_model_upload(model, files or [], hugging_face=hugging_face)
     elif source == ModelSource.PATH:
         _apply_model_path(project, model, path or _config_path(model_config), integration)
     elif source == ModelSource.HUGGING_FACE:
-        _check_integration(project, integration, IntegrationType.HUGGINGFACE)
-        model.integration = integration
         model.model_config = {"hugging_face": clean_hugging_face_config(model_config or {})}
+        _check_hugging_face_sources(project, model.model_config["hugging_face"], integration)
+        model.integration = integration
     elif source == ModelSource.NONE:
         model.validity_status = ValidityStatus.VALID
         model.validity_message = "No model artifact: tests use registered predictions only."
@@ -363,15 +369,16 @@ def _message(error: Exception) -> str:
     return str(error)
 
 
-def _store_model_upload(model: RegisteredModel, files: list[UploadedFile]) -> None:
+def _store_model_upload(model: RegisteredModel, files: list[UploadedFile], *, hugging_face: bool = False) -> None:
     if not files:
         raise ValidationError({"files": "Choose the model file(s) to upload."})
     _check_upload_size(files)
     names = [_upload_name(f) for f in files]
     if len(files) == 1 and names[0].suffix.lower() == ".zip":
-        model.entry_point = _store_zip(model.storage_prefix, files[0])
+        model.entry_point = _store_zip(model.storage_prefix, files[0], hugging_face=hugging_face)
         return
-    model.entry_point = _entry_point_of([str(n) for n in names])
+    model.entry_point = _hugging_face_entry([str(n) for n in names]) if hugging_face else _entry_point_of(
+        [str(n) for n in names])
     try:
         for upload, name in zip(files, names):
             storage.save_file(f"{model.storage_prefix}/{name}", upload)
@@ -398,7 +405,15 @@ def _entry_point_of(names: list[str]) -> str:
                                     f"file or one native model file ({', '.join(NATIVE_MODEL_SUFFIXES)})."})
 
 
-def _store_zip(prefix: str, upload: UploadedFile) -> str:
+def _hugging_face_entry(top_level: list[str], where: str = "The upload") -> str:
+    """A Hugging Face folder is loaded as a whole (no entry point); it must hold config.json at its top."""
+    if HF_CONFIG_FILE not in top_level:
+        raise ValidationError({"files": f"{where} has no config.json at its top level: upload the whole folder that "
+                                        "save_pretrained wrote (config.json, the weights and the tokenizer files)."})
+    return ""
+
+
+def _store_zip(prefix: str, upload: UploadedFile, *, hugging_face: bool = False) -> str:
     try:
         archive = zipfile.ZipFile(upload)
     except zipfile.BadZipFile:
@@ -406,7 +421,8 @@ def _store_zip(prefix: str, upload: UploadedFile) -> str:
     with archive:
         members = storage.zip_members(archive, where=upload.name)
         top_level = [str(m.path) for m in members if len(m.path.parts) == 1]
-        entry = _zip_entry_point(top_level, upload.name)
+        entry = _hugging_face_entry(top_level, upload.name) if hugging_face else _zip_entry_point(top_level,
+                                                                                                   upload.name)
         try:
             for member in members:
                 with archive.open(member.info) as content:
@@ -426,18 +442,21 @@ def _zip_entry_point(top_level: list[str], zip_name: str) -> str:
     raise ValidationError({"files": f"{zip_name} has no model.py at its top level (nor exactly one model file)."})
 
 
-def clean_hugging_face_config(raw: dict) -> dict:
-    """RIME's hugging_face config, flat or with `kwargs` (a dict or a JSON string), checked for shape."""
+def clean_hugging_face_config(raw: dict, *, uploaded: bool = False) -> dict:
+    """RIME's hugging_face config, flat or with `kwargs` (a dict or a JSON string), checked for shape.
+
+    model_uri and tokenizer_uri are each a hub id ("org/model-name"), an s3:// prefix or a server path; an uploaded
+    model's files are stored with it, so its model_uri is empty."""
     config = dict(raw.get("hugging_face", raw))
     kwargs = config.pop("kwargs", None)
     if kwargs:
         config.update(_json_object(kwargs, "kwargs"))
     model_uri = str(config.get("model_uri") or "").strip()
-    if not HF_URI_RE.match(model_uri):
-        raise ValidationError({"model_uri": "Give a Hugging Face model id such as “org/model-name”."})
+    if not (uploaded and not model_uri):
+        _check_hugging_face_uri(model_uri, "model_uri", "model")
     tokenizer_uri = str(config.get("tokenizer_uri") or "").strip()
-    if tokenizer_uri and not HF_URI_RE.match(tokenizer_uri):
-        raise ValidationError({"tokenizer_uri": "Give a Hugging Face tokenizer id such as “org/model-name”."})
+    if tokenizer_uri:
+        _check_hugging_face_uri(tokenizer_uri, "tokenizer_uri", "tokenizer")
     cleaned = {"model_uri": model_uri, "tokenizer_uri": tokenizer_uri,
                "class_map": _clean_class_map(config.get("class_map")),
                "ignore_class_names": _as_bool(config.get("ignore_class_names", False))}
@@ -445,6 +464,34 @@ def clean_hugging_face_config(raw: dict) -> dict:
     if unknown:
         raise ValidationError({"model_config": f"Unknown Hugging Face setting(s): {', '.join(unknown)}."})
     return cleaned
+
+
+def _check_hugging_face_uri(uri: str, field_name: str, what: str) -> None:
+    kind = sources.hugging_face_uri_kind(uri)
+    if kind == "s3":
+        try:
+            integrations.split_s3_uri(uri)
+        except integrations.IntegrationError as error:
+            raise ValidationError({field_name: str(error)}) from None
+    elif kind == "hub" and not HF_URI_RE.match(uri):
+        raise ValidationError({field_name: f"Give a Hugging Face {what} id such as “org/model-name”, an s3:// "
+                                           "prefix or a server folder."})
+
+
+def _check_hugging_face_sources(project: Project, config: dict, integration: Integration | None) -> None:
+    """The integration fits the URIs (S3 for s3://, Hugging Face for a hub id) and server folders are allowed."""
+    uris = [uri for uri in (config["model_uri"], config["tokenizer_uri"]) if uri]
+    kinds = {sources.hugging_face_uri_kind(uri) for uri in uris}
+    if "s3" in kinds:
+        if integration is None:
+            raise ValidationError({"integration": "An s3:// model or tokenizer URI needs an S3 integration for its "
+                                                  "credentials."})
+        _check_integration(project, integration, IntegrationType.S3)
+    else:
+        _check_integration(project, integration, IntegrationType.HUGGINGFACE)
+    for uri in uris:
+        if sources.hugging_face_uri_kind(uri) == "path":
+            _check_server_path(uri, what="Model path", accepted="hub ids, s3:// prefixes and server folders")
 
 
 def _clean_class_map(value) -> dict[str, str]:

@@ -4,6 +4,7 @@ server folder, or a database table. Every failure is a SourceError whose message
 from __future__ import annotations
 
 import contextlib
+import os
 import logging
 import re
 import shutil
@@ -17,6 +18,7 @@ from django.conf import settings
 
 from stresstests.engine import data as engine_data
 from stresstests.engine.errors import EngineError, ModelLoadError
+from stresstests.engine.hugging_face import CONFIG, is_hugging_face_folder, write_sidecar
 
 from . import egress, integrations, sql_policy, storage
 from .integrations import IntegrationError, S3Settings
@@ -372,8 +374,13 @@ def _sql_connection_errors(integration: Integration) -> Iterator[None]:
 
 # --- models -----------------------------------------------------------------------------------------------------------
 
-NO_HUB_MESSAGE = ("Stored; cannot be loaded on this server: no model hub is reachable, so the Hugging Face model "
-                  "cannot be downloaded.")
+HUB_ENDPOINT = "https://huggingface.co"
+HUB_TIMEOUT_S = 10
+HUB_FILE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.bin", "tokenizer*", "vocab*", "merges*"]
+TOKENIZER_FOLDER = "tokenizer"
+NO_HUB_MESSAGE = ("no model hub is reachable from this server{reason}, so the Hugging Face model {uri} cannot be "
+                  "downloaded. Upload the model's folder (written by save_pretrained) in the model registry or the "
+                  "wizard, or put it on S3 and register its s3:// prefix with an S3 integration.")
 
 
 def materialize_model(model: RegisteredModel, dest: Path) -> Path | None:
@@ -382,19 +389,107 @@ def materialize_model(model: RegisteredModel, dest: Path) -> Path | None:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     what = f"Model {model.name}"
+    hugging_face = (model.model_config or {}).get("hugging_face")
     try:
         if model.source == ModelSource.NONE:
             return None
         if model.source == ModelSource.UPLOAD:
             storage.download_prefix(model.storage_prefix, dest)
+            if hugging_face:
+                return _finish_hugging_face(model, hugging_face, dest, what)
             return _entry(dest, model.entry_point, what)
         if model.source == ModelSource.PATH:
             return _materialize_path(model, dest, what)
         if model.source == ModelSource.HUGGING_FACE:
-            raise ModelLoadError(f"{what}: {NO_HUB_MESSAGE}")
+            _fetch_hugging_face(model, (hugging_face or {}).get("model_uri", ""), dest, what)
+            return _finish_hugging_face(model, hugging_face or {}, dest, what)
     except IntegrationError as error:
         raise SourceError(f"{what}: {error}") from None
     raise SourceError(f"{what} has an unknown source {model.source!r}.")
+
+
+def hugging_face_uri_kind(uri: str) -> str:
+    """"s3", "path" (a server folder) or "hub" (a model id such as org/name)."""
+    if uri.startswith(("s3://", "s3a://")):
+        return "s3"
+    if uri.startswith(("/", "~", ".")):
+        return "path"
+    return "hub"
+
+
+def _fetch_hugging_face(model: RegisteredModel, uri: str, dest: Path, what: str) -> None:
+    """The save_pretrained files of `uri` into `dest`: an S3 prefix, an allow-listed server folder or a hub id."""
+    kind = hugging_face_uri_kind(uri)
+    integration = model.integration
+    if kind == "s3":
+        if integration is None or integration.integration_type != IntegrationType.S3:
+            raise SourceError(f"{what}: {uri} needs an S3 integration to read it.")
+        bucket, prefix = integrations.split_s3_uri(uri)
+        prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
+        download_s3_prefix(integrations.s3_settings(integration), bucket, prefix, dest, integration=integration)
+    elif kind == "path":
+        folder = integrations.check_server_path(uri, what="Model path")
+        if not folder.is_dir():
+            raise SourceError(f"{what}: {uri} is not a folder; give the folder save_pretrained wrote.")
+        shutil.copytree(folder, dest, dirs_exist_ok=True, symlinks=False,
+                        ignore=lambda root, names: [n for n in names if (Path(root) / n).is_symlink()])
+    else:
+        _download_from_hub(uri, dest, integration, what)
+
+
+def _download_from_hub(repo_id: str, dest: Path, integration: Integration | None, what: str) -> None:
+    """snapshot_download, only where a hub may be reached: HF_HUB_OFFLINE unset and the endpoint allowed and up."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("", "0", "false", "no", "off"):
+        raise ModelLoadError(f"{what}: " + NO_HUB_MESSAGE.format(reason=" (HF_HUB_OFFLINE is set)", uri=repo_id))
+    hub = integration if integration is not None and integration.integration_type == IntegrationType.HUGGINGFACE \
+        else None
+    endpoint = ((hub.config.get("endpoint") if hub else "") or os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT)
+    token = (hub.get_secrets().get("token") or hub.get_secrets().get("HUGGINGFACE_API_TOKEN")) if hub else None
+    try:
+        egress.check_url(endpoint, what="Hub endpoint")
+    except egress.EgressRefused as error:
+        raise ModelLoadError(f"{what}: " + NO_HUB_MESSAGE.format(reason=f" ({error})", uri=repo_id)) from None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        snapshot_download(repo_id, local_dir=dest, token=token or None, endpoint=endpoint.rstrip("/"),
+                          allow_patterns=HUB_FILE_PATTERNS, etag_timeout=HUB_TIMEOUT_S)
+        shutil.rmtree(dest / ".cache", ignore_errors=True)  # the download's bookkeeping, not the model's
+    except RepositoryNotFoundError:
+        raise SourceError(f"{what}: the hub at {endpoint} has no model {repo_id} (or it is private: add a Hugging "
+                          "Face integration with a token).") from None
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        reason = integrations.redact(f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})", hub)
+        raise ModelLoadError(f"{what}: " + NO_HUB_MESSAGE.format(reason=reason, uri=repo_id)) from None
+
+
+def _finish_hugging_face(model: RegisteredModel, config: dict, dest: Path, what: str) -> Path:
+    """A separate tokenizer into dest/tokenizer/, then the sidecar the engine's adapter reads (class map etc.)."""
+    if not (dest / CONFIG).is_file():
+        raise ModelLoadError(f"{what}: the model's files hold no config.json, so they are not a Hugging Face model "
+                             "folder. Save the model with `model.save_pretrained(folder)` and upload that folder.")
+    tokenizer_uri = (config.get("tokenizer_uri") or "").strip()
+    tokenizer_dir = "."
+    if tokenizer_uri and tokenizer_uri != (config.get("model_uri") or "").strip():
+        tokenizer_dir = TOKENIZER_FOLDER
+        target = dest / TOKENIZER_FOLDER
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        _fetch_hugging_face(model, tokenizer_uri, target, f"{what} (its tokenizer)")
+    write_sidecar(dest, tokenizer_dir=tokenizer_dir, class_map=config.get("class_map") or None,
+                  ignore_class_names=bool(config.get("ignore_class_names", False)))
+    return dest
+
+
+def note_run_data(model_path: Path | None, data_params: dict) -> None:
+    """Tell a Hugging Face model folder which columns hold its text (and the project's class names), from the
+    dataset's data_params; other models need nothing."""
+    if model_path is None or not is_hugging_face_folder(Path(model_path)):
+        return
+    text_features = list(data_params.get("text_features") or [])
+    class_names = list(data_params.get("class_names") or [])
+    write_sidecar(Path(model_path), text_features=text_features or None, label_names=class_names or None)
 
 
 def _entry(dest: Path, entry_point: str, what: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from projects.models import Dataset, DatasetSource, ModelSource, ModelTask, Predictions, RegisteredModel, ValidityStatus
+from projects.models import Dataset, DatasetSource, ModelTask, Predictions, RegisteredModel, ValidityStatus
 from stresstests.engine.errors import EngineError
 
 from . import sources
@@ -87,9 +87,6 @@ def _dataset_size(dataset: Dataset, frame) -> int:
 
 def model_validate(model: RegisteredModel) -> RegisteredModel:
     """Loads the model in the sandbox and predicts a few rows of a valid dataset of the project, if there is one."""
-    if model.source == ModelSource.HUGGING_FACE:
-        set_validity(model, ValidityStatus.INVALID, sources.NO_HUB_MESSAGE)
-        return model
     try:
         message = _load_and_predict(model)
     except Exception as error:  # load, import and prediction errors all become the user's message
@@ -108,6 +105,8 @@ def _load_and_predict(model: RegisteredModel) -> str:
         path = sources.materialize_model(model, folder)
         if path is None:
             return "No model artifact: tests use registered predictions only."
+        if dataset is not None:
+            sources.note_run_data(path, dataset.data_params or {})
         with SandboxedModel(path, model_task=model.project.model_task, load_timeout_s=120,
                             disk_limit_mb=settings.STRESS_TEST_SANDBOX_DISK_MB,
                             max_processes=settings.STRESS_TEST_SANDBOX_MAX_PROCESSES) as adapter:

@@ -132,8 +132,13 @@ def load_model(path: str | Path, *, model_task: str) -> ModelAdapter:
 
 def _load_folder(folder: Path, model_task: str) -> ModelAdapter:
     script = folder / "model.py"
+    if not script.exists() and (folder / "config.json").is_file():
+        from stresstests.engine.hugging_face import HuggingFaceModel  # imports torch: only for such folders
+
+        return HuggingFaceModel(folder, model_task=model_task)
     if not script.exists():
-        raise ModelLoadError(f"The model folder {folder} has no model.py defining predict_df(df) or predict_dict(row).")
+        raise ModelLoadError(f"The model folder {folder} has no model.py defining predict_df(df) or predict_dict(row), "
+                             "nor the config.json of a Hugging Face model saved with save_pretrained.")
     return _load_python(script, model_task)
 
 

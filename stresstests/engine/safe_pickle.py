@@ -20,6 +20,7 @@ import io
 import os
 import pickle
 import types
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -396,3 +397,59 @@ def load_pickle(path: str | os.PathLike, *, max_bytes: int = MAX_PICKLE_BYTES) -
             f"{path.name} could not be loaded ({type(error).__name__}: {error}). If it was saved with other "
             "library versions than this server's, re-save it. " + SAFE_FORMAT_ADVICE) from None
     return model
+
+
+# ---- PyTorch weight files (pytorch_model.bin, *.pt, *.pth, *.ckpt) ------------------------------------------------
+# A state dict saved with torch.save names only these: tensors rebuilt from typed storages, kept in an OrderedDict.
+TORCH_WEIGHT_GLOBALS = frozenset({
+    "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
+    "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size",
+    "torch._tensor._rebuild_from_type_v2", "torch.serialization._get_layout", "torch.device",
+    "builtins.set", "builtins.frozenset", "builtins.slice",
+})
+TORCH_STORAGE_SUFFIX = "Storage"  # torch.FloatStorage, torch.HalfStorage, torch.BFloat16Storage, ...
+TORCH_DTYPES = frozenset({"float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64", "uint8",
+                          "bool", "complex64", "complex128", "float", "half", "double", "long", "int", "short"})
+TORCH_WEIGHTS_ADVICE = ("Save the weights as safetensors instead (`model.save_pretrained(folder)` writes "
+                        "model.safetensors), which holds only numbers.")
+
+
+def _torch_global_allowed(qualified: str) -> bool:
+    if qualified in TORCH_WEIGHT_GLOBALS:
+        return True
+    module, _, name = qualified.rpartition(".")
+    return module == "torch" and (name.endswith(TORCH_STORAGE_SUFFIX) or name in TORCH_DTYPES)
+
+
+def scan_torch_weights(path: str | os.PathLike, *, max_bytes: int = MAX_PICKLE_BYTES) -> None:
+    """Refuse a PyTorch weight file unless every global its pickles name is part of a plain state dict.
+
+    picklescan reads the pickles inside the file (the zip format of torch.save, or the legacy format); anything it
+    calls dangerous, any other global, or a file it cannot read is refused with ModelLoadError. Runs none of it; the
+    loader then uses torch.load(weights_only=True), torch's own restricted unpickler, as a second line."""
+    from picklescan.scanner import GenOpsError, SafetyLevel, scan_pytorch
+    from picklescan.torch import InvalidMagicError
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ModelLoadError(f"The weight file {path.name} is missing or empty.")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ModelLoadError(f"The weight file {path.name} is {size / 1024**2:.0f} MB, above the "
+                             f"{max_bytes / 1024**2:.0f} MB limit for pickle-based weights. " + TORCH_WEIGHTS_ADVICE)
+    try:
+        with open(path, "rb") as stream:
+            result = scan_pytorch(stream, path.name)
+    except (GenOpsError, InvalidMagicError, ValueError, EOFError, OSError, RuntimeError, zipfile.BadZipFile,
+            pickle.UnpicklingError) as error:
+        raise ModelLoadError(f"{path.name} could not be read as PyTorch weights ({type(error).__name__}). "
+                             + TORCH_WEIGHTS_ADVICE) from None
+    names = {f"{g.module}.{g.name}" for g in result.globals}
+    dangerous = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Dangerous})
+    refused = dangerous or sorted(name for name in names if not _torch_global_allowed(name))
+    if refused:
+        raise ModelLoadError(f"{path.name} was refused: it asks to import {', '.join(refused[:5])}, which a weight "
+                             "file may not use (loading a pickle runs the code it names). " + TORCH_WEIGHTS_ADVICE)
+    if result.scan_err or not names:
+        raise ModelLoadError(f"{path.name} is damaged or holds no tensors: it could not be read as PyTorch "
+                             "weights. " + TORCH_WEIGHTS_ADVICE)

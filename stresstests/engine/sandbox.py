@@ -149,6 +149,7 @@ class SandboxedModel:
         self._output = _ModelOutput(self._log, on_flood=self._stop_flooding)
         self._workdir = make_owned_folder()
         self._folder_model = False  # a model.py or a folder (copied so it can write next to its files), not one file
+        self._embeddings = False  # the loaded model has `embed` (its ready message says so)
         try:
             self._start(self._copy_model(Path(path)))
             self._await_ready()
@@ -158,19 +159,33 @@ class SandboxedModel:
 
     # ---- public ------------------------------------------------------------------------------------------------
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        predictions = self._call("predict", frame)
+        return validate_predictions(predictions, n_rows=len(frame), model_task=self.model_task)
+
+    @property
+    def embed(self) -> Callable[[pd.DataFrame], np.ndarray]:
+        """The model's own embeddings, (n, d), when it has them (a Hugging Face model); otherwise there is no such
+        attribute, so `hasattr(model, "embed")` tells, as for a model loaded in this process."""
+        if not self._embeddings:
+            raise AttributeError("this model has no embeddings")
+        return self._embed
+
+    def _embed(self, frame: pd.DataFrame) -> np.ndarray:
+        return validate_embeddings(self._call("embed", frame), n_rows=len(frame))
+
+    def _call(self, op: str, frame: pd.DataFrame) -> np.ndarray:
         with self._lock:
             if self._failure is not None:
                 raise type(self._failure)(str(self._failure))
             assert self._exchange is not None
             try:
-                self._request({"op": "predict", "rows_bytes": self._exchange.write_rows(frame)})
+                self._request({"op": op, "rows_bytes": self._exchange.write_rows(frame)})
                 answer = self._read_answer(self.limits.wall_timeout_s, loading=False)
                 if not answer.get("ok"):
                     raise self._predict_error(answer)
-                predictions = self._exchange.read_predictions(answer.get("predictions_bytes"), n_rows=len(frame))
+                return self._exchange.read_predictions(answer.get("predictions_bytes"), n_rows=len(frame))
             finally:
                 self._exchange.empty()
-        return validate_predictions(predictions, n_rows=len(frame), model_task=self.model_task)
 
     def _predict_error(self, answer: dict) -> EngineError:
         error = self._child_error(answer, loading=False)
@@ -257,6 +272,11 @@ class SandboxedModel:
             "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1", "TMPDIR": str(temporary), "MPLCONFIGDIR": str(temporary),
             # One BLAS thread: the memory limit counts each thread's buffers, and workers share the cores.
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
+            # Hugging Face libraries: never reach for a hub (there is no network inside anyway), keep their caches
+            # in the writable space, and no tokenizer threads.
+            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HOME": str(temporary / "huggingface"), "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
         }
         for name in PASSED_THROUGH_VARIABLES:
             if name in os.environ:
@@ -326,6 +346,7 @@ class SandboxedModel:
         if not answer.get("ok"):
             self._kill()
             raise self._child_error(answer, loading=True)
+        self._embeddings = answer.get("embeddings") is True
 
     # ---- talking to the child ----------------------------------------------------------------------------------
     def _request(self, message: dict) -> None:
@@ -468,6 +489,17 @@ def _python_folders() -> list[str]:
     """The interpreter's install and the virtualenv, read-only, unless /usr already holds them."""
     folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parents[1])}
     return sorted(folder for folder in folders if not folder.startswith("/usr/"))
+
+
+def validate_embeddings(embeddings: np.ndarray, *, n_rows: int) -> np.ndarray:
+    """The child's embeddings, checked: one finite row of numbers per input row."""
+    if embeddings.ndim != 2 or embeddings.shape[0] != n_rows or embeddings.dtype.kind not in "fiu":
+        raise ModelOutputError(f"The model returned embeddings of shape {embeddings.shape} ({embeddings.dtype}) for "
+                               f"{n_rows} rows; expected one row of numbers per input row.")
+    array = embeddings.astype(float)
+    if not np.isfinite(array).all():
+        raise ModelOutputError("The model returned NaN or infinite embeddings.")
+    return array
 
 
 def _timeout_error(timeout_s: float, *, loading: bool) -> EngineError:

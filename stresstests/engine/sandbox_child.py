@@ -7,11 +7,12 @@ through two memory files (memfd) the parent created before this process started 
 name in any folder, so nothing the model does to its folders can redirect the parent's reads or writes. Both sides
 read and write at explicit offsets (pread/pwrite), never through the shared file position. No pickles.
 
-    -> {"op": "predict", "rows_bytes": 5120}
+    -> {"op": "predict" | "embed", "rows_bytes": 5120}
     <- {"ok": true, "predictions_bytes": 152}
      | {"ok": false, "kind": "engine" | "memory" | "disk" | "exception", "error_class": "...", "message": "..."}
 
-The first response, before any request, reports whether the model loaded. With `--copy-to` the child first copies
+The first response, before any request, reports whether the model loaded (and whether it has `embed`, the
+model's own embeddings, which "embed" requests return instead of predictions). With `--copy-to` the child first copies
 the model's (read-only) folder into its bounded writable space, so the model can write next to its files.
 """
 
@@ -162,11 +163,16 @@ def _disk_full(error: BaseException | None) -> bool:
     return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
 
 
+def _mapping_refused(error: BaseException) -> bool:
+    """A native library that could not be mapped: the address-space limit, not a missing file (torch, scipy)."""
+    return isinstance(error, ImportError) and "failed to map segment" in str(error)
+
+
 def _failure(error: BaseException, model_folder: Path) -> dict:
     from stresstests.engine.errors import EngineError
 
-    if isinstance(error, MemoryError):
-        return {"ok": False, "kind": "memory", "error_class": "MemoryError", "message": str(error)}
+    if isinstance(error, MemoryError) or _mapping_refused(error):
+        return {"ok": False, "kind": "memory", "error_class": type(error).__name__, "message": str(error)}
     if _disk_full(error):
         return {"ok": False, "kind": "disk", "error_class": type(error).__name__,
                 "message": summarise_exception(error, model_folder)}
@@ -198,15 +204,21 @@ def _predict(model: Any, request: dict, *, rows_fd: int, predictions_fd: int) ->
     data = read_contents(rows_fd, rows_bytes)
     if len(data) != rows_bytes:
         raise RuntimeError(f"the rows arrived incomplete ({len(data)} of {rows_bytes} bytes)")
-    predictions = predictions_to_bytes(model.predict(frame_from_bytes(data)))
+    # "embed": the model's own embeddings (n, d), for models that have them (has_embeddings).
+    method = model.embed if request.get("op") == "embed" else model.predict
+    predictions = predictions_to_bytes(method(frame_from_bytes(data)))
     return {"ok": True, "predictions_bytes": replace_contents(predictions_fd, predictions)}
+
+
+def has_embeddings(model: Any) -> bool:
+    return callable(getattr(model, "embed", None))
 
 
 def _serve(model: Any, requests: IO[str], responses: IO[str], model_folder: Path, *, rows_fd: int,
            predictions_fd: int) -> None:
     for line in requests:
         request = json.loads(line)
-        if request.get("op") != "predict":
+        if request.get("op") not in ("predict", "embed") or (request["op"] == "embed" and not has_embeddings(model)):
             break
         try:
             response = _predict(model, request, rows_fd=rows_fd, predictions_fd=predictions_fd)
@@ -259,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as error:  # noqa: BLE001 - a model that calls sys.exit() at import is a load failure too
         _send(responses, _failure(error, model_folder))
         return 1
-    _send(responses, {"ok": True, "ready": True})
+    _send(responses, {"ok": True, "ready": True, "embeddings": has_embeddings(model)})
     _serve(model, requests, responses, model_folder, rows_fd=args.rows_fd, predictions_fd=args.predictions_fd)
     return 0
 

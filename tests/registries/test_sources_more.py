@@ -57,7 +57,8 @@ def test_a_missing_registry_version_is_reported(project, owner, make_registry, s
     assert f"Nothing is stored under s3://{s3_bucket}/registry/fraud/9/" in model.validity_message
 
 
-def test_a_hugging_face_configuration_is_stored_checked_and_honestly_not_loadable(project, owner):
+def test_a_hugging_face_configuration_is_stored_checked_and_without_a_hub_not_loadable(project, owner, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = registry.model_register(
         user=owner, project=project, name="nli", tags=[], source=ModelSource.HUGGING_FACE, validate=False,
         model_config={"model_uri": "cross-encoder/nli-deberta-v3-base",
@@ -68,7 +69,7 @@ def test_a_hugging_face_configuration_is_stored_checked_and_honestly_not_loadabl
         "class_map": {"0": "contradiction", "1": "entailment", "2": "neutral"}, "ignore_class_names": True}}
     validation.model_validate(model)
     assert model.validity_status == ValidityStatus.INVALID
-    assert "cannot be loaded on this server: no model hub is reachable" in model.validity_message
+    assert "no model hub is reachable from this server (HF_HUB_OFFLINE is set)" in model.validity_message
 
 
 @pytest.mark.parametrize("config, field", [
