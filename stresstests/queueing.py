@@ -10,10 +10,11 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from .dispatch import RUN_TASK_NAME
 from .execution import run_execute
 from .models import StressTestRun
 
-RUN_TASK_NAME = "stresstests.run_stress_test"
+__all__ = ["RUN_TASK_NAME", "enqueue_run"]
 
 
 def enqueue_run(run: StressTestRun) -> None:

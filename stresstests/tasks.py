@@ -19,7 +19,8 @@ from . import execution, recovery, wizard_checks  # recovery also connects the w
     ignore_result=True,
 )
 def run_stress_test(run_id: str) -> None:
-    execution.run_execute(run_id)
+    # The message wakes a worker for its queue; the worker takes the fairest waiting run (stresstests/dispatch.py).
+    execution.run_execute_next(run_id)
 
 
 # A draft's model check (the wizard polls for it): the default queue, so it never waits behind long stress tests.
