@@ -70,6 +70,7 @@ def run_execute(run_id) -> None:
 
 
 def _execute_claimed(run_id) -> None:
+    logger.info("Stress test %s claimed by %s", run_id, worker_identity())
     run = StressTestRun.objects.select_related(
         "project", "model", "reference_dataset", "evaluation_dataset", "reference_predictions", "evaluation_predictions"
     ).get(id=run_id)
