@@ -113,6 +113,11 @@ class Worker:
         parent = int(stat.read_text().rsplit(")", 1)[1].split()[1]) if stat.exists() else None
         return self.process.pid in (int(pid), parent)
 
+    def wait_ready(self) -> None:
+        from rime_web.celery import app
+
+        _wait_for_worker(app, self.process, self.log, timeout=120)
+
     def claimed(self) -> list[str]:
         return re.findall(r"Stress test ([0-9a-f-]{36}) claimed by", self.log.read_text(errors="replace"))
 
@@ -120,8 +125,6 @@ class Worker:
 @pytest.fixture
 def start_worker(settings, broker_url, s3_storage, tmp_path):
     """Starts `deploy/run worker` in a folder of its own with its own RIME_VAR_DIR; stops them all afterwards."""
-    from rime_web.celery import app
-
     started: list[Worker] = []
 
     def start(name: str, queues: str) -> Worker:
@@ -138,7 +141,6 @@ def start_worker(settings, broker_url, s3_storage, tmp_path):
                                        stderr=subprocess.STDOUT)
         worker = Worker(process, log, folder)
         started.append(worker)
-        _wait_for_worker(app, process, log)
         return worker
 
     yield start
@@ -202,11 +204,14 @@ def test_two_workers_without_a_shared_disk_share_the_runs_fairly(client, owner, 
     ids = {project.id: register_through_api(client, project, key)
            for project, key in ((busy, busy_key), (other, other_key), (pinned, pinned_key))}
 
-    first = start_worker("first", "default,stresstests")
-    second = start_worker("second", f"default,stresstests,{agent_queue()}")  # also the pinned workspace's agent
+    # Queued before any worker listens, so the backlog is there whatever the speed of the workers.
     backlog = start_runs(client, busy, busy_key, ids[busy.id], BACKLOG)
     single = start_runs(client, other, other_key, ids[other.id], SINGLE)
     pinned_job = start_runs(client, pinned, pinned_key, ids[pinned.id], 1)
+    first = start_worker("first", "default,stresstests")
+    second = start_worker("second", f"default,stresstests,{agent_queue()}")  # also the pinned workspace's agent
+    first.wait_ready()
+    second.wait_ready()
 
     runs = StressTestRun.objects.filter(job_id__in=[uuid.UUID(j) for j in backlog + single + pinned_job])
     wait_until(lambda: runs.filter(status__in=FINISHED).count() == BACKLOG + SINGLE + 1, timeout=600, interval=1.0,
