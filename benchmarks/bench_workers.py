@@ -189,6 +189,11 @@ def main() -> None:
     print(f"wall time from the first queueing to the last end: {elapsed:.1f} s")
     print(f"one run, start to end: median {statistics.median(durations):.1f} s, max {max(durations):.1f} s")
     print(f"runs per worker process: {sorted(per_worker.values())}")
+    report = next((run.report.data for run in runs if run.status == RunStatus.SUCCEEDED), None)
+    if report:
+        tests = [test for category in report["categories"] for test in category["tests"]]
+        print(f"each run: {len(report['categories'])} categories, {len(tests)} tests, "
+              f"{report['run']['model_calls']['rows_scored']} rows scored by the model")
     print(f"machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"RUNS PER MINUTE: {args.runs / (elapsed / 60):.2f}")
     shutil.rmtree(folder, ignore_errors=True)

@@ -75,11 +75,12 @@ def _local_only_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_a_worker_started_by_deploy_run_refuses_to_start(tmp_path):
-    result = subprocess.run([str(ROOT / "deploy" / "run"), "worker"], cwd=tmp_path, env=_local_only_env(tmp_path),
+@pytest.mark.parametrize(("process", "name"), [("worker", "Celery worker"), ("beat", "Celery beat scheduler")])
+def test_a_worker_or_beat_started_by_deploy_run_refuses_to_start(tmp_path, process, name):
+    result = subprocess.run([str(ROOT / "deploy" / "run"), process], cwd=tmp_path, env=_local_only_env(tmp_path),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "The Celery worker refuses to start: RIME_SHARED_DISK=false" in result.stderr
+    assert f"The {name} refuses to start: RIME_SHARED_DISK=false" in result.stderr
     assert "filesystem broker" in result.stderr and "SQLite" in result.stderr
 
 
