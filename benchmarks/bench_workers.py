@@ -13,8 +13,12 @@ Run: RIME_SHARED_DIR=/work/shared .venv/bin/python benchmarks/bench_workers.py [
        [--broker redis://127.0.0.1:6379/12]
 The database named in --database-url is dropped and created again.
 
-Measured (2026-12-03, this machine: 2 cores shared with other sessions; 2 workers, concurrency 1, 8 runs, Redis):
-see the figure printed at the end; the last measurement is in the report of issue 18.
+Measured 2026-12-03 on this machine (2 cores shared with other sessions, load average 7-9), 10 runs each of
+8 categories / 73 tests / 53,449 rows scored, concurrency 1 per worker:
+  2 workers, Redis     12.9 and 14.3 runs per minute (42-47 s for 10 runs; one run 6.6-7.7 s median)
+  2 workers, RabbitMQ  17.4 runs per minute (34.5 s)
+  1 worker,  Redis      9.4 runs per minute (64 s)
+On 2 busy cores the second worker adds about half of the first one's rate; the figures swing with the machine's load.
 """
 from __future__ import annotations
 

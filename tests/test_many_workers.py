@@ -65,6 +65,11 @@ def broker_url(request, settings):
     settings.CELERY_BROKER_URL, settings.CELERY_BROKER_FOLDER = url, None
     yield url
     _use_broker(app, *before)
+    with app.connection_for_write(url) as connection:  # the per-session agent queue is not left on the broker
+        try:
+            connection.default_channel.queue_delete(agent_queue())
+        except Exception:  # noqa: BLE001 - Redis forgets an empty queue by itself
+            pass
 
 
 def _use_broker(app, url: str, options: dict) -> None:
