@@ -1,7 +1,7 @@
 """Which queued run a worker takes next: fair between workspaces, and only from the queue its message came on.
 
-A run's broker message is a wake-up call for its queue, not an order to run that run: the worker that receives it
-claims the fairest queued run of the same queue (execution.run_execute_next). So one workspace queuing 40 runs does not
+A run's broker message is a wake-up call for its queue (the message names it), not an order to run that run: the
+worker that receives it claims the fairest queued run of that queue (execution.run_execute_next). So one workspace queuing 40 runs does not
 make another workspace's single run wait behind all of them: the next free worker serves first the workspace with the
 fewest runs running now, then the one served least recently, then the oldest run. Every queued run sends one message,
 and every message claims at most one run, so no run is left without a message; a run taken by another run's message

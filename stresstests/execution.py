@@ -46,14 +46,16 @@ def run_claim(run_id) -> bool:
     ))
 
 
-def run_execute_next(run_id) -> None:
-    """The task's body: the message of run `run_id` claims the fairest queued run of the same queue and runs it
-    (stresstests/dispatch.py); nothing when no run of that queue is waiting any more."""
-    woken_by = StressTestRun.objects.select_related("project__workspace").filter(id=run_id).first()
-    if woken_by is None:
-        logger.info("Stress test %s no longer exists; its message is dropped.", run_id)
-        return
-    queue = dispatch.run_queue_name(woken_by)
+def run_execute_next(run_id, *, queue: str | None = None) -> None:
+    """The task's body: the message of run `run_id`, sent to `queue`, claims the fairest queued run of that queue and
+    runs it (stresstests/dispatch.py); nothing when no run of that queue is waiting any more. A message without its
+    queue (sent before messages named it) serves the queue of its run."""
+    if queue is None:
+        woken_by = StressTestRun.objects.select_related("project__workspace").filter(id=run_id).first()
+        if woken_by is None:
+            logger.info("Stress test %s no longer exists; its message is dropped.", run_id)
+            return
+        queue = dispatch.run_queue_name(woken_by)
     for candidate in dispatch.fair_candidates(queue):
         if run_claim(candidate):
             _execute_claimed(candidate)

@@ -81,3 +81,16 @@ def test_a_message_claims_the_fairest_run_not_necessarily_its_own(make_project, 
     assert single.status == RunStatus.RUNNING and single.worker == execution.worker_identity()
     execution.run_execute_next(single.id)  # the other message then takes the run left waiting
     assert ran == [single.id, second_of_busy.id]
+
+
+def test_a_message_serves_the_queue_it_was_sent_to_even_if_its_workspace_was_pinned_since(make_project, monkeypatch):
+    project = make_project("Moved")
+    run = queued(project, ago_s=10)  # its message went to the shared queue
+    project.workspace.celery_queue = "agent-moved"
+    project.workspace.save()
+    ran = []
+    monkeypatch.setattr(execution, "_execute_claimed", ran.append)
+    execution.run_execute_next(run.id, queue=dispatch.shared_queue_name())
+    assert ran == []  # a shared worker does not take a run that belongs to an agent now
+    execution.run_execute_next(run.id, queue="agent-moved")  # recovery re-sends it to the agent's queue
+    assert ran == [run.id]
