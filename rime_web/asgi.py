@@ -4,3 +4,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rime_web.settings")
 application = get_asgi_application()
+
+from rime_web.checks import refuse_unsafe_layout  # noqa: E402 - needs the apps loaded
+
+refuse_unsafe_layout("web process")

@@ -23,6 +23,10 @@ if LOCAL_ENV_FILE.exists():
     environ.Env.read_env(str(LOCAL_ENV_FILE), overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# True: every process (web, workers, beat) sees the same VAR_DIR (one machine, or a shared mount). False: they run on
+# machines of their own; the start is refused unless storage, database, broker and cache are shared services
+# (rime_web/checks.py, docs/deploy.md).
+RIME_SHARED_DISK = env.bool("RIME_SHARED_DISK", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=None)
 if not SECRET_KEY:
     raise ImproperlyConfigured(
@@ -45,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "rime_web.apps.RimeWebConfig",  # the start-up checks of the deployment (rime_web/checks.py)
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

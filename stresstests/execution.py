@@ -19,7 +19,7 @@ from django.utils import timezone
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import DataLoadError, EngineError
 
-from . import run_data
+from . import dispatch, run_data
 from .failures import RunCancelled, RunTimedOut, failure_message, text_for_database
 from .models import RunStatus, StressTestReport, StressTestRun
 from .run_config import parse_run_config, time_limits_from_config
@@ -46,11 +46,33 @@ def run_claim(run_id) -> bool:
     ))
 
 
+def run_execute_next(run_id, *, queue: str | None = None) -> None:
+    """The task's body: the message of run `run_id`, sent to `queue`, claims the fairest queued run of that queue and
+    runs it (stresstests/dispatch.py); nothing when no run of that queue is waiting any more. A message without its
+    queue (sent before messages named it) serves the queue of its run."""
+    if queue is None:
+        woken_by = StressTestRun.objects.select_related("project__workspace").filter(id=run_id).first()
+        if woken_by is None:
+            logger.info("Stress test %s no longer exists; its message is dropped.", run_id)
+            return
+        queue = dispatch.run_queue_name(woken_by)
+    for candidate in dispatch.fair_candidates(queue):
+        if run_claim(candidate):
+            _execute_claimed(candidate)
+            return
+    logger.info("No queued stress test left on queue %s (woken by %s); nothing to do.", queue, run_id)
+
+
 def run_execute(run_id) -> None:
     """Claims the run, runs the engine on its data and model, writes progress, log, report and summary."""
     if not run_claim(run_id):
         logger.info("Stress test %s is not queued any more (cancelled or taken); skipped.", run_id)
         return
+    _execute_claimed(run_id)
+
+
+def _execute_claimed(run_id) -> None:
+    logger.info("Stress test %s claimed by %s", run_id, worker_identity())
     run = StressTestRun.objects.select_related(
         "project", "model", "reference_dataset", "evaluation_dataset", "reference_predictions", "evaluation_predictions"
     ).get(id=run_id)

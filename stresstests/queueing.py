@@ -10,19 +10,20 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from .dispatch import RUN_TASK_NAME, run_queue_name
 from .execution import run_execute
 from .models import StressTestRun
 
-RUN_TASK_NAME = "stresstests.run_stress_test"
+__all__ = ["RUN_TASK_NAME", "enqueue_run"]
 
 
 def enqueue_run(run: StressTestRun) -> None:
     """Sends the run's task once the surrounding transaction commits (the worker must see the queued row)."""
     StressTestRun.objects.filter(id=run.id).update(enqueued_at=timezone.now())  # see recovery.requeue_lost_runs
-    options = {}
-    queue = run.project.workspace.celery_queue
-    if queue:  # a workspace pinned to its own worker (RIME's agent); otherwise CELERY_TASK_ROUTES decides
-        options["queue"] = queue
+    # A workspace pinned to its own worker (RIME's agent) has its own queue; the others share CELERY_TASK_ROUTES's.
+    # The message names its queue, so the worker claims only runs of that queue (stresstests/dispatch.py).
+    queue = run_queue_name(run)
+    options = {"kwargs": {"queue": queue}, "queue": queue}
     run_id = str(run.id)
     transaction.on_commit(lambda: _send(run_id, options))
 

@@ -29,7 +29,8 @@ from stresstests.engine.sandbox_folders import process_stat_fields, remove_stale
 
 from .failures import RunTimedOut, failure_message
 from .models import RunStatus, StressTestRun
-from .queueing import RUN_TASK_NAME, enqueue_run
+from .dispatch import run_queue_name
+from .queueing import enqueue_run
 from .run_config import time_limits_from_config
 
 logger = logging.getLogger(__name__)
@@ -129,11 +130,6 @@ def remove_dead_workers_folders() -> None:
 
 
 # ---- queued runs whose message was lost --------------------------------------------------------------------------
-def run_queue_name(run: StressTestRun) -> str:
-    route = settings.CELERY_TASK_ROUTES.get(RUN_TASK_NAME, {})
-    return run.project.workspace.celery_queue or route.get("queue") or settings.CELERY_TASK_DEFAULT_QUEUE
-
-
 def broker_queue_size(queue: str) -> int | None:
     """Messages waiting in the broker's queue; None when the broker cannot say."""
     from kombu.exceptions import ChannelError

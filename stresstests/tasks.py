@@ -18,8 +18,9 @@ from . import execution, recovery, wizard_checks  # recovery also connects the w
     time_limit=settings.STRESS_TEST_TIME_LIMIT,
     ignore_result=True,
 )
-def run_stress_test(run_id: str) -> None:
-    execution.run_execute(run_id)
+def run_stress_test(run_id: str, queue: str | None = None) -> None:
+    # The message wakes a worker for its queue; the worker takes the fairest waiting run (stresstests/dispatch.py).
+    execution.run_execute_next(run_id, queue=queue)
 
 
 # A draft's model check (the wizard polls for it): the default queue, so it never waits behind long stress tests.

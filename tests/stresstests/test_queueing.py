@@ -31,7 +31,8 @@ def test_a_submitted_run_is_sent_by_name_to_its_queue_after_commit(complete_draf
     assert sent == []  # nothing leaves before the row is committed
     for callback in callbacks:
         callback()
-    assert sent == [("stresstests.run_stress_test", [str(complete_draft.id)], {})]
+    assert sent == [("stresstests.run_stress_test", [str(complete_draft.id)],
+                     {"kwargs": {"queue": "stresstests"}, "queue": "stresstests"})]
 
 
 def test_a_pinned_workspace_sends_its_runs_to_its_own_queue(complete_draft, owner, workspace, monkeypatch, eager,
@@ -43,7 +44,7 @@ def test_a_pinned_workspace_sends_its_runs_to_its_own_queue(complete_draft, owne
     monkeypatch.setattr(current_app, "send_task", lambda name, args, **options: sent.append(options))
     with django_capture_on_commit_callbacks(execute=True):
         services.run_submit(user=owner, run=complete_draft)
-    assert sent == [{"queue": "agent-acme"}]
+    assert sent == [{"kwargs": {"queue": "agent-acme"}, "queue": "agent-acme"}]
 
 
 def test_in_eager_mode_the_run_executes_in_this_process(complete_draft, owner, monkeypatch, eager,
