@@ -220,11 +220,18 @@ def main() -> None:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    from boto3.s3.transfer import TransferConfig
+
+    # moto joins the parts of a multipart upload in memory, slowly: no retry (a retried CompleteMultipartUpload finds
+    # the upload gone) and a long timeout.
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench-secret", config=Config(s3={"addressing_style": "path"}))
+                          aws_secret_access_key="bench-secret",
+                          config=Config(s3={"addressing_style": "path"}, read_timeout=1800,
+                                        retries={"max_attempts": 1}))
     client.create_bucket(Bucket="lake")
     with_upload = time.perf_counter()
-    client.upload_file(str(path), "lake", "eval/big.parquet")
+    client.upload_file(str(path), "lake", "eval/big.parquet",
+                       Config=TransferConfig(multipart_chunksize=256 * 1024**2, max_concurrency=2))
     print(f"uploaded to moto in {time.perf_counter() - with_upload:.0f} s")
 
     worker = watch = None

@@ -190,16 +190,14 @@ class Execution:
     def _predictions(self, role: str, frame, task: str):
         from projects.registries.sources import load_predictions_frame
         from stresstests.engine.data import predictions_from_frame
-        from stresstests.engine.data_stream import stream_sampling
+        from stresstests.engine.data_stream import predictions_refused
 
         predictions = getattr(self.run, f"{role}_predictions")
         if predictions is None:
             return None
-        streamed = stream_sampling(frame)
-        if streamed:
-            raise DataLoadError(f"The {role} dataset is too large for memory, so it was sampled while read "
-                                f"({streamed['description']}); its separate predictions cannot be matched to those "
-                                "rows. Put the predictions in a column of the dataset (pred_col), or set nrows.")
+        refused = predictions_refused(role, frame)
+        if refused:
+            raise DataLoadError(refused)
         table = load_predictions_frame(predictions)
         if len(table) != len(frame):
             raise DataLoadError(f"The {role} predictions have {len(table)} rows but the {role} dataset has "

@@ -160,3 +160,13 @@ def attach(frame: pd.DataFrame, stats: StreamStats) -> pd.DataFrame:
 def stream_sampling(frame: pd.DataFrame) -> dict | None:
     """How `frame` was sampled while read, or None when it was read whole."""
     return frame.attrs.get(STREAM_SAMPLING)
+
+
+def predictions_refused(role: str, frame: pd.DataFrame) -> str | None:
+    """Why separate predictions cannot go with a streamed dataset (they are one per row of the whole file), or None."""
+    streamed = stream_sampling(frame)
+    if not streamed:
+        return None
+    return (f"The {role} dataset is too large for memory, so it was sampled while read ({streamed['description']}); "
+            "its separate predictions cannot be matched to those rows. Put the predictions in a column of the dataset "
+            "(pred_col), or set nrows.")
