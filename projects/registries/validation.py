@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from projects.models import Dataset, DatasetSource, ModelSource, ModelTask, Predictions, RegisteredModel, ValidityStatus
-from stresstests.engine.data_stream import stream_sampling
+from stresstests.engine.data_stream import SOURCE_BYTES, stream_sampling
 from stresstests.engine.errors import EngineError
 
 from . import sources
@@ -86,7 +86,7 @@ def _dataset_size(dataset: Dataset, frame) -> int:
             return dataset.file.size
         except (OSError, FileNotFoundError):
             pass
-    return int(frame.memory_usage(deep=True).sum())
+    return int(frame.attrs.get(SOURCE_BYTES) or frame.memory_usage(deep=True).sum())   # streamed: the file's size
 
 
 def model_validate(model: RegisteredModel) -> RegisteredModel:

@@ -24,7 +24,8 @@ import pandas as pd
 from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.errors import DataLoadError
 from stresstests.engine.data_parquet import MAX_PARQUET_MEMORY_BYTES, MAX_PARQUET_ROWS, read_parquet
-from stresstests.engine.data_stream import StreamOptions, attach, frame_batches, sample_batches
+from stresstests.engine.data_stream import (SOURCE_BYTES, STREAM_SAMPLING, StreamOptions, attach, frame_batches,
+                                            sample_batches)
 from stresstests.engine.data_json_checks import check_json_head, check_json_lines_head
 from stresstests.engine.loader_options import check_loader_options
 
@@ -102,6 +103,8 @@ def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: 
                             "is a table of records. Flatten the data.") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         raise DataLoadError(f"{path.name} could not be read as {fmt.upper()}: {_first_line(error)}") from None
+    if STREAM_SAMPLING in frame.attrs:
+        frame.attrs[SOURCE_BYTES] = path.stat().st_size
     return _checked_frame(frame, path, fmt)
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 # frame.attrs keys: the rows in the source (validation records it) and how the frame was sampled while read.
 SOURCE_ROW_COUNT = "source_row_count"
+SOURCE_BYTES = "source_bytes"   # a streamed file's size on disk (the frame holds only its sample)
 STREAM_SAMPLING = "stream_sampling"
 DEFAULT_SAMPLE_ROWS = 200_000   # as SamplingConfig.max_rows: what a run keeps anyway
 DEFAULT_BATCH_ROWS = 65_536

@@ -13,7 +13,7 @@ from projects.models import ValidityStatus
 from projects.registries import services as registry, sources, validation
 from stresstests.engine.data_stream import stream_sampling
 
-from .conftest import csv_bytes, fraud_frame, put_objects, run_engine
+from .conftest import boto_client, csv_bytes, fraud_frame, put_objects, run_engine
 
 pytestmark = pytest.mark.django_db
 
@@ -48,11 +48,13 @@ def register(project, owner, integration, uri: str, name: str):
 
 
 @pytest.mark.parametrize("key", ["big.parquet", "big.csv.gz"])
-def test_a_large_s3_dataset_is_validated_on_a_streamed_sample_and_counts_every_row(project, owner, key,
+def test_a_large_s3_dataset_is_validated_on_a_streamed_sample_and_counts_every_row(project, owner, key, s3_endpoint,
                                                                                    make_s3_integration, large_bucket):
     dataset = register(project, owner, make_s3_integration(), f"s3://{large_bucket}/{key}", "big")
     assert dataset.validity_status == ValidityStatus.VALID, dataset.validity_message
     assert dataset.row_count == ROWS
+    stored = boto_client(s3_endpoint).head_object(Bucket=large_bucket, Key=key)["ContentLength"]
+    assert dataset.size_bytes == stored     # the file's size, not the sample's
     assert dataset.validity_message == (f"{ROWS:,} rows (streamed: {ROWS:,} rows read in {ROWS // BATCH} batches of at "
                                         f"most {BATCH:,} rows; {KEEP:,} kept by reservoir sampling (seed 0); checked "
                                         "on those), 4 columns.")
