@@ -248,10 +248,20 @@ STRESS_TEST_SANDBOX_DISK_MB = env.int("STRESS_TEST_SANDBOX_DISK_MB", default=102
 # Processes the sandboxed model may have at once under bubblewrap (RLIMIT_NPROC of its user, bwrap's two included);
 # each gets the full memory and CPU limits. Not enforced when the worker runs as root (docs/sandbox.md).
 STRESS_TEST_SANDBOX_MAX_PROCESSES = env.int("STRESS_TEST_SANDBOX_MAX_PROCESSES", default=64)
-# A Parquet dataset is refused from its footer when the row groups to read declare more rows, or more memory once
-# decoded, than this (stresstests/engine/data_parquet.py): 800 KB of zero row groups can declare 100 million rows.
+# A dataset is read whole while the Parquet row groups to read declare at most this many rows and this much memory
+# once decoded (CSV and JSON Lines: while their text is at most a quarter of the memory); past that it is streamed in
+# batches and sampled (stresstests/engine/data_stream.py), so a worker's memory stays bounded whatever the file size.
+# A single row group larger than the memory limit is refused (800 KB of zero row groups can declare 100 million rows).
 DATASET_PARQUET_MAX_ROWS = env.int("DATASET_PARQUET_MAX_ROWS", default=20_000_000)
 DATASET_PARQUET_MAX_MEMORY_MB = env.int("DATASET_PARQUET_MAX_MEMORY_MB", default=2048)
+# A streamed read keeps this many rows (reservoir-sampled with the run's seed), decodes this many at once, and refuses
+# a file of more rows than DATASET_STREAM_MAX_ROWS (it would take hours).
+DATASET_STREAM_SAMPLE_ROWS = env.int("DATASET_STREAM_SAMPLE_ROWS", default=200_000)
+DATASET_STREAM_BATCH_ROWS = env.int("DATASET_STREAM_BATCH_ROWS", default=65_536)
+DATASET_STREAM_MAX_ROWS = env.int("DATASET_STREAM_MAX_ROWS", default=2_000_000_000)
+# The largest dataset file read from S3 or a server path, and a .gz one's decompressed size: an S3 object is streamed
+# to the worker's temporary folder first, so this is also the free disk a worker needs (uploads keep MAX_UPLOAD_BYTES).
+DATASET_STREAM_MAX_BYTES = env.int("DATASET_STREAM_MAX_BYTES", default=50 * 1024**3)
 CELERY_BEAT_SCHEDULE = {
     # `expires`: checks piled up while no worker was listening are dropped, not run back to back.
     "stresstests-reap-stale-runs": {

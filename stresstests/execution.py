@@ -160,15 +160,20 @@ class Execution:
     # -- the engine
     def run_engine(self) -> dict:
         from projects.registries.sources import load_dataset_frame, materialize_model, note_run_data
-        from stresstests.engine.runner import run_stress_test
+        from stresstests.engine.runner import run_stress_test, sample_seed
         from stresstests.engine.sandbox import SandboxedModel
         from stresstests.engine.sandbox_folders import owned_temporary_folder
 
         run = self.run
         run_config, protected = parse_run_config(run.config)
         self._announce("Loading the reference and evaluation data")
+        # A file too large for memory is streamed and sampled while read, with the seed and size the engine uses.
+        keep = run_config.sampling.nrows or run_config.sampling.max_rows
         reference, evaluation = run_data.aligned_frames(
-            load_dataset_frame(run.reference_dataset), load_dataset_frame(run.evaluation_dataset),
+            load_dataset_frame(run.reference_dataset, seed=sample_seed(run_config.random_seed, "reference"),
+                               sample_rows=keep),
+            load_dataset_frame(run.evaluation_dataset, seed=sample_seed(run_config.random_seed, "evaluation"),
+                               sample_rows=keep),
             reference_params=run.reference_dataset.data_params, evaluation_params=run.evaluation_dataset.data_params,
             run_params=run_data.run_level_params(run.config),
         )
@@ -209,10 +214,14 @@ class Execution:
     def _predictions(self, role: str, frame, task: str):
         from projects.registries.sources import load_predictions_frame
         from stresstests.engine.data import predictions_from_frame
+        from stresstests.engine.data_stream import predictions_refused
 
         predictions = getattr(self.run, f"{role}_predictions")
         if predictions is None:
             return None
+        refused = predictions_refused(role, frame)
+        if refused:
+            raise DataLoadError(refused)
         table = load_predictions_frame(predictions)
         if len(table) != len(frame):
             raise DataLoadError(f"The {role} predictions have {len(table)} rows but the {role} dataset has "

@@ -17,6 +17,7 @@ import pandas as pd
 from django.conf import settings
 
 from stresstests.engine import data as engine_data
+from stresstests.engine import data_stream
 from stresstests.engine.errors import EngineError, ModelLoadError
 from stresstests.engine.hugging_face import CONFIG, is_hugging_face_folder, write_sidecar
 
@@ -35,7 +36,7 @@ IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 REGISTRY_URI_RE = re.compile(r"^models:/(?P<name>[A-Za-z0-9_.-]{1,100})/(?P<version>[A-Za-z0-9_.-]{1,50})/?$")
 
 
-SOURCE_ROW_COUNT = "source_row_count"
+SOURCE_ROW_COUNT = data_stream.SOURCE_ROW_COUNT
 
 # The model files a folder may hold instead of a model.py.
 NATIVE_MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cbm", ".catb", ".json", ".ubj", ".txt", ".skops", ".onnx")
@@ -65,16 +66,21 @@ class FrameRequest:
     nrows: int | None = None
     sample: bool = True
     loading_kwargs: dict | None = None
+    seed: int = 0
+    sample_rows: int | None = None   # rows a file too large for memory keeps (DATASET_STREAM_SAMPLE_ROWS by default)
 
 
-def load_dataset_frame(dataset: Dataset, *, nrows: int | None = None) -> pd.DataFrame:
-    """The dataset as a DataFrame, from any source; `nrows` (or data_params.nrows) bounds the rows read."""
+def load_dataset_frame(dataset: Dataset, *, nrows: int | None = None, seed: int = 0,
+                       sample_rows: int | None = None) -> pd.DataFrame:
+    """The dataset as a DataFrame, from any source; `nrows` (or data_params.nrows) bounds the rows read. A file too
+    large for memory is streamed and `sample_rows` of its rows kept, drawn with `seed` (engine/data_stream.py)."""
     params = dataset.data_params or {}
     request = FrameRequest(
         source=dataset.source, file_name=dataset.file.name if dataset.file else "", path=dataset.path,
         integration=dataset.integration, table_name=dataset.table_name,
         timestamp_col=params.get("timestamp_col") or "", nrows=nrows or params.get("nrows"),
         sample=bool(params.get("sample", True)), loading_kwargs=params.get("loading_kwargs") or None,
+        seed=seed, sample_rows=sample_rows,
     )
     return read_frame(request, what=f"Dataset {dataset.name}")
 
@@ -96,10 +102,10 @@ def read_frame(request: FrameRequest, *, what: str) -> pd.DataFrame:
             if not request.file_name:
                 raise SourceError(f"{what} has no uploaded file.")
             with storage.local_path(request.file_name) as local:
-                return _load_file(local, request)
+                return _load_file(local, request, max_bytes=storage.max_upload_bytes())
         if request.source == DatasetSource.PATH:
-            with fetch_data_path(request.path, request.integration) as local:
-                return _load_file(local, request)
+            with fetch_data_path(request.path, request.integration, max_bytes=stream_max_bytes()) as local:
+                return _load_file(local, request, max_bytes=stream_max_bytes())
         if request.source == DatasetSource.TABLE:
             return read_table(request.integration, request.table_name, timestamp_col=request.timestamp_col,
                               row_cap=request.nrows or table_row_cap(), sample=request.sample)
@@ -110,16 +116,27 @@ def read_frame(request: FrameRequest, *, what: str) -> pd.DataFrame:
     raise SourceError(f"{what} has an unknown source {request.source!r}.")
 
 
-def _load_file(path: Path, request: FrameRequest) -> pd.DataFrame:
+def stream_max_bytes() -> int:
+    """The largest data file read from S3 or a server path (and a .gz one's decompressed size): an S3 object is
+    downloaded to the worker's temporary folder, so this is also the disk a read may take."""
+    return int(settings.DATASET_STREAM_MAX_BYTES)
+
+
+def _load_file(path: Path, request: FrameRequest, *, max_bytes: int) -> pd.DataFrame:
+    stream = data_stream.StreamOptions(sample_rows=request.sample_rows or settings.DATASET_STREAM_SAMPLE_ROWS,
+                                       batch_rows=settings.DATASET_STREAM_BATCH_ROWS, seed=request.seed,
+                                       max_stream_rows=settings.DATASET_STREAM_MAX_ROWS)
     return engine_data.load_dataset(path, nrows=request.nrows, loading_kwargs=request.loading_kwargs,
-                                    max_decompressed_bytes=storage.max_upload_bytes(),
+                                    max_decompressed_bytes=max_bytes,
                                     max_parquet_rows=settings.DATASET_PARQUET_MAX_ROWS,
-                                    max_parquet_memory_bytes=settings.DATASET_PARQUET_MAX_MEMORY_MB * 1024**2)
+                                    max_parquet_memory_bytes=settings.DATASET_PARQUET_MAX_MEMORY_MB * 1024**2,
+                                    stream=stream)
 
 
 @contextlib.contextmanager
-def fetch_data_path(path: str, integration: Integration | None) -> Iterator[Path]:
-    """A local file for `path`: s3://bucket/key downloaded with the integration's credentials, or a server path."""
+def fetch_data_path(path: str, integration: Integration | None, *, max_bytes: int | None = None) -> Iterator[Path]:
+    """A local file for `path`: s3://bucket/key downloaded (streamed to the worker's disk, at most `max_bytes`, by
+    default the upload limit) with the integration's credentials, or a server path."""
     if path.startswith(("s3://", "s3a://")):
         if integration is None:
             raise SourceError(f"{path} needs an S3 integration to read it.")
@@ -127,7 +144,8 @@ def fetch_data_path(path: str, integration: Integration | None) -> Iterator[Path
         suffix = "".join(PurePosixPath(key).suffixes[-2:])
         with tempfile.TemporaryDirectory(prefix="rime-s3-") as folder:
             target = Path(folder) / f"data{suffix}"
-            download_s3_object(integrations.s3_settings(integration), bucket, key, target, integration=integration)
+            download_s3_object(integrations.s3_settings(integration), bucket, key, target, integration=integration,
+                               max_bytes=max_bytes)
             yield target
         return
     yield integrations.check_server_path(path, what="Data path")
@@ -171,12 +189,13 @@ def _s3_message(uri: str, code: str, error: Exception) -> str:
     return f"S3 error for {uri}: {code or type(error).__name__}."
 
 
-def download_s3_object(s3: S3Settings, bucket: str, key: str, target: Path, *, integration=None) -> None:
+def download_s3_object(s3: S3Settings, bucket: str, key: str, target: Path, *, integration=None,
+                       max_bytes: int | None = None) -> None:
     uri = f"s3://{bucket}/{key}"
     client = integrations.s3_client(s3)
     with s3_errors(uri, integration):
         # One GET, streamed and counted: a HEAD first and a download after could see two different objects.
-        _stream_s3_object(client, bucket, key, target, cap=storage.max_upload_bytes(), uri=uri)
+        _stream_s3_object(client, bucket, key, target, cap=max_bytes or storage.max_upload_bytes(), uri=uri)
 
 
 def _stream_s3_object(client, bucket: str, key: str, target: Path, *, cap: int, uri: str) -> int:

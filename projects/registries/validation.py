@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from projects.models import Dataset, DatasetSource, ModelTask, Predictions, RegisteredModel, ValidityStatus
+from stresstests.engine.data_stream import SOURCE_BYTES, stream_sampling
 from stresstests.engine.errors import EngineError
 
 from . import sources
@@ -53,6 +54,9 @@ def column_problems(columns: list[str], data_params: dict) -> list[str]:
 
 
 def _rows_message(frame, row_count: int) -> str:
+    streamed = stream_sampling(frame)
+    if streamed:  # too large for memory: the checks ran on a sample drawn while the file was read
+        return f"{row_count:,} rows ({streamed['description']}; checked on those), {frame.shape[1]} columns."
     read = "" if row_count == len(frame) else f" ({len(frame):,} read: the row cap)"
     return f"{row_count:,} rows{read}, {frame.shape[1]} columns."
 
@@ -82,7 +86,7 @@ def _dataset_size(dataset: Dataset, frame) -> int:
             return dataset.file.size
         except (OSError, FileNotFoundError):
             pass
-    return int(frame.memory_usage(deep=True).sum())
+    return int(frame.attrs.get(SOURCE_BYTES) or frame.memory_usage(deep=True).sum())   # streamed: the file's size
 
 
 def model_validate(model: RegisteredModel) -> RegisteredModel:

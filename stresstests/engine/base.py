@@ -65,8 +65,9 @@ class TestResult:
 
 @dataclass
 class SamplingInfo:
-    rows: int
-    sampled_rows: int
+    rows: int                      # rows in the dataset (a streamed file: every row read while sampling it)
+    sampled_rows: int              # rows the tests use
+    streamed: dict | None = None   # how a file too large for memory was sampled while read (data_stream.StreamStats)
 
     @property
     def rate(self) -> float:

@@ -18,7 +18,7 @@ from stresstests.engine.vocabulary import (
     MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_ORDER, SEVERITY_WARNING,
 )
 from stresstests.engine.config import DataParams, RunConfig
-from stresstests.engine.errors import ConfigError, EngineError
+from stresstests.engine.errors import ConfigError, DataLoadError, EngineError
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -97,17 +97,23 @@ def _message(error: Exception) -> str:
 
 def _run(options: dict[str, Any], stderr: IO[str]) -> dict:
     from stresstests.engine.data import load_dataset, load_predictions
-    from stresstests.engine.runner import run_stress_test
+    from stresstests.engine.data_stream import StreamOptions, predictions_refused
+    from stresstests.engine.runner import run_stress_test, sample_seed
 
     model_task = _task(options["task"])
     config, data_params = _configuration(options)
-    reference = load_dataset(options["reference"])
-    evaluation = load_dataset(options["evaluation"])
+    keep = config.sampling.nrows or config.sampling.max_rows   # a file too large for memory: streamed, this many kept
+    reference, evaluation = (load_dataset(options[role], stream=StreamOptions(
+        sample_rows=keep, seed=sample_seed(config.random_seed, role))) for role in ("reference", "evaluation"))
     predictions = {}
     for name, frame in (("reference", reference), ("evaluation", evaluation)):
         path = options.get(f"{name}_predictions")
-        if path:
-            predictions[name] = load_predictions(path, n_rows=len(frame), model_task=model_task)
+        if not path:
+            continue
+        refused = predictions_refused(name, frame)
+        if refused:
+            raise DataLoadError(refused)
+        predictions[name] = load_predictions(path, n_rows=len(frame), model_task=model_task)
     notes: list[str] = []
     progress = None if options.get("quiet") else ProgressBar(stderr)
     with _model(options, model_task, notes) as model:

@@ -4,6 +4,9 @@ Cheap checks come first: the format is recognised from the first bytes, user-giv
 allow-list (loader_options), and a CSV's or JSON Lines' column count and line length are read from the first
 MAX_LINE_BYTES (every JSON Lines line there, and a `.json` file's records and nesting depth: data_json_checks.py),
 a Parquet file's rows and decoded size from its footer (data_parquet.py), before any parser runs over the whole file.
+
+A file too large for memory is streamed and sampled rather than refused (data_stream.py): Parquet past the footer's
+limits, CSV and JSON Lines whose text (decompressed) is larger than the memory budget divided by TEXT_EXPANSION.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import pandas as pd
 from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
 from stresstests.engine.errors import DataLoadError
 from stresstests.engine.data_parquet import MAX_PARQUET_MEMORY_BYTES, MAX_PARQUET_ROWS, read_parquet
+from stresstests.engine.data_stream import (SOURCE_BYTES, STREAM_SAMPLING, StreamOptions, attach, frame_batches,
+                                            sample_batches)
 from stresstests.engine.data_json_checks import check_json_head, check_json_lines_head
 from stresstests.engine.loader_options import check_loader_options
 
@@ -33,6 +38,9 @@ _DECOMPRESS_CHUNK = 1024 * 1024
 MAX_COLUMNS = 1000
 # No line of a table a stress test can use is this long; a longer first line is refused before any parse.
 MAX_LINE_BYTES = 1024 * 1024
+# A table's text takes up to this many times its size once parsed (strings are Python objects): a CSV or JSON Lines
+# file larger than the memory budget divided by this is streamed in chunks and sampled.
+TEXT_EXPANSION = 4
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 
@@ -60,26 +68,30 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8") -> tuple[str, bo
 
 def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: dict | None = None,
                  max_decompressed_bytes: int | None = None, max_parquet_rows: int | None = None,
-                 max_parquet_memory_bytes: int | None = None) -> pd.DataFrame:
+                 max_parquet_memory_bytes: int | None = None, stream: StreamOptions | None = None) -> pd.DataFrame:
     """Read csv, csv.gz, parquet, json, json.gz, jsonl or jsonl.gz into a DataFrame with string column names.
-    A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread; a Parquet
-    file whose footer declares more rows or memory than the caps (data_parquet.py) is refused before decoding."""
+    A .gz file expanding past `max_decompressed_bytes` (default MAX_DECOMPRESSED_BYTES) is refused unread. A file
+    larger than the memory budget (`max_parquet_rows`, `max_parquet_memory_bytes`: a Parquet footer's rows and
+    decoded size; the text size times TEXT_EXPANSION for CSV and JSON Lines) is streamed and sampled as `stream`
+    says (data_stream.py); the frame's attrs then say how."""
     path = Path(path)
     kwargs = check_loader_options(loading_kwargs)
     encoding = str(kwargs.pop("encoding", "utf-8"))
     fmt, gzipped = detect_format(path, encoding=encoding)
     check_loader_options({**kwargs, **({"encoding": encoding} if encoding != "utf-8" else {})}, fmt=fmt)
     _cheap_checks(path, fmt, gzipped, encoding, kwargs)
-    if gzipped:
-        decompressed_size(path, max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
+    memory_bytes = max_parquet_memory_bytes or MAX_PARQUET_MEMORY_BYTES
+    text_bytes = decompressed_size(path, max_decompressed_bytes or MAX_DECOMPRESSED_BYTES) if gzipped else None
     if fmt != "parquet":
         kwargs["encoding"] = encoding
     try:
         if fmt == "parquet":
             frame = read_parquet(path, gzipped=gzipped, nrows=nrows, columns=kwargs.get("columns"),
-                                 max_rows=max_parquet_rows or MAX_PARQUET_ROWS,
-                                 max_memory_bytes=max_parquet_memory_bytes or MAX_PARQUET_MEMORY_BYTES,
-                                 max_decompressed_bytes=max_decompressed_bytes or MAX_DECOMPRESSED_BYTES)
+                                 max_rows=max_parquet_rows or MAX_PARQUET_ROWS, max_memory_bytes=memory_bytes,
+                                 max_decompressed_bytes=max_decompressed_bytes or MAX_DECOMPRESSED_BYTES,
+                                 stream=stream)
+        elif fmt in _CHUNKED and nrows is None and (text_bytes or path.stat().st_size) * TEXT_EXPANSION > memory_bytes:
+            frame = _read_streamed(path, fmt, gzipped, kwargs, stream or StreamOptions())
         else:
             frame = _READERS[fmt](path, gzipped, nrows, kwargs)
     except DataLoadError:
@@ -91,7 +103,20 @@ def load_dataset(path: str | Path, *, nrows: int | None = None, loading_kwargs: 
                             "is a table of records. Flatten the data.") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         raise DataLoadError(f"{path.name} could not be read as {fmt.upper()}: {_first_line(error)}") from None
+    if STREAM_SAMPLING in frame.attrs:
+        frame.attrs[SOURCE_BYTES] = path.stat().st_size
     return _checked_frame(frame, path, fmt)
+
+
+def _read_streamed(path: Path, fmt: str, gzipped: bool, kwargs: dict, stream: StreamOptions) -> pd.DataFrame:
+    """A CSV or JSON Lines file in chunks of `stream.batch_rows` rows, sampled (data_stream.py)."""
+    with _CHUNKED[fmt](path, gzipped, stream.batch_rows, kwargs) as chunks:
+        frame, stats = sample_batches(frame_batches(chunks), stream, on_too_many=lambda rows: DataLoadError(
+            f"{path.name} has more than {stream.max_stream_rows:,} rows, too many to stream through; sample the "
+            "data, or split it."))
+    if frame is None:
+        return pd.DataFrame()
+    return attach(frame, stats)
 
 
 def _read_head(path: Path) -> bytes:
@@ -244,7 +269,7 @@ def _open_text(path: Path, gzipped: bool, encoding: str = "utf-8"):
     return gzip.open(path, "rt", encoding=encoding) if gzipped else path.open("r", encoding=encoding)
 
 
-def _read_csv(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
+def _read_csv(path: Path, gzipped: bool, nrows: int | None, kwargs: dict, *, chunksize: int | None = None):
     encoding = kwargs.pop("encoding", "utf-8")
     separator = kwargs.get("sep") or kwargs.get("delimiter") or ","
     with _open_text(path, gzipped, encoding) as handle:
@@ -253,7 +278,11 @@ def _read_csv(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.
     _reject_duplicate_columns([h.strip() for h in header], path)
     # engine="c": no option can switch pandas to its python engine (and its regular-expression separators).
     return pd.read_csv(path, compression="gzip" if gzipped else None, nrows=nrows, encoding=encoding,
-                       encoding_errors="strict", engine="c", **kwargs)
+                       encoding_errors="strict", engine="c", chunksize=chunksize, **kwargs)
+
+
+def _csv_chunks(path: Path, gzipped: bool, batch_rows: int, kwargs: dict):
+    return _read_csv(path, gzipped, None, dict(kwargs), chunksize=batch_rows)   # a reader, closed by `with`
 
 
 def _read_json(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
@@ -267,11 +296,19 @@ def _read_json(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd
     return frame.head(nrows) if nrows is not None else frame
 
 
-def _read_jsonl(path: Path, gzipped: bool, nrows: int | None, kwargs: dict) -> pd.DataFrame:
-    return pd.read_json(path, lines=True, compression="gzip" if gzipped else None, nrows=nrows, **kwargs)
+def _read_jsonl(path: Path, gzipped: bool, nrows: int | None, kwargs: dict, *, chunksize: int | None = None):
+    return pd.read_json(path, lines=True, compression="gzip" if gzipped else None, nrows=nrows, chunksize=chunksize,
+                        **kwargs)
+
+
+def _jsonl_chunks(path: Path, gzipped: bool, batch_rows: int, kwargs: dict):
+    return _read_jsonl(path, gzipped, None, dict(kwargs), chunksize=batch_rows)
 
 
 _READERS = {"csv": _read_csv, "json": _read_json, "jsonl": _read_jsonl}  # Parquet: data_parquet.read_parquet
+# The formats a file too large for memory is streamed in (a `.json` array is one document: read whole, within the
+# decompressed and upload caps).
+_CHUNKED = {"csv": _csv_chunks, "jsonl": _jsonl_chunks}
 
 
 def _checked_frame(frame: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:

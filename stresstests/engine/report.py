@@ -89,7 +89,8 @@ def _run_summary(ctx: Context, results: list[TestResult], sampling: dict[str, Sa
 
 
 def _sampling(info: SamplingInfo) -> dict:
-    return {"rows": info.rows, "sampled_rows": info.sampled_rows, "sampling_rate": round(info.rate, 6)}
+    return {"rows": info.rows, "sampled_rows": info.sampled_rows, "sampling_rate": round(info.rate, 6),
+            "streamed": info.streamed}
 
 
 def _inputs(ctx: Context) -> dict:

@@ -20,6 +20,7 @@ from stresstests.engine.base import (
 from stresstests.engine.columns import prediction_like_columns
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.data import predictions_from_frame, sample_rows
+from stresstests.engine.data_stream import SOURCE_ROW_COUNT, stream_sampling
 from stresstests.engine.errors import DataLoadError, EngineError
 from stresstests.engine.models import ModelAdapter
 from stresstests.engine.profile import build_profile
@@ -43,6 +44,9 @@ from stresstests.engine.vocabulary import (
     STATUS_ERROR,
     STATUS_SKIPPED,
 )
+
+# Each side is sampled with its own seed (the run's seed and this salt), so two copies of one file differ.
+SAMPLE_SALTS = {"reference": 1, "evaluation": 2}
 
 
 def run_stress_test(*, reference: pd.DataFrame, evaluation: pd.DataFrame, config: RunConfig,
@@ -84,8 +88,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
     if model_task == MODEL_TASK_RANKING:
         check_ranking_data(reference, evaluation, data_params.ranking_info, data_params.label_col)
-    sampled_reference, reference_rows = _sample(reference, config, data_params, salt=1)
-    sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=2)
+    sampled_reference, reference_rows = _sample(reference, config, data_params, salt=SAMPLE_SALTS["reference"])
+    sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=SAMPLE_SALTS["evaluation"])
     reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
     evaluation_predictions = _sampled_predictions(evaluation_predictions, evaluation_rows, len(evaluation),
                                                   "evaluation")
@@ -119,9 +123,21 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     if scores:
         tracker.scored(time.perf_counter() - scoring_started)
     _check_class_count(ctx)
-    sampling = {"reference": SamplingInfo(len(reference), len(sampled_reference)),
-                "evaluation": SamplingInfo(len(evaluation), len(sampled_evaluation))}
+    sampling = {"reference": _sampling_info(reference, sampled_reference),
+                "evaluation": _sampling_info(evaluation, sampled_evaluation)}
     return ctx, sampling
+
+
+def _sampling_info(frame: pd.DataFrame, sampled: pd.DataFrame) -> SamplingInfo:
+    """Rows in the dataset and rows used; a file streamed while read counts every row read (data_stream.py)."""
+    streamed = stream_sampling(frame)
+    rows = frame.attrs.get(SOURCE_ROW_COUNT, len(frame)) if streamed else len(frame)
+    return SamplingInfo(int(rows), len(sampled), streamed=dict(streamed) if streamed else None)
+
+
+def sample_seed(random_seed: int, role: str) -> int:
+    """The seed a dataset's rows are sampled with: also given to a streamed read, so the sample repeats."""
+    return random_seed * 7919 + SAMPLE_SALTS[role]
 
 
 def _labels(frame: pd.DataFrame, schema: Schema, model_task: str) -> np.ndarray | None:

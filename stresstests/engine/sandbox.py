@@ -112,13 +112,22 @@ def _apply_limits(limits: SandboxLimits, bubblewrap: bool = False) -> None:
     limit is not set there (docs/sandbox.md)."""
     memory = limits.memory_limit_mb * 1024**2
     file_size = limits.disk_limit_mb * 1024**2
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _set_limit(resource.RLIMIT_AS, memory, memory)
+    _set_limit(resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 5)
+    _set_limit(resource.RLIMIT_NOFILE, limits.max_open_files, limits.max_open_files)
+    _set_limit(resource.RLIMIT_FSIZE, file_size, file_size)
+    _set_limit(resource.RLIMIT_CORE, 0, 0)
     if bubblewrap:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        _set_limit(resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes)
+
+
+def _set_limit(kind: int, soft: int, hard: int) -> None:
+    """A limit never above the one the worker itself runs under (e.g. a worker started with `prlimit --as`): raising
+    a hard limit is refused, and a stricter inherited limit is kept rather than the child failing to start."""
+    inherited = resource.getrlimit(kind)[1]
+    if inherited != resource.RLIM_INFINITY:
+        soft, hard = min(soft, inherited), min(hard, inherited)
+    resource.setrlimit(kind, (soft, hard))
 
 
 def _skip_symlinks(folder: str, names: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from stresstests.engine.data import load_dataset
+from stresstests.engine.data_stream import SOURCE_ROW_COUNT, StreamOptions, stream_sampling
 from stresstests.engine.errors import DataLoadError
 
 GROUP_ROWS = 1_000_000
@@ -28,22 +29,35 @@ def zero_row_groups(path, groups: int) -> None:
             writer.write_table(table)
 
 
-def test_a_parquet_bomb_is_refused_from_its_footer_by_its_declared_rows(tmp_path):
+def test_a_parquet_bomb_is_streamed_in_bounded_memory_rather_than_read_whole(tmp_path):
+    """Past the footer limits the file is sampled batch by batch: never more than sample + batch rows held."""
     path = tmp_path / "bomb.parquet"
     zero_row_groups(path, 25)
     assert path.stat().st_size < 2_000_000
+    frame = load_dataset(path, stream=StreamOptions(sample_rows=5_000, batch_rows=50_000))
+    streamed = stream_sampling(frame)
+    assert len(frame) == 5_000 and streamed["rows_read"] == 25_000_000 and streamed["max_rows_held"] <= 55_000
+    assert frame.attrs[SOURCE_ROW_COUNT] == 25_000_000
+
+
+def test_a_parquet_bomb_declaring_more_rows_than_can_be_streamed_is_refused_from_its_footer(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.parquet"
+    zero_row_groups(path, 25)
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", refuse_to_parse)
     with pytest.raises(DataLoadError, match=r"bomb.parquet declares 25,000,000 rows .* the limit is 20,000,000"):
-        load_dataset(path)
+        load_dataset(path, stream=StreamOptions(max_stream_rows=20_000_000))
 
 
-def test_a_parquet_file_is_refused_by_its_decoded_size_and_reads_only_the_row_groups_nrows_needs(tmp_path):
+def test_a_parquet_row_group_too_large_for_memory_is_refused_and_nrows_reads_only_the_groups_it_needs(tmp_path):
     path = tmp_path / "zeros.parquet"
-    zero_row_groups(path, 6)  # about 54 MB decoded
-    with pytest.raises(DataLoadError, match=r"would take about 5\d MB of memory once decoded; the limit is 20 MB"):
-        load_dataset(path, max_parquet_memory_bytes=20 * 1024**2)
-    # The first group alone (9 MB) holds the 1,000 rows asked for, so the same caps let the sample through.
+    zero_row_groups(path, 6)  # about 54 MB decoded, 9 MB a row group
+    with pytest.raises(DataLoadError, match=r"its row group 0 alone would take about \d+ MB of memory once decoded; "
+                                            r"the limit is 5 MB"):
+        load_dataset(path, max_parquet_memory_bytes=5 * 1024**2)
+    assert stream_sampling(load_dataset(path, max_parquet_memory_bytes=20 * 1024**2)) is not None  # streamed
+    # The first group alone (9 MB) holds the 1,000 rows asked for, so the same caps read it whole.
     frame = load_dataset(path, nrows=1000, max_parquet_memory_bytes=20 * 1024**2, max_parquet_rows=GROUP_ROWS)
-    assert frame.shape == (1000, 2) and frame["a"].sum() == 0
+    assert frame.shape == (1000, 2) and frame["a"].sum() == 0 and stream_sampling(frame) is None
 
 
 def test_a_gzipped_parquet_file_is_bounded_and_checked_like_a_plain_one(tmp_path):

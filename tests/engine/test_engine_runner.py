@@ -45,7 +45,7 @@ def test_the_report_has_the_documented_shape(frames):
     assert list(report)[0] == "schema_version" and report["schema_version"] == 2
     run = report["run"]
     assert run["model_task"] == BINARY and run["seed"] == 0
-    assert run["reference"] == {"rows": 3000, "sampled_rows": 3000, "sampling_rate": 1.0}
+    assert run["reference"] == {"rows": 3000, "sampled_rows": 3000, "sampling_rate": 1.0, "streamed": None}
     assert set(run["model_metrics"]["auc"]) == {"reference", "evaluation"}
     assert run["model_metrics"]["auc"]["reference"] > run["model_metrics"]["auc"]["evaluation"]
     assert run["severity_counts"]["alert"] >= 1
@@ -144,7 +144,8 @@ def test_sampling_is_applied_and_reported(frames):
     config.sampling.nrows = 1000
     report = run_stress_test(reference=frames[0], evaluation=frames[1], config=config, model_task=BINARY,
                              data_params=DataParams(label_col="label", pred_col="preds"))
-    assert report["run"]["evaluation"] == {"rows": 3000, "sampled_rows": 1000, "sampling_rate": pytest.approx(1 / 3)}
+    assert report["run"]["evaluation"] == {"rows": 3000, "sampled_rows": 1000, "sampling_rate": pytest.approx(1 / 3),
+                                             "streamed": None}
 
 
 def test_a_clean_evaluation_set_passes_every_category(frames):

@@ -94,3 +94,38 @@ def test_under_bubblewrap_the_models_processes_are_limited(tmp_path):
         pass
     assert "[model stderr] LIMIT 40 40" in log
     assert log[0].endswith("1024 MB disk, 40 processes.")
+
+
+WORKER_UNDER_A_LIMIT = """
+import sys
+import pandas as pd
+from stresstests.engine.sandbox import SandboxedModel
+with SandboxedModel(sys.argv[1], model_task="MODEL_TASK_BINARY_CLASSIFICATION", isolation=sys.argv[2]) as model:
+    print("scored", [float(p) for p in model.predict(pd.DataFrame({"amount": [1.0, 2.0]}))])
+"""
+
+
+@pytest.mark.parametrize("isolation", BOTH_ISOLATIONS)
+def test_a_worker_started_under_a_lower_memory_limit_still_starts_models_within_it(tmp_path, isolation):
+    """Issue 18: a worker held to 3 GB (`prlimit --as`) below the sandbox's 4 GB default: the child keeps the
+    worker's limit instead of failing to start ('Exception occurred in preexec_fn')."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    require_bubblewrap(isolation)
+    script = write_model(tmp_path / "model", """
+        import numpy as np
+        def predict_df(df):
+            return np.full(len(df), 0.25)
+    """)
+    limit = 3 * 1024**3
+
+    def hold():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-c", WORKER_UNDER_A_LIMIT, str(script), isolation], preexec_fn=hold,
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "scored [0.25, 0.25]" in done.stdout
