@@ -14,7 +14,7 @@ import numpy as np
 from stresstests.engine.vocabulary import (
     MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION,
 )
-from stresstests.engine.ranking import RANKING_METRICS, grouped_ranking_metric
+from stresstests.engine.ranking import GROUPED_RANKING_METRICS, RANKING_METRICS, grouped_ranking_metric
 
 _EPS = 1e-15
 
@@ -65,6 +65,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("mrr", "Mean Reciprocal Rank", True),
     MetricInfo("average_rank", "Average Rank", False, bounded=False),
     MetricInfo("rank_correlation", "Rank Correlation", True),
+    # The subset versions of Average Rank: each row's place in its whole query / the query's rows (0.5 = random).
+    MetricInfo("average_normalized_rank", "Average Normalised Rank", False, bounded=False),
 ]}
 
 TASK_METRICS: dict[str, tuple[str, ...]] = {
@@ -590,7 +592,7 @@ def _ranking(name: str):
 
 
 # Metrics that combine group codes arithmetically: `grouped_metrics` runs them one grouping at a time.
-_ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall", *RANKING_METRICS})
+_ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall", *GROUPED_RANKING_METRICS})
 # Metrics that take `min_class_size`.
 _CLASS_AWARE = frozenset({"macro_f1", "macro_precision", "macro_recall", "multiclass_auc"})
 
@@ -604,7 +606,7 @@ _GROUPED = {
     "macro_precision": _macro("precision"), "macro_recall": _macro("recall"), "mae": _mae, "mse": _mse,
     "rmse": _rmse, "msle": _msle, "mape": _mape, "r2": _r2, "prediction_variance": _prediction_variance,
     "average_prediction": _average_prediction,
-    **{name: _ranking(name) for name in RANKING_METRICS},
+    **{name: _ranking(name) for name in GROUPED_RANKING_METRICS},
 }
 
 

@@ -22,16 +22,20 @@ CITIES = ["Rome", "Paris", "Berlin", "Madrid"]
 
 
 def searches(n_queries: int, seed: int, *, broken_city: str | None = None, noise: float = 0.3,
-             penalise_group: str | None = None) -> pd.DataFrame:
+             penalise_group: str | None = None, city_per_query: bool = False,
+             city_shares: list[float] | None = None) -> pd.DataFrame:
     """Queries of 10 results. A hidden quality decides relevance (0-3, about a quarter of results relevant); the
     data holds `signal`, a noisy view of it, and the model's score is quality plus noise: pure noise in
-    `broken_city`, pushed down for `penalise_group`."""
+    `broken_city`, pushed down for `penalise_group`. Each result has its own city (drawn with `city_shares`), or
+    with `city_per_query` every result of a query has the query's city."""
     rng = np.random.default_rng(seed)
     n = n_queries * 10
     quality = rng.normal(0, 1, n)
     frame = pd.DataFrame({"query": np.repeat([f"q{seed}-{i}" for i in range(n_queries)], 10),
-                          "signal": quality + rng.normal(0, 1, n), "price": rng.gamma(2, 10, n),
-                          "city": rng.choice(CITIES, n), "group": rng.choice(["A", "B"], n)})
+                          "signal": quality + rng.normal(0, 1, n), "price": rng.gamma(2, 10, n)})
+    frame["city"] = (np.repeat(rng.choice(CITIES, n_queries, p=city_shares), 10) if city_per_query
+                     else rng.choice(CITIES, n, p=city_shares))
+    frame["group"] = rng.choice(["A", "B"], n)
     frame["relevance"] = np.digitize(quality + rng.normal(0, 0.3, n), [0.7, 1.4, 2.1])
     frame["score"] = quality + rng.normal(0, noise, n)
     if broken_city:
@@ -96,6 +100,40 @@ def test_the_city_where_the_ranking_is_random_fails_the_subset_tests(key, expect
     result = run(ctx, key)
     assert failing(result) == {"city": expected}
     assert next(c for c in result.cases if c.features == ["city"]).subset == "city = Rome"
+
+
+@pytest.mark.parametrize("key", ["subset_ndcg", "subset_mrr", "subset_average_rank", "subset_rank_correlation"])
+def test_a_city_of_whole_queries_ranked_at_random_fails_the_subset_tests(key):
+    # Every result of a query is in the query's city: the Rome subset is made of whole queries, so "random rows of
+    # the same queries" would be the subset itself; the subset is compared with the overall value instead.
+    ctx = context(searches(800, 1, city_per_query=True), searches(800, 2, city_per_query=True, broken_city="Rome"))
+    result = run(ctx, key)
+    assert failing(result) == {"city": SEVERITY_ALERT}
+    assert next(c for c in result.cases if c.features == ["city"]).subset == "city = Rome"
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_whole_query_subsets_of_a_clean_split_pass(seed):
+    reference = searches(800, seed, city_per_query=True)
+    queries = reference["query"].drop_duplicates().sample(frac=0.5, random_state=seed)
+    ctx = context(reference, reference[reference["query"].isin(queries)])
+    for key in ("subset_ndcg", "subset_mrr", "subset_average_rank", "subset_rank_correlation"):
+        assert run(ctx, key).severity == SEVERITY_PASS, key
+
+
+@pytest.mark.parametrize("broken", [None, "Paris"])
+def test_subset_drift_average_rank_follows_the_model_not_the_subsets_share(broken):
+    # Rome holds a quarter of each query's results in the reference and 70 % in the evaluation: its part of each
+    # list grows, so its relevant results sit lower in that part, with the model unchanged. Only a model that
+    # ranks a city at random fails.
+    reference = searches(800, 1)
+    evaluation = searches(800, 2, city_shares=[0.7, 0.1, 0.1, 0.1], broken_city=broken)
+    result = run(context(reference, evaluation), "subset_drift_average_rank")
+    city = next(c for c in result.cases if c.features == ["city"])
+    if broken is None:
+        assert result.severity == SEVERITY_PASS
+    else:
+        assert (city.severity, city.subset) == (SEVERITY_ALERT, "city = Paris")
 
 
 @pytest.mark.parametrize("seed", range(3))
