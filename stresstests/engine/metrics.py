@@ -13,6 +13,7 @@ import numpy as np
 
 from stresstests.engine.vocabulary import (
     MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION,
+    SCORE_TASKS,
 )
 from stresstests.engine.ranking import GROUPED_RANKING_METRICS, RANKING_METRICS, grouped_ranking_metric
 
@@ -627,7 +628,7 @@ def prediction_impact(model_task: str, predictions: np.ndarray, failing_mask: np
         predictions, dtype=float)
     passing, failing = float(values[~mask].mean()), float(values[mask].mean())
     gap = abs(failing - passing)
-    if model_task == MODEL_TASK_REGRESSION:
+    if model_task in SCORE_TASKS:
         spread = np.std(reference_predictions if reference_predictions is not None else values)
         gap = gap / spread if spread > 0 else 0.0
     return {"metric": "average_prediction", "passing": passing, "failing": failing, "impact": float(gap)}

@@ -390,20 +390,38 @@ def selected_tests(ctx: Context) -> list[type[StressTest]]:
     return sorted(chosen, key=lambda test: order[test.category])
 
 
+def inapplicable_tests(ctx: Context) -> list[type[StressTest]]:
+    """Tests of the chosen categories that do not apply to the run's task and say why (`not_applicable`)."""
+    import stresstests.engine.categories  # noqa: F401  (fills the registry)
+
+    return [test for test in REGISTRY.values()
+            if test.category in ctx.config.categories and ctx.model_task not in test.tasks
+            and ctx.model_task in test.not_applicable and ctx.modality in test.modalities
+            and ctx.config.test_enabled(test.key, test.run_by_default)]
+
+
 def run_tests(ctx: Context, tracker: RunProgress) -> list[TestResult]:
-    tests = selected_tests(ctx)
+    runnable = selected_tests(ctx)
+    order = {category: position for position, category in enumerate(ctx.config.categories)}
+    tests = sorted([*runnable, *inapplicable_tests(ctx)], key=lambda test: order[test.category])   # stable
     tracker.plan([PlannedTest(test.name, CATEGORY_DISPLAY_NAMES.get(test.category, test.category),
                               KIND_MODEL if "model" in test.requires else KIND_DATA) for test in tests])
     results = []
     for position, test in enumerate(tests):
         tracker.test_started(position)
-        result = run_one(ctx, test)
+        result = run_one(ctx, test) if test in runnable else not_applicable_result(ctx, test)
         tracker.test_finished(position, _outcome(result))
         results.append(result)
     from stresstests.engine.categories.tabular.model_performance import control_false_discoveries
 
     control_false_discoveries(results)   # Benjamini-Hochberg across the Model Performance metric tests
     return results
+
+
+def not_applicable_result(ctx: Context, test: type[StressTest]) -> TestResult:
+    task = ctx.model_task.removeprefix("MODEL_TASK_").replace("_", " ").lower()
+    return TestResult(test, STATUS_SKIPPED, dict(test.default_params), test.thresholds,
+                      reason=f"not applicable to {task} models: {test.not_applicable[ctx.model_task]}")
 
 
 def _outcome(result: TestResult) -> str:

@@ -190,6 +190,38 @@ def test_subset_sensitivity_avg_rank_follows_a_model_that_uses_the_group(penalty
         assert result.cases[0].subset == "group = B"
 
 
+# ---- the task-independent categories -------------------------------------------------------------------------------
+def test_a_ranking_run_with_every_category_runs_the_data_tests_and_lists_the_inapplicable_ones():
+    from stresstests.engine.vocabulary import CATEGORY_DISPLAY_NAMES
+
+    reference, evaluation = searches(150, 1).drop(columns=["score"]), searches(150, 2).drop(columns=["score"])
+    report = run_stress_test(
+        reference=reference, evaluation=evaluation, model=PenalisingModel(0.0),
+        config=RunConfig(categories=list(CATEGORY_DISPLAY_NAMES), explicit_errors=True),
+        data_params=DataParams(label_col="relevance", ranking_info={"query_col": "query"},
+                               protected_features=["group"]),
+        model_task=RANKING)
+    tests = {t["test_type"]: t for c in report["categories"] for t in c["tests"]}
+    completed = {key for key, t in tests.items() if t["status"] == "completed"}
+    assert {"feature_drift", "prediction_drift", "regression_label_drift", "correlation_label_drift",
+            "mutual_information_label_drift", "null_proportion", "numeric_outlier", "unseen_categorical",
+            "duplicate_rows", "high_mi_feature_to_label", "outlier_substitution", "null_substitution",
+            "sensitivity", "multi_feat_sensitivity", "class_imbalance", "protected_feature_drift"} <= completed
+    inapplicable = {key: t["skip_reason"] for key, t in tests.items()
+                    if "not applicable" in (t.get("skip_reason") or "")}
+    assert set(inapplicable) == {"label_imbalance", "exact_match_label_flipping", "near_match_label_flipping",
+                                 "chi_squared_independence"}
+    assert all(reason.startswith("not applicable to ranking models: ") for reason in inapplicable.values())
+    assert "subset_accuracy" not in tests      # another task's metric is left out, not listed
+
+
+@pytest.mark.parametrize("shift, expected", [(0.0, SEVERITY_PASS), (1.5, SEVERITY_ALERT)])
+def test_prediction_drift_watches_a_ranking_models_scores(shift, expected):
+    reference, evaluation = searches(200, 1), searches(200, 2)
+    evaluation["score"] += shift
+    assert run(context(reference, evaluation), "prediction_drift").severity == expected
+
+
 # ---- input checks --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("data_params, message", [
     ({"ranking_info": None}, "ranking_info.query_col"),

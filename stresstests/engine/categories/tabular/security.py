@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, SEVERITY_PASS, TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION,
+    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, SEVERITY_PASS, TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION,
     TEST_CATEGORY_TYPE_EVASION_ATTACK_DETECTION,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -87,6 +87,8 @@ class PoisoningTest(StressTest):
     category = TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
+    not_applicable = {MODEL_TASK_RANKING: "a relevance grade belongs to a document within its query, and the same "
+                                          "document may rightly carry another grade in another query"}
     thresholds = (1.0, 10.0)    # suspicious rows: one is worth a look, ten is a pattern
 
     def case(self, ctx: Context, flagged: np.ndarray, thresholds: tuple[float, float], finding: str,
