@@ -84,8 +84,9 @@ class DataParams:
     features_not_in_model: list[str] = field(default_factory=list)
     text_features: list[str] = field(default_factory=list)
     intersections: list[dict] = field(default_factory=list)
-    # RIME's ranking_info: {"query_col": ...}; required for MODEL_TASK_RANKING (nqueries, nrows_per_query and
-    # drop_query_id are accepted; see ranking.py).
+    # RIME's ranking_info: {query_col, nqueries, nrows_per_query, drop_query_id}; query_col is required for
+    # MODEL_TASK_RANKING. nqueries samples that many whole queries, nrows_per_query caps each query's rows (both
+    # per dataset, null = all); drop_query_id: false gives the model the query column (see ranking.py).
     ranking_info: dict | None = None
     # RIME's embeddings: [{"name": ..., "cols": [...]}], numeric columns that together form one vector.
     embeddings: list[dict] = field(default_factory=list)

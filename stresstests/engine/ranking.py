@@ -48,11 +48,19 @@ def query_column(ranking_info: dict[str, Any] | None) -> str | None:
 
 def check_ranking_data(reference: pd.DataFrame, evaluation: pd.DataFrame, ranking_info: dict | None,
                        label_col: str | None) -> str:
-    """The query column of a ranking run; DataLoadError saying what is missing otherwise."""
+    """The query column of a ranking run; DataLoadError saying what is missing or wrong otherwise."""
     column = query_column(ranking_info)
     if column is None:
         raise DataLoadError("A ranking run needs data_params.ranking_info.query_col, the column that groups rows "
                             "into queries.")
+    for name in ("nqueries", "nrows_per_query"):
+        value = ranking_info.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DataLoadError(f"data_params.ranking_info.{name} must be a whole number of at least 1 (or null for "
+                                f"all), not {value!r}.")
+    if not isinstance(ranking_info.get("drop_query_id", True), bool):
+        raise DataLoadError("data_params.ranking_info.drop_query_id must be true or false, not "
+                            f"{ranking_info['drop_query_id']!r}.")
     for name, frame in (("reference", reference), ("evaluation", evaluation)):
         if column not in frame.columns:
             raise DataLoadError(f"Query column {column!r} is not in the {name} dataset.")
@@ -62,6 +70,32 @@ def check_ranking_data(reference: pd.DataFrame, evaluation: pd.DataFrame, rankin
     if label_col is None:
         raise DataLoadError("A ranking run needs a label column (relevance grades).")
     return column
+
+
+def keeps_query_id(ranking_info: dict | None) -> bool:
+    """RIME's drop_query_id: false gives the model the query column as an input (it is never a tested feature).
+    Unset, the query column is dropped, as before ranking_info had the option."""
+    return bool(ranking_info) and ranking_info.get("drop_query_id") is False
+
+
+def sample_queries(frame: pd.DataFrame, ranking_info: dict, seed: int) -> np.ndarray:
+    """Positions of the rows kept by RIME's ranking_info sampling: `nqueries` queries drawn at random (all when
+    unset), and at most `nrows_per_query` random rows of each (all when unset), in the frame's order."""
+    queries = frame[ranking_info["query_col"]].to_numpy()
+    rng = np.random.default_rng(seed)
+    keep = np.ones(len(frame), dtype=bool)
+    nqueries = ranking_info.get("nqueries")
+    distinct = pd.unique(queries)
+    if nqueries is not None and nqueries < len(distinct):
+        keep &= np.isin(queries, rng.choice(distinct, size=nqueries, replace=False))
+    per_query = ranking_info.get("nrows_per_query")
+    if per_query is not None:
+        order = rng.permutation(len(frame))                 # random rows first within each query
+        position = pd.Series(order).groupby(queries[order]).cumcount().to_numpy()
+        within = np.empty(len(frame), dtype=np.int64)
+        within[order] = position
+        keep &= within < per_query
+    return np.flatnonzero(keep)
 
 
 def ranking_labels(relevance: np.ndarray | None, queries: pd.Series) -> np.ndarray | None:

@@ -234,6 +234,49 @@ def test_bad_ranking_input_is_refused_with_a_clear_message(data_params, message)
         context(frame, frame, **data_params)
 
 
+@pytest.mark.parametrize("ranking_info, message", [
+    ({"query_col": "query", "nqueries": 0}, "ranking_info.nqueries must be a whole number of at least 1"),
+    ({"query_col": "query", "nrows_per_query": "5"}, "ranking_info.nrows_per_query must be a whole number"),
+    ({"query_col": "query", "drop_query_id": "no"}, "ranking_info.drop_query_id must be true or false"),
+])
+def test_bad_ranking_info_options_are_refused_with_a_clear_message(ranking_info, message):
+    frame = searches(5, 1)
+    with pytest.raises(DataLoadError, match=message):
+        context(frame, frame, ranking_info=ranking_info)
+
+
+def test_nqueries_and_nrows_per_query_sample_whole_queries_and_cap_their_rows():
+    frame = searches(40, 1)
+    ctx = context(frame, frame, ranking_info={"query_col": "query", "nqueries": 12, "nrows_per_query": 4})
+    for data in (ctx.reference, ctx.evaluation):
+        sizes = data.groupby("query").size()
+        assert len(sizes) == 12 and (sizes == 4).all()
+    # the relevance and query of each kept row stay together (labels are built after sampling)
+    assert np.array_equal(ctx.reference_labels[:, 0], ctx.reference["relevance"].to_numpy(dtype=float))
+
+
+class QuerySeeingModel:
+    """Scores with the query column when it is given (drop_query_id: false)."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        self.columns = list(frame.columns)
+        return frame["signal"].to_numpy(dtype=float)
+
+
+@pytest.mark.parametrize("drop, sees_query", [(None, False), (True, False), (False, True)])
+def test_drop_query_id_false_gives_the_model_the_query_column(drop, sees_query):
+    frame = searches(5, 1).drop(columns=["score"])
+    info = {"query_col": "query"} | ({} if drop is None else {"drop_query_id": drop})
+    model = QuerySeeingModel()
+    ctx, _ = build_context(reference=frame, evaluation=frame, model_task=RANKING, model=model,
+                           data_params=DataParams(label_col="relevance", ranking_info=info))
+    assert ("query" in model.columns) == sees_query
+    assert "query" not in ctx.schema.features        # never a tested feature
+
+
 def test_the_query_column_is_not_a_feature():
     frame = searches(5, 1)
     assert "query" not in context(frame, frame).schema.features
