@@ -253,8 +253,13 @@ class Context:
             labels = getattr(self, f"{which}_labels") if METRICS[name].needs_labels else None
             predictions = getattr(self, f"{which}_predictions")
             self.memo[key] = grouped_metric(name, self.model_task, labels, predictions,
-                                            np.zeros(len(predictions), dtype=np.int64), 1)
+                                            np.zeros(len(predictions), dtype=np.int64), 1, k=self.ndcg_k)
         return self.memo[key]
+
+    @property
+    def ndcg_k(self) -> int | None:
+        """NDCG@k's cut-off from model_profiling.metric_configs_json (ranking); None: whole lists."""
+        return self.config.model_profiling.ndcg_k
 
     def label_values(self, which: str) -> np.ndarray | None:
         """The reference or evaluation labels as one value per row: for ranking the relevance grades (the engine

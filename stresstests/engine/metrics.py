@@ -190,9 +190,10 @@ def compute_metrics(model_task: str, labels: np.ndarray | None, predictions: np.
 
 
 def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
-                   codes: np.ndarray, n_groups: int, *, min_class_size: int = 1) -> GroupedMetric:
+                   codes: np.ndarray, n_groups: int, *, min_class_size: int = 1, k: int | None = None
+                   ) -> GroupedMetric:
     """`name` per group of rows; `codes` gives each row's group in [0, n_groups) or -1 to leave it out.
-    `min_class_size`: macro metrics leave out the classes with fewer members in a group."""
+    `min_class_size`: macro metrics leave out the classes with fewer members in a group. `k`: NDCG@k (ranking)."""
     info = METRICS[name]
     predictions = np.asarray(predictions, dtype=float)
     codes = np.asarray(codes, dtype=np.int64)
@@ -204,19 +205,21 @@ def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predic
         keep &= ~(np.isnan(labels) if labels.ndim == 1 else np.isnan(labels).any(axis=1))   # ranking: (n, 2)
         labels = labels[keep]
     predictions, codes = predictions[keep], codes[keep]
-    return _compute(name, model_task, labels, predictions, codes, n_groups, min_class_size)
+    return _compute(name, model_task, labels, predictions, codes, n_groups, min_class_size, k)
 
 
-def _compute(name: str, model_task: str, labels, predictions, codes, n_groups: int, min_class_size: int
-             ) -> GroupedMetric:
+def _compute(name: str, model_task: str, labels, predictions, codes, n_groups: int, min_class_size: int,
+             k: int | None = None) -> GroupedMetric:
+    if name in GROUPED_RANKING_METRICS:
+        return _GROUPED[name](model_task, labels, predictions, codes, n_groups, k=k)
     if name in _CLASS_AWARE:
         return _GROUPED[name](model_task, labels, predictions, codes, n_groups, min_class_size=min_class_size)
     return _GROUPED[name](model_task, labels, predictions, codes, n_groups)
 
 
 def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
-                    code_sets: list[np.ndarray], group_counts: list[int], *, min_class_size: int = 1
-                    ) -> list[GroupedMetric]:
+                    code_sets: list[np.ndarray], group_counts: list[int], *, min_class_size: int = 1,
+                    k: int | None = None) -> list[GroupedMetric]:
     """`name` per group for several groupings of the same rows (e.g. the subsets of every feature) at once.
 
     Per-row quantities (hits, losses, ranks' score order) are computed once for all groupings and only the per-group
@@ -224,8 +227,8 @@ def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predi
     """
     code_sets = [np.asarray(codes, dtype=np.int64) for codes in code_sets]
     if name in _ONE_GROUPING_AT_A_TIME or any((codes < 0).any() for codes in code_sets):
-        return [grouped_metric(name, model_task, labels, predictions, codes, count, min_class_size=min_class_size)
-                for codes, count in zip(code_sets, group_counts)]
+        return [grouped_metric(name, model_task, labels, predictions, codes, count, min_class_size=min_class_size,
+                               k=k) for codes, count in zip(code_sets, group_counts)]
     predictions = np.asarray(predictions, dtype=float)
     if METRICS[name].needs_labels:
         if labels is None:
@@ -587,8 +590,8 @@ def _average_prediction(task, labels, predictions, codes, n):
 
 
 def _ranking(name: str):
-    def metric(task, labels, predictions, codes, n):
-        return GroupedMetric(*grouped_ranking_metric(name, labels, predictions, codes, n))
+    def metric(task, labels, predictions, codes, n, k=None):
+        return GroupedMetric(*grouped_ranking_metric(name, labels, predictions, codes, n, k=k))
     return metric
 
 

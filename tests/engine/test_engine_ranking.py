@@ -70,6 +70,20 @@ def test_ndcg_is_the_mean_over_queries_of_scikit_learns_per_query_ndcg():
     assert compute_metric("ndcg", RANKING, ctx.reference_labels, ctx.reference_predictions) == pytest.approx(expected)
 
 
+def test_metric_configs_json_sets_ndcg_at_k_for_the_run():
+    frame = searches(30, 1)
+    expected = np.mean([ndcg_score([g["relevance"]], [g["score"]], k=3) for _, g in frame.groupby("query")
+                        if g["relevance"].sum() > 0])
+    config = RunConfig.from_dict({"model_profiling": {
+        "metric_configs_json": '{"normalized_discounted_cumulative_gain": {"k": 3}}'}})
+    report = run_stress_test(reference=frame, evaluation=frame, config=config, model_task=RANKING,
+                             data_params=DataParams(label_col="relevance", pred_col="score",
+                                                    ranking_info={"query_col": "query"}))
+    assert report["run"]["model_metrics"]["ndcg"]["evaluation"] == pytest.approx(expected)
+    assert expected != pytest.approx(compute_metric("ndcg", RANKING, context(frame, frame).evaluation_labels,
+                                                    frame["score"].to_numpy()))
+
+
 def test_mrr_average_rank_and_rank_correlation_per_query():
     labels = np.array([[0, 0], [2, 0], [0, 0], [1, 1], [0, 1]], dtype=float)    # [relevance, query]
     scores = np.array([0.9, 0.5, 0.1, 0.2, 0.3])

@@ -66,10 +66,11 @@ class RankingSubsetPerformance(SubsetPerformanceTest):
     def _baselines(self, ctx: Context, features: list[FeatureSubsets]) -> list[np.ndarray]:
         """Per feature, per subset: the overall metric on lists of the subset's lengths."""
         labels, predictions = ctx.evaluation_labels, ctx.evaluation_predictions
-        lists = [per_query(self.metric, labels, predictions, subsets.evaluation_codes) for subsets in features]
+        lists = [per_query(self.metric, labels, predictions, subsets.evaluation_codes, ctx.ndcg_k)
+                 for subsets in features]
         lengths = np.unique(np.concatenate([part["rows"].to_numpy() for part in lists]))
         yardstick = length_matched_baseline(self.metric, labels, predictions, lengths, ctx.rng,
-                                            BASELINE_PERMUTATIONS)
+                                            BASELINE_PERMUTATIONS, k=ctx.ndcg_k)
         baselines = []
         for subsets, part in zip(features, lists):
             defined = part.dropna(subset=["value"])
