@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SCORE_TASKS, SEVERITY_PASS,
     TEST_CATEGORY_TYPE_ADVERSARIAL,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -119,8 +119,8 @@ class TabularHopSkipJump(StressTest):
                       "get the other outcome; a small distance means the decision is easy to game.")
     requires = frozenset({"model"})
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
-    not_applicable = {MODEL_TASK_RANKING: "a decision-based attack needs a predicted class, and a ranking model "
-                                          "returns scores (the other adversarial tests move its scores)"}
+    not_applicable = {task: "a decision-based attack needs a predicted class, and this model returns scores (the "
+                            "other adversarial tests move its scores)" for task in SCORE_TASKS}
     run_by_default = False     # RIME: tabular_hopskipjump_attack (false)
     thresholds = (0.2, 0.5)     # share of sampled rows flipped within max_perturbation
     default_params = {"targeted": False, "norm": 2, "max_iter": 50, "max_eval": 1000, "init_eval": 100,

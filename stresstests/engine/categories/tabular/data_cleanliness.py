@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, SCORE_TASKS, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
+    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SCORE_TASKS, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_DATA_CLEANLINESS,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -154,7 +154,9 @@ class LabelImbalance(CleanlinessTest):
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
     not_applicable = {MODEL_TASK_RANKING: "relevance grades are not classes (Label Drift (Regression) watches "
-                                          "their distribution)"}
+                                          "their distribution)",
+                      MODEL_TASK_REGRESSION: "a regression target has no classes (Label Drift (Regression) watches "
+                                             "its distribution)"}
     thresholds = (0.8, 0.95)
     default_params = {"normalize": True}
 

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, SEVERITY_PASS, TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION,
+    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION,
     TEST_CATEGORY_TYPE_EVASION_ATTACK_DETECTION,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -88,7 +88,9 @@ class PoisoningTest(StressTest):
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
     not_applicable = {MODEL_TASK_RANKING: "a relevance grade belongs to a document within its query, and the same "
-                                          "document may rightly carry another grade in another query"}
+                                          "document may rightly carry another grade in another query",
+                      MODEL_TASK_REGRESSION: "a flipped label needs label classes, and a regression target is a "
+                                             "number that may rightly differ between near-identical rows"}
     thresholds = (1.0, 10.0)    # suspicious rows: one is worth a look, ten is a pattern
 
     def case(self, ctx: Context, flagged: np.ndarray, thresholds: tuple[float, float], finding: str,
