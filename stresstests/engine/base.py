@@ -16,6 +16,7 @@ from stresstests.engine.vocabulary import (
     MODALITIES,
     MODALITY_TABULAR,
     MODALITY_TEXT,
+    RANKING_TASKS,
     REQUIREMENTS,
     RISK_GROUP,
     STATUS_COMPLETED,
@@ -89,6 +90,9 @@ class StressTest:
     # The data modalities the test runs on (vocabulary.MODALITY_*): tabular tests by default; text tests in
     # categories/text/ say {MODALITY_TEXT}; a test that serves both names both.
     modalities: ClassVar[frozenset[str]] = frozenset({MODALITY_TABULAR})
+    # Tasks outside `tasks` for which the test is listed as skipped with this reason (rather than left out): a test
+    # a user of that task would look for. Tests that are another task's version of a metric name none.
+    not_applicable: ClassVar[dict[str, str]] = {}
     default_params: ClassVar[dict] = {}
     thresholds: ClassVar[tuple[float, float]] = (0.05, 0.1)
     # False when the thresholds bound a value from below (e.g. a ratio that must stay above 0.8).
@@ -250,8 +254,22 @@ class Context:
             labels = getattr(self, f"{which}_labels") if METRICS[name].needs_labels else None
             predictions = getattr(self, f"{which}_predictions")
             self.memo[key] = grouped_metric(name, self.model_task, labels, predictions,
-                                            np.zeros(len(predictions), dtype=np.int64), 1)
+                                            np.zeros(len(predictions), dtype=np.int64), 1, k=self.ndcg_k)
         return self.memo[key]
+
+    @property
+    def ndcg_k(self) -> int | None:
+        """NDCG@k's cut-off from model_profiling.metric_configs_json (ranking); None: whole lists."""
+        return self.config.model_profiling.ndcg_k
+
+    def label_values(self, which: str) -> np.ndarray | None:
+        """The reference or evaluation labels as one value per row: for ranking the relevance grades (the engine
+        keeps ranking labels as [relevance, query] rows, see stresstests/engine/ranking.py)."""
+        labels = getattr(self, f"{which}_labels")
+        if labels is None:
+            return None
+        labels = np.asarray(labels)
+        return labels[:, 0] if self.model_task in RANKING_TASKS and labels.ndim == 2 else labels
 
     def labelled_share(self) -> float:
         if self.evaluation_labels is None or len(self.evaluation_labels) == 0:
@@ -280,7 +298,10 @@ class Context:
         predictions = self.evaluation_predictions
         if predictions is None or not mask.any() or mask.all():
             return result, None
-        if self.labelled_share() >= self.config.model_profiling.impact_label_threshold:
+        # Ranking: a per-query metric on the failing rows alone (a row or two per query) is not on the scale of whole
+        # lists, so a ranking model's impact is the shift of its scores.
+        if self.labelled_share() >= self.config.model_profiling.impact_label_threshold \
+                and self.model_task not in RANKING_TASKS:
             grouped = grouped_metric(self.metric_name(), self.model_task, self.evaluation_labels, predictions,
                                      mask.astype(np.int64), 2)
             passing, failing = (None if np.isnan(value) else float(value) for value in grouped.values)

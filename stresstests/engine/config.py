@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -60,6 +61,42 @@ class ModelProfiling:
     impact_metric: str | None = None
     subset_summary_metric: str | None = None
     num_feats_for_subset_summary: int | None = None
+    # RIME's metric configuration, a JSON object (or its text), e.g. {"normalized_discounted_cumulative_gain":
+    # {"k": 50}}: NDCG@k for ranking. Other metrics take no configuration yet, so other names are refused.
+    metric_configs_json: str | dict | None = None
+
+    def __post_init__(self) -> None:
+        self.metric_configs_json = _metric_configs(self.metric_configs_json)
+
+    @property
+    def ndcg_k(self) -> int | None:
+        """The cut-off of NDCG (metric_configs_json), None for the whole list."""
+        return (self.metric_configs_json or {}).get(NDCG_CONFIG_NAME, {}).get("k")
+
+
+NDCG_CONFIG_NAME = "normalized_discounted_cumulative_gain"
+
+
+def _metric_configs(raw: str | dict | None) -> dict | None:
+    where = "model_profiling.metric_configs_json"
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as error:
+            raise ConfigError(f"{where} is not valid JSON: {error}.") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a JSON object, got {type(raw).__name__}.")
+    unknown = sorted(set(raw) - {NDCG_CONFIG_NAME})
+    if unknown:
+        raise ConfigError(f"{where} configures {', '.join(unknown)}; only {NDCG_CONFIG_NAME} (with k) is supported.")
+    ndcg = raw.get(NDCG_CONFIG_NAME) or {}
+    k = ndcg.get("k") if isinstance(ndcg, dict) else None
+    if not isinstance(ndcg, dict) or set(ndcg) - {"k"} or (
+            k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1)):
+        raise ConfigError(f"{where}: {NDCG_CONFIG_NAME} takes {{\"k\": a whole number of at least 1}}, got {ndcg!r}.")
+    return raw
 
 
 @dataclass
@@ -84,8 +121,9 @@ class DataParams:
     features_not_in_model: list[str] = field(default_factory=list)
     text_features: list[str] = field(default_factory=list)
     intersections: list[dict] = field(default_factory=list)
-    # RIME's ranking_info: {"query_col": ...}; required for MODEL_TASK_RANKING (nqueries, nrows_per_query and
-    # drop_query_id are accepted; see ranking.py).
+    # RIME's ranking_info: {query_col, nqueries, nrows_per_query, drop_query_id}; query_col is required for
+    # MODEL_TASK_RANKING. nqueries samples that many whole queries, nrows_per_query caps each query's rows (both
+    # per dataset, null = all); drop_query_id: false gives the model the query column (see ranking.py).
     ranking_info: dict | None = None
     # RIME's embeddings: [{"name": ..., "cols": [...]}], numeric columns that together form one vector.
     embeddings: list[dict] = field(default_factory=list)

@@ -13,8 +13,9 @@ import numpy as np
 
 from stresstests.engine.vocabulary import (
     MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION,
+    SCORE_TASKS,
 )
-from stresstests.engine.ranking import RANKING_METRICS, grouped_ranking_metric
+from stresstests.engine.ranking import GROUPED_RANKING_METRICS, RANKING_METRICS, grouped_ranking_metric
 
 _EPS = 1e-15
 
@@ -65,6 +66,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("mrr", "Mean Reciprocal Rank", True),
     MetricInfo("average_rank", "Average Rank", False, bounded=False),
     MetricInfo("rank_correlation", "Rank Correlation", True),
+    # The subset versions of Average Rank: each row's place in its whole query / the query's rows (0.5 = random).
+    MetricInfo("average_normalized_rank", "Average Normalised Rank", False, bounded=False),
 ]}
 
 TASK_METRICS: dict[str, tuple[str, ...]] = {
@@ -187,9 +190,10 @@ def compute_metrics(model_task: str, labels: np.ndarray | None, predictions: np.
 
 
 def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
-                   codes: np.ndarray, n_groups: int, *, min_class_size: int = 1) -> GroupedMetric:
+                   codes: np.ndarray, n_groups: int, *, min_class_size: int = 1, k: int | None = None
+                   ) -> GroupedMetric:
     """`name` per group of rows; `codes` gives each row's group in [0, n_groups) or -1 to leave it out.
-    `min_class_size`: macro metrics leave out the classes with fewer members in a group."""
+    `min_class_size`: macro metrics leave out the classes with fewer members in a group. `k`: NDCG@k (ranking)."""
     info = METRICS[name]
     predictions = np.asarray(predictions, dtype=float)
     codes = np.asarray(codes, dtype=np.int64)
@@ -201,19 +205,21 @@ def grouped_metric(name: str, model_task: str, labels: np.ndarray | None, predic
         keep &= ~(np.isnan(labels) if labels.ndim == 1 else np.isnan(labels).any(axis=1))   # ranking: (n, 2)
         labels = labels[keep]
     predictions, codes = predictions[keep], codes[keep]
-    return _compute(name, model_task, labels, predictions, codes, n_groups, min_class_size)
+    return _compute(name, model_task, labels, predictions, codes, n_groups, min_class_size, k)
 
 
-def _compute(name: str, model_task: str, labels, predictions, codes, n_groups: int, min_class_size: int
-             ) -> GroupedMetric:
+def _compute(name: str, model_task: str, labels, predictions, codes, n_groups: int, min_class_size: int,
+             k: int | None = None) -> GroupedMetric:
+    if name in GROUPED_RANKING_METRICS:
+        return _GROUPED[name](model_task, labels, predictions, codes, n_groups, k=k)
     if name in _CLASS_AWARE:
         return _GROUPED[name](model_task, labels, predictions, codes, n_groups, min_class_size=min_class_size)
     return _GROUPED[name](model_task, labels, predictions, codes, n_groups)
 
 
 def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predictions: np.ndarray,
-                    code_sets: list[np.ndarray], group_counts: list[int], *, min_class_size: int = 1
-                    ) -> list[GroupedMetric]:
+                    code_sets: list[np.ndarray], group_counts: list[int], *, min_class_size: int = 1,
+                    k: int | None = None) -> list[GroupedMetric]:
     """`name` per group for several groupings of the same rows (e.g. the subsets of every feature) at once.
 
     Per-row quantities (hits, losses, ranks' score order) are computed once for all groupings and only the per-group
@@ -221,8 +227,8 @@ def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predi
     """
     code_sets = [np.asarray(codes, dtype=np.int64) for codes in code_sets]
     if name in _ONE_GROUPING_AT_A_TIME or any((codes < 0).any() for codes in code_sets):
-        return [grouped_metric(name, model_task, labels, predictions, codes, count, min_class_size=min_class_size)
-                for codes, count in zip(code_sets, group_counts)]
+        return [grouped_metric(name, model_task, labels, predictions, codes, count, min_class_size=min_class_size,
+                               k=k) for codes, count in zip(code_sets, group_counts)]
     predictions = np.asarray(predictions, dtype=float)
     if METRICS[name].needs_labels:
         if labels is None:
@@ -584,13 +590,13 @@ def _average_prediction(task, labels, predictions, codes, n):
 
 
 def _ranking(name: str):
-    def metric(task, labels, predictions, codes, n):
-        return GroupedMetric(*grouped_ranking_metric(name, labels, predictions, codes, n))
+    def metric(task, labels, predictions, codes, n, k=None):
+        return GroupedMetric(*grouped_ranking_metric(name, labels, predictions, codes, n, k=k))
     return metric
 
 
 # Metrics that combine group codes arithmetically: `grouped_metrics` runs them one grouping at a time.
-_ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall", *RANKING_METRICS})
+_ONE_GROUPING_AT_A_TIME = frozenset({"macro_f1", "macro_precision", "macro_recall", *GROUPED_RANKING_METRICS})
 # Metrics that take `min_class_size`.
 _CLASS_AWARE = frozenset({"macro_f1", "macro_precision", "macro_recall", "multiclass_auc"})
 
@@ -604,7 +610,7 @@ _GROUPED = {
     "macro_precision": _macro("precision"), "macro_recall": _macro("recall"), "mae": _mae, "mse": _mse,
     "rmse": _rmse, "msle": _msle, "mape": _mape, "r2": _r2, "prediction_variance": _prediction_variance,
     "average_prediction": _average_prediction,
-    **{name: _ranking(name) for name in RANKING_METRICS},
+    **{name: _ranking(name) for name in GROUPED_RANKING_METRICS},
 }
 
 
@@ -625,7 +631,7 @@ def prediction_impact(model_task: str, predictions: np.ndarray, failing_mask: np
         predictions, dtype=float)
     passing, failing = float(values[~mask].mean()), float(values[mask].mean())
     gap = abs(failing - passing)
-    if model_task == MODEL_TASK_REGRESSION:
+    if model_task in SCORE_TASKS:
         spread = np.std(reference_predictions if reference_predictions is not None else values)
         gap = gap / spread if spread > 0 else 0.0
     return {"metric": "average_prediction", "passing": passing, "failing": failing, "impact": float(gap)}

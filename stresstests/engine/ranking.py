@@ -15,6 +15,14 @@ subset restricts each query's list to the subset's rows); its standard error is 
 - Average Rank: mean rank (1 = top) of the rows with relevance > 0; lower is better.
 - Rank Correlation: Spearman correlation of score and relevance within the query; queries of fewer than two rows or
   constant relevance are left out.
+- Average Normalised Rank (the subset versions of Average Rank): mean over the relevant rows of (rank in the WHOLE
+  query - 0.5) / rows of the query, 0.5 for a random order. A subset keeps each row's place in its whole query, so
+  the value does not depend on how many of a query's rows the subset holds: a subset that grows in share with the
+  model unchanged keeps its value, and a subset of whole queries is on the same scale as the overall value.
+
+Subsets cut queries' lists down to their own rows, and NDCG, MRR and Rank Correlation depend on a list's length
+(MRR and NDCG rise on shorter lists). `length_matched_baseline` gives, per list length m, the metric's mean over
+queries cut to m random rows: the yardstick for a subset whose queries contribute lists of those lengths.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import pandas as pd
 from stresstests.engine.errors import DataLoadError
 
 RANKING_METRICS = ("ndcg", "mrr", "average_rank", "rank_correlation")
+AVERAGE_NORMALIZED_RANK = "average_normalized_rank"
+GROUPED_RANKING_METRICS = (*RANKING_METRICS, AVERAGE_NORMALIZED_RANK)
 
 
 def query_column(ranking_info: dict[str, Any] | None) -> str | None:
@@ -38,11 +48,19 @@ def query_column(ranking_info: dict[str, Any] | None) -> str | None:
 
 def check_ranking_data(reference: pd.DataFrame, evaluation: pd.DataFrame, ranking_info: dict | None,
                        label_col: str | None) -> str:
-    """The query column of a ranking run; DataLoadError saying what is missing otherwise."""
+    """The query column of a ranking run; DataLoadError saying what is missing or wrong otherwise."""
     column = query_column(ranking_info)
     if column is None:
         raise DataLoadError("A ranking run needs data_params.ranking_info.query_col, the column that groups rows "
                             "into queries.")
+    for name in ("nqueries", "nrows_per_query"):
+        value = ranking_info.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DataLoadError(f"data_params.ranking_info.{name} must be a whole number of at least 1 (or null for "
+                                f"all), not {value!r}.")
+    if not isinstance(ranking_info.get("drop_query_id", True), bool):
+        raise DataLoadError("data_params.ranking_info.drop_query_id must be true or false, not "
+                            f"{ranking_info['drop_query_id']!r}.")
     for name, frame in (("reference", reference), ("evaluation", evaluation)):
         if column not in frame.columns:
             raise DataLoadError(f"Query column {column!r} is not in the {name} dataset.")
@@ -52,6 +70,32 @@ def check_ranking_data(reference: pd.DataFrame, evaluation: pd.DataFrame, rankin
     if label_col is None:
         raise DataLoadError("A ranking run needs a label column (relevance grades).")
     return column
+
+
+def keeps_query_id(ranking_info: dict | None) -> bool:
+    """RIME's drop_query_id: false gives the model the query column as an input (it is never a tested feature).
+    Unset, the query column is dropped, as before ranking_info had the option."""
+    return bool(ranking_info) and ranking_info.get("drop_query_id") is False
+
+
+def sample_queries(frame: pd.DataFrame, ranking_info: dict, seed: int) -> np.ndarray:
+    """Positions of the rows kept by RIME's ranking_info sampling: `nqueries` queries drawn at random (all when
+    unset), and at most `nrows_per_query` random rows of each (all when unset), in the frame's order."""
+    queries = frame[ranking_info["query_col"]].to_numpy()
+    rng = np.random.default_rng(seed)
+    keep = np.ones(len(frame), dtype=bool)
+    nqueries = ranking_info.get("nqueries")
+    distinct = pd.unique(queries)
+    if nqueries is not None and nqueries < len(distinct):
+        keep &= np.isin(queries, rng.choice(distinct, size=nqueries, replace=False))
+    per_query = ranking_info.get("nrows_per_query")
+    if per_query is not None:
+        order = rng.permutation(len(frame))                 # random rows first within each query
+        position = pd.Series(order).groupby(queries[order]).cumcount().to_numpy()
+        within = np.empty(len(frame), dtype=np.int64)
+        within[order] = position
+        keep &= within < per_query
+    return np.flatnonzero(keep)
 
 
 def ranking_labels(relevance: np.ndarray | None, queries: pd.Series) -> np.ndarray | None:
@@ -76,10 +120,13 @@ def query_ranks(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def per_query(metric: str, labels: np.ndarray, scores: np.ndarray, codes: np.ndarray, k: int | None = None
               ) -> pd.DataFrame:
-    """The metric per (group, query) list: columns group, value (NaN where undefined), rows."""
+    """The metric per (group, query) list: columns group, query, value (NaN where undefined), rows."""
     relevance, queries = split_labels(labels)
     frame = pd.DataFrame({"group": codes, "query": queries, "score": np.asarray(scores, dtype=float),
                           "relevance": relevance})
+    if metric == AVERAGE_NORMALIZED_RANK:     # the place in the whole query, before the rows are split into groups
+        whole = frame.groupby("query", sort=False)["score"]
+        frame["normalized_rank"] = (whole.rank(ascending=False, method="first") - 0.5) / whole.transform("size")
     lists = frame.groupby(["group", "query"], sort=False)
     frame["rank"] = lists["score"].rank(ascending=False, method="first")
     frame["relevant"] = frame["relevance"] > 0
@@ -97,24 +144,53 @@ def per_query(metric: str, labels: np.ndarray, scores: np.ndarray, codes: np.nda
     elif metric == "average_rank":
         value = frame[frame["relevant"]].groupby(["group", "query"], sort=False)["rank"].mean()
         value = value.reindex(lists.size().index)
+    elif metric == AVERAGE_NORMALIZED_RANK:
+        value = frame[frame["relevant"]].groupby(["group", "query"], sort=False)["normalized_rank"].mean()
+        value = value.reindex(lists.size().index)
     elif metric == "rank_correlation":
-        frame["score_rank"] = lists["score"].rank(method="average")
-        frame["relevance_rank"] = lists["relevance"].rank(method="average")
-        value = frame.groupby(["group", "query"], sort=False)[["score_rank", "relevance_rank"]].apply(_spearman)
+        # Pearson correlation of the within-list ranks, from per-list sums (one pass, no per-list Python call).
+        frame["a"] = lists["score"].rank(method="average")
+        frame["b"] = lists["relevance"].rank(method="average")
+        frame["ab"], frame["aa"], frame["bb"] = frame["a"] * frame["b"], frame["a"] ** 2, frame["b"] ** 2
+        sums = frame.groupby(["group", "query"], sort=False)[["a", "b", "ab", "aa", "bb"]].sum()
+        n = lists.size().reindex(sums.index).to_numpy(dtype=float)
+        covariance = sums["ab"] - sums["a"] * sums["b"] / n
+        spread_a, spread_b = sums["aa"] - sums["a"] ** 2 / n, sums["bb"] - sums["b"] ** 2 / n
+        # Lists of one row or a constant score or relevance have no correlation (rounding leaves ~1e-12, not 0).
+        defined = (n >= 2) & (spread_a > 1e-9) & (spread_b > 1e-9)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = (covariance / np.sqrt(spread_a * spread_b)).where(defined)
     else:
         raise KeyError(metric)
     rows = lists.size()
-    return pd.DataFrame({"group": rows.index.get_level_values(0), "value": value.reindex(rows.index).to_numpy(),
-                         "rows": rows.to_numpy()})
+    return pd.DataFrame({"group": rows.index.get_level_values(0), "query": rows.index.get_level_values(1),
+                         "value": value.reindex(rows.index).to_numpy(), "rows": rows.to_numpy()})
 
 
-def _spearman(ranks: pd.DataFrame) -> float:
-    if len(ranks) < 2:
-        return np.nan
-    a, b = ranks["score_rank"].to_numpy(), ranks["relevance_rank"].to_numpy()
-    if a.std() == 0 or b.std() == 0:
-        return np.nan
-    return float(np.corrcoef(a, b)[0, 1])
+def length_matched_baseline(metric: str, labels: np.ndarray, scores: np.ndarray, lengths: np.ndarray,
+                            rng: np.random.Generator, permutations: int, k: int | None = None) -> pd.Series:
+    """Per list length m in `lengths`: the metric's mean over the queries of at least m rows, each cut to m of its
+    rows drawn at random (`permutations` draws, pooled). NaN where no such list defines the metric."""
+    _, queries = split_labels(labels)
+    lengths = np.unique(np.asarray(lengths, dtype=np.int64))
+    lengths = lengths[lengths > 0]
+    sizes = pd.Series(queries).groupby(queries).transform("size").to_numpy()
+    values = []
+    for _ in range(permutations):
+        order = np.lexsort((rng.random(len(queries)), queries))
+        position = np.empty(len(queries), dtype=np.int64)
+        position[order] = np.arange(len(queries)) - np.searchsorted(queries[order], queries[order], side="left")
+        rows, codes = [], []
+        for index, length in enumerate(lengths):    # the first `length` rows of each query in the random order
+            chosen = np.flatnonzero((position < length) & (sizes >= length))
+            rows.append(chosen)
+            codes.append(np.full(len(chosen), index, dtype=np.int64))
+        rows_all, codes_all = np.concatenate(rows), np.concatenate(codes)
+        lists = per_query(metric, np.asarray(labels, dtype=float)[rows_all], np.asarray(scores, dtype=float)[rows_all],
+                          codes_all, k)
+        values.append(lists[["group", "value"]])
+    pooled = pd.concat(values).groupby("group")["value"].mean()
+    return pd.Series(pooled.reindex(range(len(lengths))).to_numpy(), index=lengths)
 
 
 def grouped_ranking_metric(metric: str, labels: np.ndarray, scores: np.ndarray, codes: np.ndarray, n_groups: int,

@@ -32,7 +32,9 @@ from stresstests.engine.progress import (
     ProgressCallback,
     RunProgress,
 )
-from stresstests.engine.ranking import check_ranking_data, query_column, ranking_labels
+from stresstests.engine.ranking import (
+    check_ranking_data, keeps_query_id, query_column, ranking_labels, sample_queries,
+)
 from stresstests.engine.report import build_report
 from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
@@ -88,8 +90,10 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
     if model_task == MODEL_TASK_RANKING:
         check_ranking_data(reference, evaluation, data_params.ranking_info, data_params.label_col)
-    sampled_reference, reference_rows = _sample(reference, config, data_params, salt=SAMPLE_SALTS["reference"])
-    sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=SAMPLE_SALTS["evaluation"])
+    sampled_reference, reference_rows = _sample(reference, config, data_params, salt=SAMPLE_SALTS["reference"],
+                                                model_task=model_task)
+    sampled_evaluation, evaluation_rows = _sample(evaluation, config, data_params, salt=SAMPLE_SALTS["evaluation"],
+                                                  model_task=model_task)
     reference_predictions = _sampled_predictions(reference_predictions, reference_rows, len(reference), "reference")
     evaluation_predictions = _sampled_predictions(evaluation_predictions, evaluation_rows, len(evaluation),
                                                   "evaluation")
@@ -243,6 +247,9 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
                             "of the data.")
     left_out = _prediction_like(reference, features, data_params, model_task)
     inputs = list(features)   # a left-out column is still given to the model; it is only not tested
+    if model_task == MODEL_TASK_RANKING and keeps_query_id(data_params.ranking_info):   # drop_query_id: false
+        query = query_column(data_params.ranking_info)
+        inputs = [c for c in reference.columns if c in set(features) or c == query]
     features = [c for c in features if c not in {column["column"] for column in left_out}]
     return Schema(
         label_col=data_params.label_col, pred_col=data_params.pred_col, timestamp_col=data_params.timestamp_col,
@@ -301,14 +308,19 @@ def _intersections(data_params: DataParams, reference: pd.DataFrame) -> list[lis
     return combinations
 
 
-def _sample(frame: pd.DataFrame, config: RunConfig, data_params: DataParams, *, salt: int
-            ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The sampled frame and the positions of its rows in the original."""
+def _sample(frame: pd.DataFrame, config: RunConfig, data_params: DataParams, *, salt: int,
+            model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sampled frame and the positions of its rows in the original. Ranking: first ranking_info's nqueries
+    and nrows_per_query (whole queries, capped), then the row cap as for every task."""
     sampling = config.sampling
     cap = data_params.nrows or sampling.nrows or sampling.max_rows
     random = sampling.sample and data_params.sample
-    positions = pd.DataFrame({"position": np.arange(len(frame))})
-    chosen = sample_rows(positions, cap, seed=config.random_seed * 7919 + salt, random=random)["position"].to_numpy()
+    seed = config.random_seed * 7919 + salt
+    kept = np.arange(len(frame))
+    if model_task == MODEL_TASK_RANKING and data_params.ranking_info:
+        kept = sample_queries(frame, data_params.ranking_info, seed)
+    positions = pd.DataFrame({"position": kept})
+    chosen = sample_rows(positions, cap, seed=seed, random=random)["position"].to_numpy()
     if len(chosen) == len(frame):
         return frame.reset_index(drop=True), chosen
     return frame.iloc[chosen].reset_index(drop=True), chosen
@@ -406,20 +418,38 @@ def selected_tests(ctx: Context) -> list[type[StressTest]]:
     return sorted(chosen, key=lambda test: order[test.category])
 
 
+def inapplicable_tests(ctx: Context) -> list[type[StressTest]]:
+    """Tests of the chosen categories that do not apply to the run's task and say why (`not_applicable`)."""
+    import stresstests.engine.categories  # noqa: F401  (fills the registry)
+
+    return [test for test in REGISTRY.values()
+            if test.category in ctx.config.categories and ctx.model_task not in test.tasks
+            and ctx.model_task in test.not_applicable and ctx.modality in test.modalities
+            and ctx.config.test_enabled(test.key, test.run_by_default)]
+
+
 def run_tests(ctx: Context, tracker: RunProgress) -> list[TestResult]:
-    tests = selected_tests(ctx)
+    runnable = selected_tests(ctx)
+    order = {category: position for position, category in enumerate(ctx.config.categories)}
+    tests = sorted([*runnable, *inapplicable_tests(ctx)], key=lambda test: order[test.category])   # stable
     tracker.plan([PlannedTest(test.name, CATEGORY_DISPLAY_NAMES.get(test.category, test.category),
                               KIND_MODEL if "model" in test.requires else KIND_DATA) for test in tests])
     results = []
     for position, test in enumerate(tests):
         tracker.test_started(position)
-        result = run_one(ctx, test)
+        result = run_one(ctx, test) if test in runnable else not_applicable_result(ctx, test)
         tracker.test_finished(position, _outcome(result))
         results.append(result)
     from stresstests.engine.categories.tabular.model_performance import control_false_discoveries
 
     control_false_discoveries(results)   # Benjamini-Hochberg across the Model Performance metric tests
     return results
+
+
+def not_applicable_result(ctx: Context, test: type[StressTest]) -> TestResult:
+    task = ctx.model_task.removeprefix("MODEL_TASK_").replace("_", " ").lower()
+    return TestResult(test, STATUS_SKIPPED, dict(test.default_params), test.thresholds,
+                      reason=f"not applicable to {task} models: {test.not_applicable[ctx.model_task]}")
 
 
 def _outcome(result: TestResult) -> str:

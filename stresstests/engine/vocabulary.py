@@ -15,10 +15,14 @@ MODEL_TASK_MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION"
 MODEL_TASK_REGRESSION = "MODEL_TASK_REGRESSION"
 MODEL_TASK_RANKING = "MODEL_TASK_RANKING"
 MODEL_TASK_NATURAL_LANGUAGE_INFERENCE = "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"
-# The tasks a test supports unless it says otherwise. Ranking (pointwise learning-to-rank, one real score per row,
-# rows grouped into queries by `data_params.ranking_info.query_col`) runs only the tests that name it.
-ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION})
-SUPPORTED_TASKS = ALL_TASKS | {MODEL_TASK_RANKING}
+# The tasks a test supports unless it says otherwise: every tabular task, ranking (pointwise learning-to-rank, one
+# real score per row, rows grouped into queries by `data_params.ranking_info.query_col`) included. A ranking model
+# is probed like a regression model (its scores' shift, in prediction spreads) and its relevance grades are numeric
+# labels (Context.label_values).
+ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
+                       MODEL_TASK_RANKING})
+SUPPORTED_TASKS = ALL_TASKS
+RANKING_TASKS = frozenset({MODEL_TASK_RANKING})
 # Tasks whose predictions are one real number per row, not class probabilities.
 SCORE_TASKS = frozenset({MODEL_TASK_REGRESSION, MODEL_TASK_RANKING})
 CLASSIFICATION_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})

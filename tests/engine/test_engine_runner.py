@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, SEVERITY_PASS, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE,
 )
 from stresstests.engine.base import REGISTRY, StressTest, register
 from stresstests.engine.config import DataParams, RunConfig
@@ -87,6 +87,25 @@ def test_tests_whose_needs_are_unmet_are_skipped_with_the_reason(frames):
     assert "needs labels" in tests["auc"]["skip_reason"]
     assert "needs predictions" in tests["avg_confidence"]["skip_reason"]
     assert report["categories"][0]["severity"] is None       # "Not tested"
+
+
+def test_tests_that_do_not_apply_to_the_task_are_listed_as_skipped_with_the_reason():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "city": rng.choice(["a", "b"], 400)})
+    frame["target"] = frame["x"] * 2 + rng.normal(size=400)
+    frame["preds"] = frame["x"] * 2
+    report = run_stress_test(
+        reference=frame, evaluation=frame,
+        config=RunConfig(categories=["data_cleanliness", "data_poisoning_detection", "bias_and_fairness"]),
+        data_params=DataParams(label_col="target", pred_col="preds", protected_features=["city"]),
+        model_task=MODEL_TASK_REGRESSION)
+    tests = {t["test_type"]: t for c in report["categories"] for t in c["tests"]}
+    for key in ("label_imbalance", "exact_match_label_flipping", "near_match_label_flipping",
+                "chi_squared_independence"):
+        assert tests[key]["status"] == "skipped", key
+        assert tests[key]["skip_reason"].startswith("not applicable to regression models: "), key
+    assert "equalized_odds" not in tests     # a binary-classification rate: another task's test, left out
+    assert "demographic_parity_avg_pred" in tests
 
 
 @pytest.fixture

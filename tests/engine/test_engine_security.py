@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stresstests.engine.vocabulary import SEVERITY_ALERT, SEVERITY_PASS
-from tests.engine.data_side_helpers import LABEL, make_context, mixed_data, run_test
+from tests.engine.data_side_helpers import LABEL, load_fraud, make_context, mixed_data, run_test
 
 NUMERIC = ["income", "age", "tenure", "score", "balance"]
 
@@ -53,6 +53,40 @@ def test_label_flipping_passes_a_random_half_of_the_reference(seed):
     for key in ("exact_match_label_flipping", "near_match_label_flipping"):
         [case] = run_test(key, ctx)
         assert case.severity == SEVERITY_PASS and case.metrics["flagged_rows"] == 0, key
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_near_match_passes_disjoint_random_halves(seed):
+    # Two disjoint halves of one sample: about one evaluation row in a random split falls below the reference's
+    # minimum inter-class distance by chance, so a calibration on that minimum alone warns here.
+    full = mixed_data(8000, seed)
+    reference = full.sample(frac=0.5, random_state=seed)
+    evaluation = full.drop(reference.index)
+    [case] = run_test("near_match_label_flipping",
+                      make_context(reference.reset_index(drop=True), evaluation.reset_index(drop=True)))
+    assert case.severity == SEVERITY_PASS and case.metrics["flagged_rows"] == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_near_match_on_the_fraud_data_passes_a_random_split_and_finds_flipped_copies(seed):
+    # One continuous feature (the amount) and categoricals: opposite-label rows a millionth of a standard deviation
+    # apart are ordinary here (the reference minimum is ~7e-7), so only far closer copies count as near matches.
+    reference, _ = load_fraud()
+    half = reference.sample(frac=0.5, random_state=seed)
+    rest = reference.drop(half.index).reset_index(drop=True)
+    half = half.reset_index(drop=True)
+    clean = make_context(half, rest, label_col="label", pred_col="preds")
+    [case] = run_test("near_match_label_flipping", clean)
+    assert case.severity == SEVERITY_PASS and case.metrics["flagged_rows"] == 0
+    copies = half.sample(15, random_state=seed).reset_index(drop=True)
+    copies["label"] = 1 - copies["label"]
+    copies["transaction_amount"] *= 1 + np.random.default_rng(seed).normal(0, 1e-9, 15)
+    poisoned = make_context(half, pd.concat([rest, copies], ignore_index=True), label_col="label", pred_col="preds")
+    [case] = run_test("near_match_label_flipping", poisoned)
+    # A copy whose source row already has an opposite-label twin a millionth away in the reference is no nearer to
+    # "another class" than to its new one, and rightly not flagged; the others are, and only they.
+    assert case.severity == SEVERITY_ALERT and 10 <= case.metrics["flagged_rows"] <= 15
+    assert {e["row"] for e in case.examples} <= set(range(len(rest), len(rest) + 15))
 
 
 def timestamped(frame: pd.DataFrame, seed: int) -> pd.DataFrame:

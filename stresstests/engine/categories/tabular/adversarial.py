@@ -265,10 +265,9 @@ class _AttackTest(StressTest):
         result = AttackResult.empty(len(sample), clean, objective.clean_decision is not None)
         result.absorb(candidates, predictions, objective)
         best_single = _best_per_row_and_feature(candidates, objective.gain(predictions, np.asarray(candidates.rows)))
-        combined = combination_candidates(best_single, sample, {s.feature: s for s in spaces}, params,
-                                          bounded=self.bounded)
+        combined = self.joint_candidates(ctx, sample, spaces, best_single, params)
         if combined.rows:
-            result.absorb(combined, ctx.predict(combined.frame(sample)), objective)
+            result.absorb(combined, ctx.predict(combined.frame(sample)), objective)   # one model call
         counts: dict[str, int] = {}
         for change in result.changes:
             for feature in change:
@@ -278,6 +277,11 @@ class _AttackTest(StressTest):
         case.metrics["most_attacked_features"] = ", ".join(most_attacked)
         case.details["feature_counts"] = counts
         return case
+
+    def joint_candidates(self, ctx, sample, spaces, best_single, params) -> Candidates:
+        """The joint changes of several features to try: the greedy combination of each row's best single changes."""
+        return combination_candidates(best_single, sample, {s.feature: s for s in spaces}, params,
+                                      bounded=self.bounded)
 
     def case(self, sample, clean, result: AttackResult, features: list[str], params: dict, thresholds) -> TestCase:
         average, worst = float(result.gain.mean()), float(result.gain.max())

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SCORE_TASKS, SEVERITY_PASS,
     TEST_CATEGORY_TYPE_ADVERSARIAL,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.severity import severity_for
 from stresstests.engine.categories.tabular.adversarial import (
-    AttackResult, Candidates, _AttackTest, _best_per_row_and_feature, combination_candidates, feature_spaces,
+    Candidates, _AttackTest, feature_spaces,
 )
 from stresstests.engine.categories.tabular.model_probe import (
     describe_value, predicted_class, sample_clean_rows,
@@ -54,27 +54,13 @@ class MultiFeatureChanges(_AttackTest):
     run_by_default = False     # RIME: multi_feat_vulnerability (false)
     change_phrase = "Choosing the values of up to {l0} features"
 
-    def multi_feature_case(self, ctx, sample, clean, objective, spaces, candidates, predictions, params, thresholds):
+    def joint_candidates(self, ctx, sample, spaces, best_single, params) -> Candidates:
         """The greedy search of the bounded test, plus RANDOM_COMBINATIONS random joint changes per row: the greedy
         stage only joins features that move the prediction alone, and an unbounded attacker is not so limited
         (e.g. a decision that needs two features high at once)."""
-        result = AttackResult.empty(len(sample), clean, objective.clean_decision is not None)
-        result.absorb(candidates, predictions, objective)
-        best_single = _best_per_row_and_feature(candidates, objective.gain(predictions, np.asarray(candidates.rows)))
-        greedy = combination_candidates(best_single, sample, {s.feature: s for s in spaces}, params, bounded=False)
+        greedy = super().joint_candidates(ctx, sample, spaces, best_single, params)
         random = self._random_combinations(ctx, sample, spaces, int(params["l0_constraint"]))
-        joint = Candidates(greedy.rows + random.rows, greedy.changes + random.changes)
-        if joint.rows:
-            result.absorb(joint, ctx.predict(joint.frame(sample)), objective)   # one model call for both stages
-        counts: dict[str, int] = {}
-        for change in result.changes:
-            for feature in change:
-                counts[feature] = counts.get(feature, 0) + 1
-        most_attacked = sorted(counts, key=lambda f: -counts[f])
-        case = self.case(sample, clean, result, most_attacked, params, thresholds)
-        case.metrics["most_attacked_features"] = ", ".join(most_attacked)
-        case.details["feature_counts"] = counts
-        return case
+        return Candidates(greedy.rows + random.rows, greedy.changes + random.changes)
 
     @staticmethod
     def _random_combinations(ctx: Context, sample: pd.DataFrame, spaces: list, l0: int) -> Candidates:
@@ -133,6 +119,8 @@ class TabularHopSkipJump(StressTest):
                       "get the other outcome; a small distance means the decision is easy to game.")
     requires = frozenset({"model"})
     tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    not_applicable = {task: "a decision-based attack needs a predicted class, and this model returns scores (the "
+                            "other adversarial tests move its scores)" for task in SCORE_TASKS}
     run_by_default = False     # RIME: tabular_hopskipjump_attack (false)
     thresholds = (0.2, 0.5)     # share of sampled rows flipped within max_perturbation
     default_params = {"targeted": False, "norm": 2, "max_iter": 50, "max_eval": 1000, "init_eval": 100,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
+    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SCORE_TASKS, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_DATA_CLEANLINESS,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -153,6 +153,10 @@ class LabelImbalance(CleanlinessTest):
                       "others, and the rare classes are barely validated.")
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
+    not_applicable = {MODEL_TASK_RANKING: "relevance grades are not classes (Label Drift (Regression) watches "
+                                          "their distribution)",
+                      MODEL_TASK_REGRESSION: "a regression target has no classes (Label Drift (Regression) watches "
+                                             "its distribution)"}
     thresholds = (0.8, 0.95)
     default_params = {"normalize": True}
 
@@ -247,8 +251,8 @@ def _mi_codes(ctx: Context, feature: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _label_codes(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-    reference, evaluation = np.asarray(ctx.reference_labels), np.asarray(ctx.evaluation_labels)
-    if ctx.model_task == MODEL_TASK_REGRESSION:
+    reference, evaluation = ctx.label_values("reference"), ctx.label_values("evaluation")
+    if ctx.model_task in SCORE_TASKS:      # regression targets, ranking relevance grades
         ref_values = reference.astype(float)
         return (ds.quantile_codes(ref_values, ref_values, MI_NUMERIC_BINS),
                 ds.quantile_codes(ref_values, evaluation.astype(float), MI_NUMERIC_BINS))

@@ -28,8 +28,8 @@ import numpy as np
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_ORDER,
-    SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION,
+    SCORE_TASKS, SEVERITY_ORDER, SEVERITY_PASS,
 )
 from stresstests.engine.base import Context
 from stresstests.engine.metrics import METRICS, grouped_metric, positive_scores
@@ -101,7 +101,7 @@ def row_impact(ctx: Context, mask: np.ndarray, params: dict) -> dict[str, Any]:
 def _unit_scale(ctx: Context, metric: str, impact: dict) -> float:
     """Divisor that makes an impact unit-free: 1 for bounded metrics and for average prediction (already scaled)."""
     if metric == "average_prediction":
-        if ctx.model_task == MODEL_TASK_REGRESSION:
+        if ctx.model_task in SCORE_TASKS:
             spread = float(np.std(ctx.reference_predictions if ctx.reference_predictions is not None
                                   else ctx.evaluation_predictions))
             return spread if spread > 0 else 1.0
@@ -147,11 +147,14 @@ WATCHED_METRICS: dict[str, tuple[str, ...]] = {
                                        "false_negative_rate"),
     MODEL_TASK_MULTICLASS_CLASSIFICATION: ("multiclass_accuracy", "macro_f1", "macro_precision", "macro_recall"),
     MODEL_TASK_REGRESSION: ("rmse", "mae", "mape"),
+    # Ranking: a per-query metric on reweighted rows has no meaning; the shift of the scores is the impact.
+    MODEL_TASK_RANKING: ("average_prediction",),
 }
 WATCHED_WITHOUT_LABELS: dict[str, tuple[str, ...]] = {
     MODEL_TASK_BINARY_CLASSIFICATION: ("average_prediction", "positive_prediction_rate"),
     MODEL_TASK_MULTICLASS_CLASSIFICATION: ("average_prediction",),
     MODEL_TASK_REGRESSION: ("average_prediction",),
+    MODEL_TASK_RANKING: ("average_prediction",),
 }
 
 
@@ -241,7 +244,7 @@ def _average_prediction_change(ctx: Context, actual: np.ndarray, counterfactual:
     before = float(np.mean(_scores(ctx, actual)))
     after = float(np.average(_scores(ctx, counterfactual), weights=weights))
     change = abs(before - after)
-    if ctx.model_task == MODEL_TASK_REGRESSION:
+    if ctx.model_task in SCORE_TASKS:
         spread = float(np.std(ctx.reference_predictions if ctx.reference_predictions is not None
                               else _scores(ctx, actual)))
         change = change / spread if spread > 0 else 0.0
@@ -385,7 +388,7 @@ def few_rows_stand_out(ctx: Context, mask: np.ndarray, params: dict) -> bool:
         values = _scores(ctx, values)
         gap = abs(values[mask].mean() - values[~mask].mean())
         z = gap / max(values[~mask].std() / np.sqrt(mask.sum()), 1e-12)
-        if ctx.model_task == MODEL_TASK_REGRESSION:
+        if ctx.model_task in SCORE_TASKS:
             spread = float(np.std(ctx.reference_predictions if ctx.reference_predictions is not None else values))
             gap = gap / spread if spread > 0 else 0.0
     return bool(gap >= impact_thresholds("average_prediction", {})[1] and z >= FEW_ROWS_Z)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from stresstests.engine.vocabulary import (
     CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_REGRESSION, SEVERITY_ORDER, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
+    MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_ORDER, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
 )
 from stresstests.engine.base import Context, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import METRICS, positive_scores, predicted_labels
@@ -451,7 +451,7 @@ class PredictionDrift(SingleDistributionDrift):
     why_it_matters = ("Predictions that shift without a matching shift in outcomes are a first sign that the "
                       "model's inputs or its behaviour changed; it is visible even without labels.")
     requires = frozenset({"predictions"})
-    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION})
+    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION, MODEL_TASK_RANKING})   # ranking: scores
     default_params = {**SingleDistributionDrift.default_params, "min_num_quantiles": 1000, "num_bins": 100}
     subject = "The model's predictions"
     subject_is_plural = True
@@ -516,16 +516,17 @@ class CategoricalLabelDrift(SingleDistributionDrift):
 class RegressionLabelDrift(SingleDistributionDrift):
     key = "regression_label_drift"
     name = "Label Drift (Regression)"
-    description = "Compares the distribution of the regression target in the evaluation set with the reference."
+    description = ("Compares the distribution of the regression target (ranking: the relevance grades) in the "
+                   "evaluation set with the reference.")
     why_it_matters = "A target that moved means the model is asked to predict values it has rarely seen."
     requires = frozenset({"labels"})
-    tasks = frozenset({MODEL_TASK_REGRESSION})
+    tasks = frozenset({MODEL_TASK_REGRESSION, MODEL_TASK_RANKING})
     default_params = {**SingleDistributionDrift.default_params, "num_bins": 100}
     subject = "The label distribution"
 
     def distribution(self, ctx: Context, params: dict) -> Distribution:
-        return numeric_distribution(np.asarray(ctx.reference_labels, dtype=float),
-                                    np.asarray(ctx.evaluation_labels, dtype=float), int(params["num_bins"]))
+        return numeric_distribution(np.asarray(ctx.label_values("reference"), dtype=float),
+                                    np.asarray(ctx.label_values("evaluation"), dtype=float), int(params["num_bins"]))
 
 
 @register
@@ -684,7 +685,7 @@ class LabelCorrelationDrift(DriftTest):
     why_it_matters = ("A feature whose relation to the outcome changed (concept drift) makes the model's learned "
                       "use of that feature wrong, even when the feature's own distribution is stable.")
     requires = frozenset({"labels"})
-    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION})
+    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION, MODEL_TASK_RANKING})
     thresholds = (0.2, 0.4)
     default_params = {"p_value_threshold": 0.05, "min_correlation": 0.1, "max_pairwise_tests": 200,
                       "min_sample_size": 100}
@@ -693,8 +694,8 @@ class LabelCorrelationDrift(DriftTest):
         columns = correlation_features(ctx)
         if not columns:
             return []
-        ref_r, ref_n = _label_correlations(_numeric_frame(ctx.reference, columns), ctx.reference_labels)
-        eval_r, eval_n = _label_correlations(_numeric_frame(ctx.evaluation, columns), ctx.evaluation_labels)
+        ref_r, ref_n = _label_correlations(_numeric_frame(ctx.reference, columns), ctx.label_values("reference"))
+        eval_r, eval_n = _label_correlations(_numeric_frame(ctx.evaluation, columns), ctx.label_values("evaluation"))
         minimum = int(params["min_sample_size"])
         strength = np.fmax(np.abs(ref_r), np.abs(eval_r))
         keep = (strength >= float(params["min_correlation"])) & (ref_n >= minimum) & (eval_n >= minimum)

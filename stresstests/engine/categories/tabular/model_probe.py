@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION
+from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, SCORE_TASKS
 from stresstests.engine.base import Context, json_safe
 from stresstests.engine.metrics import positive_scores, predicted_labels
 
@@ -47,8 +47,10 @@ def _clean_sample(ctx: Context, size: int, columns: list[str]) -> pd.DataFrame:
 
 
 def sample_labels(ctx: Context, sample: pd.DataFrame) -> np.ndarray | None:
-    """The evaluation labels of `sample` (rows of ctx.evaluation), or None when the run has none."""
-    if ctx.evaluation_labels is None:
+    """The evaluation labels of `sample` (rows of ctx.evaluation), or None when the run has none. None for ranking:
+    a sample of rows holds a row or two per query, on which no per-query metric means anything, so probes of a
+    ranking model measure how far its scores move (as without labels)."""
+    if ctx.evaluation_labels is None or ctx.model_task == MODEL_TASK_RANKING:
         return None
     positions = ctx.evaluation.index.get_indexer(sample.index)
     labels = np.asarray(ctx.evaluation_labels)[positions]
@@ -119,7 +121,7 @@ def error_text(error: BaseException | str) -> str:
 
 def prediction_scale(ctx: Context) -> float:
     """Divisor that makes prediction changes unit-free: 1 for probabilities, the prediction spread for regression."""
-    if ctx.model_task != MODEL_TASK_REGRESSION:
+    if ctx.model_task not in SCORE_TASKS:
         return 1.0
     for values in (ctx.reference_predictions, ctx.evaluation_predictions, ctx.reference_labels):
         if values is not None:
@@ -141,8 +143,8 @@ def row_change(ctx: Context, before: np.ndarray, after: np.ndarray) -> np.ndarra
 
 
 def predicted_class(ctx: Context, predictions: np.ndarray) -> np.ndarray | None:
-    """The decision a classifier makes (0/1 at 0.5, or the arg-max class); None for regression."""
-    if ctx.model_task == MODEL_TASK_REGRESSION:
+    """The decision a classifier makes (0/1 at 0.5, or the arg-max class); None for regression and ranking."""
+    if ctx.model_task in SCORE_TASKS:
         return None
     return predicted_labels(ctx.model_task, predictions)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from stresstests.engine.vocabulary import MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT
+from stresstests.engine.vocabulary import SCORE_TASKS, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.severity import benjamini_hochberg, severity_for
 from stresstests.engine.categories.tabular import distribution_stats as ds
@@ -49,8 +49,8 @@ def mi_codes(ctx: Context, feature: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def label_codes(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-    reference, evaluation = np.asarray(ctx.reference_labels), np.asarray(ctx.evaluation_labels)
-    if ctx.model_task == MODEL_TASK_REGRESSION:     # each set's own quantiles, as for numeric features
+    reference, evaluation = ctx.label_values("reference"), ctx.label_values("evaluation")
+    if ctx.model_task in SCORE_TASKS:     # regression targets, ranking relevance grades: each set's own quantiles
         ref, ev = reference.astype(float), evaluation.astype(float)
         return ds.quantile_codes(ref, ref, NUMERIC_BINS), ds.quantile_codes(ev, ev, NUMERIC_BINS)
     ref_codes, eval_codes, _ = ds.category_codes(pd.Series(reference), pd.Series(evaluation))

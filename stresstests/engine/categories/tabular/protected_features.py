@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    ALL_TASKS, CLASSIFICATION_TASKS, SEVERITY_PASS, TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
+    ALL_TASKS, CLASSIFICATION_TASKS, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
 )
 from stresstests.engine.categories.tabular.model_performance import BOTH_MODALITIES
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -72,6 +72,11 @@ class FeatureIndependence(StressTest):
                       "or impact, whatever the model's accuracy.")
     requires = frozenset({"predictions", "protected_features"})
     tasks = CLASSIFICATION_TASKS
+    not_applicable = {MODEL_TASK_RANKING: "it tests the predicted class against the protected feature, and a "
+                                          "ranking model predicts scores (Demographic Parity (Avg Rank) covers it)",
+                      MODEL_TASK_REGRESSION: "it tests the predicted class against the protected feature, and a "
+                                             "regression model predicts numbers (Demographic Parity (Avg Pred) "
+                                             "covers it)"}
     thresholds = (0.1, 0.3)    # Cramér's V: 0.1 is a small association, 0.3 a medium one
     default_params = {"p_value_threshold": 0.05, "min_sample_size": 100, "min_subset_sample_size": 10}
 

@@ -12,8 +12,6 @@ sampled rows, against the other rows of their query, moves when only the protect
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -27,19 +25,23 @@ from stresstests.engine.categories.tabular.subset_performance import (
     DEFAULT_PARAMS, FeatureSubsets, SubsetDegradationTest, SubsetPerformanceTest, _requires, _thresholds,
     enough_members, gap_error, metric_gap,
 )
-from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metric
+from stresstests.engine.metrics import METRICS
+from stresstests.engine.ranking import AVERAGE_NORMALIZED_RANK, length_matched_baseline, per_query
 
 RANKING = frozenset({MODEL_TASK_RANKING})
 BASELINE_PERMUTATIONS = 5
 
 
 class RankingSubsetPerformance(SubsetPerformanceTest):
-    """Subset Performance for ranking metrics, against a same-size baseline.
+    """Subset Performance for ranking metrics: each subset against the overall evaluation value, as RIME does, on
+    lists of the subset's lengths.
 
-    A subset cuts every query's list down to its own rows, and a per-query metric on shorter lists is not on the
-    scale of the whole lists (MRR and NDCG rise, rank correlation gets noisier). So each subset is compared with
-    the same metric on random rows of the same queries, as many per query as the subset has
-    (BASELINE_PERMUTATIONS shuffles of subset membership within queries, averaged), not with the overall value.
+    A subset cuts every query's list down to its own rows, and NDCG, MRR and Rank Correlation on shorter lists are
+    not on the scale of whole lists (MRR and NDCG rise). So a subset's yardstick is the overall metric on lists of
+    the lengths the subset has: per (subset, query) list of m rows, the mean over all evaluation queries cut to m
+    random rows (`length_matched_baseline`, BASELINE_PERMUTATIONS draws), averaged over the subset's lists that
+    define the metric. A subset of whole queries (every query of one city) is thus compared with the whole lists of
+    all queries, and a subset of a few rows per query with a few random rows of every query.
     """
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]):
@@ -47,9 +49,12 @@ class RankingSubsetPerformance(SubsetPerformanceTest):
         overall, per_feature = self._grouped(ctx, "evaluation", features, params)
         if np.isnan(overall.values[0]):
             raise SkipTest(f"{METRICS[self.metric].display} is undefined on the evaluation set")
-        baselines = [self._baseline(ctx, subsets) for subsets in features]
-        gaps = [metric_gap(self.metric, base.values, grouped.values) for base, grouped in zip(baselines, per_feature)]
-        errors = [gap_error(self.metric, base.values, np.hypot(grouped.standard_errors, base.standard_errors))
+        baselines = self._baselines(ctx, features)
+        total = max(overall.counts[0], 1)
+        gaps = [metric_gap(self.metric, base, grouped.values) for base, grouped in zip(baselines, per_feature)]
+        # The subset is part of the whole: Var(subset - overall) = Var(subset) * (1 - share of the subset).
+        errors = [gap_error(self.metric, base, grouped.standard_errors
+                            * np.sqrt(np.clip(1 - grouped.counts / total, 0.0, 1.0)))
                   for base, grouped in zip(baselines, per_feature)]
         valid = [enough_members(grouped, subsets.rows("evaluation"), params) & ~np.isnan(gap)
                  for subsets, grouped, gap in zip(features, per_feature, gaps)]
@@ -58,31 +63,34 @@ class RankingSubsetPerformance(SubsetPerformanceTest):
                                ctx, features[i], per_feature[i], baselines[i], gaps[i], severities, p_values,
                                float(overall.values[0]), thresholds))
 
-    def _baseline(self, ctx: Context, subsets: FeatureSubsets) -> GroupedMetric:
+    def _baselines(self, ctx: Context, features: list[FeatureSubsets]) -> list[np.ndarray]:
+        """Per feature, per subset: the overall metric on lists of the subset's lengths."""
         labels, predictions = ctx.evaluation_labels, ctx.evaluation_predictions
-        queries = np.asarray(labels, dtype=float)[:, 1]
-        runs = []
-        for _ in range(BASELINE_PERMUTATIONS):
-            order = np.lexsort((ctx.rng.random(len(queries)), queries))   # rows of each query in random order
-            by_query = np.lexsort((np.arange(len(queries)), queries))       # rows of each query in row order
-            shuffled = np.empty_like(subsets.evaluation_codes)
-            shuffled[order] = subsets.evaluation_codes[by_query]
-            runs.append(grouped_metric(self.metric, ctx.model_task, labels, predictions, shuffled, subsets.count))
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)    # all-NaN groups (too small to rank) stay NaN
-            values = np.nanmean([r.values for r in runs], axis=0)
-            errors = np.nanmean([r.standard_errors for r in runs], axis=0) / np.sqrt(BASELINE_PERMUTATIONS)
-        return GroupedMetric(values, errors, runs[0].counts)
+        lists = [per_query(self.metric, labels, predictions, subsets.evaluation_codes, ctx.ndcg_k)
+                 for subsets in features]
+        lengths = np.unique(np.concatenate([part["rows"].to_numpy() for part in lists]))
+        yardstick = length_matched_baseline(self.metric, labels, predictions, lengths, ctx.rng,
+                                            BASELINE_PERMUTATIONS, k=ctx.ndcg_k)
+        baselines = []
+        for subsets, part in zip(features, lists):
+            defined = part.dropna(subset=["value"])
+            expected = yardstick.reindex(defined["rows"].to_numpy()).to_numpy()
+            means = pd.Series(expected).groupby(defined["group"].to_numpy()).mean()
+            baseline = np.full(subsets.count, np.nan)
+            baseline[means.index.to_numpy(dtype=np.int64)] = means.to_numpy()
+            baselines.append(baseline)
+        return baselines
 
     def _ranking_case(self, ctx, subsets, grouped, baseline, gap, severities, p_values, overall, thresholds):
         case = self._case(ctx, subsets, grouped, gap, severities, p_values, overall, thresholds)
         worst = case.metrics.get("worst_subset")
         if worst is not None:
             position = subsets.labels.index(worst)
-            case.metrics["worst_subset_same_size_baseline"] = float(baseline.values[position])
+            case.metrics["worst_subset_length_matched_overall"] = float(baseline[position])
+            case.details["length_matched_overall"] = [None if np.isnan(v) else float(v) for v in baseline]
         if case.finding:
-            case.finding += (" Compared with random rows of the same queries (lists of the same length), the gap is "
-                             f"{case.metrics['degraded_by']:.3f}.")
+            case.finding += (" The overall value is taken on lists as long as the subset's (all queries cut to the "
+                             f"same lengths): {case.metrics['worst_subset_length_matched_overall']:.3f}.")
         return case
 
 
@@ -90,15 +98,19 @@ def _register_ranking_subset_tests(metric: str) -> None:
     display = METRICS[metric].display
     common = {"metric": metric, "tasks": RANKING, "requires": _requires(metric),
               "default_params": dict(DEFAULT_PARAMS), "thresholds": _thresholds(metric)}
+    # Subset Drift judges Average Rank by each row's place in its whole query (Average Normalised Rank, see
+    # stresstests/engine/ranking.py): the rank within the subset's part of a query grows with the subset's share of
+    # the query, so a subset that grows with the model unchanged would look degraded.
+    drift = {**common, "metric": AVERAGE_NORMALIZED_RANK} if metric == "average_rank" else common
     register(type(f"Subset{metric.title().replace('_', '')}", (RankingSubsetPerformance,), {
         **common, "key": f"subset_{metric}", "name": f"Subset {display}",
         "description": f"Splits the evaluation set into subsets per feature and flags subsets whose {display} "
-                       "(per query, averaged over queries) is significantly worse than on random rows of the same "
-                       "queries.",
+                       "(per query, averaged over queries) is significantly worse than the overall value on lists "
+                       "of the same lengths.",
         "why_it_matters": "An overall ranking score can hide groups of results the model ranks badly.",
     }))
     register(type(f"SubsetDrift{metric.title().replace('_', '')}", (SubsetDegradationTest,), {
-        **common, "key": f"subset_drift_{metric}", "name": f"Subset Drift {display}",
+        **drift, "key": f"subset_drift_{metric}", "name": f"Subset Drift {display}",
         "description": f"Compares each feature subset's {display} on the evaluation set with the same subset on "
                        "the reference set and flags subsets that degraded significantly more than the whole dataset.",
         "why_it_matters": "Ranking quality often degrades in one segment before it shows overall.",

@@ -7,9 +7,15 @@ most `max_categories` per feature). Text and identifier columns are left out of 
 - Label Flipping (Exact Match): an evaluation row whose features equal a reference row's but whose label no such
   reference row has. The reference is assumed clean, so each such row is a poisoning candidate; a random sample of
   the reference has none.
-- Label Flipping (Near Match): an evaluation row closer to a reference row of another class than any two reference
-  rows of different classes are to each other (the reference's minimum inter-class distance), and closer to that
-  class than to its own. Overlapping classes push the calibrated distance towards 0, so the test stays quiet there.
+- Label Flipping (Near Match): per row, the closeness ratio = distance to the nearest reference row of another class
+  / distance to the nearest reference row of its own class. A flipped copy of a reference row sits almost on a row
+  of "another" class (its true one), so its ratio is near 0. The calibration is the reference's own ratios, leave-
+  one-out: an evaluation row is flagged when its ratio is below `margin` (0.01) times their `calibration_quantile`
+  (0.001). The reference's single minimum inter-class distance is no calibration: a disjoint random half of the
+  same data falls below it by chance (on RIME's fraud data, with one continuous feature, the minimum is ~7e-7), and
+  the margin keeps the chance rate near n_eval x quantile x margin even where distances scale linearly (one
+  continuous feature). Overlapping classes (conflicting duplicates) push the quantile to 0, so the test stays
+  quiet there.
 - Stateful Black Box Evasion: the evaluation rows in timestamp order are queries; each query's mean distance to its
   `num_neighbors` nearest among the `window_size` queries before it is compared with the `calibration_quantile` of the
   same statistic on the reference. Query-based attacks send bursts of near-identical queries, which fall far below
@@ -24,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, SEVERITY_PASS, TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION,
+    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION,
     TEST_CATEGORY_TYPE_EVASION_ATTACK_DETECTION,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -81,6 +87,10 @@ class PoisoningTest(StressTest):
     category = TEST_CATEGORY_TYPE_DATA_POISONING_DETECTION
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
+    not_applicable = {MODEL_TASK_RANKING: "a relevance grade belongs to a document within its query, and the same "
+                                          "document may rightly carry another grade in another query",
+                      MODEL_TASK_REGRESSION: "a flipped label needs label classes, and a regression target is a "
+                                             "number that may rightly differ between near-identical rows"}
     thresholds = (1.0, 10.0)    # suspicious rows: one is worth a look, ten is a pattern
 
     def case(self, ctx: Context, flagged: np.ndarray, thresholds: tuple[float, float], finding: str,
@@ -145,11 +155,12 @@ def nearest(points: np.ndarray, queries: np.ndarray, *, exclude_self: bool = Fal
 class NearMatchLabelFlipping(PoisoningTest):
     key = "near_match_label_flipping"
     name = "Label Flipping Detection (Near Match)"
-    description = ("Finds evaluation rows closer to a reference row of another class than any two reference rows "
-                   "of different classes are to each other.")
+    description = ("Finds evaluation rows far closer to a reference row of another class than to their own class, "
+                   "beyond what the reference itself shows (calibrated leave-one-out on the reference).")
     why_it_matters = ("Poisoned rows are often slightly perturbed copies of real ones with the label changed, which "
                       "an exact comparison misses.")
-    default_params = {"vectorization_params": dict(VECTORIZATION_PARAMS)}
+    default_params = {"vectorization_params": dict(VECTORIZATION_PARAMS), "calibration_quantile": 0.001,
+                      "margin": 0.01}
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         ref_x, eval_x = vectorize(ctx, params)
@@ -157,23 +168,38 @@ class NearMatchLabelFlipping(PoisoningTest):
         classes = np.unique(ref_labels)
         if classes.size < 2:
             raise SkipTest("the reference has a single class")
-        inter_class = np.inf                      # the reference's minimum distance between classes
-        to_other = np.full(len(eval_x), np.inf)   # evaluation row -> nearest reference row of another class
+        ref_ratio = np.full(len(ref_x), np.nan)    # reference row: nearest other class / nearest own (leave-one-out)
+        inter_class = np.inf                       # the reference's minimum distance between classes
+        to_other = np.full(len(eval_x), np.inf)    # evaluation row -> nearest reference row of another class
         to_own = np.full(len(eval_x), np.inf)
         for label in classes:
             own, other = ref_labels == label, ref_labels != label
-            distance, _ = nearest(ref_x[other], ref_x[own])
+            distance = nearest(ref_x[other], ref_x[own])[0]
             inter_class = min(inter_class, float(distance.min()))
+            ref_ratio[own] = closeness_ratio(distance, nearest(ref_x[own], ref_x[own], exclude_self=True)[0])
             rows = eval_labels == label
             if rows.any():
                 to_other[rows] = nearest(ref_x[other], eval_x[rows])[0]
                 to_own[rows] = nearest(ref_x[own], eval_x[rows])[0]
-        flagged = np.flatnonzero((to_other < inter_class) & (to_other < to_own))
+        quantile = float(np.nanquantile(ref_ratio, float(params["calibration_quantile"])))
+        limit = float(params["margin"]) * quantile
+        ratio = closeness_ratio(to_other, to_own)
+        flagged = np.flatnonzero(ratio < limit)
         return [self.case(ctx, flagged, thresholds,
-                          "{count} evaluation row(s) sit closer to a reference row of another class than the "
-                          "reference's classes ever come to each other: possible label flipping.",
-                          {"reference_min_inter_class_distance": inter_class},
-                          label=eval_labels[flagged], distance_to_other_class=to_other[flagged])]
+                          "{count} evaluation row(s) sit far closer to a reference row of another class than to "
+                          "their own class, much closer than reference rows ever do: possible label flipping.",
+                          {"reference_ratio_quantile": quantile, "ratio_threshold": limit,
+                           "reference_min_inter_class_distance": inter_class},
+                          label=eval_labels[flagged], distance_to_other_class=to_other[flagged],
+                          distance_to_own_class=to_own[flagged])]
+
+
+def closeness_ratio(to_other: np.ndarray, to_own: np.ndarray) -> np.ndarray:
+    """Distance to the nearest row of another class over that to the nearest row of the own class; 0 where both are
+    0 (a conflicting duplicate), infinite where only the own class is at distance 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.asarray(to_other, dtype=float) / np.asarray(to_own, dtype=float)
+    return np.where(np.isnan(ratio), 0.0, ratio)
 
 
 def window_statistic(vectors: np.ndarray, window: int, neighbors: int) -> np.ndarray:

@@ -246,7 +246,8 @@ class _SubsetTestBase(StressTest):
             code_sets = [np.zeros(len(frame), dtype=np.int64), *(getattr(s, f"{which}_codes") for s in features)]
             overall, *per_feature = grouped_metrics(self.metric, ctx.model_task, labels,
                                                     getattr(ctx, f"{which}_predictions"), code_sets,
-                                                    [1, *(s.count for s in features)], min_class_size=min_class_size)
+                                                    [1, *(s.count for s in features)], min_class_size=min_class_size,
+                                                    k=ctx.ndcg_k)
             ctx.memo[key] = (features, overall, per_feature)   # `features` kept so that the ids stay theirs
         return ctx.memo[key][1:]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, TEST_CATEGORY_TYPE_TRANSFORMATIONS,
+    SCORE_TASKS, SEVERITY_ALERT, SEVERITY_PASS, TEST_CATEGORY_TYPE_TRANSFORMATIONS,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import METRICS
@@ -105,7 +105,7 @@ class _SubstitutionTest(StressTest):
     def finding(self, ctx: Context, feature: str, impact: dict) -> str:
         """The effect in the metric's own units (RMSE 1.43 -> 5.38), never in the unit-free scale severity uses."""
         if impact["metric"] == "average_prediction_change":
-            if ctx.model_task == MODEL_TASK_REGRESSION:
+            if ctx.model_task in SCORE_TASKS:
                 amount = impact["impact"] * prediction_scale(ctx)
                 effect = (f"moves predictions by {amount:.3g} on average ({impact['impact']:.2f} prediction "
                           "standard deviations)")
@@ -145,7 +145,7 @@ class _ImpactMeasure:
             else None
         if paired is not None:
             before, after, drop, error = paired
-            scale = prediction_scale(self.ctx) if self.ctx.model_task == MODEL_TASK_REGRESSION else 1.0
+            scale = prediction_scale(self.ctx) if self.ctx.model_task in SCORE_TASKS else 1.0
             result.update(metric=self.ctx.metric_name(), clean_metric=before, transformed_metric=after,
                           impact=drop / scale, impact_standard_error=error / scale)
         lower = result["impact"] - Z_ONE_SIDED_95 * result["impact_standard_error"]
