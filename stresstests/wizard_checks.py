@@ -28,8 +28,10 @@ from django.db import transaction
 from projects.registries import sources
 from projects.models import Dataset, TestCategory, ValidityStatus
 from stresstests.engine.columns import prediction_like_columns
-from stresstests.engine.config import DataParams
+from stresstests.engine.config import ColumnTypeInfo, DataParams
 from stresstests.engine.errors import EngineError
+from stresstests.engine.profile import infer_type
+from stresstests.engine.vocabulary import MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
 
 from . import run_data
 from .models import RunStatus, StressTestRun
@@ -138,6 +140,10 @@ def _mismatches(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict,
 def _engine_problems(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict, model_task: str) -> list[str]:
     from stresstests.engine.runner import check_datasets
 
+    text_problems = text_feature_problems({"reference": reference, "evaluation": evaluation},
+                                          params.get("text_features") or [], model_task)
+    if text_problems:  # said in the wizard's words, before the engine meets them
+        return text_problems
     try:
         data_params = DataParams.from_dict(params)
         check_datasets(reference, evaluation, data_params, model_task=model_task)
@@ -145,6 +151,43 @@ def _engine_problems(reference: pd.DataFrame, evaluation: pd.DataFrame, params: 
         return [str(error)]
     unknown = [c for c in params.get("protected_features") or [] if c not in reference.columns]
     return [f"Protected feature(s) {', '.join(unknown)} are not columns of the data."] if unknown else []
+
+
+# ---- text features -----------------------------------------------------------------------------------------------
+NOT_TEXT_TYPES = ("numeric", "boolean", "datetime")
+
+
+def text_feature_count_problem(features: list[str], model_task: str) -> str:
+    """NLI needs two text columns, premise then hypothesis; a classifier reads one or more."""
+    if model_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE and len(features) != 2:
+        return ("Natural language inference needs two text columns, the premise then the hypothesis "
+                f"(e.g. “premise, hypothesis”); {len(features)} given.")
+    return ""
+
+
+def column_kind(values: pd.Series) -> str:
+    """The engine profile's type of a column (numeric, categorical, text, datetime, ...)."""
+    return infer_type(values, ColumnTypeInfo())
+
+
+def proposed_text_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that read like free text (the profile's type "text": several words per value on average)."""
+    return [str(c) for c in frame.columns if column_kind(frame[c]) == "text"]
+
+
+def text_feature_problems(frames: dict[str, pd.DataFrame], features: list[str], model_task: str) -> list[str]:
+    """A named text feature that is not a column of a dataset, or holds numbers, booleans or dates rather than text."""
+    problems = [text_feature_count_problem(features, model_task)] if features else []
+    for role, frame in frames.items():
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            problems.append(f"Text feature(s) {', '.join(f'“{c}”' for c in missing)} are not columns of the {role} "
+                            f"dataset (its columns: {', '.join(map(str, frame.columns[:30]))}).")
+        for column in [c for c in features if c in frame.columns]:
+            kind = column_kind(frame[column])
+            if kind in NOT_TEXT_TYPES:
+                problems.append(f"Text feature “{column}” of the {role} dataset holds {kind} values, not text.")
+    return [p for p in problems if p]
 
 
 def _feature_columns(reference: pd.DataFrame, params: dict) -> list[str]:

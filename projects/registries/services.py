@@ -23,7 +23,7 @@ from stresstests.engine.config import DataParams
 from stresstests.engine.errors import ConfigError
 from stresstests.engine.loader_options import LoaderOptionError, check_loader_options
 
-from . import integrations, sources, storage
+from . import hf_upload, integrations, sources, storage
 from .validation import set_validity
 from .sources import NATIVE_MODEL_SUFFIXES
 from projects.models import (
@@ -267,14 +267,20 @@ def model_revalidate(*, user, model: RegisteredModel) -> RegisteredModel:
 
 def model_register(*, user, project: Project, name: str, tags: list[str], source: str,
                    files: list[UploadedFile] | None = None, path: str = "", integration: Integration | None = None,
-                   model_config: dict | None = None, validate: bool = True) -> RegisteredModel:
-    """Registers a model: uploaded files (a .py with artifacts, a .zip of its folder, a pickle, a native file), a
-    remote path or registry URI, a Hugging Face configuration, or none (predictions only)."""
+                   model_config: dict | None = None, relative_paths: list[str] | None = None,
+                   validate: bool = True) -> RegisteredModel:
+    """Registers a model: uploaded files (a .py with artifacts, a .zip of its folder, a pickle, a native file, or a
+    Hugging Face `save_pretrained` folder or archive when `model_config` holds "hugging_face"), a remote path or
+    registry URI, a Hugging Face configuration, or none (predictions only). `relative_paths`: the uploaded folder's
+    paths, in the order of `files` (browsers send bare file names)."""
     name = _clean_name(name)
     _check_unique(project.models, name, "model")
     model = RegisteredModel(project=project, name=name, tags=_clean_tags(tags), source=source, created_by=user)
     model.storage_prefix = f"models/{model.id}"
-    if source == ModelSource.UPLOAD:
+    if source == ModelSource.UPLOAD and (model_config or {}).get("hugging_face") is not None:
+        model.model_config = {"hugging_face": clean_uploaded_hugging_face_config(model_config["hugging_face"])}
+        hf_upload.store_upload(model.storage_prefix, files or [], relative_paths)
+    elif source == ModelSource.UPLOAD:
         _store_model_upload(model, files or [])
     elif source == ModelSource.PATH:
         _apply_model_path(project, model, path or _config_path(model_config), integration)
@@ -445,6 +451,17 @@ def clean_hugging_face_config(raw: dict) -> dict:
     if unknown:
         raise ValidationError({"model_config": f"Unknown Hugging Face setting(s): {', '.join(unknown)}."})
     return cleaned
+
+
+def clean_uploaded_hugging_face_config(raw: dict) -> dict:
+    """The hugging_face config of an uploaded folder: its files are the model and the tokenizer, so both URIs are
+    empty; the class map and the ignore-names switch are checked as for a registry model."""
+    unknown = sorted(set(raw) - {"model_uri", "tokenizer_uri", "class_map", "ignore_class_names"})
+    if unknown or raw.get("model_uri") or raw.get("tokenizer_uri"):
+        raise ValidationError({"model_config": "An uploaded Hugging Face folder takes only a class map and the "
+                                               "ignore-class-names switch."})
+    return {"model_uri": "", "tokenizer_uri": "", "class_map": _clean_class_map(raw.get("class_map")),
+            "ignore_class_names": _as_bool(raw.get("ignore_class_names", False))}
 
 
 def _clean_class_map(value) -> dict[str, str]:
