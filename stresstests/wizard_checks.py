@@ -94,7 +94,10 @@ def draft_data_check(run: StressTestRun) -> DataCheck | None:
                                          run_params)
     task = run.project.model_task
     check.mismatches = _mismatches(reference, evaluation, params, task)
-    if not check.mismatches:
+    # Text features in the wizard's words, before the engine meets them (a renamed text column is also a mismatch).
+    check.problems = text_feature_problems({"reference": reference, "evaluation": evaluation},
+                                           params.get("text_features") or [], task)
+    if not check.mismatches and not check.problems:
         check.problems = _engine_problems(reference, evaluation, params, task)
     check.feature_columns = _feature_columns(reference, params)
     if not params.get("timestamp_col"):
@@ -140,10 +143,6 @@ def _mismatches(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict,
 def _engine_problems(reference: pd.DataFrame, evaluation: pd.DataFrame, params: dict, model_task: str) -> list[str]:
     from stresstests.engine.runner import check_datasets
 
-    text_problems = text_feature_problems({"reference": reference, "evaluation": evaluation},
-                                          params.get("text_features") or [], model_task)
-    if text_problems:  # said in the wizard's words, before the engine meets them
-        return text_problems
     try:
         data_params = DataParams.from_dict(params)
         check_datasets(reference, evaluation, data_params, model_task=model_task)
@@ -166,7 +165,14 @@ def text_feature_count_problem(features: list[str], model_task: str) -> str:
 
 
 def column_kind(values: pd.Series) -> str:
-    """The engine profile's type of a column (numeric, categorical, text, datetime, ...)."""
+    """The engine profile's type of a column (numeric, categorical, text, datetime, ...); a column stored as numbers,
+    booleans or dates is that, even when the profile would call few distinct numbers categorical."""
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
     return infer_type(values, ColumnTypeInfo())
 
 

@@ -121,8 +121,8 @@ def _zip_members(upload: UploadedFile, name: str) -> list[Member]:
     infos = [info for info in archive.infolist() if not info.is_dir()]
     _check_count(len(infos), name)
     for info in infos:
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode) or (mode and not stat.S_ISREG(mode)):
+        kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no Unix file type
+        if kind and kind != stat.S_IFREG:
             raise ValidationError({"files": f"{name}: “{info.filename}” is a link or a special file; only plain "
                                             "files are accepted."})
         if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO:
