@@ -166,7 +166,8 @@ def _render_sources(request, run, step, membership, form, *, sources: dict, sour
 def _model_step(request, run, step, membership):
     replaceable = wizard_checks.replaceable_model(run)
     has_models = run.project.models.exists()
-    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models and not replaceable else "upload")
+    retry = "hugging_face" if replaceable and (replaceable.model_config or {}).get("hugging_face") else "upload"
+    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models and not replaceable else retry)
     form_class = MODEL_SOURCES[source][1]
     kwargs = {"initial": {"model": run.model_id}} if source == "registered" else {
         "replaceable": replaceable.name if replaceable else "",

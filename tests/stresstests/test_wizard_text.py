@@ -202,3 +202,21 @@ def test_the_wizard_checks_text_features_against_both_datasets_before_the_run(ow
 def test_proposed_text_columns_are_the_profiles_free_text():
     frame = reviews().assign(city=lambda f: np.where(f["stars"] > 2, "Rome", "Oslo"))
     assert wizard_checks.proposed_text_columns(frame) == ["text"]
+
+
+def test_a_failed_hugging_face_upload_reopens_its_tab_ready_to_replace_it(client_for, owner, draft):
+    client = client_for(owner)
+    configure(client, draft)
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "hf_archive": zip_upload(SAVED, "sst2.zip")})
+    draft.refresh_from_db()
+    draft.checks = {"model": {**wizard_checks.model_check_key(draft), "status": wizard_checks.CHECK_FAILED,
+                              "message": "Model sst2: its weights could not be read."}}
+    draft.save(update_fields=["checks"])
+    page = client.get(step_url(draft, "model")).content.decode()
+    assert 'aria-current="true">A Hugging Face model' in page and 'value="sst2"' in page
+    assert "Upload the model's folder again as save_pretrained wrote it" in page
+    failed = draft.model_id
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "name": "sst2", "hf_archive": zip_upload(SAVED)})
+    draft.refresh_from_db()
+    assert draft.model.name == "sst2" and draft.model_id != failed
+    assert not draft.project.models.filter(id=failed).exists()
