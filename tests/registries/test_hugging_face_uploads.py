@@ -174,6 +174,7 @@ def test_the_registry_form_registers_an_uploaded_folder(client_for, owner, proje
     client = client_for(owner)
     page = client.get(url).content.decode()
     assert "webkitdirectory" in page and 'data-relative-paths="relative_paths"' in page
+    assert '<input type="hidden" name="relative_paths"' in page and "Relative paths" not in page
     response = client.post(url, {"name": "sentiment", "hf_folder": uploads, "relative_paths": json.dumps(paths),
                                  "class_map": "0: negative, 1: positive", "ignore_class_names": "on"})
     assert response.status_code == 302, response.content.decode()[:2000]
