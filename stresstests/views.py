@@ -275,10 +275,16 @@ def _evaluation_checks(request, run, step) -> dict:
 
 def _save_dataset_step(user, run, role: str, source: str, form) -> str:
     """Saves the step; returns what the upload check found, to show on the next page."""
+    note = _save_step_dataset(user, run, role, source, form)
+    features = form.cleaned_data.get("text_features")
+    if "text_features" in form.fields and (features or run_data.run_level_params(run.config).get("text_features")):
+        # Once the dataset is saved, so a refused dataset leaves the run as it was.
+        services.run_set_text_features(user=user, run=run, features=features)
+    return note
+
+
+def _save_step_dataset(user, run, role: str, source: str, form) -> str:
     data = form.cleaned_data
-    if "text_features" in form.fields and (data["text_features"] or run_data.run_level_params(run.config).get(
-            "text_features")):
-        services.run_set_text_features(user=user, run=run, features=data["text_features"])
     if source == "registered":
         services.run_set_dataset(user=user, run=run, role=role, dataset=data["dataset"])
         return ""
