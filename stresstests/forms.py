@@ -7,10 +7,13 @@ from pathlib import PurePath
 
 from django import forms
 
-from projects.registries.forms import MultipleFileField
+from projects.registries.forms import HF_MODEL_URI_HELP, HuggingFaceUploadFields, MultipleFileField
 from projects.models import Dataset, Integration, ModelTask, Project, TestCategory, TestSensitivity, ValidityStatus
 
 from .models import ConfigMode
+from stresstests.engine.vocabulary import MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
+
+from .wizard_checks import text_feature_count_problem
 from .wizard_uploads import UploadCheck, check_dataset_upload, check_predictions_upload
 
 DATASET_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
@@ -180,6 +183,74 @@ class ModelRegistryForm(forms.Form):
         return split_names(self.cleaned_data.get("tags", ""))
 
 
+class HuggingFaceModelForm(HuggingFaceUploadFields):
+    """A Hugging Face model: its save_pretrained folder (or an archive of it) uploaded, or its URI."""
+
+    name = forms.CharField(label="Model name", max_length=200, required=False,
+                           help_text="Leave it empty to use the folder's name.")
+    tags = forms.CharField(label="Tags", required=False, help_text="Comma-separated, e.g. sentiment, bert.")
+    model_uri = forms.CharField(label="Or its model URI", max_length=1000, required=False, help_text=HF_MODEL_URI_HELP)
+    integration = forms.CharField(
+        label="Integration (optional)", max_length=100, required=False, widget=INTEGRATION_INPUT,
+        help_text="For an s3:// URI, the S3 integration holding its credentials; for a private hub model, a "
+                  "Hugging Face integration.")
+    tokenizer_uri = forms.CharField(label="Tokenizer URI (optional)", max_length=1000, required=False,
+                                    help_text="Empty when the tokenizer is saved with the model.")
+    field_order = ["name", "tags", "hf_folder", "hf_archive", "model_uri", "integration", "tokenizer_uri", "class_map",
+                   "ignore_class_names"]
+
+    def __init__(self, *args, project: Project, replaceable: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.replaceable = replaceable
+
+    clean_name = ModelUploadForm.clean_name
+    clean_tags = ModelUploadForm.clean_tags
+
+    def clean_integration(self) -> Integration | None:
+        name = self.cleaned_data.get("integration", "").strip()
+        return integration_by_name(self.project, name, kind="integration") if name else None
+
+    @property
+    def uses_uri(self) -> bool:
+        return bool(self.cleaned_data.get("model_uri", "").strip())
+
+    def clean(self):
+        data = super().clean()
+        if self.uses_uri:
+            if data.get("hf_folder") or data.get("hf_archive"):
+                self.add_error("model_uri", "Give the folder, an archive or a URI: only one of them.")
+        else:
+            self.clean_hf_upload(data)
+            if data.get("tokenizer_uri"):
+                self.add_error("tokenizer_uri", "An uploaded folder holds its tokenizer; the tokenizer URI is for a "
+                                                "model given by URI.")
+        if not data.get("name") and "name" not in self.errors and not self.errors:
+            wanted = self.replaceable or self._default_name(data)[:200]
+            data["name"] = wanted if wanted == self.replaceable else free_name(self.project.models, wanted)
+        return data
+
+    def _default_name(self, data: dict) -> str:
+        if self.uses_uri:
+            return data["model_uri"].strip().rstrip("/").rpartition("/")[2] or "Hugging Face model"
+        if data.get("hf_archive"):
+            return file_stem(data["hf_archive"].name)
+        paths = data.get("relative_paths") or []
+        top = {p.replace("\\", "/").split("/")[0] for p in paths if "/" in p}
+        return top.pop() if len(top) == 1 else "Hugging Face model"
+
+    def register_kwargs(self) -> dict:
+        """services.run_register_model's keyword arguments for this model."""
+        data = self.cleaned_data
+        if not self.uses_uri:
+            return self.hugging_face_upload()
+        return {"integration": data.get("integration"),
+                "model_config": {"hugging_face": {
+                    "model_uri": data["model_uri"].strip(), "tokenizer_uri": data.get("tokenizer_uri", "").strip(),
+                    "class_map": data.get("class_map") or {},
+                    "ignore_class_names": bool(data.get("ignore_class_names"))}}}
+
+
 def _is_stored_secret(integration: Integration, typed: str) -> bool:
     stored = integration.get_secrets()
     # Every stored secret is compared (each in constant time), so timing does not tell which one matched.
@@ -198,7 +269,50 @@ def integration_by_name(project: Project, name: str, *, kind: str) -> Integratio
 
 
 # ---- steps 3 and 4: Reference / Evaluation Dataset --------------------------------------------------------------
-class RegisteredDatasetForm(forms.Form):
+TEXT_FEATURES_HELP = ("Comma-separated: the columns of free text the model reads, for a text model (RIME's "
+                      "text_features). Empty for tabular data.")
+NLI_TEXT_FEATURES_HELP = "The premise column, then the hypothesis column, e.g. “premise, hypothesis”."
+
+
+class TextFeaturesMixin(forms.Form):
+    """The reference step's *Text features* (the run's data_params.text_features, for both datasets). The field
+    exists only when the view passes `text_task` (the project's task); NLI needs exactly two columns."""
+
+    text_features = forms.CharField(label="Text features", max_length=2000, required=False,
+                                    help_text=TEXT_FEATURES_HELP)
+
+    def __init__(self, *args, text_task: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.text_task = text_task
+        if text_task is None:
+            del self.fields["text_features"]
+        elif text_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE:
+            self.fields["text_features"].required = True
+            self.fields["text_features"].help_text = NLI_TEXT_FEATURES_HELP
+
+    def clean_text_features(self) -> list[str]:
+        features = split_names(self.cleaned_data.get("text_features", ""))
+        if len(set(features)) != len(features):
+            raise forms.ValidationError("A column is named twice.")
+        problem = text_feature_count_problem(features, self.text_task or "")
+        if problem:
+            raise forms.ValidationError(problem)
+        return features
+
+    def check_text_columns(self, check: UploadCheck | None) -> None:
+        """An upload's text features against its columns: each must exist and hold text."""
+        features = self.cleaned_data.get("text_features") or []
+        if not features or not check or check.error or not check.columns or "text_features" in self.errors:
+            return
+        for column in features:
+            if column not in check.columns:
+                self.add_error("text_features", f"“{column}” is not a column of {check.file_name}; its columns are "
+                                                f"{', '.join(check.columns[:30])}.")
+            elif column in check.not_text:
+                self.add_error("text_features", f"“{column}” holds {check.not_text[column]} values, not text.")
+
+
+class RegisteredDatasetForm(TextFeaturesMixin, forms.Form):
     """Picked from a searchable list (a radio per dataset); a dataset's exact name is accepted too (scripts)."""
 
     dataset = forms.CharField(label="Select Dataset", max_length=200,
@@ -284,7 +398,7 @@ def ranking_params(data: dict) -> dict:
     return {"ranking_info": {"query_col": data["query_col"]}} if data.get("query_col") else {}
 
 
-class ConnectionDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
+class ConnectionDatasetForm(QueryColumnMixin, PredictionsToggleMixin, TextFeaturesMixin):
     connection = forms.CharField(label="Connection name", max_length=100, widget=INTEGRATION_INPUT)
     table_name = forms.CharField(label="Table name", max_length=200)
     timestamp_col = forms.CharField(label="Timestamp column", max_length=200, required=False)
@@ -313,7 +427,7 @@ class ConnectionDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
         return integration_by_name(self.project, name, kind="connection")
 
 
-class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
+class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin, TextFeaturesMixin):
     name = forms.CharField(label="Dataset name", max_length=200, required=False, help_text=NAME_HELP)
     label_col = forms.CharField(label="Label column", max_length=200)
     timestamp_col = forms.CharField(label="Timestamp column (optional)", max_length=200, required=False)
@@ -368,6 +482,7 @@ class UploadDatasetForm(QueryColumnMixin, PredictionsToggleMixin):
             if self.check.error:
                 self.add_error("file", self.check.error)
         self._check_named_columns(data)
+        self.check_text_columns(self.check)
         if data.get("with_predictions") and data.get("pred_file") and self.check and not self.check.error:
             self.predictions_check = check_predictions_upload(
                 data["pred_file"], pred_col=data.get("pred_col") or None,
@@ -410,4 +525,5 @@ MODEL_SOURCES = {
     "registered": ("A registered model", RegisteredModelForm),
     "upload": ("Upload a model file", ModelUploadForm),
     "registry": ("From an online registry", ModelRegistryForm),
+    "hugging_face": ("A Hugging Face model", HuggingFaceModelForm),
 }

@@ -2,7 +2,7 @@
 
 The worker (Execution) and the wizard's checks (wizard_checks) both go through these functions, so what the wizard
 checks on the first rows is exactly what the worker will give the engine. Precedence of data_params: what the run
-says (the wizard's fixes and protected features) over the reference dataset's, over the evaluation dataset's (a
+says (the wizard's fixes, protected features and text features) over the reference dataset's, over the evaluation dataset's (a
 timestamp or prediction column named on the evaluation set only still names that column).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from stresstests.engine.config import DataParams
 
 # Our addition to RIME's data_params: columns the run leaves out of both datasets (the wizard's "Ignore it").
 IGNORED_COLUMNS = "ignored_columns"
-RUN_LEVEL_KEYS = ("timestamp_col", "protected_features", IGNORED_COLUMNS)
+RUN_LEVEL_KEYS = ("timestamp_col", "protected_features", "text_features", IGNORED_COLUMNS)
 _DATA_PARAM_NAMES = {f.name for f in fields(DataParams)}
 
 
@@ -32,8 +32,9 @@ def merged_data_params(reference_params: dict, evaluation_params: dict, run_para
         evaluation_value = (evaluation_params or {}).get(key)
         if key not in merged and evaluation_value:
             merged[key] = evaluation_value
-    if run_params.get("timestamp_col"):
-        merged["timestamp_col"] = run_params["timestamp_col"]
+    for key in ("timestamp_col", "text_features"):  # the run's own choice (the wizard's) wins
+        if run_params.get(key):
+            merged[key] = run_params[key]
     protected = {*merged.get("protected_features", []), *run_params.get("protected_features", [])}
     merged["protected_features"] = sorted(protected)
     # A column kept as a feature on either upload stays a feature (otherwise prediction-like columns are left out).

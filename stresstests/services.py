@@ -135,6 +135,18 @@ def run_set_protected_features(*, user, run: StressTestRun, features: list[str])
     return run
 
 
+def run_set_text_features(*, user, run: StressTestRun, features: list[str]) -> StressTestRun:
+    """The text columns of both datasets (data_params.text_features; NLI: premise then hypothesis). Whether they are
+    columns holding text is checked with both datasets (wizard_checks.text_feature_problems)."""
+    _require_draft(run)
+    features = list(dict.fromkeys(features))
+    problem = wizard_checks.text_feature_count_problem(features, run.project.model_task)
+    if problem:
+        raise ValidationError({"text_features": problem})
+    _set_run_data_params(run, text_features=features)
+    return run
+
+
 NEEDS_PROTECTED = ("Bias and Fairness needs protected features: choose at least one, or go back to the test "
                    "configuration and leave Bias and Fairness out.")
 
@@ -179,8 +191,12 @@ def _registered_predictions(model: RegisteredModel | None, dataset: Dataset | No
 
 @transaction.atomic
 def run_register_model(*, user, run: StressTestRun, source: str, name: str, tags: list[str],
-                       files=None, registry_name: str = "", uri: str = "") -> RegisteredModel:
+                       files=None, registry_name: str = "", uri: str = "", relative_paths: list[str] | None = None,
+                       model_config: dict | None = None, integration=None) -> RegisteredModel:
     """Registers the uploaded or registry model (projects.registries.services) and puts it on the draft.
+
+    source "hugging_face": a save_pretrained folder or archive in `files` (stored as an upload) or, when
+    model_config.hugging_face names a model_uri, a Hugging Face model read from that URI.
 
     A model this draft registered that failed its check is replaced when the new one takes its name (the user
     uploads it again with what was missing)."""
@@ -194,6 +210,14 @@ def run_register_model(*, user, run: StressTestRun, source: str, name: str, tags
         model = registry.model_register_from_registry(
             user=user, project=run.project, name=name, registry=registry_name, model_uri=uri, tags=tags
         )
+    elif source == "hugging_face" and ((model_config or {}).get("hugging_face") or {}).get("model_uri"):
+        model = registry.model_register(user=user, project=run.project, name=name, tags=tags,
+                                        source=ModelSource.HUGGING_FACE, model_config=model_config,
+                                        integration=integration)
+    elif source == "hugging_face":
+        model = registry.model_register(user=user, project=run.project, name=name, tags=tags,
+                                        source=ModelSource.UPLOAD, files=files, relative_paths=relative_paths,
+                                        model_config=model_config)
     else:
         model = registry.model_register(
             user=user, project=run.project, name=name, tags=tags, source=ModelSource.UPLOAD, files=files

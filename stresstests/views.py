@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from projects.models import DatasetSource
 from projects.selectors import get_project_for_user
 
-from . import selectors, services, wizard, wizard_checks
+from . import run_data, selectors, services, wizard, wizard_checks
 from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm, ProtectedFeaturesForm, ranking_params
 from .models import ConfigMode, RunStatus, StressTestReport
 from .results.views import filter_runs
@@ -166,7 +166,8 @@ def _render_sources(request, run, step, membership, form, *, sources: dict, sour
 def _model_step(request, run, step, membership):
     replaceable = wizard_checks.replaceable_model(run)
     has_models = run.project.models.exists()
-    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models and not replaceable else "upload")
+    retry = "hugging_face" if replaceable and (replaceable.model_config or {}).get("hugging_face") else "upload"
+    source = _chosen_source(request, MODEL_SOURCES, "registered" if has_models and not replaceable else retry)
     form_class = MODEL_SOURCES[source][1]
     kwargs = {"initial": {"model": run.model_id}} if source == "registered" else {
         "replaceable": replaceable.name if replaceable else "",
@@ -174,9 +175,11 @@ def _model_step(request, run, step, membership):
     form = form_class(request.POST or None, request.FILES or None, project=run.project, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
-            _save_model_step(request.user, run, source, form.cleaned_data)
+            _save_model_step(request.user, run, source, form)
         except ValidationError as error:
-            _add_errors(form, error, {"integration": "registry", "path": "uri", "model_uri": "uri"})
+            aliases = {"files": "hf_folder"} if source == "hugging_face" else {
+                "integration": "registry", "path": "uri", "model_uri": "uri"}
+            _add_errors(form, error, aliases)
         else:
             return _after_step(request, run, step)
     integrations = run.project.workspace.integrations.order_by("name").values_list("name", flat=True)
@@ -188,9 +191,14 @@ def _check_context(request, run, step) -> dict:
     return {"model_check": wizard_checks.model_check(run), "continue_after_check": bool(request.GET.get("continue"))}
 
 
-def _save_model_step(user, run, source: str, data: dict) -> None:
+def _save_model_step(user, run, source: str, form) -> None:
+    data = form.cleaned_data
     if source == "registered":
         services.run_set_model(user=user, run=run, model=data["model"])
+        return
+    if source == "hugging_face":
+        services.run_register_model(user=user, run=run, source=source, name=data["name"], tags=data["tags"],
+                                    **form.register_kwargs())
         return
     services.run_register_model(
         user=user, run=run, source=source, name=data["name"], tags=data["tags"], files=data.get("files"),
@@ -203,7 +211,7 @@ def _dataset_step(request, run, step, membership):
     project = run.project
     chosen = getattr(run, f"{role}_dataset")
     source = _chosen_source(request, DATASET_SOURCES, _default_dataset_source(run, role))
-    kwargs = {"project": project, "prefix": role}
+    kwargs = {"project": project, "prefix": role, "initial": {}}
     if source == "registered":
         kwargs["initial"] = {"dataset": str(chosen.id) if chosen else ""}
     if source == "upload":
@@ -211,6 +219,9 @@ def _dataset_step(request, run, step, membership):
     if source in ("upload", "connection") and role == "evaluation" and run.reference_dataset is not None:
         # The evaluation set usually names its label like the reference: proposed, the user may change or clear it.
         kwargs["initial"] = {"label_col": (run.reference_dataset.data_params or {}).get("label_col", "")}
+    if role == "reference":  # the text columns of both datasets are named once, with the reference
+        kwargs["text_task"] = project.model_task
+        kwargs["initial"]["text_features"] = ", ".join(_text_features(run))
     form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
@@ -228,6 +239,11 @@ def _dataset_step(request, run, step, membership):
         integrations=list(project.workspace.integrations.order_by("name").values_list("name", flat=True)),
         **_check_context(request, run, step), **_evaluation_checks(request, run, step),
     )
+
+
+def _text_features(run) -> list[str]:
+    own = run_data.run_level_params(run.config).get("text_features")
+    return own or ((run.reference_dataset.data_params or {}).get("text_features") if run.reference_dataset else []) or []
 
 
 def _default_dataset_source(run, role: str) -> str:
@@ -259,6 +275,15 @@ def _evaluation_checks(request, run, step) -> dict:
 
 def _save_dataset_step(user, run, role: str, source: str, form) -> str:
     """Saves the step; returns what the upload check found, to show on the next page."""
+    note = _save_step_dataset(user, run, role, source, form)
+    features = form.cleaned_data.get("text_features")
+    if "text_features" in form.fields and (features or run_data.run_level_params(run.config).get("text_features")):
+        # Once the dataset is saved, so a refused dataset leaves the run as it was.
+        services.run_set_text_features(user=user, run=run, features=features)
+    return note
+
+
+def _save_step_dataset(user, run, role: str, source: str, form) -> str:
     data = form.cleaned_data
     if source == "registered":
         services.run_set_dataset(user=user, run=run, role=role, dataset=data["dataset"])
@@ -290,7 +315,8 @@ def _save_dataset_step(user, run, role: str, source: str, form) -> str:
         data_params=data_params, predictions=predictions,
     )
     return form.check.summary(label_col=data["label_col"], pred_col=data_params.get("pred_col", ""),
-                              kept_as_features=bool(form.kept_prediction_like), timestamp_col=data["timestamp_col"])
+                              kept_as_features=bool(form.kept_prediction_like), timestamp_col=data["timestamp_col"],
+                              text_features=data.get("text_features"))
 
 
 @login_required

@@ -28,8 +28,10 @@ from django.db import transaction
 from projects.registries import sources
 from projects.models import Dataset, TestCategory, ValidityStatus
 from stresstests.engine.columns import prediction_like_columns
-from stresstests.engine.config import DataParams
+from stresstests.engine.config import ColumnTypeInfo, DataParams
 from stresstests.engine.errors import EngineError
+from stresstests.engine.profile import infer_type
+from stresstests.engine.vocabulary import MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
 
 from . import run_data
 from .models import RunStatus, StressTestRun
@@ -92,7 +94,10 @@ def draft_data_check(run: StressTestRun) -> DataCheck | None:
                                          run_params)
     task = run.project.model_task
     check.mismatches = _mismatches(reference, evaluation, params, task)
-    if not check.mismatches:
+    # Text features in the wizard's words, before the engine meets them (a renamed text column is also a mismatch).
+    check.problems = text_feature_problems({"reference": reference, "evaluation": evaluation},
+                                           params.get("text_features") or [], task)
+    if not check.mismatches and not check.problems:
         check.problems = _engine_problems(reference, evaluation, params, task)
     check.feature_columns = _feature_columns(reference, params)
     if not params.get("timestamp_col"):
@@ -145,6 +150,50 @@ def _engine_problems(reference: pd.DataFrame, evaluation: pd.DataFrame, params: 
         return [str(error)]
     unknown = [c for c in params.get("protected_features") or [] if c not in reference.columns]
     return [f"Protected feature(s) {', '.join(unknown)} are not columns of the data."] if unknown else []
+
+
+# ---- text features -----------------------------------------------------------------------------------------------
+NOT_TEXT_TYPES = ("numeric", "boolean", "datetime")
+
+
+def text_feature_count_problem(features: list[str], model_task: str) -> str:
+    """NLI needs two text columns, premise then hypothesis; a classifier reads one or more."""
+    if model_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE and len(features) != 2:
+        return ("Natural language inference needs two text columns, the premise then the hypothesis "
+                f"(e.g. “premise, hypothesis”); {len(features)} given.")
+    return ""
+
+
+def column_kind(values: pd.Series) -> str:
+    """The engine profile's type of a column (numeric, categorical, text, datetime, ...); a column stored as numbers,
+    booleans or dates is that, even when the profile would call few distinct numbers categorical."""
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
+    return infer_type(values, ColumnTypeInfo())
+
+
+def proposed_text_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that read like free text (the profile's type "text": several words per value on average)."""
+    return [str(c) for c in frame.columns if column_kind(frame[c]) == "text"]
+
+
+def text_feature_problems(frames: dict[str, pd.DataFrame], features: list[str], model_task: str) -> list[str]:
+    """A named text feature that is not a column of a dataset, or holds numbers, booleans or dates rather than text."""
+    problems = [text_feature_count_problem(features, model_task)] if features else []
+    for role, frame in frames.items():
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            problems.append(f"Text feature(s) {', '.join(f'“{c}”' for c in missing)} are not columns of the {role} "
+                            f"dataset (its columns: {', '.join(map(str, frame.columns[:30]))}).")
+        for column in [c for c in features if c in frame.columns]:
+            kind = column_kind(frame[column])
+            if kind in NOT_TEXT_TYPES:
+                problems.append(f"Text feature “{column}” of the {role} dataset holds {kind} values, not text.")
+    return [p for p in problems if p]
 
 
 def _feature_columns(reference: pd.DataFrame, params: dict) -> list[str]:

@@ -15,7 +15,7 @@ from stresstests.engine.data import decompressed_size, detect_format, load_datas
 from stresstests.engine.errors import DataLoadError
 from stresstests.engine.vocabulary import MODEL_TASK_BINARY_CLASSIFICATION
 
-from .wizard_checks import is_datetime_like
+from .wizard_checks import NOT_TEXT_TYPES, column_kind, is_datetime_like
 
 # Above this size only the first rows are read: enough to list the columns and check the label.
 FULL_READ_BYTES = 20 * 1024 * 1024
@@ -35,15 +35,26 @@ class UploadCheck:
     # Columns that look like model output ({"column", "reason"}), found by the engine's rule (engine/columns.py).
     prediction_like: list[dict] = field(default_factory=list)
     datetime_columns: list[str] = field(default_factory=list)  # proposed as the timestamp column
+    text_columns: list[str] = field(default_factory=list)  # read like free text: proposed as text features
+    not_text: dict[str, str] = field(default_factory=dict)  # column -> its kind, for columns of numbers or dates
 
     def summary(self, *, label_col: str = "", pred_col: str = "", kept_as_features: bool = False,
-                timestamp_col: str = "") -> str:
+                timestamp_col: str = "", text_features: list[str] | None = None) -> str:
         if not self.columns:
             return f"{self.file_name} is large; its columns are checked when the dataset is validated."
         rows = f"{self.rows} rows" if self.rows is not None else "more than a thousand rows"
         label = f"; label column “{label_col}” found" if label_col else ""
         return f"{self.file_name}: {rows}, columns {_listing(self.columns)}{label}." + self._proposal(
-            pred_col, kept_as_features) + self._timestamp_proposal(timestamp_col)
+            pred_col, kept_as_features) + self._timestamp_proposal(timestamp_col) + self._text_note(text_features)
+
+    def _text_note(self, text_features: list[str] | None) -> str:
+        if text_features:
+            return f" Text features: {_listing(text_features)}."
+        proposed = [c for c in self.text_columns if c != self.prediction_column]
+        if not proposed:
+            return ""
+        return (f" {_listing(proposed)} read(s) like free text: for a text model, go Back and name it under Text "
+                "features.")
 
     def _timestamp_proposal(self, timestamp_col: str) -> str:
         dates = [] if timestamp_col else self.datetime_columns
@@ -105,6 +116,9 @@ def check_dataset_upload(upload: UploadedFile, *, label_col: str | None, model_t
     check.rows = len(frame) if whole else None
     head = frame.head(DATETIME_SAMPLE_ROWS)
     check.datetime_columns = [str(c) for c in head.columns if is_datetime_like(head[c])]
+    kinds = {str(c): column_kind(head[c]) for c in head.columns if c != label_col}
+    check.text_columns = [c for c, kind in kinds.items() if kind == "text"]
+    check.not_text = {c: kind for c, kind in kinds.items() if kind in NOT_TEXT_TYPES}
     if label_col and label_col not in check.columns:
         check.error = f"Label column “{label_col}” is not in {upload.name}; its columns are {_listing(check.columns)}."
     else:  # what validation would find later (empty labels, too many classes), said while the user is still here

@@ -218,6 +218,131 @@ def split_names(value: str) -> list[str]:
     return [name.strip() for name in (value or "").split(",") if name.strip()]
 
 
+class FolderInput(MultipleFileInput):
+    """Picks a whole folder (`webkitdirectory`); static/js/app.js copies each file's relative path into the hidden
+    field named by data-relative-paths, since browsers send bare file names."""
+
+    def __init__(self, relative_paths_field: str = "relative_paths"):
+        super().__init__(attrs={"webkitdirectory": True, "data-relative-paths": relative_paths_field})
+
+
+CLASS_MAP_HELP = "The model's output indices and your labels, e.g. “0: negative, 1: positive”, or JSON."
+
+
+def parse_class_map(text) -> dict[str, str]:
+    """`0: negative, 1: positive` (commas or new lines, `:` or `=`) or a JSON object -> {"0": "negative", ...}.
+    Only the shape is checked here; the registry checks that the indices run 0, 1, 2, … without gaps."""
+    if isinstance(text, dict):
+        pairs = [(str(k), v) for k, v in text.items()]
+    else:
+        text = (text or "").strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise forms.ValidationError(f"The class map is not valid JSON ({error.msg} at character "
+                                            f"{error.pos + 1}).") from None
+            if not isinstance(loaded, dict):
+                raise forms.ValidationError("The class map must be a JSON object.")
+            pairs = [(str(k), v) for k, v in loaded.items()]
+        else:
+            pairs = [_class_pair(item) for item in text.replace("\n", ",").replace("\r", "").split(",") if item.strip()]
+    mapping: dict[str, str] = {}
+    for index, name in pairs:
+        index = index.strip()
+        if not index.isdigit():
+            raise forms.ValidationError(f"“{index}” is not a class index: indices are 0, 1, 2, ….")
+        if not isinstance(name, str) or not name.strip():
+            raise forms.ValidationError(f"Class {index} has no name.")
+        key = str(int(index))
+        if key in mapping:
+            raise forms.ValidationError(f"Class {key} is given twice.")
+        mapping[key] = name.strip()
+    return mapping
+
+
+def _class_pair(item: str) -> tuple[str, str]:
+    for separator in (":", "="):
+        index, found, name = item.partition(separator)
+        if found:
+            return index, name
+    raise forms.ValidationError(f"“{item.strip()}” is not “index: name”; write e.g. “0: negative, 1: positive”.")
+
+
+class ClassMapField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Class map")
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", CLASS_MAP_HELP)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        return parse_class_map(super().to_python(value))
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return ", ".join(f"{k}: {v}" for k, v in value.items())
+        return value
+
+
+def parse_relative_paths(value: str) -> list[str]:
+    if not (value or "").strip():
+        return []
+    try:
+        paths = json.loads(value)
+    except json.JSONDecodeError:
+        paths = None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise forms.ValidationError("The folder's file paths were garbled; choose the folder again.")
+    return paths
+
+
+class HuggingFaceUploadFields(forms.Form):
+    """A `save_pretrained` folder (or an archive of it) with the class map and the ignore-names switch; the wizard's
+    model step and the registries' model form share these fields."""
+
+    hf_folder = MultipleFileField(label="Model folder", required=False, widget=FolderInput(),
+                                  help_text="The folder written by save_pretrained: config.json, the weights "
+                                            "(model.safetensors or pytorch_model.bin) and the tokenizer files.")
+    hf_archive = forms.FileField(label="Or an archive of the folder", required=False,
+                                 help_text=".zip or .tar.gz; its single top folder is fine.")
+    relative_paths = forms.CharField(required=False, widget=forms.HiddenInput)
+    class_map = ClassMapField()
+    ignore_class_names = forms.BooleanField(
+        label="Ignore class names", required=False,
+        help_text="Use the class map (or the project's labels) instead of the names in the model's config.json.")
+    upload_fields = ("hf_folder", "hf_archive", "relative_paths", "class_map", "ignore_class_names")
+
+    def clean_relative_paths(self) -> list[str]:
+        return parse_relative_paths(self.cleaned_data.get("relative_paths", ""))
+
+    def clean_hf_archive(self):
+        archive = self.cleaned_data.get("hf_archive")
+        if archive and not archive.name.lower().endswith((".zip", ".tar.gz", ".tgz")):
+            raise forms.ValidationError(f"{archive.name} is not a .zip or .tar.gz archive.")
+        return archive
+
+    def clean_hf_upload(self, data: dict) -> None:
+        """Exactly one of the folder and the archive (called from the form's clean when the upload is wanted)."""
+        folder, archive = data.get("hf_folder"), data.get("hf_archive")
+        if folder and archive:
+            self.add_error("hf_archive", "Give the folder or an archive of it, not both.")
+        elif not folder and not archive and "hf_archive" not in self.errors:
+            self.add_error("hf_folder", "Choose the model's folder, or give a .zip or .tar.gz of it.")
+
+    def hugging_face_upload(self) -> dict:
+        """model_register's keyword arguments for the upload."""
+        data = self.cleaned_data
+        archive = data.get("hf_archive")
+        return {"files": [archive] if archive else data.get("hf_folder") or [],
+                "relative_paths": [] if archive else data.get("relative_paths") or [],
+                "model_config": {"hugging_face": {"class_map": data.get("class_map") or {},
+                                                  "ignore_class_names": bool(data.get("ignore_class_names"))}}}
+
+
 def integration_field(label: str = "Integration", required: bool = False) -> forms.ModelChoiceField:
     return forms.ModelChoiceField(label=label, queryset=Integration.objects.none(), required=required,
                                   empty_label="—")
@@ -319,13 +444,17 @@ class PredictionsRegisterForm(SourceForm):
 
 
 MODEL_SOURCE_REGISTRY = "registry"  # a path source whose integration is a model registry
+MODEL_SOURCE_HF_UPLOAD = "hugging_face_upload"  # an uploaded save_pretrained folder (stored as an upload)
 MODEL_FORM_SOURCES = {
     ModelSource.UPLOAD: "Upload", ModelSource.PATH: "Path or URI", MODEL_SOURCE_REGISTRY: "Model registry",
-    ModelSource.HUGGING_FACE: "Hugging Face", ModelSource.NONE: "No model (predictions only)",
+    MODEL_SOURCE_HF_UPLOAD: "Hugging Face folder", ModelSource.HUGGING_FACE: "Hugging Face URI",
+    ModelSource.NONE: "No model (predictions only)",
 }
+HF_MODEL_URI_HELP = ("An s3:// folder (with an S3 integration), a server folder in an allow-listed path, or a hub "
+                     "id such as distilbert-base-uncased.")
 
 
-class ModelRegisterForm(SourceForm):
+class ModelRegisterForm(SourceForm, HuggingFaceUploadFields):
     name = forms.CharField(max_length=200)
     tags = forms.CharField(max_length=500, required=False, help_text="Comma-separated.")
     files = MultipleFileField(label="Model files", required=True,
@@ -337,21 +466,19 @@ class ModelRegisterForm(SourceForm):
     model_uri = forms.CharField(label="Model URI", max_length=1000,
                                 help_text="models:/NAME/VERSION, or a path under the registry's artifact root.")
     integration = integration_field()
-    hf_model_uri = forms.CharField(label="Model URI", max_length=200, help_text="e.g. distilbert-base-uncased")
-    tokenizer_uri = forms.CharField(label="Tokenizer URI", max_length=200, required=False)
-    class_map = forms.JSONField(label="Class map", required=False,
-                                widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
-                                help_text='e.g. {"0": "negative", "1": "positive"}')
-    ignore_class_names = forms.BooleanField(label="Ignore class names", required=False)
+    hf_model_uri = forms.CharField(label="Model URI", max_length=1000, help_text=HF_MODEL_URI_HELP)
+    tokenizer_uri = forms.CharField(label="Tokenizer URI", max_length=1000, required=False,
+                                    help_text="Empty when the tokenizer is saved with the model.")
 
     source_fields = {
         ModelSource.UPLOAD: ("files",), ModelSource.PATH: ("path", "integration"),
         MODEL_SOURCE_REGISTRY: ("integration", "model_uri"),
+        MODEL_SOURCE_HF_UPLOAD: HuggingFaceUploadFields.upload_fields,
         ModelSource.HUGGING_FACE: ("hf_model_uri", "tokenizer_uri", "class_map", "ignore_class_names", "integration"),
         ModelSource.NONE: (),
     }
     integration_types = {ModelSource.PATH: (IntegrationType.S3,), MODEL_SOURCE_REGISTRY: (IntegrationType.MLFLOW,),
-                         ModelSource.HUGGING_FACE: (IntegrationType.HUGGINGFACE,)}
+                         ModelSource.HUGGING_FACE: (IntegrationType.HUGGINGFACE, IntegrationType.S3)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -359,12 +486,21 @@ class ModelRegisterForm(SourceForm):
             self.fields["integration"].required = True
             self.fields["integration"].label = "Registry"
 
+    def clean(self):
+        data = super().clean()
+        if self.source == MODEL_SOURCE_HF_UPLOAD:
+            self.clean_hf_upload(data)
+        return data
+
     def register_kwargs(self) -> dict:
         """Keyword arguments for registry.model_register from this source's fields."""
         data = self.cleaned_data
+        source = {MODEL_SOURCE_REGISTRY: ModelSource.PATH, MODEL_SOURCE_HF_UPLOAD: ModelSource.UPLOAD}
         kwargs = {"name": data["name"], "tags": split_names(data.get("tags")), "integration": data.get("integration"),
-                  "source": ModelSource.PATH if self.source == MODEL_SOURCE_REGISTRY else self.source}
-        if self.source == ModelSource.UPLOAD:
+                  "source": source.get(self.source, self.source)}
+        if self.source == MODEL_SOURCE_HF_UPLOAD:
+            kwargs.update(self.hugging_face_upload())
+        elif self.source == ModelSource.UPLOAD:
             kwargs["files"] = data["files"]
         elif self.source == ModelSource.PATH:
             kwargs["path"] = data["path"]

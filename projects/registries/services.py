@@ -23,7 +23,7 @@ from stresstests.engine.config import DataParams
 from stresstests.engine.errors import ConfigError
 from stresstests.engine.loader_options import LoaderOptionError, check_loader_options
 
-from . import integrations, sources, storage
+from . import hf_upload, integrations, sources, storage
 from .validation import set_validity
 from .sources import NATIVE_MODEL_SUFFIXES
 from projects.models import (
@@ -42,7 +42,6 @@ from projects.services import audit
 logger = logging.getLogger(__name__)
 
 DATASET_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl", ".gz")
-HF_CONFIG_FILE = "config.json"
 HF_URI_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 NAME_MAX = 200
 
@@ -268,20 +267,24 @@ def model_revalidate(*, user, model: RegisteredModel) -> RegisteredModel:
 
 def model_register(*, user, project: Project, name: str, tags: list[str], source: str,
                    files: list[UploadedFile] | None = None, path: str = "", integration: Integration | None = None,
-                   model_config: dict | None = None, validate: bool = True) -> RegisteredModel:
-    """Registers a model: uploaded files (a .py with artifacts, a .zip of its folder, a pickle, a native file), a
-    remote path or registry URI, a Hugging Face configuration, or none (predictions only)."""
+                   model_config: dict | None = None, relative_paths: list[str] | None = None,
+                   validate: bool = True) -> RegisteredModel:
+    """Registers a model: uploaded files (a .py with artifacts, a .zip of its folder, a pickle, a native file, or a
+    Hugging Face `save_pretrained` folder or archive when `model_config` holds "hugging_face"), a remote path or
+    registry URI, a Hugging Face configuration, or none (predictions only). `relative_paths`: the uploaded folder's
+    paths, in the order of `files` (browsers send bare file names)."""
     name = _clean_name(name)
     _check_unique(project.models, name, "model")
     model = RegisteredModel(project=project, name=name, tags=_clean_tags(tags), source=source, created_by=user)
     model.storage_prefix = f"models/{model.id}"
-    if source == ModelSource.UPLOAD:
-        hugging_face = "hugging_face" in (model_config or {})
-        if hugging_face:  # a save_pretrained folder (files or a .zip of it); a tokenizer URI may point elsewhere
-            model.model_config = {"hugging_face": clean_hugging_face_config(model_config, uploaded=True)}
-            _check_hugging_face_sources(project, model.model_config["hugging_face"], integration)
-            model.integration = integration
-        _store_model_upload(model, files or [], hugging_face=hugging_face)
+    if source == ModelSource.UPLOAD and "hugging_face" in (model_config or {}):
+        # a save_pretrained folder (files, a folder pick or an archive of it); a tokenizer URI may point elsewhere
+        model.model_config = {"hugging_face": clean_hugging_face_config(model_config, uploaded=True)}
+        _check_hugging_face_sources(project, model.model_config["hugging_face"], integration)
+        model.integration = integration
+        hf_upload.store_upload(model.storage_prefix, files or [], relative_paths)
+    elif source == ModelSource.UPLOAD:
+        _store_model_upload(model, files or [])
     elif source == ModelSource.PATH:
         _apply_model_path(project, model, path or _config_path(model_config), integration)
     elif source == ModelSource.HUGGING_FACE:
@@ -369,16 +372,15 @@ def _message(error: Exception) -> str:
     return str(error)
 
 
-def _store_model_upload(model: RegisteredModel, files: list[UploadedFile], *, hugging_face: bool = False) -> None:
+def _store_model_upload(model: RegisteredModel, files: list[UploadedFile]) -> None:
     if not files:
         raise ValidationError({"files": "Choose the model file(s) to upload."})
     _check_upload_size(files)
     names = [_upload_name(f) for f in files]
     if len(files) == 1 and names[0].suffix.lower() == ".zip":
-        model.entry_point = _store_zip(model.storage_prefix, files[0], hugging_face=hugging_face)
+        model.entry_point = _store_zip(model.storage_prefix, files[0])
         return
-    model.entry_point = _hugging_face_entry([str(n) for n in names]) if hugging_face else _entry_point_of(
-        [str(n) for n in names])
+    model.entry_point = _entry_point_of([str(n) for n in names])
     try:
         for upload, name in zip(files, names):
             storage.save_file(f"{model.storage_prefix}/{name}", upload)
@@ -405,15 +407,7 @@ def _entry_point_of(names: list[str]) -> str:
                                     f"file or one native model file ({', '.join(NATIVE_MODEL_SUFFIXES)})."})
 
 
-def _hugging_face_entry(top_level: list[str], where: str = "The upload") -> str:
-    """A Hugging Face folder is loaded as a whole (no entry point); it must hold config.json at its top."""
-    if HF_CONFIG_FILE not in top_level:
-        raise ValidationError({"files": f"{where} has no config.json at its top level: upload the whole folder that "
-                                        "save_pretrained wrote (config.json, the weights and the tokenizer files)."})
-    return ""
-
-
-def _store_zip(prefix: str, upload: UploadedFile, *, hugging_face: bool = False) -> str:
+def _store_zip(prefix: str, upload: UploadedFile) -> str:
     try:
         archive = zipfile.ZipFile(upload)
     except zipfile.BadZipFile:
@@ -421,8 +415,7 @@ def _store_zip(prefix: str, upload: UploadedFile, *, hugging_face: bool = False)
     with archive:
         members = storage.zip_members(archive, where=upload.name)
         top_level = [str(m.path) for m in members if len(m.path.parts) == 1]
-        entry = _hugging_face_entry(top_level, upload.name) if hugging_face else _zip_entry_point(top_level,
-                                                                                                   upload.name)
+        entry = _zip_entry_point(top_level, upload.name)
         try:
             for member in members:
                 with archive.open(member.info) as content:

@@ -38,3 +38,12 @@ function retireNotices() {
 }
 document.addEventListener("htmx:afterSettle", retireNotices);
 document.addEventListener("DOMContentLoaded", retireNotices);
+
+// A folder picked with <input webkitdirectory data-relative-paths="FIELD">: browsers send bare file names, so each
+// file's path inside the folder goes, in the same order, as JSON into the hidden field FIELD of the same form.
+document.addEventListener("change", (event) => {
+  const input = event.target.closest && event.target.closest("input[type=file][data-relative-paths]");
+  if (!input || !input.form) return;
+  const field = input.form.querySelector(`input[type=hidden][name$="${input.dataset.relativePaths}"]`);
+  if (field) field.value = JSON.stringify(Array.from(input.files, (file) => file.webkitRelativePath || file.name));
+});

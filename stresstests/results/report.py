@@ -195,12 +195,40 @@ class CaseRow:
 
 
 def case_label(case: dict) -> str:
-    """What a case is about: its features, then the subset it singles out (e.g. "country · country = BRA")."""
-    features = ", ".join(case.get("features") or [])
+    """What a case is about: its features, then the subset it singles out (e.g. "country · country = BRA"); derived
+    text attributes by their display names ("text.char_length" -> "Text length (characters)")."""
+    raw = case.get("features") or []
+    features = ", ".join(feature_label(f) for f in raw)
     subset = case.get("subset")
+    if subset:
+        for name in sorted(raw, key=len, reverse=True):
+            if feature_label(name) != name:
+                subset = subset.replace(name, feature_label(name))
     if features and subset and subset != features:
         return f"{features} · {subset}"
     return features or subset or "Whole dataset"
+
+
+# The text attributes the text tests derive from a text column (RIME's `text.*` metadata features), named
+# "<column>.<attribute>"; a feature name with another suffix is shown as it is.
+TEXT_ATTRIBUTE_LABELS = {
+    "char_length": "length (characters)", "length": "length (characters)",
+    "token_length": "length (tokens)", "num_tokens": "length (tokens)", "word_count": "length (words)",
+    "avg_token_length": "average token length", "average_token_length": "average token length",
+    "avg_word_length": "average word length",
+    "language": "language", "script": "script",
+    "non_alpha_share": "share of non-alphabetic characters", "non_alphabetic_share": "share of non-alphabetic characters",
+    "non_alpha_ratio": "share of non-alphabetic characters", "uppercase_share": "share of capital letters",
+    "digit_share": "share of digits", "punctuation_share": "share of punctuation",
+}
+
+
+def feature_label(name: str) -> str:
+    """Display name of a feature: derived text attributes read as words, any other name unchanged."""
+    column, dot, attribute = str(name).rpartition(".")
+    if not dot or not column or attribute not in TEXT_ATTRIBUTE_LABELS:
+        return name
+    return f"{column[:1].upper()}{column[1:]} {TEXT_ATTRIBUTE_LABELS[attribute]}"
 
 
 @dataclass
@@ -221,8 +249,8 @@ def example_table(examples: list[dict]) -> ExampleTable | None:
             flat["before"] = _joined(flat.get("before"), change.get("before"))
             flat["after"] = _joined(flat.get("after"), change.get("after"))
         rows.append(flat)
-    preferred = ["row", "feature", "value", "before", "after", "prediction_before", "prediction_after",
-                 "prediction_change", "error"]
+    preferred = ["row", "feature", "value", "before", "after", "original", "perturbed", "prediction_before",
+                 "prediction_after", "prediction_change", "original_prediction", "perturbed_prediction", "error"]
     present = [c for c in preferred if any(c in r for r in rows)]
     present += [c for r in rows for c in r if c not in present and not isinstance(r[c], (dict, list))]
     columns = list(dict.fromkeys(present))

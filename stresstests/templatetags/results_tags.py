@@ -93,6 +93,26 @@ def is_text(value: Any) -> bool:
     return isinstance(value, str)
 
 
+LONG_TEXT_CHARS = 160
+
+
+@register.filter
+def is_long_text(value: Any) -> bool:
+    """Text shown cut with an expand control (its first LONG_TEXT_CHARS characters, then all of it on demand)."""
+    return isinstance(value, str) and (len(value) > LONG_TEXT_CHARS or "\n" in value)
+
+
+@register.filter
+def text_preview(value: str) -> str:
+    first_line = value.split("\n", 1)[0]
+    return first_line[:LONG_TEXT_CHARS].rstrip() + "…"
+
+
+@register.filter
+def feature_label(name: str) -> str:
+    return results_report.feature_label(name)
+
+
 @register.filter
 def worse_than(later: Any, earlier: Any) -> bool:
     """`later_row|worse_than:earlier_row` for two MetricRows: the evaluation value moved the wrong way."""

@@ -95,7 +95,7 @@ def test_the_source_tabs_swap_the_form_with_htmx(client_for, owner, project):
     partial = client_for(owner).get(url, HTTP_HX_REQUEST="true").content.decode()
     assert 'id="register-form"' in partial and "<html" not in partial
     assert 'for="id_hf_model_uri"' in partial and 'id="id_files"' not in partial
-    assert "cannot reach a model hub" in partial
+    assert "a hub id (downloaded only when this server can reach the hub" in partial
 
 
 def test_a_hugging_face_model_registered_through_the_form(client_for, owner, project):
