@@ -174,7 +174,7 @@ def test_an_uploaded_zip_of_the_folder_is_stored_and_gets_its_sidecar(project, o
     assert folder == tmp_path / "out" and (folder / "config.json").is_file()  # the top folder was flattened
     assert json.loads((folder / SIDECAR).read_text())["class_map"] == CLASS_MAP
 
-    with pytest.raises(ValidationError, match="no config.json at its top level"):
+    with pytest.raises(ValidationError, match="no config.json at its top"):
         registry.model_register(user=owner, project=project, name="bad", tags=[], source=ModelSource.UPLOAD,
                                 files=[SimpleUploadedFile("weights.safetensors", b"x")], validate=False,
                                 model_config={"hugging_face": {}})
