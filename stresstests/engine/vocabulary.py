@@ -15,13 +15,17 @@ MODEL_TASK_MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION"
 MODEL_TASK_REGRESSION = "MODEL_TASK_REGRESSION"
 MODEL_TASK_RANKING = "MODEL_TASK_RANKING"
 MODEL_TASK_NATURAL_LANGUAGE_INFERENCE = "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"
+# Tasks whose predictions are (n, k) class probabilities and whose labels are class indices or names. Natural
+# language inference (premise, hypothesis -> entailment / neutral / contradiction) is multiclass classification of
+# a text pair: everything that holds for multiclass holds for it; it also needs two text features (runner).
+MULTICLASS_TASKS = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_NATURAL_LANGUAGE_INFERENCE})
 # The tasks a test supports unless it says otherwise. Ranking (pointwise learning-to-rank, one real score per row,
 # rows grouped into queries by `data_params.ranking_info.query_col`) runs only the tests that name it.
-ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION})
+ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION}) | MULTICLASS_TASKS
 SUPPORTED_TASKS = ALL_TASKS | {MODEL_TASK_RANKING}
 # Tasks whose predictions are one real number per row, not class probabilities.
 SCORE_TASKS = frozenset({MODEL_TASK_REGRESSION, MODEL_TASK_RANKING})
-CLASSIFICATION_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
+CLASSIFICATION_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION}) | MULTICLASS_TASKS
 
 TEST_CATEGORY_TYPE_MODEL_PERFORMANCE = "TEST_CATEGORY_TYPE_MODEL_PERFORMANCE"
 TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE = "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE"

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS, SEVERITY_PASS,
     TEST_CATEGORY_TYPE_ADVERSARIAL,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -132,7 +132,7 @@ class TabularHopSkipJump(StressTest):
     why_it_matters = ("An attacker who only sees accept/reject decisions can still find how little to change to "
                       "get the other outcome; a small distance means the decision is easy to game.")
     requires = frozenset({"model"})
-    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION}) | MULTICLASS_TASKS
     run_by_default = False     # RIME: tabular_hopskipjump_attack (false)
     thresholds = (0.2, 0.5)     # share of sampled rows flipped within max_perturbation
     default_params = {"targeted": False, "norm": 2, "max_iter": 50, "max_eval": 1000, "init_eval": 100,

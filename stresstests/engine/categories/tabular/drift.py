@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS,
     MODEL_TASK_REGRESSION, SEVERITY_ORDER, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
 )
 from stresstests.engine.base import Context, StressTest, TestCase, json_safe, register
@@ -484,7 +484,7 @@ class PredictedLabelDrift(SingleDistributionDrift):
     description = "Compares the frequencies of predicted classes in the evaluation set with the reference."
     why_it_matters = "A change in how often each class is predicted shows the model's behaviour has shifted."
     requires = frozenset({"predictions"})
-    tasks = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    tasks = MULTICLASS_TASKS
     subject = "The predicted class mix"
     consequence = "the model now predicts the classes in different proportions than on the reference."
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS, MODEL_TASK_REGRESSION, SEVERITY_PASS,
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION, worst_severity,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -57,12 +57,12 @@ _SUBSET_METRICS: dict[str, frozenset[str]] = {
     "positive_prediction_rate": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "prediction_variance_positive_labels": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "prediction_variance_negative_labels": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
-    "average_confidence": frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "multiclass_accuracy": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "multiclass_auc": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "macro_f1": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "macro_precision": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "macro_recall": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "average_confidence": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}) | MULTICLASS_TASKS,
+    "multiclass_accuracy": MULTICLASS_TASKS,
+    "multiclass_auc": MULTICLASS_TASKS,
+    "macro_f1": MULTICLASS_TASKS,
+    "macro_precision": MULTICLASS_TASKS,
+    "macro_recall": MULTICLASS_TASKS,
     "mae": frozenset({MODEL_TASK_REGRESSION}),
     "mse": frozenset({MODEL_TASK_REGRESSION}),
     "rmse": frozenset({MODEL_TASK_REGRESSION}),
