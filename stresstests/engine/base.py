@@ -221,6 +221,25 @@ class Context:
         self.model_seconds += time.perf_counter() - started
         return predictions
 
+    def embed(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The model's own embeddings of `frame`'s rows, shape (n, d), when the model has `embed` (the Hugging Face
+        adapter and its sandboxed proxy: the mean-pooled last hidden state); None when it has none."""
+        embed = getattr(self.model, "embed", None)
+        if embed is None:
+            return None
+        started = time.perf_counter()
+        vectors = embed(frame[self.schema.model_inputs])
+        self.model_seconds += time.perf_counter() - started
+        if vectors is None:
+            return None
+        vectors = np.asarray(vectors, dtype=float)
+        if vectors.ndim != 2 or len(vectors) != len(frame):
+            from stresstests.engine.errors import ModelOutputError
+
+            raise ModelOutputError(f"The model's embed() must return one vector per row, shape ({len(frame)}, d); "
+                                   f"got shape {vectors.shape}.")
+        return vectors
+
     # -- metrics --------------------------------------------------------------------------------------------------
     def metric_name(self) -> str:
         from stresstests.engine.metrics import primary_metric
