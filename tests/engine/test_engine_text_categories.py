@@ -23,6 +23,10 @@ HOTEL = ["The room at the {name} hotel was spotless and the concierge arranged a
          "Breakfast at {name} included croissants, espresso and a view over the harbour.",
          "Our suite in the {name} resort had a balcony, a jacuzzi and a minibar.",
          "Check-in at {name} took forever; the receptionist misplaced our reservation."]
+GERMAN = ["Das Telefon funktioniert wunderbar und der Akku hält zwei Tage.",
+          "Der Wasserkocher ist nach einer Woche kaputt gegangen, sehr schade.",
+          "Eine gute Tastatur, aber die Lieferung hat leider lange gedauert.",
+          "Die Kamera macht hervorragende Bilder, ich empfehle sie allen."]
 RUSSIAN = ["Этот телефон работает отлично, батарея держит два дня.", "Ужасный чайник, сломался через неделю.",
            "Хорошая клавиатура, но доставка была медленной.", "Камера снимает прекрасно, рекомендую всем."]
 
@@ -74,17 +78,28 @@ def test_much_longer_texts_are_found_on_the_character_length():
     assert case.severity != SEVERITY_PASS
 
 
-def test_another_script_is_found_on_the_script_and_the_characters():
+def test_another_script_is_found_on_the_script_the_language_and_the_characters():
     reference, evaluation = corpus()
     evaluation, rows = planted(evaluation, 0.1, lambda i, rng: RUSSIAN[i % 4])
     ctx = context(reference, evaluation)
     unseen = run_test("text_unseen_categorical", ctx)
-    assert failing(unseen) == {"text.script": "SEVERITY_ALERT"}
-    case = unseen[0]
+    assert failing(unseen) == {"text.script": "SEVERITY_ALERT", "text.language": "SEVERITY_ALERT"}
+    case = next(c for c in unseen if c.features == ["text.script"])
     assert "Cyrillic" in case.finding and case.examples[0]["text"] in RUSSIAN
     assert "text.new_characters" in failing(run_test("text_unusual_characters", ctx))
     # The lexicon model cannot read Russian: the Cyrillic texts are a weak subset.
     assert "text.script" in failing(run_test("text_subset_accuracy", ctx))
+
+
+def test_another_language_in_the_same_script_is_found_on_the_language_only():
+    reference, evaluation = corpus()
+    evaluation, rows = planted(evaluation, 0.1, lambda i, rng: GERMAN[i % 4])
+    ctx = context(reference, evaluation)
+    unseen = run_test("text_unseen_categorical", ctx)
+    assert failing(unseen) == {"text.language": "SEVERITY_ALERT"}
+    case = next(c for c in unseen if c.features == ["text.language"])
+    assert "'de'" in case.finding and case.examples[0]["text"] in GERMAN
+    assert "text.language" in failing(run_test("text_feature_drift", ctx))
 
 
 def test_empty_texts_are_found():

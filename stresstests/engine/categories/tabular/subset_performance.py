@@ -203,7 +203,8 @@ def decide(gaps: np.ndarray, errors: np.ndarray, valid: np.ndarray, thresholds: 
     discovered = benjamini_hochberg(p_values, false_discovery_rate)
     # The severity is that of the gap's lower 95 % confidence bound, not of its point estimate: a subset with 38
     # positives and a recall gap of 0.214 +- 0.14 is not known to be worse by the alert margin (nor the warning one).
-    lower_bounds = np.asarray(gaps, dtype=float) - LOWER_BOUND_Z * np.nan_to_num(np.asarray(errors, dtype=float))
+    with np.errstate(over="ignore", invalid="ignore"):   # an infinite error (relative gap to a zero baseline)
+        lower_bounds = np.asarray(gaps, dtype=float) - LOWER_BOUND_Z * np.nan_to_num(np.asarray(errors, dtype=float))
     severities = [severity_for(float(lower), thresholds) if found else SEVERITY_PASS
                   for lower, found in zip(lower_bounds, discovered)]
     return severities, p_values

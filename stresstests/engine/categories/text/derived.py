@@ -37,7 +37,7 @@ def attribute_context(ctx: Context) -> Context:
             reference[attributes.name(column, "new_characters")] = words.reference_new_characters.to_numpy()
             evaluation[attributes.name(column, "new_characters")] = words.evaluation_new_characters.to_numpy()
         ctx.memo[key] = derived_context(ctx, reference, evaluation, features=list(attributes.reference.columns),
-                                        categorical=attributes.categorical)
+                                        categorical=attributes.categorical, numeric=attributes.numeric)
     derived = ctx.memo[key]
     derived.rng = ctx.rng   # each test draws from its own generator (runner.run_one)
     return derived
@@ -49,14 +49,15 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
 
 
 def derived_context(ctx: Context, reference: pd.DataFrame, evaluation: pd.DataFrame, *,
-                    features: list[str] | None = None, categorical: list[str] = (),
+                    features: list[str] | None = None, categorical: list[str] = (), numeric: list[str] = (),
                     embeddings: dict[str, list[str]] | None = None) -> Context:
     """A Context over other columns of the same rows (`features`: the tested ones, default all): the run's labels,
     predictions and configuration, no model."""
     features = list(reference.columns) if features is None else features
     label = [ctx.schema.label_col] if ctx.schema.label_col and ctx.schema.label_col in ctx.reference else []
     profiled = reference[features].assign(**{c: ctx.reference[c] for c in label})
-    profile = build_profile(profiled, settings=ctx.config.data_profiling, categorical_features=list(categorical))
+    profile = build_profile(profiled, settings=ctx.config.data_profiling, categorical_features=list(categorical),
+                            numeric_features=list(numeric))
     schema = Schema(label_col=ctx.schema.label_col, pred_col=None, timestamp_col=None, features=features,
                     feature_types={c: profile[c].type for c in features}, class_names=ctx.schema.class_names,
                     embeddings=embeddings or {})
