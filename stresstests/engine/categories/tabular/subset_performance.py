@@ -46,7 +46,7 @@ _RELATIVE = (0.25, 0.50)    # errors: 25 % worse than the baseline warns
 _VARIANCE = (0.50, 1.00)    # prediction variances are noisy and small: 50 % above the baseline warns
 LOWER_BOUND_Z = 1.96        # severity from the gap's lower 95 % confidence bound (see decide)
 
-_SUBSET_METRICS: dict[str, frozenset[str]] = {
+SUBSET_METRICS: dict[str, frozenset[str]] = {
     "accuracy": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "auc": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "f1": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
@@ -534,5 +534,5 @@ def _register_subset_tests(metric: str, tasks: frozenset[str]) -> None:
     }))
 
 
-for _metric, _tasks in _SUBSET_METRICS.items():
+for _metric, _tasks in SUBSET_METRICS.items():
     _register_subset_tests(_metric, _tasks)

@@ -38,18 +38,27 @@ def _examples(ctx: Context, frame: pd.DataFrame, rows: np.ndarray, labels: np.nd
     return examples
 
 
+class TextCleanlinessTest(CleanlinessTest):
+    """One case per dataset (reference, evaluation), from `_case`."""
+
+    modalities = TEXT
+
+    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
+        return [self._case(ctx, name, frame, labels, thresholds) for name, frame, labels in _datasets(ctx)]
+
+    def _case(self, ctx: Context, dataset: str, frame: pd.DataFrame, labels: np.ndarray | None,
+              thresholds: tuple[float, float]) -> TestCase:
+        raise NotImplementedError
+
+
 @register
-class DuplicateTexts(CleanlinessTest):
+class DuplicateTexts(TextCleanlinessTest):
     key = "text_duplicates"
     name = "Duplicate Texts"
-    modalities = TEXT
     description = "Counts rows whose text repeats an earlier row's (after stripping and lower-casing), per dataset."
     why_it_matters = ("Copied texts over-weight some examples in training and inflate metrics computed on them; "
                       "they often reveal a scraping or export fault.")
     thresholds = (0.01, 0.05)
-
-    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        return [self._case(ctx, name, frame, labels, thresholds) for name, frame, labels in _datasets(ctx)]
 
     def _case(self, ctx: Context, dataset: str, frame: pd.DataFrame, labels: np.ndarray | None,
               thresholds: tuple[float, float]) -> TestCase:
@@ -69,19 +78,15 @@ class DuplicateTexts(CleanlinessTest):
 
 
 @register
-class ConflictingLabels(CleanlinessTest):
+class ConflictingLabels(TextCleanlinessTest):
     key = "text_conflicting_labels"
     name = "Conflicting Labels"
-    modalities = TEXT
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
     description = "Counts rows whose text also appears with another label, per dataset."
     why_it_matters = ("The same text with two labels is a labelling error or an ambiguous task: the model is "
                       "trained and scored against contradictions.")
     thresholds = (0.001, 0.01)
-
-    def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        return [self._case(ctx, name, frame, labels, thresholds) for name, frame, labels in _datasets(ctx)]
 
     def _case(self, ctx: Context, dataset: str, frame: pd.DataFrame, labels: np.ndarray,
               thresholds: tuple[float, float]) -> TestCase:

@@ -7,10 +7,10 @@ Benjamini-Hochberg control. Examples carry the row's text."""
 from __future__ import annotations
 
 from stresstests.engine.base import REGISTRY
-from stresstests.engine.categories.tabular.subset_performance import _SUBSET_METRICS
+from stresstests.engine.categories.tabular.subset_performance import SUBSET_METRICS
 from stresstests.engine.categories.text.derived import on_text_attributes
 
-for _metric in _SUBSET_METRICS:
+for _metric in SUBSET_METRICS:
     for _key in (f"subset_{_metric}", f"subset_drift_{_metric}"):
         on_text_attributes(REGISTRY[_key], description=REGISTRY[_key].description.replace(
             "per feature", "per text attribute (length, token count, script ...)").replace(
