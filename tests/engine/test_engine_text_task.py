@@ -135,3 +135,27 @@ def test_the_cli_refuses_an_unknown_task_naming_nli_among_the_choices(tmp_path):
     status = cli.main(["--reference", "x.csv", "--evaluation", "y.csv", "--task", "summarise", "--output",
                        str(tmp_path / "r.json")], stdout=stdout, stderr=stderr)
     assert status == cli.EXIT_BAD_INPUT and "ranking or nli" in stderr.getvalue()
+
+
+def test_manage_py_stresstest_runs_nli_from_predictions_files_with_text_features(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    reference, evaluation = pairs(300, 8), pairs(300, 9)
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    evaluation.to_csv(tmp_path / "eval.csv", index=False)
+    for name, frame in (("ref", reference), ("eval", evaluation)):
+        pd.DataFrame(nli_scores(frame), columns=CLASSES).to_csv(tmp_path / f"{name}_preds.csv", index=False)
+    completed = subprocess.run(
+        [sys.executable, "manage.py", "stresstest", "--reference", str(tmp_path / "ref.csv"), "--evaluation",
+         str(tmp_path / "eval.csv"), "--label-col", "relation", "--task", "nli", "--text-features",
+         "premise, hypothesis", "--reference-predictions", str(tmp_path / "ref_preds.csv"),
+         "--evaluation-predictions", str(tmp_path / "eval_preds.csv"), "--categories", "model_performance",
+         "drift", "--output", str(tmp_path / "report.json"), "--quiet"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["run"]["model_task"] == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
+    assert _tests(report)["text_vocabulary_drift"]["status"] == "completed"
+    assert "natural language inference model" in completed.stdout
