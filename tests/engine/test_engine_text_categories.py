@@ -15,7 +15,7 @@ from stresstests.engine.vocabulary import (
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
 )
 from tests.engine.model_side_helpers import run_test
-from tests.engine.text_helpers import lexicon_model, reviews
+from tests.engine.text_helpers import EmbeddingLexiconModel, lexicon_model, reviews
 
 CHANGE_DETECTION = [TEST_CATEGORY_TYPE_DRIFT, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
                     TEST_CATEGORY_TYPE_ABNORMAL_INPUTS]
@@ -36,9 +36,10 @@ def corpus() -> tuple[pd.DataFrame, pd.DataFrame]:
     return data.iloc[:2000].reset_index(drop=True), data.iloc[2000:].reset_index(drop=True)
 
 
-def context(reference: pd.DataFrame, evaluation: pd.DataFrame):
+def context(reference: pd.DataFrame, evaluation: pd.DataFrame, model=None):
     ctx, _ = build_context(reference=reference, evaluation=evaluation, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
-                           data_params=DataParams(label_col="label", text_features=["text"]), model=lexicon_model())
+                           data_params=DataParams(label_col="label", text_features=["text"]),
+                           model=model or lexicon_model())
     return ctx
 
 
@@ -65,6 +66,17 @@ def test_a_new_vocabulary_is_found_as_vocabulary_drift_and_out_of_vocabulary_tex
     example = cases[0].examples[0]
     assert example["row"] in set(rows) and example["text"] == evaluation["text"][example["row"]]
     assert "text.oov_share" in failing(run_test("text_out_of_vocabulary", ctx))
+
+
+def test_a_new_vocabulary_moves_the_models_own_embeddings_and_the_same_corpus_does_not():
+    reference, evaluation = corpus()
+    model = EmbeddingLexiconModel()
+    clean = run_test("text_embedding_drift", context(reference, evaluation, model))
+    assert model.embedded_rows == 4000 and failing(clean) == {}
+    shifted, _ = planted(evaluation, 0.3, lambda i, rng: HOTEL[i % 4].format(name="Aurora"))
+    cases = run_test("text_embedding_drift", context(reference, shifted, EmbeddingLexiconModel()))
+    assert failing(cases) == {"text.embedding": "SEVERITY_ALERT"}
+    assert cases[0].details["dimensions"] == 64 and cases[0].metrics["p_value"] < 0.05
 
 
 def test_much_longer_texts_are_found_on_the_character_length():
@@ -138,7 +150,7 @@ def test_long_texts_that_lost_their_labels_are_a_degraded_subset():
     assert {"text.char_length", "text.token_count"} & set(found)
 
 
-def test_vocabulary_drift_without_embeddings_is_skipped_with_a_reason():
+def test_embedding_drift_without_model_embeddings_is_skipped_with_a_reason():
     reference, evaluation = corpus()
     report = run_stress_test(reference=reference, evaluation=evaluation,
                              config=RunConfig.from_dict({"categories": [TEST_CATEGORY_TYPE_DRIFT]}),
@@ -146,6 +158,7 @@ def test_vocabulary_drift_without_embeddings_is_skipped_with_a_reason():
                              model_task=MODEL_TASK_BINARY_CLASSIFICATION, model=lexicon_model())
     tests = {test["test_type"]: test for category in report["categories"] for test in category["tests"]}
     assert tests["text_embedding_drift"]["status"] == "skipped"
+    assert "gives no embeddings" in tests["text_embedding_drift"]["skip_reason"]
     assert {"text_vocabulary_drift", "text_feature_drift", "prediction_drift", "categorical_label_drift"} <= set(tests)
 
 
