@@ -3,7 +3,8 @@
 few rows shown but not raised):
 
 - Text Outliers and Text Out of Range: the tabular numeric rules on the attributes (much longer texts, many more
-  tokens, texts made of symbols ...); Unseen Script: an alphabet the reference never shows (text.script).
+  tokens, texts made of symbols ...).
+- Unseen Script or Language: an alphabet or a language the reference never shows (text.script, text.language).
 - Empty Text: empty or whitespace-only texts (a definitional rule when the reference has none).
 - Unusual Characters: characters no reference text holds (text.new_characters); reference rows are judged
   leave-one-out (characters no other reference text holds), so a fresh sample of the same texts raises nothing.
@@ -26,9 +27,9 @@ from stresstests.engine.text_attributes import text_attributes, text_values
 
 on_text_attributes(NumericOutliers, name="Text Outliers")
 on_text_attributes(OutOfRange, name="Text Out of Range")
-on_text_attributes(UnseenCategorical, name="Unseen Script",
-                   description="Counts evaluation texts written mostly in a script (alphabet) that no reference text "
-                               "uses (text.script).")
+on_text_attributes(UnseenCategorical, name="Unseen Script or Language",
+                   description="Counts evaluation texts written mostly in a script (alphabet) or a language that no "
+                               "reference text uses (text.script, text.language).")
 
 
 class TextRuleTest(OnTextAttributes, AbnormalInputTest):
