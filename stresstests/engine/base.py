@@ -15,10 +15,10 @@ from stresstests.engine.vocabulary import (
     ALL_TASKS,
     MODALITIES,
     MODALITY_TABULAR,
-    MODALITY_TEXT,
     REQUIREMENTS,
     RISK_GROUP,
     STATUS_COMPLETED,
+    modality_for,
     worst_severity,
 )
 
@@ -184,7 +184,7 @@ class Context:
     @property
     def modality(self) -> str:
         """MODALITY_TEXT when the data names text features (data_params.text_features), else MODALITY_TABULAR."""
-        return MODALITY_TEXT if self.schema.text_features else MODALITY_TABULAR
+        return modality_for(self.schema.text_features)
 
     # -- availability -------------------------------------------------------------------------------------------
     @property

@@ -80,6 +80,11 @@ MODALITY_TABULAR = "tabular"
 MODALITY_TEXT = "text"
 MODALITIES = (MODALITY_TABULAR, MODALITY_TEXT)
 
+
+def modality_for(text_features: list[str] | tuple[str, ...] | None) -> str:
+    """The modality of data whose data_params name these text features."""
+    return MODALITY_TEXT if text_features else MODALITY_TABULAR
+
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "text", "datetime", "identifier")
 REQUIREMENTS = frozenset({"labels", "predictions", "model", "protected_features"})
 

@@ -37,3 +37,18 @@ def test_an_unknown_model_task_is_refused_naming_nli_among_the_supported_ones(ri
     client = rime_sdk.Client(live_server.url, api_key)
     with pytest.raises(ValueError, match=NLI):
         client.create_project(name="x", description="d", model_task="MODEL_TASK_OBJECT_DETECTION")
+
+
+def test_a_running_jobs_planned_tests_are_those_of_its_datas_modality(project):
+    from stresstests.api.views import planned_tests
+    from stresstests.engine.base import REGISTRY
+    from tests.api.reports import finished_run
+
+    run = finished_run(project)
+    run.config = {"categories": ["TEST_CATEGORY_TYPE_DRIFT", "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS"]}
+    tabular = planned_tests(run)
+    assert "feature_drift" in tabular and not [key for key in tabular if key.startswith("text_")]
+    run.reference_dataset.data_params = {"label_col": "label", "text_features": ["text"]}
+    text = planned_tests(run)
+    assert {"text_vocabulary_drift", "text_empty", "prediction_drift"} <= set(text)
+    assert all("text" in REGISTRY[key].modalities for key in text) and "feature_drift" not in text
