@@ -83,7 +83,6 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     tracker.step("Checking and sampling the data", 0.01)
     check_model_task(model_task)
     one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
-    check_text_features(reference, evaluation, data_params, model_task)
     if model_task == MODEL_TASK_RANKING:
         check_ranking_data(reference, evaluation, data_params.ranking_info, data_params.label_col)
     sampled_reference, reference_rows = _sample(reference, config, data_params, salt=1)
@@ -162,6 +161,7 @@ def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_param
                                     f"{_listing(frame.columns)}.")
     if data_params.timestamp_col and data_params.timestamp_col not in evaluation.columns:
         raise DataLoadError(f"Timestamp column {data_params.timestamp_col!r} is not in the evaluation dataset.")
+    check_text_features(reference, evaluation, data_params, model_task)
     one_sided = _one_sided_prediction_like(reference, evaluation, data_params, model_task)
     _check_same_columns(reference, evaluation, data_params, {column["column"] for column in one_sided})
     return one_sided
