@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.api.test_api_sdk_workflow import s3_schema
+from tests.api.test_api_sdk_workflow import client_with_s3
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning")]
 NLI = "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"
@@ -20,10 +20,7 @@ def test_an_nli_project_registers_a_text_pair_dataset(rime_sdk, live_server, api
     s3_client.create_bucket(Bucket="nli")
     s3_client.upload_fileobj(io.BytesIO(b'{"premise": "A man plays a guitar.", "hypothesis": "A man makes music.", '
                                         b'"label": "entailment"}\n'), "nli", "pairs.jsonl")
-    client = rime_sdk.Client(live_server.url, api_key)
-    integration_id = client.create_integration(workspace_id=str(workspace.id), name="s3",
-                                               integration_type="INTEGRATION_TYPE_AWS_ACCESS_KEY",
-                                               integration_schema=s3_schema(s3_endpoint))
+    client, integration_id = client_with_s3(rime_sdk, live_server.url, api_key, workspace, s3_endpoint)
     project = client.create_project(name="entailment", description="nli", model_task=NLI)
     assert Project.objects.get(id=project.project_id).model_task == NLI
     dataset_id = project.register_dataset(
