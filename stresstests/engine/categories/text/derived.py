@@ -94,12 +94,12 @@ class OnTextAttributes(StressTest):
         return with_texts(ctx, super().run(attribute_context(ctx), params, thresholds))
 
 
-def on_text_attributes(test: type[StressTest], *, name: str | None = None, description: str | None = None,
-                       **attributes: Any) -> type[StressTest]:
+def on_text_attributes(test: type[StressTest], *, name: str | None = None, description: str | None = None
+                       ) -> type[StressTest]:
     """Register `test` again, as a text test over the derived attributes (key `text_<key>`)."""
     return register(type("Text" + test.__name__, (OnTextAttributes, test), {
         "key": f"text_{test.key}", "name": name or test.name, "modalities": TEXT,
         "description": description or f"{test.description} On the text attributes (text.char_length, "
                                       "text.token_count, text.script ...).",
-        "default_params": dict(test.default_params), **attributes,
+        "default_params": dict(test.default_params),
     }))

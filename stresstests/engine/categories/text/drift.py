@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import sparse, stats
 
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
 from stresstests.engine.categories.tabular.drift import DriftTest, FeatureDrift
 from stresstests.engine.categories.tabular.embeddings import EmbeddingDrift
-from stresstests.engine.categories.text.derived import TEXT, derived_context, on_text_attributes
+from stresstests.engine.categories.text.derived import TEXT, clip, derived_context, on_text_attributes
 from stresstests.engine.severity import benjamini_hochberg, severity_for, worst_severity
 from stresstests.engine.text_attributes import text_attributes, vocabulary
 from stresstests.engine.vocabulary import SEVERITY_PASS
@@ -72,8 +72,6 @@ class VocabularyDrift(DriftTest):
         ref_share, ref_error = _ratio(words.reference_oov, words.reference_tokens)
         ev_share, ev_error = _ratio(words.evaluation_oov, words.evaluation_tokens)
         error = float(np.hypot(ref_error, ev_error))
-        from scipy import stats
-
         gap = ev_share - ref_share
         return {"js_divergence": observed, "permuted_js_divergence": float(permuted.mean()),
                 "excess_js_divergence": observed - float(permuted.mean()),
@@ -166,8 +164,6 @@ def _new_words(ctx: Context, column: str) -> list[str]:
 def _examples_with_words(ctx: Context, column: str, words: list[str]) -> list[dict]:
     if not words:
         return []
-    from stresstests.engine.categories.text.derived import clip
-
     oov = vocabulary(ctx, column).evaluation_oov
     rows = np.flatnonzero(oov > 0)[:5]
     return [json_safe({"row": int(row), column: clip(ctx.evaluation[column].iloc[row]),
