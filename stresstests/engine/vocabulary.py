@@ -79,6 +79,7 @@ DEFAULT_STRESS_TEST_CATEGORIES = (
 MODALITY_TABULAR = "tabular"
 MODALITY_TEXT = "text"
 MODALITIES = (MODALITY_TABULAR, MODALITY_TEXT)
+ALL_MODALITIES = frozenset(MODALITIES)   # tests that read only labels and predictions serve every modality
 
 
 def modality_for(text_features: list[str] | tuple[str, ...] | None) -> str:

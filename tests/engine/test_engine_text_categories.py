@@ -139,6 +139,7 @@ def test_duplicates_and_conflicting_labels_are_found_in_the_evaluation_data():
     assert duplicates["evaluation"].severity != SEVERITY_PASS
     assert duplicates["evaluation"].metrics["num_duplicate_rows"] >= 230
     assert duplicates["reference"].severity == SEVERITY_PASS
+    assert run_test("label_imbalance", ctx)[0].severity == SEVERITY_PASS   # the tabular label test runs on text too
     labels = {case.subset: case for case in run_test("text_conflicting_labels", ctx)}
     assert labels["evaluation"].severity != SEVERITY_PASS and labels["reference"].severity == SEVERITY_PASS
     assert labels["evaluation"].metrics["num_conflicting_texts"] >= 30

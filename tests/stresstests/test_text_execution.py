@@ -32,7 +32,8 @@ def test_a_text_run_executes_and_reports_text_findings_with_their_texts(owner, p
     run = services.run_create_draft(user=owner, project=project)
     services.run_save_configuration(user=owner, run=run, config_mode="custom", random_seed=3, name="Text",
                                     categories=["TEST_CATEGORY_TYPE_MODEL_PERFORMANCE",
-                                                "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS", "TEST_CATEGORY_TYPE_DRIFT"])
+                                                "TEST_CATEGORY_TYPE_ABNORMAL_INPUTS", "TEST_CATEGORY_TYPE_DRIFT",
+                                                "TEST_CATEGORY_TYPE_DATA_CLEANLINESS"])
     services.run_set_model(user=owner, run=run, model=model)
     services.run_set_dataset(user=owner, run=run, role="reference", dataset=reference)
     services.run_set_dataset(user=owner, run=run, role="evaluation", dataset=evaluation)
@@ -42,7 +43,8 @@ def test_a_text_run_executes_and_reports_text_findings_with_their_texts(owner, p
     assert run.status == RunStatus.SUCCEEDED, run.error
     report = StressTestReport.objects.get(run=run).data
     tests = {t["test_type"]: t for c in report["categories"] for t in c["tests"]}
-    assert {"auc", "text_vocabulary_drift", "text_unseen_categorical", "text_empty"} <= set(tests)
-    assert not [key for key in tests if key in ("feature_drift", "numeric_outlier")]   # no tabular feature tests
+    assert {"auc", "text_vocabulary_drift", "text_unseen_categorical", "text_empty", "text_duplicates",
+            "label_imbalance"} <= set(tests)
+    assert not [key for key in tests if key in ("feature_drift", "numeric_outlier", "duplicate_rows")]   # tabular
     unseen = next(c for c in tests["text_unseen_categorical"]["test_cases"] if c["features"] == ["text.script"])
     assert unseen["severity"] != "SEVERITY_PASS" and unseen["examples"][0]["text"] == RUSSIAN

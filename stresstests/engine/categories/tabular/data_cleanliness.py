@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
+    ALL_MODALITIES,
     CLASSIFICATION_TASKS, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_DATA_CLEANLINESS,
 )
@@ -153,6 +154,7 @@ class LabelImbalance(CleanlinessTest):
                       "others, and the rare classes are barely validated.")
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
+    modalities = ALL_MODALITIES   # labels only: the same on text runs
     thresholds = (0.8, 0.95)
     default_params = {"normalize": True}
 

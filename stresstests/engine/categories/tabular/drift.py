@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODALITY_TABULAR, MODALITY_TEXT,
+    ALL_MODALITIES,
     CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS,
     MODEL_TASK_REGRESSION, SEVERITY_ORDER, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
 )
@@ -444,13 +444,10 @@ class SingleDistributionDrift(DriftTest):
                          details=json_safe(distribution.chart()))]
 
 
-BOTH_MODALITIES = frozenset({MODALITY_TABULAR, MODALITY_TEXT})
-
-
 @register
 class PredictionDrift(SingleDistributionDrift):
     key = "prediction_drift"
-    modalities = BOTH_MODALITIES   # labels and predictions only: the same on text runs
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Prediction Drift"
     description = "Compares the distribution of the model's predictions on the evaluation set with the reference."
     why_it_matters = ("Predictions that shift without a matching shift in outcomes are a first sign that the "
@@ -485,7 +482,7 @@ class PredictionDrift(SingleDistributionDrift):
 @register
 class PredictedLabelDrift(SingleDistributionDrift):
     key = "multiclass_pred_label_drift"
-    modalities = BOTH_MODALITIES   # labels and predictions only: the same on text runs
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Predicted Label Drift"
     description = "Compares the frequencies of predicted classes in the evaluation set with the reference."
     why_it_matters = "A change in how often each class is predicted shows the model's behaviour has shifted."
@@ -505,7 +502,7 @@ class PredictedLabelDrift(SingleDistributionDrift):
 @register
 class CategoricalLabelDrift(SingleDistributionDrift):
     key = "categorical_label_drift"
-    modalities = BOTH_MODALITIES   # labels and predictions only: the same on text runs
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Label Drift (Categorical)"
     description = "Compares the label class frequencies of the evaluation set with the reference (PSI)."
     why_it_matters = ("When the base rate of outcomes changes, thresholds and calibrated probabilities tuned on "
@@ -522,7 +519,7 @@ class CategoricalLabelDrift(SingleDistributionDrift):
 @register
 class RegressionLabelDrift(SingleDistributionDrift):
     key = "regression_label_drift"
-    modalities = BOTH_MODALITIES   # labels and predictions only: the same on text runs
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Label Drift (Regression)"
     description = "Compares the distribution of the regression target in the evaluation set with the reference."
     why_it_matters = "A target that moved means the model is asked to predict values it has rarely seen."
