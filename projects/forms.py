@@ -17,7 +17,9 @@ class WorkspaceForm(forms.Form):
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    model_task = forms.ChoiceField(label="Model task", choices=ModelTask.choices, initial=ModelTask.BINARY_CLASSIFICATION)
+    model_task = forms.ChoiceField(label="Model task", choices=ModelTask.choices, initial=ModelTask.BINARY_CLASSIFICATION,
+                                   help_text="Text classification is binary or multiclass classification with text "
+                                             "columns (named when the datasets are added).")
 
 
 class MemberAddForm(forms.Form):

@@ -17,6 +17,9 @@ class ModelTask(models.TextChoices):
     MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION", "Multiclass Classification"
     REGRESSION = "MODEL_TASK_REGRESSION", "Regression"
     RANKING = "MODEL_TASK_RANKING", "Ranking (learning to rank)"
+    # A text pair (premise, hypothesis) classified as entailment / neutral / contradiction; text classification is
+    # binary or multiclass classification with text features (the datasets' data_params.text_features).
+    NATURAL_LANGUAGE_INFERENCE = "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE", "Natural Language Inference (text pairs)"
 
 
 class TestCategory(models.TextChoices):

@@ -134,13 +134,20 @@ def planned_tests(run: StressTestRun) -> list[str]:
     """Test keys the engine will run for this run's categories and task (for the progress line while it runs)."""
     try:
         import stresstests.engine.categories  # noqa: F401 - fills the registry
+        from stresstests import run_data
         from stresstests.engine.base import REGISTRY
+        from stresstests.engine.vocabulary import modality_for
     except Exception:  # the progress line is a hint; a job's status must be readable even if a test module is broken
         logger.exception("Cannot list the planned tests for the progress line")
         return []
     categories = run.config.get("categories") or run.project.stress_test_categories or []
     task = run.project.model_task
-    return [key for key, test in REGISTRY.items() if test.category in categories and task in test.tasks]
+    modality = modality_for(run_data.merged_data_params(
+        getattr(run.reference_dataset, "data_params", None) or {},
+        getattr(run.evaluation_dataset, "data_params", None) or {},
+        run_data.run_level_params(run.config)).get("text_features"))
+    return [key for key, test in REGISTRY.items() if test.category in categories and task in test.tasks
+            and modality in test.modalities]
 
 
 def job_payload(run: StressTestRun) -> dict:

@@ -15,11 +15,11 @@ from stresstests.engine.vocabulary import (
     ALL_TASKS,
     MODALITIES,
     MODALITY_TABULAR,
-    MODALITY_TEXT,
     RANKING_TASKS,
     REQUIREMENTS,
     RISK_GROUP,
     STATUS_COMPLETED,
+    modality_for,
     worst_severity,
 )
 
@@ -189,7 +189,7 @@ class Context:
     @property
     def modality(self) -> str:
         """MODALITY_TEXT when the data names text features (data_params.text_features), else MODALITY_TABULAR."""
-        return MODALITY_TEXT if self.schema.text_features else MODALITY_TABULAR
+        return modality_for(self.schema.text_features)
 
     # -- availability -------------------------------------------------------------------------------------------
     @property
@@ -225,6 +225,25 @@ class Context:
         predictions = self.cache.predict_batch(base, variants)
         self.model_seconds += time.perf_counter() - started
         return predictions
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The model's own embeddings of `frame`'s rows, shape (n, d), when the model has `embed` (the Hugging Face
+        adapter and its sandboxed proxy: the mean-pooled last hidden state); None when it has none."""
+        embed = getattr(self.model, "embed", None)
+        if embed is None:
+            return None
+        started = time.perf_counter()
+        vectors = embed(frame[self.schema.model_inputs])
+        self.model_seconds += time.perf_counter() - started
+        if vectors is None:
+            return None
+        vectors = np.asarray(vectors, dtype=float)
+        if vectors.ndim != 2 or len(vectors) != len(frame):
+            from stresstests.engine.errors import ModelOutputError
+
+            raise ModelOutputError(f"The model's embed() must return one vector per row, shape ({len(frame)}, d); "
+                                   f"got shape {vectors.shape}.")
+        return vectors
 
     # -- metrics --------------------------------------------------------------------------------------------------
     def metric_name(self) -> str:

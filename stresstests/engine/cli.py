@@ -15,7 +15,7 @@ from typing import IO, Any, Iterator
 
 from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_ORDER, SEVERITY_WARNING,
+    MODEL_TASK_NATURAL_LANGUAGE_INFERENCE, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_ORDER, SEVERITY_WARNING,
 )
 from stresstests.engine.config import DataParams, RunConfig
 from stresstests.engine.errors import ConfigError, DataLoadError, EngineError
@@ -25,7 +25,8 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED_TESTS = 3
 
 TASKS = {"binary": MODEL_TASK_BINARY_CLASSIFICATION, "multiclass": MODEL_TASK_MULTICLASS_CLASSIFICATION,
-         "regression": MODEL_TASK_REGRESSION, "ranking": MODEL_TASK_RANKING}
+         "regression": MODEL_TASK_REGRESSION, "ranking": MODEL_TASK_RANKING,
+         "nli": MODEL_TASK_NATURAL_LANGUAGE_INFERENCE}
 FAIL_ON = {"warning": SEVERITY_WARNING, "alert": SEVERITY_ALERT}
 SEVERITY_LABEL = {"SEVERITY_PASS": "Pass", "SEVERITY_WARNING": "Warning", "SEVERITY_ALERT": "Alert", None: "-"}
 BAR_WIDTH = 30
@@ -41,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-predictions", help="predictions file for the reference rows, in order")
     parser.add_argument("--evaluation-predictions", help="predictions file for the evaluation rows, in order")
     parser.add_argument("--timestamp-col", help="timestamp column")
-    parser.add_argument("--task", default="binary", help="binary (default), multiclass, regression or ranking")
+    parser.add_argument("--task", default="binary", help="binary (default), multiclass, regression, ranking or nli "
+                                                         "(natural language inference: --text-features premise,"
+                                                         "hypothesis)")
+    parser.add_argument("--text-features", help="text columns, comma-separated (data_params.text_features): makes "
+                                                "the run a text run; nli: premise,hypothesis")
     parser.add_argument("--query-col", help="ranking: the column grouping rows into queries (ranking_info.query_col)")
     parser.add_argument("--categories", nargs="+", help="test categories, e.g. drift subset_performance, or all")
     parser.add_argument("--protected-features", nargs="+", default=[], help="features for bias and fairness")
@@ -130,7 +135,7 @@ def _run(options: dict[str, Any], stderr: IO[str]) -> dict:
 def _task(name: str) -> str:
     task = TASKS.get(name.lower(), name.upper())
     if task not in TASKS.values():
-        raise ConfigError(f"Unknown --task {name!r}; use binary, multiclass, regression or ranking.")
+        raise ConfigError(f"Unknown --task {name!r}; use binary, multiclass, regression, ranking or nli.")
     return task
 
 
@@ -157,6 +162,8 @@ def _configuration(options: dict[str, Any]) -> tuple[RunConfig, DataParams]:
     for name, value in overrides.items():
         if value is not None:
             setattr(data_params, name, value)
+    if options.get("text_features"):
+        data_params.text_features = [name.strip() for name in options["text_features"].split(",") if name.strip()]
     if options.get("query_col"):
         data_params.ranking_info = {**(data_params.ranking_info or {}), "query_col": options["query_col"]}
     return config, data_params

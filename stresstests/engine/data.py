@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
+from stresstests.engine.vocabulary import MULTICLASS_TASKS
 from stresstests.engine.errors import DataLoadError
 from stresstests.engine.data_parquet import MAX_PARQUET_MEMORY_BYTES, MAX_PARQUET_ROWS, read_parquet
 from stresstests.engine.data_stream import (SOURCE_BYTES, STREAM_SAMPLING, StreamOptions, attach, frame_batches,
@@ -357,7 +357,7 @@ def load_predictions(path: str | Path, *, n_rows: int, model_task: str, pred_col
 def _prediction_columns(frame: pd.DataFrame, pred_col: str | list[str] | None, name: str, model_task: str
                         ) -> list[str]:
     if pred_col is None:
-        if len(frame.columns) == 1 or model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        if len(frame.columns) == 1 or model_task in MULTICLASS_TASKS:
             return list(frame.columns)
         raise DataLoadError(f"{name} has several columns ({', '.join(frame.columns[:5])}); say which one holds the "
                             "predictions (pred_col).")

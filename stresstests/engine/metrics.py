@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION,
-    SCORE_TASKS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_RANKING,
+    MODEL_TASK_REGRESSION, MULTICLASS_TASKS, SCORE_TASKS,
 )
 from stresstests.engine.ranking import GROUPED_RANKING_METRICS, RANKING_METRICS, grouped_ranking_metric
 
@@ -75,15 +75,15 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
         "auc", "accuracy", "f1", "precision", "recall", "false_positive_rate", "false_negative_rate",
         "positive_prediction_rate", "log_loss", "brier", "prediction_variance_positive_labels",
         "prediction_variance_negative_labels", "average_confidence"),
-    MODEL_TASK_MULTICLASS_CLASSIFICATION: (
+    **dict.fromkeys(MULTICLASS_TASKS, (
         "multiclass_accuracy", "multiclass_auc", "macro_f1", "macro_precision", "macro_recall", "log_loss",
-        "average_confidence"),
+        "average_confidence")),
     MODEL_TASK_REGRESSION: ("rmse", "mse", "mae", "msle", "mape", "r2", "prediction_variance", "average_prediction"),
     MODEL_TASK_RANKING: RANKING_METRICS,
 }
 PRIMARY_METRIC = {
     MODEL_TASK_BINARY_CLASSIFICATION: "auc",
-    MODEL_TASK_MULTICLASS_CLASSIFICATION: "multiclass_accuracy",
+    **dict.fromkeys(MULTICLASS_TASKS, "multiclass_accuracy"),
     MODEL_TASK_REGRESSION: "rmse",
     MODEL_TASK_RANKING: "ndcg",
 }
@@ -156,7 +156,7 @@ def positive_scores(predictions: np.ndarray) -> np.ndarray:
 def predicted_labels(model_task: str, predictions: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     if model_task == MODEL_TASK_BINARY_CLASSIFICATION:
         return (positive_scores(predictions) >= threshold).astype(int)
-    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if model_task in MULTICLASS_TASKS:
         return np.asarray(predictions).argmax(axis=1)
     return np.asarray(predictions, dtype=float)
 
@@ -622,7 +622,7 @@ def prediction_impact(model_task: str, predictions: np.ndarray, failing_mask: np
     vectors; regression: difference of means divided by the reference predictions' standard deviation.
     """
     mask = np.asarray(failing_mask, dtype=bool)
-    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if model_task in MULTICLASS_TASKS:
         predictions = np.asarray(predictions, dtype=float)
         passing, failing = predictions[~mask].mean(axis=0), predictions[mask].mean(axis=0)
         return {"metric": "average_prediction", "passing": float(passing.max()), "failing": float(failing.max()),

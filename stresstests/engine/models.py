@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SCORE_TASKS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS, SCORE_TASKS,
 )
 from stresstests.engine.errors import DataLoadError, ModelLoadError, ModelOutputError
 
@@ -319,7 +319,7 @@ def _as_float_array(predictions: Any) -> np.ndarray:
 
 
 def _check_shape(array: np.ndarray, model_task: str) -> None:
-    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if model_task in MULTICLASS_TASKS:
         if array.ndim != 2 or array.shape[1] < 2:
             raise ModelOutputError(f"A multiclass model must return shape (n, num_classes) probabilities; got shape "
                                    f"{array.shape}.")
@@ -334,7 +334,7 @@ def _check_probabilities(array: np.ndarray, model_task: str) -> None:
     if outside.any():
         raise ModelOutputError(f"{int(outside.sum())} predictions lie outside [0, 1]; a classifier must return "
                                "probabilities (e.g. predict_proba(...)[:, 1]), not scores, logits or labels.")
-    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if model_task in MULTICLASS_TASKS:
         sums = array.sum(axis=1)
         if np.abs(sums - 1).max() > 1e-3:
             raise ModelOutputError("Each row of multiclass probabilities must sum to 1; some rows sum to "

@@ -72,21 +72,24 @@ class Profile:
 def build_profile(frame: pd.DataFrame, *, settings: DataProfiling | None = None,
                   categorical_features: list[str] | tuple[str, ...] = (),
                   text_features: list[str] | tuple[str, ...] = (),
+                  numeric_features: list[str] | tuple[str, ...] = (),
                   correlation_columns: list[str] | None = None) -> Profile:
     settings = settings or DataProfiling()
     levels = np.linspace(0, 1, max(int(settings.num_quantiles), 2))
     columns = {
         name: profile_column(frame[name], levels, settings.column_type_info,
-                             forced_type=_forced_type(name, categorical_features, text_features))
+                             forced_type=_forced_type(name, categorical_features, text_features, numeric_features))
         for name in frame.columns
     }
     return Profile(n_rows=len(frame), columns=columns, quantile_levels=levels,
                    correlations=_correlations(frame, columns, correlation_columns))
 
 
-def _forced_type(name: str, categorical: tuple | list, text: tuple | list) -> str | None:
+def _forced_type(name: str, categorical: tuple | list, text: tuple | list, numeric: tuple | list = ()) -> str | None:
     if name in text:
         return "text"
+    if name in numeric:   # measured quantities (e.g. derived text attributes), numeric however few their values
+        return "numeric"
     if name in categorical:
         return "categorical"
     return None

@@ -40,8 +40,9 @@ from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
     CLASSIFICATION_TASKS,
     MODEL_TASK_BINARY_CLASSIFICATION,
-    MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    MODEL_TASK_NATURAL_LANGUAGE_INFERENCE,
     MODEL_TASK_RANKING,
+    MULTICLASS_TASKS,
     STATUS_COMPLETED,
     STATUS_ERROR,
     STATUS_SKIPPED,
@@ -180,9 +181,35 @@ def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_param
                                     f"{_listing(frame.columns)}.")
     if data_params.timestamp_col and data_params.timestamp_col not in evaluation.columns:
         raise DataLoadError(f"Timestamp column {data_params.timestamp_col!r} is not in the evaluation dataset.")
+    check_text_features(reference, evaluation, data_params, model_task)
     one_sided = _one_sided_prediction_like(reference, evaluation, data_params, model_task)
     _check_same_columns(reference, evaluation, data_params, {column["column"] for column in one_sided})
     return one_sided
+
+
+def check_text_features(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,
+                        model_task: str) -> None:
+    """data_params.text_features must name string columns of both datasets; natural language inference needs two
+    (premise, then hypothesis)."""
+    text_features = list(data_params.text_features or [])
+    if model_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE and len(text_features) != 2:
+        raise DataLoadError("Natural language inference needs two text features, the premise and the hypothesis, in "
+                            f"that order (data_params.text_features); got {len(text_features)}"
+                            f"{': ' + ', '.join(map(str, text_features)) if text_features else ''}.")
+    for name, frame in (("reference", reference), ("evaluation", evaluation)):
+        missing = [c for c in text_features if c not in frame.columns]
+        if missing:
+            raise DataLoadError(f"Text feature(s) {', '.join(map(str, missing))} are not columns of the {name} "
+                                f"dataset; its columns are {_listing(frame.columns)}.")
+        for column in text_features:
+            values = frame[column].dropna()
+            if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+                continue
+            not_text = values[~values.map(lambda value: isinstance(value, str))]
+            if len(not_text):
+                raise DataLoadError(f"Text feature {column!r} of the {name} dataset holds values that are not text "
+                                    f"(e.g. {not_text.iloc[0]!r} in row {not_text.index[0]}, {len(not_text)} rows); "
+                                    "a text feature holds strings (nulls are allowed).")
 
 
 def _one_sided_prediction_like(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,
@@ -353,7 +380,7 @@ def _base_predictions(ctx: Context, frame: pd.DataFrame, given: np.ndarray | Non
 
 
 def _check_class_count(ctx: Context) -> None:
-    if ctx.model_task != MODEL_TASK_MULTICLASS_CLASSIFICATION or ctx.reference_predictions is None:
+    if ctx.model_task not in MULTICLASS_TASKS or ctx.reference_predictions is None:
         return
     n_classes = ctx.reference_predictions.shape[1]
     for labels in (ctx.reference_labels, ctx.evaluation_labels):
@@ -402,7 +429,7 @@ def _check_label_values(values: np.ndarray, label_col: str, model_task: str) -> 
     if model_task == MODEL_TASK_BINARY_CLASSIFICATION and not np.isin(present, (0, 1)).all():
         raise DataLoadError(f"Binary classification needs 0/1 labels, but {label_col!r} holds other values "
                             f"(e.g. {present[~np.isin(present, (0, 1))][0]:g}). Is the task multiclass or regression?")
-    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION and (np.mod(present, 1) != 0).any():
+    if model_task in MULTICLASS_TASKS and (np.mod(present, 1) != 0).any():
         raise DataLoadError(f"Multiclass labels must be class indices (integers); {label_col!r} holds fractions.")
 
 

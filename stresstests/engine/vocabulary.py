@@ -15,17 +15,20 @@ MODEL_TASK_MULTICLASS_CLASSIFICATION = "MODEL_TASK_MULTICLASS_CLASSIFICATION"
 MODEL_TASK_REGRESSION = "MODEL_TASK_REGRESSION"
 MODEL_TASK_RANKING = "MODEL_TASK_RANKING"
 MODEL_TASK_NATURAL_LANGUAGE_INFERENCE = "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"
-# The tasks a test supports unless it says otherwise: every tabular task, ranking (pointwise learning-to-rank, one
-# real score per row, rows grouped into queries by `data_params.ranking_info.query_col`) included. A ranking model
-# is probed like a regression model (its scores' shift, in prediction spreads) and its relevance grades are numeric
-# labels (Context.label_values).
-ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
-                       MODEL_TASK_RANKING})
+# Tasks whose predictions are (n, k) class probabilities and whose labels are class indices or names. Natural
+# language inference (premise, hypothesis -> entailment / neutral / contradiction) is multiclass classification of
+# a text pair: everything that holds for multiclass holds for it; it also needs two text features (runner).
+MULTICLASS_TASKS = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_NATURAL_LANGUAGE_INFERENCE})
+# The tasks a test supports unless it says otherwise: every task, ranking (pointwise learning-to-rank, one real score
+# per row, rows grouped into queries by `data_params.ranking_info.query_col`) included. A ranking model is probed like
+# a regression model (its scores' shift, in prediction spreads) and its relevance grades are numeric labels
+# (Context.label_values).
+ALL_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_REGRESSION, MODEL_TASK_RANKING}) | MULTICLASS_TASKS
 SUPPORTED_TASKS = ALL_TASKS
 RANKING_TASKS = frozenset({MODEL_TASK_RANKING})
 # Tasks whose predictions are one real number per row, not class probabilities.
 SCORE_TASKS = frozenset({MODEL_TASK_REGRESSION, MODEL_TASK_RANKING})
-CLASSIFICATION_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
+CLASSIFICATION_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION}) | MULTICLASS_TASKS
 
 TEST_CATEGORY_TYPE_MODEL_PERFORMANCE = "TEST_CATEGORY_TYPE_MODEL_PERFORMANCE"
 TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE = "TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE"
@@ -79,6 +82,12 @@ DEFAULT_STRESS_TEST_CATEGORIES = (
 MODALITY_TABULAR = "tabular"
 MODALITY_TEXT = "text"
 MODALITIES = (MODALITY_TABULAR, MODALITY_TEXT)
+ALL_MODALITIES = frozenset(MODALITIES)   # tests that read only labels and predictions serve every modality
+
+
+def modality_for(text_features: list[str] | tuple[str, ...] | None) -> str:
+    """The modality of data whose data_params name these text features."""
+    return MODALITY_TEXT if text_features else MODALITY_TABULAR
 
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "text", "datetime", "identifier")
 REQUIREMENTS = frozenset({"labels", "predictions", "model", "protected_features"})

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from tests.api.test_api_sdk_workflow import s3_schema
+from tests.api.test_api_sdk_workflow import client_with_s3
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning")]
 RANKING = "MODEL_TASK_RANKING"
@@ -20,10 +20,7 @@ def test_a_ranking_project_registers_a_dataset_with_its_query_column(rime_sdk, l
     s3_client.create_bucket(Bucket="ranking")
     s3_client.upload_fileobj(io.BytesIO(b"query,signal,relevance\nq1,0.5,1\nq1,0.1,0\nq2,0.9,2\n"), "ranking",
                              "searches.csv")
-    client = rime_sdk.Client(live_server.url, api_key)
-    integration_id = client.create_integration(workspace_id=str(workspace.id), name="s3",
-                                               integration_type="INTEGRATION_TYPE_AWS_ACCESS_KEY",
-                                               integration_schema=s3_schema(s3_endpoint))
+    client, integration_id = client_with_s3(rime_sdk, live_server.url, api_key, workspace, s3_endpoint)
     project = client.create_project(name="search", description="ranking", model_task=RANKING)
     assert Project.objects.get(id=project.project_id).model_task == RANKING
     dataset_id = project.register_dataset(

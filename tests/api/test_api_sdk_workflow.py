@@ -28,6 +28,15 @@ def s3_schema(endpoint: str) -> list[dict]:
     ]
 
 
+def client_with_s3(rime_sdk, url: str, api_key: str, workspace, endpoint: str):
+    """The official client and the id of an S3 integration of the workspace pointing at `endpoint`."""
+    client = rime_sdk.Client(url, api_key)
+    integration_id = client.create_integration(workspace_id=str(workspace.id), name="s3",
+                                               integration_type="INTEGRATION_TYPE_AWS_ACCESS_KEY",
+                                               integration_schema=s3_schema(endpoint))
+    return client, integration_id
+
+
 def finished(run_model, job_id: str) -> bool:
     run = run_model.objects.get(job_id=job_id)
     return run.status in ("JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from stresstests.engine.vocabulary import (
+    MODALITY_TABULAR,
     MODEL_TASK_REGRESSION, SEVERITY_ALERT, SEVERITY_PASS, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE,
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION,
 )
@@ -26,7 +27,8 @@ def reference() -> pd.DataFrame:
 
 
 def _subset_keys(model_task: str = "MODEL_TASK_BINARY_CLASSIFICATION") -> list[str]:
-    return [key for key, test in REGISTRY.items() if test.category in SUBSET_CATEGORIES and model_task in test.tasks]
+    return [key for key, test in REGISTRY.items() if test.category in SUBSET_CATEGORIES and model_task in test.tasks
+            and MODALITY_TABULAR in test.modalities]
 
 
 def test_a_city_where_the_model_guesses_is_an_alert_on_that_city_only(reference):

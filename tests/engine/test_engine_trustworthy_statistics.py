@@ -86,7 +86,7 @@ def raised(ctx: Context, categories: tuple[str, ...]) -> dict[str, dict[str, str
     """Every Warning or Alert of the task's tests in `categories`: test key -> {features or subset: severity}."""
     found = {}
     for key, test in REGISTRY.items():
-        if ctx.model_task not in test.tasks or test.category not in categories:
+        if ctx.model_task not in test.tasks or test.category not in categories or ctx.modality not in test.modalities:
             continue
         result = run_one(ctx, test)
         cases = {",".join(c.features) or "dataset": c.severity for c in result.cases if c.severity != SEVERITY_PASS}

@@ -32,6 +32,14 @@ def test_an_editor_creates_a_project(client_for, editor, workspace):
     assert AuditEvent.objects.filter(action="project.create", object_id=str(project.id)).exists()
 
 
+def test_the_project_form_offers_natural_language_inference(client_for, editor, workspace):
+    page = client_for(editor).get(reverse("projects:project_create", args=[workspace.id])).content.decode()
+    assert "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE" in page and "Text classification is binary or multiclass" in page
+    client_for(editor).post(reverse("projects:project_create", args=[workspace.id]),
+                            {"name": "Entailment", "model_task": "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"})
+    assert Project.objects.get(name="Entailment").model_task == "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"
+
+
 def test_project_names_are_unique_in_a_workspace(client_for, owner, project, workspace):
     response = client_for(owner).post(
         reverse("projects:project_create", args=[workspace.id]),

@@ -412,3 +412,11 @@ def test_a_score_column_in_the_evaluation_set_only_is_left_to_the_engine_not_sho
     assert response["Location"] == reverse("stresstests:run_detail", args=[run.id])  # queued at once
     run = execute(run.id)
     assert run.status == RunStatus.SUCCEEDED, run.error
+
+
+def test_the_data_check_names_a_text_feature_that_is_no_column_before_the_run(owner, draft, project):
+    draft.reference_dataset = register_dataset(owner, project, "ref", data.frame(seed=1), text_features=["review"])
+    draft.evaluation_dataset = register_dataset(owner, project, "eval", data.frame(seed=2))
+    draft.save()
+    problems = wizard_checks.draft_data_check(draft).problems
+    assert any("Text feature(s) review are not columns of the reference dataset" in p for p in problems), problems

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS, SEVERITY_PASS,
     TEST_CATEGORY_TYPE_ADVERSARIAL,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -111,7 +111,7 @@ class _Objective:
         if self.ctx.model_task == MODEL_TASK_BINARY_CLASSIFICATION:
             direction = np.where(self.target[rows] == 1, -1.0, 1.0)
             return direction * (positive_scores(predictions) - positive_scores(clean))
-        if self.ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        if self.ctx.model_task in MULTICLASS_TASKS:
             pick = self.target[rows]
             index = np.arange(len(rows))
             return clean[index, pick] - predictions[index, pick]

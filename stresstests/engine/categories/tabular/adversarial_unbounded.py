@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, SCORE_TASKS, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS, SCORE_TASKS,
+    SEVERITY_PASS,
     TEST_CATEGORY_TYPE_ADVERSARIAL,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -118,7 +119,7 @@ class TabularHopSkipJump(StressTest):
     why_it_matters = ("An attacker who only sees accept/reject decisions can still find how little to change to "
                       "get the other outcome; a small distance means the decision is easy to game.")
     requires = frozenset({"model"})
-    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    tasks = frozenset({MODEL_TASK_BINARY_CLASSIFICATION}) | MULTICLASS_TASKS
     not_applicable = {task: "a decision-based attack needs a predicted class, and this model returns scores (the "
                             "other adversarial tests move its scores)" for task in SCORE_TASKS}
     run_by_default = False     # RIME: tabular_hopskipjump_attack (false)

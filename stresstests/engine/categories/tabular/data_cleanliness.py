@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SCORE_TASKS, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
+    ALL_MODALITIES, CLASSIFICATION_TASKS, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SCORE_TASKS,
+    SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
     TEST_CATEGORY_TYPE_DATA_CLEANLINESS,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -153,6 +154,7 @@ class LabelImbalance(CleanlinessTest):
                       "others, and the rare classes are barely validated.")
     requires = frozenset({"labels"})
     tasks = CLASSIFICATION_TASKS
+    modalities = ALL_MODALITIES   # labels only: the same on text runs
     not_applicable = {MODEL_TASK_RANKING: "relevance grades are not classes (Label Drift (Regression) watches "
                                           "their distribution)",
                       MODEL_TASK_REGRESSION: "a regression target has no classes (Label Drift (Regression) watches "

@@ -28,8 +28,8 @@ import numpy as np
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, MODEL_TASK_REGRESSION,
-    SCORE_TASKS, SEVERITY_ORDER, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_RANKING,
+    MODEL_TASK_REGRESSION, MULTICLASS_TASKS, SCORE_TASKS, SEVERITY_ORDER, SEVERITY_PASS,
 )
 from stresstests.engine.base import Context
 from stresstests.engine.metrics import METRICS, grouped_metric, positive_scores
@@ -85,7 +85,7 @@ def row_impact(ctx: Context, mask: np.ndarray, params: dict) -> dict[str, Any]:
         impact["impact"] = None
         return impact
     metric = impact["metric"]
-    if metric == "average_prediction" and ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if metric == "average_prediction" and ctx.model_task in MULTICLASS_TASKS:
         impact["impact_lower_bound"] = impact["impact"]   # no simple error for an L1 distance; min rows guards it
         impact["distance"] = "total_variation"            # passing/failing are then the top class shares only
         return impact
@@ -145,14 +145,14 @@ def transported(evaluation_values: np.ndarray, reference_quantiles: np.ndarray, 
 WATCHED_METRICS: dict[str, tuple[str, ...]] = {
     MODEL_TASK_BINARY_CLASSIFICATION: ("auc", "accuracy", "f1", "precision", "recall", "false_positive_rate",
                                        "false_negative_rate"),
-    MODEL_TASK_MULTICLASS_CLASSIFICATION: ("multiclass_accuracy", "macro_f1", "macro_precision", "macro_recall"),
+    **dict.fromkeys(MULTICLASS_TASKS, ("multiclass_accuracy", "macro_f1", "macro_precision", "macro_recall")),
     MODEL_TASK_REGRESSION: ("rmse", "mae", "mape"),
     # Ranking: a per-query metric on reweighted rows has no meaning; the shift of the scores is the impact.
     MODEL_TASK_RANKING: ("average_prediction",),
 }
 WATCHED_WITHOUT_LABELS: dict[str, tuple[str, ...]] = {
     MODEL_TASK_BINARY_CLASSIFICATION: ("average_prediction", "positive_prediction_rate"),
-    MODEL_TASK_MULTICLASS_CLASSIFICATION: ("average_prediction",),
+    **dict.fromkeys(MULTICLASS_TASKS, ("average_prediction",)),
     MODEL_TASK_REGRESSION: ("average_prediction",),
     MODEL_TASK_RANKING: ("average_prediction",),
 }
@@ -237,7 +237,7 @@ def _empty_counterfactual(method: str) -> dict[str, Any]:
 
 def _average_prediction_change(ctx: Context, actual: np.ndarray, counterfactual: np.ndarray, weights: np.ndarray
                                ) -> tuple[float, float, float]:
-    if ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if ctx.model_task in MULTICLASS_TASKS:
         before = np.asarray(actual, dtype=float).mean(axis=0)
         after = np.average(np.asarray(counterfactual, dtype=float), axis=0, weights=weights)
         return float(before.max()), float(after.max()), float(np.abs(before - after).sum() / 2)
@@ -267,13 +267,13 @@ def weighted_metric(metric: str, model_task: str, labels: np.ndarray | None, pre
     if metric == "auc":
         return weighted_auc(labels, positive_scores(predictions), weights, levels=levels)
     if metric == "average_prediction":
-        if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+        if model_task in MULTICLASS_TASKS:
             return float(np.average(predictions, axis=0, weights=weights).max())
         values = positive_scores(predictions) if model_task == MODEL_TASK_BINARY_CLASSIFICATION else predictions
         return float(np.average(values.reshape(-1), weights=weights))
     if model_task == MODEL_TASK_REGRESSION:
         return _weighted_regression(metric, labels, predictions.reshape(-1), weights)
-    if model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if model_task in MULTICLASS_TASKS:
         return _weighted_multiclass(metric, labels, predictions, weights)
     return _weighted_binary(metric, labels, positive_scores(predictions) >= 0.5, weights)
 
@@ -380,7 +380,7 @@ def few_rows_stand_out(ctx: Context, mask: np.ndarray, params: dict) -> bool:
     if predictions is None or not mask.any() or mask.all():
         return False
     values = np.asarray(predictions, dtype=float)
-    if ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION:
+    if ctx.model_task in MULTICLASS_TASKS:
         gap_per_class = np.abs(values[mask].mean(axis=0) - values[~mask].mean(axis=0))
         error = values[~mask].std(axis=0) / np.sqrt(mask.sum())
         gap, z = gap_per_class.sum() / 2, float(np.max(gap_per_class / np.maximum(error, 1e-12)))

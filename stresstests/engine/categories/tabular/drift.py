@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
-    MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, SEVERITY_ORDER, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
+    ALL_MODALITIES, CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION,
+    MODEL_TASK_RANKING, MODEL_TASK_REGRESSION, MULTICLASS_TASKS,
+    SEVERITY_ORDER, SEVERITY_PASS, TEST_CATEGORY_TYPE_DRIFT,
 )
 from stresstests.engine.base import Context, StressTest, TestCase, json_safe, register
 from stresstests.engine.metrics import METRICS, positive_scores, predicted_labels
@@ -446,6 +447,7 @@ class SingleDistributionDrift(DriftTest):
 @register
 class PredictionDrift(SingleDistributionDrift):
     key = "prediction_drift"
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Prediction Drift"
     description = "Compares the distribution of the model's predictions on the evaluation set with the reference."
     why_it_matters = ("Predictions that shift without a matching shift in outcomes are a first sign that the "
@@ -480,11 +482,12 @@ class PredictionDrift(SingleDistributionDrift):
 @register
 class PredictedLabelDrift(SingleDistributionDrift):
     key = "multiclass_pred_label_drift"
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Predicted Label Drift"
     description = "Compares the frequencies of predicted classes in the evaluation set with the reference."
     why_it_matters = "A change in how often each class is predicted shows the model's behaviour has shifted."
     requires = frozenset({"predictions"})
-    tasks = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    tasks = MULTICLASS_TASKS
     subject = "The predicted class mix"
     consequence = "the model now predicts the classes in different proportions than on the reference."
 
@@ -499,6 +502,7 @@ class PredictedLabelDrift(SingleDistributionDrift):
 @register
 class CategoricalLabelDrift(SingleDistributionDrift):
     key = "categorical_label_drift"
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Label Drift (Categorical)"
     description = "Compares the label class frequencies of the evaluation set with the reference (PSI)."
     why_it_matters = ("When the base rate of outcomes changes, thresholds and calibrated probabilities tuned on "
@@ -515,6 +519,7 @@ class CategoricalLabelDrift(SingleDistributionDrift):
 @register
 class RegressionLabelDrift(SingleDistributionDrift):
     key = "regression_label_drift"
+    modalities = ALL_MODALITIES   # labels and predictions only: the same on text runs
     name = "Label Drift (Regression)"
     description = ("Compares the distribution of the regression target (ranking: the relevance grades) in the "
                    "evaluation set with the reference.")

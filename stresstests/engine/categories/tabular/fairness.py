@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    ALL_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION,
+    ALL_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS, MODEL_TASK_REGRESSION,
     SEVERITY_PASS, TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS,
 )
 from stresstests.engine.categories.tabular.model_performance import BOTH_MODALITIES
@@ -402,7 +402,7 @@ class EqualOpportunityMacroRecall(_ErrorRateTest):
     name = "Equal Opportunity (Macro Recall)"
     description = "Each protected subset's macro-averaged recall compared with the overall macro recall."
     why_it_matters = "A subset whose true classes are recognised less often gets worse decisions in every class."
-    tasks = frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION})
+    tasks = MULTICLASS_TASKS
     rate_name = "macro recall"
     rate_key = "macro_recall"
 

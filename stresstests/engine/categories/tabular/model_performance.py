@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from stresstests.engine.vocabulary import (
-    CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
+    CLASSIFICATION_TASKS, MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS,
     MODALITY_TABULAR, MODALITY_TEXT, MODEL_TASK_REGRESSION, SEVERITY_PASS, TEST_CATEGORY_TYPE_MODEL_PERFORMANCE, worst_severity,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, register
@@ -64,11 +64,11 @@ _METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tupl
     ("positive_prediction_rate", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _BOUNDED),
     ("prediction_variance_positive_labels", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _VARIANCE),
     ("prediction_variance_negative_labels", frozenset({MODEL_TASK_BINARY_CLASSIFICATION}), None, _VARIANCE),
-    ("multiclass_accuracy", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
-    ("multiclass_auc", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), (0.6, 0.5), _BOUNDED),
-    ("macro_f1", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
-    ("macro_precision", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
-    ("macro_recall", frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}), None, _BOUNDED),
+    ("multiclass_accuracy", MULTICLASS_TASKS, None, _BOUNDED),
+    ("multiclass_auc", MULTICLASS_TASKS, (0.6, 0.5), _BOUNDED),
+    ("macro_f1", MULTICLASS_TASKS, None, _BOUNDED),
+    ("macro_precision", MULTICLASS_TASKS, None, _BOUNDED),
+    ("macro_recall", MULTICLASS_TASKS, None, _BOUNDED),
     ("mae", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
     ("mse", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),
     ("rmse", frozenset({MODEL_TASK_REGRESSION}), None, _RELATIVE),

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_RANKING, SCORE_TASKS
+from stresstests.engine.vocabulary import MODEL_TASK_RANKING, SCORE_TASKS, MULTICLASS_TASKS
 from stresstests.engine.base import Context, json_safe
 from stresstests.engine.metrics import positive_scores, predicted_labels
 
@@ -137,7 +137,7 @@ def row_change(ctx: Context, before: np.ndarray, after: np.ndarray) -> np.ndarra
     Multiclass uses the total variation distance between the two probability vectors.
     """
     before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
-    if ctx.model_task == MODEL_TASK_MULTICLASS_CLASSIFICATION and before.ndim == 2:
+    if ctx.model_task in MULTICLASS_TASKS and before.ndim == 2:
         return 0.5 * np.abs(after - before).sum(axis=1)
     return np.abs(after - before) / prediction_scale(ctx)
 

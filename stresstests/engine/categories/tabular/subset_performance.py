@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from stresstests.engine.vocabulary import (
-    MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION, MODEL_TASK_REGRESSION, SEVERITY_PASS,
+    MODEL_TASK_BINARY_CLASSIFICATION, MULTICLASS_TASKS, MODEL_TASK_REGRESSION, SEVERITY_PASS,
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION, worst_severity,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
@@ -46,7 +46,7 @@ _RELATIVE = (0.25, 0.50)    # errors: 25 % worse than the baseline warns
 _VARIANCE = (0.50, 1.00)    # prediction variances are noisy and small: 50 % above the baseline warns
 LOWER_BOUND_Z = 1.96        # severity from the gap's lower 95 % confidence bound (see decide)
 
-_SUBSET_METRICS: dict[str, frozenset[str]] = {
+SUBSET_METRICS: dict[str, frozenset[str]] = {
     "accuracy": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "auc": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "f1": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
@@ -57,12 +57,12 @@ _SUBSET_METRICS: dict[str, frozenset[str]] = {
     "positive_prediction_rate": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "prediction_variance_positive_labels": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
     "prediction_variance_negative_labels": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}),
-    "average_confidence": frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "multiclass_accuracy": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "multiclass_auc": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "macro_f1": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "macro_precision": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
-    "macro_recall": frozenset({MODEL_TASK_MULTICLASS_CLASSIFICATION}),
+    "average_confidence": frozenset({MODEL_TASK_BINARY_CLASSIFICATION}) | MULTICLASS_TASKS,
+    "multiclass_accuracy": MULTICLASS_TASKS,
+    "multiclass_auc": MULTICLASS_TASKS,
+    "macro_f1": MULTICLASS_TASKS,
+    "macro_precision": MULTICLASS_TASKS,
+    "macro_recall": MULTICLASS_TASKS,
     "mae": frozenset({MODEL_TASK_REGRESSION}),
     "mse": frozenset({MODEL_TASK_REGRESSION}),
     "rmse": frozenset({MODEL_TASK_REGRESSION}),
@@ -203,7 +203,8 @@ def decide(gaps: np.ndarray, errors: np.ndarray, valid: np.ndarray, thresholds: 
     discovered = benjamini_hochberg(p_values, false_discovery_rate)
     # The severity is that of the gap's lower 95 % confidence bound, not of its point estimate: a subset with 38
     # positives and a recall gap of 0.214 +- 0.14 is not known to be worse by the alert margin (nor the warning one).
-    lower_bounds = np.asarray(gaps, dtype=float) - LOWER_BOUND_Z * np.nan_to_num(np.asarray(errors, dtype=float))
+    with np.errstate(over="ignore", invalid="ignore"):   # an infinite error (relative gap to a zero baseline)
+        lower_bounds = np.asarray(gaps, dtype=float) - LOWER_BOUND_Z * np.nan_to_num(np.asarray(errors, dtype=float))
     severities = [severity_for(float(lower), thresholds) if found else SEVERITY_PASS
                   for lower, found in zip(lower_bounds, discovered)]
     return severities, p_values
@@ -534,5 +535,5 @@ def _register_subset_tests(metric: str, tasks: frozenset[str]) -> None:
     }))
 
 
-for _metric, _tasks in _SUBSET_METRICS.items():
+for _metric, _tasks in SUBSET_METRICS.items():
     _register_subset_tests(_metric, _tasks)

@@ -2,3 +2,5 @@
 
 Each module registers tests whose `modalities` hold MODALITY_TEXT; categories/__init__.py imports them.
 """
+
+from . import subset_performance, drift, abnormal_inputs, data_cleanliness  # noqa: F401,E402
