@@ -11,6 +11,7 @@ import socket
 import subprocess
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def _reachable(url: str) -> bool:
 
 
 @pytest.fixture(params=sorted(BROKERS))
-def broker_url(request, settings):
+def broker_url(request, settings, monkeypatch):
     """This process (the web side) sends its messages to the chosen broker; the workers get it in their environment."""
     from rime_web.celery import app
 
@@ -59,12 +60,9 @@ def broker_url(request, settings):
                 connection.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001 - a queue never declared has nothing to purge
                 pass
-    before = (app.conf.broker_url, app.conf.broker_transport_options)
-    _use_broker(app, url, {"visibility_timeout": settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout",
-                                                                                             4 * 3600)})
-    settings.CELERY_BROKER_URL, settings.CELERY_BROKER_FOLDER = url, None
-    yield url
-    _use_broker(app, *before)
+    with _using_broker(app, url, monkeypatch):
+        settings.CELERY_BROKER_URL, settings.CELERY_BROKER_FOLDER = url, None
+        yield url
     with app.connection_for_write(url) as connection:  # the per-session agent queue is not left on the broker
         try:
             connection.default_channel.queue_delete(agent_queue())
@@ -72,12 +70,40 @@ def broker_url(request, settings):
             pass
 
 
-def _use_broker(app, url: str, options: dict) -> None:
-    app.conf.broker_url, app.conf.broker_transport_options = url, options
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
+@contextmanager
+def _using_broker(app, url: str, monkeypatch):
+    """Points this process's Celery app at `url`, and afterwards leaves it exactly as it was, so later tests of the
+    session still send to the session's broker. Celery lets CELERY_BROKER_URL (and _READ_/_WRITE_URL) in the
+    environment win over app.conf.broker_url, as CI sets it: those are removed for the test (monkeypatch puts them
+    back). The app keeps its connection and producer pools in kombu's registry (kombu.pools), keyed by connection
+    parameters: the app is made to look its pools up again, and only the pools made for `url` are closed and dropped
+    from the registry afterwards; the session's own pools stay open for whoever holds them."""
+    from kombu import pools
+    from kombu.utils.collections import eqhash
+
+    changes = dict(app.conf.changes)
+    own_pool, own_producers = app._pool, app.amqp._producer_pool
+    own_key = eqhash(app.connection_for_write())
+    test_key = None
+    try:
+        for name in ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
+            monkeypatch.delenv(name, raising=False)
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {"visibility_timeout": 4 * 3600}  # the settings' value for a network broker
+        app._pool, app.amqp._producer_pool = None, None
+        test_key = eqhash(app.connection_for_write())
+        if test_key == own_key:
+            test_key = None  # the session's own pools: not to be closed
+            pytest.fail(f"The session's own broker is {url}, which this test needs for its two workers alone")
+        yield
+    finally:
+        app.conf.changes.clear()
+        app.conf.changes.update(changes)
+        app._pool, app.amqp._producer_pool = own_pool, own_producers
+        for group in (pools.producers, pools.connections) if test_key else ():  # producers hold the connections
+            pool = group.pop(test_key, None)
+            if pool is not None:
+                pool.force_close_all()
 
 
 def agent_queue() -> str:
