@@ -106,6 +106,31 @@ def _using_broker(app, url: str, monkeypatch):
                 pool.force_close_all()
 
 
+def test_the_switch_reaches_the_chosen_broker_and_leaves_the_sessions_celery_app_as_found(monkeypatch):
+    """Whatever the session's broker (CI names one in CELERY_BROKER_URL), the app sends to the test's broker while
+    switched; afterwards it has its own pool back, open, and kombu's registry still hands that pool out: later tests
+    of the session send their tasks (not "RuntimeError: Acquire on closed pool")."""
+    from kombu import pools
+    from kombu.utils.collections import eqhash
+
+    from rime_web.celery import app
+
+    url = BROKERS["redis"]
+    require(_reachable(url), f"needs Redis at {url}")
+    session_url, own_pool = app.conf.broker_write_url, app.pool
+    with _using_broker(app, url, monkeypatch):
+        with app.pool.acquire(block=True, timeout=10) as connection:
+            assert (connection.transport_cls, connection.port, connection.virtual_host) == ("redis", 6379, "14")
+            assert app.pool is not own_pool
+            connection.default_channel.queue_declare("switch-check", auto_delete=True)
+        switched = app.connection_for_write()
+    assert app.conf.broker_write_url == session_url
+    assert app.pool is own_pool and pools.connections[app.connection_for_write()] is own_pool
+    with app.pool.acquire(block=True, timeout=10) as connection:
+        assert (connection.transport_cls, connection.virtual_host) != ("redis", "14")
+    assert eqhash(switched) not in pools.connections and eqhash(switched) not in pools.producers
+
+
 def agent_queue() -> str:
     return f"agent-test-{os.getpid()}"
 
