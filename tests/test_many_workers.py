@@ -11,6 +11,7 @@ import socket
 import subprocess
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def _reachable(url: str) -> bool:
 
 
 @pytest.fixture(params=sorted(BROKERS))
-def broker_url(request, settings):
+def broker_url(request, settings, monkeypatch):
     """This process (the web side) sends its messages to the chosen broker; the workers get it in their environment."""
     from rime_web.celery import app
 
@@ -59,12 +60,9 @@ def broker_url(request, settings):
                 connection.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001 - a queue never declared has nothing to purge
                 pass
-    before = (app.conf.broker_url, app.conf.broker_transport_options)
-    _use_broker(app, url, {"visibility_timeout": settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout",
-                                                                                             4 * 3600)})
-    settings.CELERY_BROKER_URL, settings.CELERY_BROKER_FOLDER = url, None
-    yield url
-    _use_broker(app, *before)
+    with _using_broker(app, url, monkeypatch):
+        settings.CELERY_BROKER_URL, settings.CELERY_BROKER_FOLDER = url, None
+        yield url
     with app.connection_for_write(url) as connection:  # the per-session agent queue is not left on the broker
         try:
             connection.default_channel.queue_delete(agent_queue())
@@ -72,12 +70,65 @@ def broker_url(request, settings):
             pass
 
 
-def _use_broker(app, url: str, options: dict) -> None:
-    app.conf.broker_url, app.conf.broker_transport_options = url, options
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
+@contextmanager
+def _using_broker(app, url: str, monkeypatch):
+    """Points this process's Celery app at `url`, and afterwards leaves it exactly as it was, so later tests of the
+    session still send to the session's broker. Celery lets CELERY_BROKER_URL (and _READ_/_WRITE_URL) in the
+    environment win over app.conf.broker_url, as CI sets it: those are removed for the test (monkeypatch puts them
+    back). The app keeps its connection and producer pools in kombu's registry (kombu.pools), keyed by connection
+    parameters: the app is made to look its pools up again, and only the pools made for `url` are closed and dropped
+    from the registry afterwards; the session's own pools stay open for whoever holds them."""
+    from kombu import pools
+    from kombu.utils.collections import eqhash
+
+    changes = dict(app.conf.changes)
+    own_pool, own_producers = app._pool, app.amqp._producer_pool
+    own_key = eqhash(app.connection_for_write())
+    test_key = None
+    try:
+        for name in ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
+            monkeypatch.delenv(name, raising=False)
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {"visibility_timeout": 4 * 3600}  # the settings' value for a network broker
+        app._pool, app.amqp._producer_pool = None, None
+        test_key = eqhash(app.connection_for_write())
+        if test_key == own_key:
+            test_key = None  # the session's own pools: not to be closed
+            pytest.fail(f"The session's own broker is {url}, which this test needs for its two workers alone")
+        yield
+    finally:
+        app.conf.changes.clear()
+        app.conf.changes.update(changes)
+        app._pool, app.amqp._producer_pool = own_pool, own_producers
+        for group in (pools.producers, pools.connections) if test_key else ():  # producers hold the connections
+            pool = group.pop(test_key, None)
+            if pool is not None:
+                pool.force_close_all()
+
+
+def test_the_switch_reaches_the_chosen_broker_and_leaves_the_sessions_celery_app_as_found(monkeypatch):
+    """Whatever the session's broker (CI names one in CELERY_BROKER_URL), the app sends to the test's broker while
+    switched; afterwards it has its own pool back, open, and kombu's registry still hands that pool out: later tests
+    of the session send their tasks (not "RuntimeError: Acquire on closed pool")."""
+    from kombu import pools
+    from kombu.utils.collections import eqhash
+
+    from rime_web.celery import app
+
+    url = BROKERS["redis"]
+    require(_reachable(url), f"needs Redis at {url}")
+    session_url, own_pool = app.conf.broker_write_url, app.pool
+    with _using_broker(app, url, monkeypatch):
+        with app.pool.acquire(block=True, timeout=10) as connection:
+            assert (connection.transport_cls, connection.port, connection.virtual_host) == ("redis", 6379, "14")
+            assert app.pool is not own_pool
+            connection.default_channel.queue_declare("switch-check", auto_delete=True)
+        switched = app.connection_for_write()
+    assert app.conf.broker_write_url == session_url
+    assert app.pool is own_pool and pools.connections[app.connection_for_write()] is own_pool
+    with app.pool.acquire(block=True, timeout=10) as connection:
+        assert (connection.transport_cls, connection.virtual_host) != ("redis", "14")
+    assert eqhash(switched) not in pools.connections and eqhash(switched) not in pools.producers
 
 
 def agent_queue() -> str:
