@@ -147,8 +147,16 @@ def test_an_uploaded_hugging_face_folder_gets_a_run_whose_pages_show_text_exampl
                      if any(isinstance((e or {}).get("text"), str) for case in t["test_cases"]
                             for e in case.get("examples") or [])]
     assert with_examples, "no text test put text examples in its cases"
+    # The planted long texts are cut on the page: open a test whose examples hold one.
+    with_examples = [t for t in with_examples
+                     if any(len(str((e or {}).get("text", ""))) > 160 for case in t["test_cases"]
+                            for e in case.get("examples") or [])]
+    assert with_examples, "no text test shows one of the planted long texts"
     page.goto(f"{live_server.url}/stress-tests/{run.id}/tests/{with_examples[0]['test_type']}/")
     long_text = page.locator("details.long-text").first
+    case = page.locator("details:not(.long-text):has(details.long-text)").first
+    if case.count() and not case.evaluate("element => element.open"):
+        case.locator(":scope > summary").click()   # the case holding the long text starts closed
     expect(long_text).to_be_visible()
     expect(long_text.locator(".full-text")).to_be_hidden()
     long_text.locator("summary").focus()
