@@ -89,6 +89,9 @@ def test_the_seed_procedure_runs_a_hugging_face_model_from_s3(rime_sdk, live_ser
     expected_cases = sum(len(t["test_cases"]) for c in report["categories"] for t in c["tests"])
     assert len(cases) == expected_cases > 0
     assert set(cases["test_run_id"]) == {str(run.id)}
+    # The text categories ran, not only Model Performance: vocabulary drift and the text perturbations report too.
+    assert {"DRIFT_STAT:excess_js_divergence", "FAILING_INPUTS:flip_rate"} <= set(cases.columns)
+    assert cases["DRIFT_STAT:excess_js_divergence"].notna().any() and cases["FAILING_INPUTS:flip_rate"].notna().any()
     # The model's own scores: a model that learnt the task has a high AUC on the evaluation reviews.
     result = job.get_test_run().get_result_df()
     assert result.loc[0, "metrics.model_perf.AUC.eval_metric"] > 0.9
