@@ -68,7 +68,7 @@ def test_diff_pieces_mark_homoglyphs_control_characters_and_shorten_long_unchang
                                                                  "U+0008 BACKSPACE"]
     assert [piece.badge for piece in changed if piece.badge] == ["BS"]
     assert diff.shortened and sum(len(piece.text) for piece in diff.perturbed) < 250
-    assert [piece.title for piece in diff.original if piece.elided] == ["222 unchanged characters",
+    assert [piece.title for piece in diff.original if piece.elided] == ["221 unchanged characters",
                                                                      "226 unchanged characters"]
 
 
@@ -78,10 +78,14 @@ def test_the_exports_carry_the_original_and_perturbed_text(client_for, owner, fi
     response = client.get(reverse("results:failing_rows_csv", args=[run.id, "text_upper_case"]))
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     case = RunResults(text_report).test("text_upper_case").raw["test_cases"][0]
-    assert len(rows) == len(case["examples"]) == 3
-    assert [(row["original"], row["perturbed"]) for row in rows] == [
+    # Every failing sampled row, not only the 3 examples, each marked failed; the examples carry their texts.
+    failing = case["details"]["failing_row_indices"]
+    assert len(case["examples"]) == 3 and len(failing) == case["metrics"]["rows_perturbed"] == 20
+    assert sorted(int(row["row"]) for row in rows) == sorted(failing)
+    assert {row["failed"] for row in rows} == {"True"}
+    assert [(row["original"], row["perturbed"]) for row in rows[:3]] == [
         (e["original"], e["perturbed"]) for e in case["examples"]]
-    assert all(row["perturbed"] == row["original"].upper() for row in rows)
+    assert all(row["perturbed"] == row["original"].upper() for row in rows[:3])
     exported = json.loads(client.get(reverse("results:export_json", args=[run.id])).content)
     test = next(t for c in exported["categories"] for t in c["tests"] if t["test_type"] == "text_upper_case")
     assert test["test_cases"][0]["examples"][0]["perturbed"] == case["examples"][0]["perturbed"]
