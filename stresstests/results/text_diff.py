@@ -63,22 +63,25 @@ def _invisible(char: str) -> bool:
 
 
 def _joins_emoji(text: str, position: int) -> bool:
-    """A ZERO WIDTH JOINER (or non-joiner) between two non-ASCII symbols: part of an emoji or a script's spelling."""
-    return (text[position] in "\u200c\u200d" and 0 < position < len(text) - 1
-            and not text[position - 1].isascii() and not text[position + 1].isascii())
+    """A ZERO WIDTH JOINER between two symbols (emoji, or an emoji and its modifier): part of one emoji sequence."""
+    return (text[position] == "\u200d" and 0 < position < len(text) - 1
+            and unicodedata.category(text[position - 1]) in ("So", "Sk")
+            and unicodedata.category(text[position + 1]) in ("So", "Sk"))
 
 
 def pieces(text: str, changed: bool) -> list[Piece]:
     """`text` split so each invisible character (anywhere) and each non-ASCII character of a change is its own piece;
-    combining marks stay with their letter, and unchanged joiners inside emoji sequences stay as they are."""
+    combining marks stay with their letter, and joiners inside emoji sequences stay as they are."""
     result: list[Piece] = []
+    joined = False
     for position, char in enumerate(text):
-        if unicodedata.combining(char) and result and not result[-1].badge:
+        if (joined or unicodedata.combining(char) or char == "\ufe0f" or (unicodedata.category(char) == "Sk" and not char.isascii())
+                or _joins_emoji(text, position)) and result and not result[-1].badge:
+            # Part of the character before it (an accent, an emoji's joiner, modifier or next member): same piece.
             result[-1].text += char
             if changed:
                 result[-1].title = "; ".join(filter(None, [result[-1].title, character_name(char)]))
-        elif not changed and _joins_emoji(text, position):
-            result.append(Piece(char, changed))
+            joined = _joins_emoji(text, position)
         elif _invisible(char):
             result.append(Piece(char, changed, BADGES.get(char, f"U+{ord(char):04X}"), character_name(char)))
         elif changed and not char.isascii():

@@ -285,12 +285,17 @@ def replace_homoglyphs(text: str, rng: np.random.Generator, share: float, table:
 
 
 # ---- diffs ----------------------------------------------------------------------------------------------------------
-# Diffs work on tokens (a word with its combining marks, a run of whitespace, or any other single character), so a
+# Diffs work on tokens (a word with its combining marks, a run of whitespace, an emoji sequence, or any other single character), so a
 # swapped word shows as one change and a 10,000-character text diffs in milliseconds: texts with as many tokens
-# compare token by token, others go through difflib on the part between the common head and tail, and a middle of
-# more than MAX_DIFF_TOKENS tokens is shown as one change.
-TOKEN = re.compile(r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+|\s+|.", re.DOTALL)
-MAX_DIFF_TOKENS = 5000
+# compare token by token, others are aligned (see _token_opcodes) on the part between the common head and tail, and
+# a middle of more than MAX_DIFF_TOKENS tokens is shown as one change.
+TOKEN = re.compile(r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+|\s+"
+                   # an emoji with its modifiers and ZERO WIDTH JOINER sequence (👨‍👩‍👧) is one token
+                   r"|[\U0001F000-\U0001FAFF\u2600-\u27BF](?:[\ufe0f\U0001F3FB-\U0001F3FF]"
+                   r"|\u200d[\U0001F000-\U0001FAFF\u2600-\u27BF])*|.", re.DOTALL)
+MAX_DIFF_TOKENS = 20000
+REFINE_TOKENS = 600
+RESYNC_WINDOW, RESYNC_RUN = 64, 3
 
 
 def _token_bounds(text: str) -> tuple[list[str], list[int]]:
@@ -328,13 +333,49 @@ def diff_opcodes(original: str, perturbed: str) -> list[tuple[str, int, int, int
             op = "replace" if middle_a and middle_b else ("delete" if middle_a else "insert")
             token_ops.append((op, head, len(a) - tail, head, len(b) - tail))
         else:
-            matcher = difflib.SequenceMatcher(None, middle_a, middle_b)
             token_ops += [(op, i1 + head, i2 + head, j1 + head, j2 + head)
-                          for op, i1, i2, j1, j2 in matcher.get_opcodes()]
+                          for op, i1, i2, j1, j2 in _token_opcodes(middle_a, middle_b)]
         if tail:
             token_ops.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
     return [(op, a_at[i1], a_at[i2], b_at[j1], b_at[j2]) for op, i1, i2, j1, j2 in token_ops
             if (i1, i2, j1, j2) != (i1, i1, j1, j1)]
+
+
+def _token_opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """Opcodes on token lists: difflib (exact, quadratic where words repeat) up to REFINE_TOKENS tokens a side; longer
+    ones by walking both lists and, at each difference, finding the nearest point within RESYNC_WINDOW tokens where
+    RESYNC_RUN tokens agree again (linear for the local edits of perturbations; the rest is one change if none)."""
+    if max(len(a), len(b)) <= REFINE_TOKENS:
+        return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    ops: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i0, j0 = i, j
+            while i < len(a) and j < len(b) and a[i] == b[j]:
+                i, j = i + 1, j + 1
+            ops.append(("equal", i0, i, j0, j))
+            continue
+        found = _resync(a, b, i, j)
+        if found is None:
+            break
+        di, dj = found
+        ops.append(("replace" if di and dj else "delete" if di else "insert", i, i + di, j, j + dj))
+        i, j = i + di, j + dj
+    if i < len(a) or j < len(b):
+        ops.append(("replace" if i < len(a) and j < len(b) else "delete" if i < len(a) else "insert",
+                    i, len(a), j, len(b)))
+    return ops
+
+
+def _resync(a: list[str], b: list[str], i: int, j: int) -> tuple[int, int] | None:
+    for total in range(1, 2 * RESYNC_WINDOW + 1):
+        for di in range(max(0, total - RESYNC_WINDOW), min(total, RESYNC_WINDOW) + 1):
+            dj = total - di
+            x, y = a[i + di:i + di + RESYNC_RUN], b[j + dj:j + dj + RESYNC_RUN]
+            if x == y and (len(x) == RESYNC_RUN or (i + di + len(x) == len(a) and j + dj + len(y) == len(b))):
+                return di, dj
+    return None
 
 
 def diff_segments(original: str, perturbed: str,
