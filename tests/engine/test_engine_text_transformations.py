@@ -238,3 +238,10 @@ def test_long_texts_are_diffed_on_tokens_not_characters(monkeypatch):
         spans = p.changed_spans(text, perturbed)
         assert len(spans) > 5 and sum(b - a for a, b in spans) < len(perturbed) / 2     # local changes, not all
     assert max(seen, default=0) <= p.REFINE_TOKENS     # the quadratic matcher never sees a long text
+
+
+def test_an_example_of_a_long_upper_cased_text_stores_few_changes():
+    text = " ".join(["The room was excellent, and the staff were friendly."] * 100)
+    fields = p.diff_fields(text, text.upper())
+    assert len(fields["diff"]) <= p.MAX_STORED_CHANGES and fields["changed_spans"] == [[0, len(text) - 1]]  # "."
+    assert p.opcodes_from_changes(text, text.upper(), fields["diff"]) is not None

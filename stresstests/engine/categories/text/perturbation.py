@@ -295,6 +295,7 @@ TOKEN = re.compile(r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe
                    r"|\u200d[\U0001F000-\U0001FAFF\u2600-\u27BF])*|.", re.DOTALL)
 MAX_DIFF_TOKENS = 20000
 REFINE_TOKENS = 600
+MAX_STORED_CHANGES = 50
 RESYNC_WINDOW, RESYNC_RUN = 64, 3
 
 
@@ -394,6 +395,16 @@ def diff_fields(original: str, perturbed: str) -> dict:
     """What an example stores about its diff, once, so result pages never recompute it: `changed_spans` (perturbed
     coordinates) and `diff` ([i1, i2, j1, j2] of every changed range, original then perturbed coordinates)."""
     changes = [[i1, i2, j1, j2] for op, i1, i2, j1, j2 in diff_opcodes(original, perturbed) if op != "equal"]
+    if len(changes) > MAX_STORED_CHANGES:
+        # Many changes (an upper-cased long text): changes a few characters apart become one, so an example stays
+        # small; the page then marks the whole stretch.
+        merged = [changes[0]]
+        for i1, i2, j1, j2 in changes[1:]:
+            if i1 - merged[-1][1] <= 3:
+                merged[-1] = [merged[-1][0], i2, merged[-1][2], j2]
+            else:
+                merged.append([i1, i2, j1, j2])
+        changes = merged
     return {"changed_spans": [[j1, j2] for _, _, j1, j2 in changes], "diff": changes}
 
 
