@@ -163,6 +163,10 @@ def test_the_universal_trigger_never_prepends_an_opinion():
                           **params)
         assert case.severity == SEVERITY_PASS, (params, case.metrics)
         assert not set(case.metrics["trigger"].split()) & {*POSITIVE, *NEGATIVE}
+    # Control: with no opinion words at all, the same search prepends an opinion and "flips" the model.
+    [unconstrained] = run_test("universal_triggers_attack", make_text_context(binary_model(decide=first_word_decides)),
+                               opinion_words=[], label_association=1.0)
+    assert unconstrained.severity != SEVERITY_PASS and unconstrained.metrics["trigger"] in {*POSITIVE, *NEGATIVE}
 
 
 def test_the_greedy_attack_does_not_misspell_opinion_words():
@@ -170,6 +174,9 @@ def test_the_greedy_attack_does_not_misspell_opinion_words():
     may replace such a word only by a synonym, and changes at most a quarter of the words."""
     [case] = run_test("text_greedy_word_attack", make_text_context(binary_model(decide=synonyms_but_no_typos)))
     assert case.severity == SEVERITY_PASS, (case.metrics, case.examples[:1])
+    [unconstrained] = run_test("text_greedy_word_attack", make_text_context(binary_model(
+        decide=synonyms_but_no_typos)), opinion_words=[], label_association=1.0)
+    assert unconstrained.severity != SEVERITY_PASS      # control: typos in "excellent" are what flipped it
     for example in case.examples:
         changed = [w for w, v in zip(example["original"].split(), example["perturbed"].split()) if w != v]
         assert len(changed) <= max(1, len(example["original"].split()) // 4)
