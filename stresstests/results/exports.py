@@ -61,9 +61,11 @@ def failing_rows_csv(detail: TestDetail) -> str:
             value_columns.update(dict.fromkeys(c for c in example if c != "row"))
             lines.append(([example.get("row"), *common], example))
         shown = {example.get("row") for example in examples}
+        # Examples that say whether their row failed (the text tests' do) mark the other failing rows the same way.
+        marked = {"failed": True} if any("failed" in example for example in examples) else {}
         for row in (case.raw.get("details") or {}).get("failing_row_indices") or []:
             if row not in shown:
-                lines.append(([row, *common], {}))
+                lines.append(([row, *common], marked))
     header = ["row", "features", "subset", "severity", *value_columns]
     return _csv(header, [fixed + [values.get(c) for c in value_columns] for fixed, values in lines])
 

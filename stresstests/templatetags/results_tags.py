@@ -149,4 +149,4 @@ def text_diff(example: dict):
     """`{% with diff=example|text_diff %}`: the original / perturbed pair of a text example as pieces to render."""
     from stresstests.results.text_diff import text_diff as build
 
-    return build(example.get("original") or "", example.get("perturbed") or "")
+    return build(example.get("original") or "", example.get("perturbed") or "", example.get("diff"))

@@ -4,6 +4,7 @@ and fails against a model that reads text carefully (tests/engine/text_probe_hel
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import unicodedata
 
@@ -16,7 +17,7 @@ from stresstests.engine.base import REGISTRY
 from stresstests.engine.categories.text import perturbation as p
 from tests.engine.model_side_helpers import run_test
 from tests.engine.text_probe_helpers import (
-    text_only_keys, binary_model, make_text_context, multiclass_model, robust_positive, sentiment_words,
+    _KNOWN, NEGATIVE, POSITIVE, text_only_keys, binary_model, make_text_context, multiclass_model, robust_positive, sentiment_words,
 )
 
 
@@ -139,3 +140,60 @@ def test_a_model_that_reads_zero_width_characters_falls_only_to_the_invisible_ch
                if run_test(key, make_text_context(binary_model(**PLANTED["text_invisible_chars_attack"])))[0].severity
                != SEVERITY_PASS}
     assert flagged == {"text_invisible_chars_attack"}
+
+
+# ---- review findings: opinions are no attack, small samples, held-out trigger --------------------------------------
+def first_word_decides(text: str) -> bool | None:
+    """An accurate model (each review has one sentiment word) that reads the FIRST sentiment word."""
+    found = sentiment_words(text)
+    return found[0] > 0 if found else None
+
+
+def synonyms_but_no_typos(text: str) -> bool:
+    """Knows the synonyms of its sentiment words, not their misspellings; no known word reads as negative."""
+    found = [score for word in re.findall(r"[a-z]+", text.lower()) for score in [_KNOWN.get(word)] if score]
+    return bool(found) and found[-1] > 0
+
+
+def test_the_universal_trigger_never_prepends_an_opinion():
+    """Putting "excellent" before "the room was terrible" changes what the text says; the trigger must not do it,
+    whether the word is on the opinion list or only tied to the label in the reference texts."""
+    for params in ({}, {"opinion_words": []}):
+        [case] = run_test("universal_triggers_attack", make_text_context(binary_model(decide=first_word_decides)),
+                          **params)
+        assert case.severity == SEVERITY_PASS, (params, case.metrics)
+        assert not set(case.metrics["trigger"].split()) & {*POSITIVE, *NEGATIVE}
+    # Control: with no opinion words at all, the same search prepends an opinion and "flips" the model.
+    [unconstrained] = run_test("universal_triggers_attack", make_text_context(binary_model(decide=first_word_decides)),
+                               opinion_words=[], label_association=1.0)
+    assert unconstrained.severity != SEVERITY_PASS and unconstrained.metrics["trigger"] in {*POSITIVE, *NEGATIVE}
+
+
+def test_the_greedy_attack_does_not_misspell_opinion_words():
+    """A typo in the word that carries the opinion ("awful" -> "waful") is for the typo transformations; the attack
+    may replace such a word only by a synonym, and changes at most a quarter of the words."""
+    [case] = run_test("text_greedy_word_attack", make_text_context(binary_model(decide=synonyms_but_no_typos)))
+    assert case.severity == SEVERITY_PASS, (case.metrics, case.examples[:1])
+    [unconstrained] = run_test("text_greedy_word_attack", make_text_context(binary_model(
+        decide=synonyms_but_no_typos)), opinion_words=[], label_association=1.0)
+    assert unconstrained.severity != SEVERITY_PASS      # control: typos in "excellent" are what flipped it
+    for example in case.examples:
+        changed = [w for w, v in zip(example["original"].split(), example["perturbed"].split()) if w != v]
+        assert len(changed) <= max(1, len(example["original"].split()) // 4)
+
+
+def test_one_flip_in_five_attacked_texts_is_no_finding():
+    from stresstests.engine.categories.text.probe import confident_severity
+    assert confident_severity(1, 5, (0.1, 0.5)) == SEVERITY_PASS
+    assert confident_severity(2, 5, (0.1, 0.5)) == "SEVERITY_WARNING"
+    assert confident_severity(5, 5, (0.1, 0.5)) == "SEVERITY_ALERT"
+    [case] = run_test("text_invisible_chars_attack", make_text_context(binary_model(**PLANTED[
+        "text_invisible_chars_attack"])))
+    assert "5 of 5 attacked texts" in case.finding and "with 95 % confidence" in case.finding
+
+
+def test_a_trigger_measured_on_its_own_search_rows_says_so():
+    ctx = make_text_context(binary_model(**PLANTED["universal_triggers_attack"]), n=8)
+    [case] = run_test("universal_triggers_attack", ctx)
+    assert case.metrics["measured_on_search_rows"] is True and case.metrics["sample_size"] == 8
+    assert "the same 8 texts it was searched on" in case.finding and "not searched on" not in case.finding

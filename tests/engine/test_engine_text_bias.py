@@ -126,3 +126,54 @@ def test_a_model_harsh_on_low_income_countries_fails_only_the_country_swaps():
     model = binary_model(flips_when=PLANTED["text_swap_high_country_to_low_country"])
     flagged = {key for key in KEYS if run_test(key, make_text_context(model, n=400))[0].severity != SEVERITY_PASS}
     assert flagged == {"text_swap_high_country_to_low_country", "text_swap_low_country_to_high_country"}
+
+
+# ---- review findings: names and countries that are ordinary words, grammar of gendered swaps, skip message -------
+def _swap(key: str, text: str, **params) -> str:
+    test = REGISTRY[key]()
+    return test.perturb(text, np.random.default_rng(0), {**test.default_params, **params})
+
+
+@pytest.mark.parametrize("key, text", [
+    ("text_swap_masc_name_to_fem_name", "Please mark the date, jack up the car and paul-bearers."),
+    ("text_swap_fem_name_to_masc_name", "By the grace of god, say grace over a christmas carol."),
+    ("text_swap_maj_name_to_min_name", "The hunter shot a deer near the logan berries."),
+    ("text_swap_min_name_to_maj_name", "We played ebony and ivory on safari in Kenya."),
+    ("text_swap_low_country_to_high_country", "The vote came down to a hanging chad in mali."),
+])
+def test_names_and_countries_leave_ordinary_lower_case_words_alone(key, text):
+    assert _swap(key, text) == text
+    assert "Kenya" not in NAMES["minority"] + NAMES["majority"]
+
+
+def test_names_and_countries_still_match_as_written():
+    assert _swap("text_swap_masc_name_to_fem_name", "Mark said Paul was late.") != "Mark said Paul was late."
+    swapped = _swap("text_swap_low_country_to_high_country", "We flew to Chad and Mali.")
+    assert "Chad" not in swapped and "Mali" not in swapped
+
+
+@pytest.mark.parametrize("key, text, expected", [
+    ("text_swap_fem_to_masc", "Her book is on her desk. I gave it to her. She loves her.",
+     "His book is on his desk. I gave it to him. He loves him."),
+    ("text_swap_fem_to_plural", "Her book is on her desk; she is here and she's happy.",
+     "Their book is on their desk; they are here and they're happy."),
+    ("text_swap_masc_to_plural", "He is a good man, he was happy and he has a son. The book is his.",
+     "They are a good person, they were happy and they have a child. The book is theirs."),
+    ("text_swap_masc_to_fem", "He told him the book is his.", "She told her the book is hers."),
+])
+def test_gendered_swaps_keep_the_grammar(key, text, expected):
+    assert _swap(key, text) == expected
+
+
+def test_case_sensitive_terms_still_match_capitalised_at_a_sentence_start():
+    assert _swap("text_swap_masc_to_fem", "He said so. he left.", case_invariant=False) == "She said so. she left."
+
+
+def test_the_skip_says_which_terms_it_looked_for():
+    from stresstests.engine.base import SkipTest
+
+    ctx = make_text_context(binary_model(), n=100)
+    ctx.evaluation["text"] = "The room was excellent."
+    with pytest.raises(SkipTest, match=r"mentions any of the terms this test swaps \(United States, United Kingdom,"
+                                       r".* and 17 more; matched as whole words, as written or capitalised\)"):
+        run_test("text_swap_high_country_to_low_country", ctx)

@@ -68,7 +68,7 @@ def test_diff_pieces_mark_homoglyphs_control_characters_and_shorten_long_unchang
                                                                  "U+0008 BACKSPACE"]
     assert [piece.badge for piece in changed if piece.badge] == ["BS"]
     assert diff.shortened and sum(len(piece.text) for piece in diff.perturbed) < 250
-    assert [piece.title for piece in diff.original if piece.elided] == ["222 unchanged characters",
+    assert [piece.title for piece in diff.original if piece.elided] == ["221 unchanged characters",
                                                                      "226 unchanged characters"]
 
 
@@ -78,10 +78,14 @@ def test_the_exports_carry_the_original_and_perturbed_text(client_for, owner, fi
     response = client.get(reverse("results:failing_rows_csv", args=[run.id, "text_upper_case"]))
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     case = RunResults(text_report).test("text_upper_case").raw["test_cases"][0]
-    assert len(rows) == len(case["examples"]) == 3
-    assert [(row["original"], row["perturbed"]) for row in rows] == [
+    # Every failing sampled row, not only the 3 examples, each marked failed; the examples carry their texts.
+    failing = case["details"]["failing_row_indices"]
+    assert len(case["examples"]) == 3 and len(failing) == case["metrics"]["rows_perturbed"] == 20
+    assert sorted(int(row["row"]) for row in rows) == sorted(failing)
+    assert {row["failed"] for row in rows} == {"True"}
+    assert [(row["original"], row["perturbed"]) for row in rows[:3]] == [
         (e["original"], e["perturbed"]) for e in case["examples"]]
-    assert all(row["perturbed"] == row["original"].upper() for row in rows)
+    assert all(row["perturbed"] == row["original"].upper() for row in rows[:3])
     exported = json.loads(client.get(reverse("results:export_json", args=[run.id])).content)
     test = next(t for c in exported["categories"] for t in c["tests"] if t["test_type"] == "text_upper_case")
     assert test["test_cases"][0]["examples"][0]["perturbed"] == case["examples"][0]["perturbed"]
@@ -104,3 +108,37 @@ def test_attack_pages_lead_with_the_success_rate_and_queries():
     results = RunResults(report)
     test = results.test("text_invisible_chars_attack")
     assert TestDetail(test.raw, {}).metric_columns[:2] == ["success_rate", "avg_queries"]
+
+
+# ---- review findings: word diffs, stored diffs, direction overrides, emoji and accents -------------------------------
+def _render(example: dict) -> str:
+    from django.template.loader import render_to_string
+    return " ".join(render_to_string("stresstests/results/_text_diff.html", {"example": example}).split())
+
+
+def test_a_swapped_word_is_marked_as_one_word():
+    page = _render({"original": "Please ask Mark today", "perturbed": "Please ask Jennifer today"})
+    assert "<del>Mark</del>" in page and "<ins>Jennifer</ins>" in page
+
+
+def test_the_page_draws_the_diff_stored_in_the_example():
+    """The engine stores the diff once; the page follows it (a stored diff that does not fit is recomputed)."""
+    example = {"original": "aa bb cc", "perturbed": "aa BB cc", "diff": [[0, 5, 0, 5]]}   # stored: "aa bb" changed
+    assert "<del>aa bb</del>" in _render(example)
+    assert "<del>bb</del>" in _render({**example, "diff": [[0, 99, 0, 5]]})
+
+
+def test_full_texts_show_direction_overrides_and_invisible_characters_as_badges():
+    original = "\u202e" + "x" * 300 + " end"
+    page = _render({"original": original, "perturbed": original.replace("end", "END\u200b")})
+    full = page[page.index("Full texts"):]
+    assert "\u202e" not in page and "\u200b" not in page
+    assert full.count("⟨RLO⟩") == 2 and "⟨ZWSP⟩" in full and 'dir="ltr"' in full
+
+
+def test_unchanged_emoji_sequences_and_accents_stay_whole():
+    page = _render({"original": "family 👨\u200d👩\u200d👧 ok cafe\u0301", "perturbed": "family 👨\u200d👩\u200d👧 ok cafe\u0300"})
+    assert "⟨ZWJ⟩" not in page and "👨\u200d👩\u200d👧" in page
+    assert 'cafe\u0301</del>' in page and 'cafe\u0300</ins>' in page
+    diff = text_diff("a family 👨\u200d👩\u200d👧", "a family 👨\u200d👩\u200d👦")
+    assert [piece.text for piece in diff.perturbed if piece.changed] == ["👨\u200d👩\u200d👦"]

@@ -5,15 +5,27 @@ Every attack works on `sample_size` evaluation rows (RIME: 5) of each text colum
 NLI), all rows advancing in lockstep so each search step is ONE batched model call. A row is attacked until its
 predicted class flips, its query budget (`attack_params.max_queries`) is spent, `max_iterations` steps have run or
 `max_unsuccessful_iters` steps in a row found nothing stronger. The success rate (rows flipped) is the severity
-value (RIME's thresholds 0.1 / 0.5); metrics carry the queries used per row and accuracy before and after.
+value (RIME's thresholds 0.1 / 0.5), through the lower bound of its Wilson 95 % interval: with 5 attacked rows one
+flip is no finding, five are an Alert. A flip counts when the original class loses at least `min_flip_change` (0.10).
+Metrics carry the queries used per row and accuracy before and after.
+
+What an attack may change is limited so that a success is the model's fault, not a change of what the text says.
+"Opinion words" are the words of the shipped opinion list (`wordlists/opinion_words.json`, or the `opinion_words`
+param) plus the words whose presence in the reference texts moves the share of a label (or, without labels, of a
+predicted class) by `label_association` (0.15) or more:
 
 - Character attacks (invisible, deletion, homoglyphs): each step mutates the best text so far `population_size`
   ways, `mutation_params.aug_char_p` of its characters (at least one) at a time, and keeps the strongest.
 - Greedy word attack: ranks words by how much deleting each moves the prediction, then replaces the most important
-  words one by one with the candidate (synonyms from the shipped list, then one-character edits) that hurts most.
-  It stands in for RIME's gradient-based HotFlip, which needs the model's gradients.
-- Universal trigger: a short prefix, built word by word from the data's own frequent words, that flips as many rows
-  as possible at once; searched on `sample_size` rows and measured on `eval_sample_size` others.
+  words one by one with the candidate that hurts most: synonyms from the shipped list for any word, one-character
+  edits only for words that are not opinion words (a typo in "awful" changes what a reader reads; typos in opinion
+  words are the typo transformations' business). At most `max_tokens_perturbed` (3) words and `max_words_share`
+  (25 %, at least one) of a text's words change, as RIME's HotFlip limits the tokens it perturbs. It stands in for
+  HotFlip, which needs the model's gradients.
+- Universal trigger: a short prefix, built word by word from the data's own frequent words that are not opinion
+  words (prepending "recommend" to a review changes its opinion; that is no attack), that flips as many rows as
+  possible at once; searched on `sample_size` rows and measured on `eval_sample_size` others (on the same rows,
+  and said so, when the data has too few).
 """
 
 from __future__ import annotations
@@ -27,11 +39,10 @@ import pandas as pd
 
 from stresstests.engine.vocabulary import SEVERITY_PASS, TEST_CATEGORY_TYPE_ADVERSARIAL
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, register
-from stresstests.engine.severity import severity_for
 from stresstests.engine.categories.text import perturbation as p
 from stresstests.engine.categories.text.probe import (
-    PROB_CHANGE_THRESHOLD, TEXT_ONLY, TEXT_TASKS, Comparison, class_probabilities, compare, error_case,
-    perturbed_features, strongest, text_example, text_rows, with_texts,
+    TEXT_ONLY, TEXT_TASKS, Comparison, class_probabilities, compare, confident_rate, confident_severity, error_case, failing_rows,
+    perturbed_features, strongest, text_example, text_rows, thresholds_of, with_texts,
 )
 from stresstests.engine.categories.tabular.model_probe import error_text, sample_labels
 
@@ -126,23 +137,25 @@ class TextAttack(StressTest):
     def assess(self, ctx: Context, search: _Search, params: dict, thresholds: tuple[float, float]) -> TestCase:
         rows, feature = search.rows, search.feature
         perturbed = class_probabilities(ctx.predict(with_texts(rows, feature, search.best)))
-        comparison = Comparison(search.clean, perturbed, sample_labels(ctx, rows),
-                                float(params.get("prob_change_threshold", PROB_CHANGE_THRESHOLD)))
-        success = float(comparison.flipped.mean())
+        comparison = Comparison(search.clean, perturbed, sample_labels(ctx, rows), *thresholds_of(params))
+        flips = int(comparison.flipped_clearly.sum())
+        success = flips / len(rows)
         # The headline first: the result pages show a test's first metrics as columns.
         metrics = {"success_rate": round(success, 4), "avg_queries": round(float(search.queries.mean()), 2),
                    **comparison.metrics(), "max_queries": int(search.queries.max()), "sample_size": len(rows)}
-        severity = severity_for(success, thresholds)
+        severity = confident_severity(flips, len(rows), thresholds)
         finding = ""
         if severity != SEVERITY_PASS:
-            finding = (f"An attacker who {self.change} flips the model's decision on {comparison.flipped.sum()} of "
-                       f"{len(rows)} attacked texts of {feature} (about {metrics['avg_queries']:.0f} model queries "
-                       f"per text).")
+            finding = (f"An attacker who {self.change} flips the model's decision on {flips} of {len(rows)} "
+                       f"attacked texts of {feature} (about {metrics['avg_queries']:.0f} model queries per text; at "
+                       f"least {confident_rate(flips, len(rows)):.0%} of texts fall with 95 % confidence).")
         examples = [text_example(ctx, rows, feature, i, search.originals[i], search.best[i], comparison,
                                  queries=int(search.queries[i]))
                     for i in strongest(comparison) if search.best[i] != search.originals[i]]
         return TestCase(features=[feature], severity=severity, importance_score=success, metrics=metrics,
-                        finding=finding, examples=examples, details={"sample_size": len(rows)})
+                        finding=finding, examples=examples,
+                        details={"sample_size": len(rows),
+                                 "failing_row_indices": failing_rows(rows, comparison.flipped_clearly)})
 
 
 class _CharacterAttack(TextAttack):
@@ -214,10 +227,12 @@ class GreedyWordAttack(TextAttack):
                    "(at most max_tokens_perturbed words).")
     why_it_matters = ("A decision that turns on one keyword can be reversed by rewording it, by accident or on "
                       "purpose.")
-    default_params = {**TextAttack.default_params, "max_tokens_perturbed": 3, "synonyms": None}
+    default_params = {**TextAttack.default_params, "max_tokens_perturbed": 3, "max_words_share": 0.25,
+                      "synonyms": None, "opinion_words": None, "label_association": 0.15}
 
     def search(self, search: _Search, attack: dict, params: dict) -> None:
         synonyms = p.synonym_table(params.get("synonyms"))
+        opinions = opinion_words(search.ctx, search.feature, params)
         words = [list(p.WORD.finditer(text)) for text in search.originals]
         budget = int(attack["max_queries"])
         # 1. Word importance: the text with each word deleted, for all rows in one call (within the budget).
@@ -235,16 +250,18 @@ class GreedyWordAttack(TextAttack):
         population = int(attack["population_size"])
         chosen: list[dict[int, tuple[int, str]]] = [{} for _ in words]
         steps = min(int(params.get("max_tokens_perturbed", 3)), int(attack["max_iterations"]))
+        share = float(params.get("max_words_share", 0.25))
         for step in range(steps):
             candidates, edits = [], []
             for row in search.active({**attack, "max_unsuccessful_iters": steps + 1}, 1):
-                if step >= len(order[row]):
+                if step >= min(len(order[row]), max(1, int(share * len(order[row])))):
                     continue
                 match = order[row][step]
                 word = match.group()
                 options = [p.match_case(s, word) for s in synonyms.get(word.lower(), [])]
-                options += [edit(word, search.ctx.rng, {"aug_word_p": 1.0, "aug_char_p": 0.0, "min_char": 1})
-                            for edit in _EDITS]
+                if word.lower() not in opinions:
+                    options += [edit(word, search.ctx.rng, {"aug_word_p": 1.0, "aug_char_p": 0.0, "min_char": 1})
+                                for edit in _EDITS]
                 room = budget - int(search.queries[row])
                 for option in list(dict.fromkeys(o for o in options if o != word))[:min(population, room)]:
                     edit = {**chosen[row], match.start(): (match.end(), option)}
@@ -276,7 +293,8 @@ class UniversalTriggerAttack(TextAttack):
     why_it_matters = ("One phrase that flips many inputs can be shared and reused by anyone; it also reveals words "
                       "the model over-weights.")
     default_params = {**TextAttack.default_params, "sample_size": 10, "eval_sample_size": 20, "prefix_len": 3,
-                      "num_candidates": 20, "attack_params": {**ATTACK_PARAMS, "max_queries": 500}}
+                      "num_candidates": 20, "attack_params": {**ATTACK_PARAMS, "max_queries": 500},
+                      "opinion_words": None, "label_association": 0.15}
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
         attack = {**ATTACK_PARAMS, "max_queries": 500, **(params.get("attack_params") or {})}
@@ -284,7 +302,8 @@ class UniversalTriggerAttack(TextAttack):
         for feature in perturbed_features(ctx):
             rows = text_rows(ctx, feature, params, size=int(params["sample_size"]) + int(params["eval_sample_size"]))
             search_rows, held_out = rows.iloc[:int(params["sample_size"])], rows.iloc[int(params["sample_size"]):]
-            if held_out.empty:
+            searched_on = held_out.empty
+            if searched_on:
                 held_out = search_rows
             try:
                 trigger, queries = self.find_trigger(ctx, search_rows, feature, attack, params)
@@ -296,18 +315,23 @@ class UniversalTriggerAttack(TextAttack):
             if isinstance(comparison, str):
                 cases.append(error_case(feature, comparison, self.change, params))
                 continue
-            success = float(comparison.flipped.mean())
+            flips = int(comparison.flipped_clearly.sum())
+            success = flips / len(held_out)
             metrics = {"success_rate": round(success, 4), "avg_queries": round(queries / max(len(search_rows), 1), 2),
-                       **comparison.metrics(), "trigger": trigger, "queries": queries, "sample_size": len(held_out)}
-            severity = severity_for(success, thresholds)
+                       **comparison.metrics(), "trigger": trigger, "queries": queries, "sample_size": len(held_out),
+                       "measured_on_search_rows": searched_on}
+            severity = confident_severity(flips, len(held_out), thresholds)
+            measured = (f"the same {len(held_out)} texts it was searched on (too few evaluation texts to hold some "
+                        "out)" if searched_on else f"{len(held_out)} texts the trigger was not searched on")
             finding = "" if severity == SEVERITY_PASS else (
-                f"Putting \u201c{trigger}\u201d before {feature} flips the decision on {comparison.flipped.sum()} "
-                f"of {len(held_out)} texts the trigger was not searched on.")
+                f"Putting \u201c{trigger}\u201d before {feature} flips the decision on {flips} of {measured}.")
             originals = held_out[feature].tolist()
             examples = [text_example(ctx, held_out, feature, i, originals[i], texts[i], comparison)
                         for i in strongest(comparison)]
             cases.append(TestCase(features=[feature], severity=severity, importance_score=success, metrics=metrics,
-                                  finding=finding, examples=examples, details={"trigger": trigger}))
+                                  finding=finding, examples=examples,
+                                  details={"trigger": trigger, "failing_row_indices":
+                                           failing_rows(held_out, comparison.flipped_clearly)}))
         if not cases:
             raise SkipTest("The data has no text column to attack.")
         return cases
@@ -316,7 +340,8 @@ class UniversalTriggerAttack(TextAttack):
                      params: dict) -> tuple[str, int]:
         """Greedy: each position takes the candidate word that lowers the original classes' probability most over
         the search rows, as long as the budget allows a full pass over the candidates."""
-        candidates = _frequent_words(ctx, feature, int(params["num_candidates"]))
+        opinions = opinion_words(ctx, feature, params)
+        candidates = [w for w in _frequent_words(ctx, feature) if w not in opinions][:int(params["num_candidates"])]
         clean = class_probabilities(ctx.predict(rows))
         original = clean.argmax(axis=1)
         index = np.arange(len(rows))
@@ -341,14 +366,47 @@ class UniversalTriggerAttack(TextAttack):
         return " ".join(trigger), queries
 
 
-def _frequent_words(ctx: Context, feature: str, count: int) -> list[str]:
-    """The most frequent words (3+ letters, lower case) of the reference texts, scanned once per run."""
-    key = ("text.frequent_words", feature)
+def _word_stats(ctx: Context, feature: str) -> tuple[list[str], dict[str, float]]:
+    """(words by frequency, word -> how far its presence moves the share of a class) over up to 5,000 reference
+    texts (3+ letter words, lower case), scanned once per run. Classes are the labels, else the model's predicted
+    classes on the reference."""
+    key = ("text.word_stats", feature)
     if key not in ctx.memo:
-        column = ctx.reference[feature] if feature in ctx.reference.columns else ctx.evaluation[feature]
-        texts = column.dropna().astype(str)
-        if len(texts) > 5000:
-            texts = texts.sample(5000, random_state=ctx.config.random_seed)
-        counter = Counter(w.lower() for text in texts for w in p.WORD.findall(text) if len(w) >= 3)
-        ctx.memo[key] = [word for word, _ in counter.most_common()]
-    return ctx.memo[key][:count]
+        frame, labels = ctx.reference, ctx.reference_labels
+        if feature not in frame.columns:
+            frame, labels = ctx.evaluation, ctx.evaluation_labels
+        if labels is None:
+            predictions = ctx.reference_predictions if frame is ctx.reference else ctx.evaluation_predictions
+            labels = None if predictions is None else class_probabilities(predictions).argmax(axis=1)
+        texts = frame[feature]
+        positions = np.flatnonzero(texts.map(lambda v: isinstance(v, str)).to_numpy())
+        if len(positions) > 5000:
+            positions = np.sort(np.random.default_rng(ctx.config.random_seed).choice(positions, 5000, replace=False))
+        counts: Counter = Counter()
+        by_class: dict[str, Counter] = {}
+        classes = None if labels is None else pd.Series(np.asarray(labels)[positions]).astype(str).to_numpy()
+        for n, position in enumerate(positions):
+            words = {w.lower() for w in p.WORD.findall(texts.iloc[position]) if len(w) >= 3}
+            counts.update(words)
+            if classes is not None:
+                by_class.setdefault(classes[n], Counter()).update(words)
+        association: dict[str, float] = {}
+        if classes is not None and len(positions):
+            prior = {c: float((classes == c).mean()) for c in by_class}
+            for word, count in counts.items():
+                if count >= 5:
+                    association[word] = max(abs(by_class[c][word] / count - prior[c]) for c in by_class)
+        ctx.memo[key] = ([word for word, _ in counts.most_common()], association)
+    return ctx.memo[key]
+
+
+def _frequent_words(ctx: Context, feature: str) -> list[str]:
+    return _word_stats(ctx, feature)[0]
+
+
+def opinion_words(ctx: Context, feature: str, params: dict) -> set[str]:
+    """Words an attack must not add or misspell: the opinion list plus the words tied to a class in the reference."""
+    listed = params.get("opinion_words")
+    words = {w.lower() for w in (listed if listed is not None else p.wordlist("opinion_words")["words"])}
+    limit = float(params.get("label_association", 0.15))
+    return words | {w for w, shift in _word_stats(ctx, feature)[1].items() if shift >= limit}

@@ -237,6 +237,12 @@ def unicode_to_ascii(text: str, rng: np.random.Generator, params: dict) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
+def letters_kept(original: str, perturbed: str) -> float:
+    """Share of the original's letters the perturbed text still has (1.0 for a text without letters)."""
+    before = sum(c.isalpha() for c in original)
+    return 1.0 if not before else sum(c.isalpha() for c in perturbed) / before
+
+
 def whitespace_change(text: str, rng: np.random.Generator, params: dict) -> str:
     """Doubles or tabs `aug_p` of the gaps between words (at least one) and adds trailing whitespace."""
     gaps = list(re.finditer(r" +", text))
@@ -279,13 +285,145 @@ def replace_homoglyphs(text: str, rng: np.random.Generator, share: float, table:
 
 
 # ---- diffs ----------------------------------------------------------------------------------------------------------
-def diff_segments(original: str, perturbed: str) -> list[tuple[str, str, str]]:
+# Diffs work on tokens (a word with its combining marks, a run of whitespace, an emoji sequence, or any other single character), so a
+# swapped word shows as one change and a 10,000-character text diffs in milliseconds: texts with as many tokens
+# compare token by token, others are aligned (see _token_opcodes) on the part between the common head and tail, and
+# a middle of more than MAX_DIFF_TOKENS tokens is shown as one change.
+TOKEN = re.compile(r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+|\s+"
+                   # an emoji with its modifiers and ZERO WIDTH JOINER sequence (👨‍👩‍👧) is one token
+                   r"|[\U0001F000-\U0001FAFF\u2600-\u27BF](?:[\ufe0f\U0001F3FB-\U0001F3FF]"
+                   r"|\u200d[\U0001F000-\U0001FAFF\u2600-\u27BF])*|.", re.DOTALL)
+MAX_DIFF_TOKENS = 20000
+REFINE_TOKENS = 600
+MAX_STORED_CHANGES = 50
+RESYNC_WINDOW, RESYNC_RUN = 64, 3
+
+
+def _token_bounds(text: str) -> tuple[list[str], list[int]]:
+    tokens, starts = [], []
+    for match in TOKEN.finditer(text):
+        tokens.append(match.group())
+        starts.append(match.start())
+    starts.append(len(text))
+    return tokens, starts
+
+
+def diff_opcodes(original: str, perturbed: str) -> list[tuple[str, int, int, int, int]]:
+    """difflib-style (operation, i1, i2, j1, j2) character ranges covering both texts, found on tokens."""
+    a, a_at = _token_bounds(original)
+    b, b_at = _token_bounds(perturbed)
+    token_ops: list[tuple[str, int, int, int, int]] = []
+    if len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            op = "equal" if x == y else "replace"
+            if token_ops and token_ops[-1][0] == op:
+                token_ops[-1] = (op, token_ops[-1][1], i + 1, token_ops[-1][3], i + 1)
+            else:
+                token_ops.append((op, i, i + 1, i, i + 1))
+    else:
+        head = 0
+        while head < min(len(a), len(b)) and a[head] == b[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(a), len(b)) - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+            tail += 1
+        middle_a, middle_b = a[head:len(a) - tail], b[head:len(b) - tail]
+        if head:
+            token_ops.append(("equal", 0, head, 0, head))
+        if len(middle_a) + len(middle_b) > MAX_DIFF_TOKENS or not middle_a or not middle_b:
+            op = "replace" if middle_a and middle_b else ("delete" if middle_a else "insert")
+            token_ops.append((op, head, len(a) - tail, head, len(b) - tail))
+        else:
+            token_ops += [(op, i1 + head, i2 + head, j1 + head, j2 + head)
+                          for op, i1, i2, j1, j2 in _token_opcodes(middle_a, middle_b)]
+        if tail:
+            token_ops.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return [(op, a_at[i1], a_at[i2], b_at[j1], b_at[j2]) for op, i1, i2, j1, j2 in token_ops
+            if (i1, i2, j1, j2) != (i1, i1, j1, j1)]
+
+
+def _token_opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """Opcodes on token lists: difflib (exact, quadratic where words repeat) up to REFINE_TOKENS tokens a side; longer
+    ones by walking both lists and, at each difference, finding the nearest point within RESYNC_WINDOW tokens where
+    RESYNC_RUN tokens agree again (linear for the local edits of perturbations; the rest is one change if none)."""
+    if max(len(a), len(b)) <= REFINE_TOKENS:
+        return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    ops: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i0, j0 = i, j
+            while i < len(a) and j < len(b) and a[i] == b[j]:
+                i, j = i + 1, j + 1
+            ops.append(("equal", i0, i, j0, j))
+            continue
+        found = _resync(a, b, i, j)
+        if found is None:
+            break
+        di, dj = found
+        ops.append(("replace" if di and dj else "delete" if di else "insert", i, i + di, j, j + dj))
+        i, j = i + di, j + dj
+    if i < len(a) or j < len(b):
+        ops.append(("replace" if i < len(a) and j < len(b) else "delete" if i < len(a) else "insert",
+                    i, len(a), j, len(b)))
+    return ops
+
+
+def _resync(a: list[str], b: list[str], i: int, j: int) -> tuple[int, int] | None:
+    for total in range(1, 2 * RESYNC_WINDOW + 1):
+        for di in range(max(0, total - RESYNC_WINDOW), min(total, RESYNC_WINDOW) + 1):
+            dj = total - di
+            x, y = a[i + di:i + di + RESYNC_RUN], b[j + dj:j + dj + RESYNC_RUN]
+            if x == y and (len(x) == RESYNC_RUN or (i + di + len(x) == len(a) and j + dj + len(y) == len(b))):
+                return di, dj
+    return None
+
+
+def diff_segments(original: str, perturbed: str,
+                  opcodes: list | None = None) -> list[tuple[str, str, str]]:
     """(operation, original piece, perturbed piece) runs: "equal", "replace", "delete" or "insert"."""
-    matcher = difflib.SequenceMatcher(None, original, perturbed, autojunk=False)
-    return [(op, original[i1:i2], perturbed[j1:j2]) for op, i1, i2, j1, j2 in matcher.get_opcodes()]
+    return [(op, original[i1:i2], perturbed[j1:j2])
+            for op, i1, i2, j1, j2 in (opcodes if opcodes is not None else diff_opcodes(original, perturbed))]
 
 
 def changed_spans(original: str, perturbed: str) -> list[list[int]]:
     """[start, end) spans of `perturbed` that differ from `original` (empty spans mark deletions)."""
-    matcher = difflib.SequenceMatcher(None, original, perturbed, autojunk=False)
-    return [[j1, j2] for op, _, _, j1, j2 in matcher.get_opcodes() if op != "equal"]
+    return [[j1, j2] for op, _, _, j1, j2 in diff_opcodes(original, perturbed) if op != "equal"]
+
+
+def diff_fields(original: str, perturbed: str) -> dict:
+    """What an example stores about its diff, once, so result pages never recompute it: `changed_spans` (perturbed
+    coordinates) and `diff` ([i1, i2, j1, j2] of every changed range, original then perturbed coordinates)."""
+    changes = [[i1, i2, j1, j2] for op, i1, i2, j1, j2 in diff_opcodes(original, perturbed) if op != "equal"]
+    if len(changes) > MAX_STORED_CHANGES:
+        # Many changes (an upper-cased long text): changes a few characters apart become one, so an example stays
+        # small; the page then marks the whole stretch.
+        merged = [changes[0]]
+        for i1, i2, j1, j2 in changes[1:]:
+            if i1 - merged[-1][1] <= 3:
+                merged[-1] = [merged[-1][0], i2, merged[-1][2], j2]
+            else:
+                merged.append([i1, i2, j1, j2])
+        changes = merged
+    return {"changed_spans": [[j1, j2] for _, _, j1, j2 in changes], "diff": changes}
+
+
+def opcodes_from_changes(original: str, perturbed: str, changes: list) -> list[tuple[str, int, int, int, int]] | None:
+    """The full opcodes back from a stored `diff`; None when it does not fit the texts (then recompute)."""
+    opcodes, i, j = [], 0, 0
+    try:
+        for i1, i2, j1, j2 in changes:
+            if not (i <= i1 <= i2 <= len(original) and j <= j1 <= j2 <= len(perturbed)) or i1 - i != j1 - j \
+                    or original[i:i1] != perturbed[j:j1]:
+                return None
+            if i1 > i:
+                opcodes.append(("equal", i, i1, j, j1))
+            opcodes.append(("replace" if i2 > i1 and j2 > j1 else "delete" if i2 > i1 else "insert", i1, i2, j1, j2))
+            i, j = i2, j2
+    except (TypeError, ValueError):
+        return None
+    if len(original) - i != len(perturbed) - j or original[i:] != perturbed[j:]:
+        return None
+    if i < len(original):
+        opcodes.append(("equal", i, len(original), j, len(perturbed)))
+    return opcodes

@@ -2,8 +2,12 @@
 
 They all take a few evaluation rows, change one text column, score the changed rows in one batched model call and
 compare each row's prediction with the clean one on the row's ORIGINAL class (the class the model predicted on the
-clean text): a row fails when that class loses at least `prob_change_threshold` (RIME's 0.30) of probability or
-stops being the predicted class. Classification and NLI alike: predictions become an (n, classes) matrix.
+clean text): a row fails when that class loses at least `prob_change_threshold` (RIME's 0.30) of probability, or
+stops being the predicted class while losing at least `min_flip_change` (0.10): a row at 0.505 that moves to 0.495
+flips but is no finding. Classification and NLI alike: predictions become an (n, classes) matrix.
+
+Severity accounts for the few rows a test samples: the share of failing rows is compared with the thresholds
+through the lower bound of its Wilson 95 % interval, so one flip in five attacked rows is no Warning on its own.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from stresstests.engine.vocabulary import (
     MODALITY_TEXT, SEVERITY_ALERT, SEVERITY_PASS,
 )
 from stresstests.engine.base import Context, SkipTest, TestCase, json_safe
+from stresstests.engine.severity import severity_for
+from stresstests.engine.categories.tabular.fairness import wilson_interval
 from stresstests.engine.categories.tabular.model_probe import describe_value, sample_labels, score_variants
-from stresstests.engine.categories.text.perturbation import changed_spans
+from stresstests.engine.categories.text.perturbation import diff_fields
 
 TEXT_TASKS = frozenset({MODEL_TASK_BINARY_CLASSIFICATION, MODEL_TASK_MULTICLASS_CLASSIFICATION,
                         MODEL_TASK_NATURAL_LANGUAGE_INFERENCE})
 TEXT_ONLY = frozenset({MODALITY_TEXT})
 PROB_CHANGE_THRESHOLD = 0.30     # RIME's threshold on the change of the original class's probability
+MIN_FLIP_CHANGE = 0.10           # a flip counts only when the original class loses at least this much
 MAX_EXAMPLES = 3
 
 
@@ -84,6 +91,7 @@ class Comparison:
     perturbed: np.ndarray       # (n, classes)
     labels: np.ndarray | None
     threshold: float
+    min_flip_change: float = MIN_FLIP_CHANGE
 
     @property
     def original_class(self) -> np.ndarray:
@@ -104,12 +112,19 @@ class Comparison:
         return self.perturbed_class != self.original_class
 
     @property
+    def flipped_clearly(self) -> np.ndarray:
+        """Flips that cost the original class at least `min_flip_change` (not 0.505 -> 0.495)."""
+        return self.flipped & (self.drop >= self.min_flip_change - 1e-12)
+
+    @property
     def failed(self) -> np.ndarray:
-        return self.flipped | (self.drop >= self.threshold - 1e-12)
+        return self.flipped_clearly | (self.drop >= self.threshold - 1e-12)
 
     def metrics(self) -> dict:
         drop = self.drop
-        result = {"failure_rate": float(self.failed.mean()), "flip_rate": float(self.flipped.mean()),
+        result = {"failure_rate": float(self.failed.mean()),
+                  "failure_rate_lower_bound": confident_rate(int(self.failed.sum()), len(drop)),
+                  "flip_rate": float(self.flipped.mean()),
                   "average_probability_change": float(drop.mean()), "max_probability_change": float(drop.max()),
                   "rows_perturbed": len(drop)}
         if self.labels is not None:
@@ -119,15 +134,35 @@ class Comparison:
         return json_safe({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()})
 
 
+def confident_rate(hits: int, count: int) -> float:
+    """The lower bound of the Wilson 95 % interval of hits / count: what the sample shows beyond noise."""
+    low, _ = wilson_interval(np.array([hits]), np.array([count]))
+    return round(float(low[0]), 4)
+
+
+def confident_severity(hits: int, count: int, thresholds: tuple[float, float]) -> str:
+    return severity_for(confident_rate(hits, count) if count else None, thresholds)
+
+
+def failing_rows(rows: pd.DataFrame, failed: np.ndarray) -> list:
+    """The ids of the sampled rows that failed, for the failing-rows export."""
+    return [describe_value(index) for index, bad in zip(rows.index, failed) if bad]
+
+
 def compare(ctx: Context, rows: pd.DataFrame, perturbed: pd.DataFrame, params: dict) -> Comparison | str:
     """Scores the clean and perturbed rows (one batched model call; clean rows come from the cache); the model's
     error text when it cannot score the perturbed rows."""
     clean, scored = score_variants(ctx, rows, {"perturbed": perturbed})
     if isinstance(scored["perturbed"], str):
         return scored["perturbed"]
-    threshold = float(params.get("prob_change_threshold", PROB_CHANGE_THRESHOLD))
     return Comparison(class_probabilities(clean), class_probabilities(scored["perturbed"]),
-                      sample_labels(ctx, rows), threshold)
+                      sample_labels(ctx, rows), *thresholds_of(params))
+
+
+def thresholds_of(params: dict) -> tuple[float, float]:
+    """(prob_change_threshold, min_flip_change) of a test's params."""
+    return (float(params.get("prob_change_threshold", PROB_CHANGE_THRESHOLD)),
+            float(params.get("min_flip_change", MIN_FLIP_CHANGE)))
 
 
 def text_example(ctx: Context, rows: pd.DataFrame, feature: str, position: int, original: str, perturbed: str,
@@ -141,13 +176,13 @@ def text_example(ctx: Context, rows: pd.DataFrame, feature: str, position: int, 
         "original_prediction": round(float(comparison.clean[position, cls]), 4),
         "perturbed_prediction": round(float(comparison.perturbed[position, cls]), 4),
         "probability_change": round(float(comparison.drop[position]), 4),
-        **extra, "changed_spans": changed_spans(original, perturbed),
+        "failed": bool(comparison.failed[position]), **extra, **diff_fields(original, perturbed),
     })
 
 
 def strongest(comparison: Comparison, count: int = MAX_EXAMPLES) -> list[int]:
-    """Positions of the rows whose original class lost most, flips first."""
-    order = np.lexsort((-comparison.drop, ~comparison.flipped))
+    """Positions of the rows whose original class lost most, failing rows first, then flips."""
+    order = np.lexsort((-comparison.drop, ~comparison.flipped, ~comparison.failed))
     return [int(i) for i in order[:count]]
 
 

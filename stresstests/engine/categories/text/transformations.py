@@ -3,8 +3,9 @@ input varies (case, typos, look-alike spellings, synonyms, spacing) and watch th
 
 Per text column (the hypothesis for NLI): `sample_size` rows (RIME: 20) drawn with the test's seeded generator, the
 perturbation applied to each (rows it leaves unchanged are dropped), the changed rows scored in one batched call.
-A row fails when its original class loses at least `prob_change_threshold` (0.30) of probability or flips; the
-severity is the share of failing rows against the test's thresholds. Character edits follow nlpaug's parameters:
+A row fails when its original class loses at least `prob_change_threshold` (0.30) of probability, or flips while
+losing at least `min_flip_change` (0.10); the severity is the share of failing rows (the lower bound of its Wilson
+95 % interval, so a handful of rows cannot raise an Alert by chance) against the test's thresholds. Character edits follow nlpaug's parameters:
 `aug_word_p` of the words (at least one) get `aug_char_p` of their characters (at least one) changed; word swaps
 replace `aug_p` of the eligible words.
 """
@@ -18,17 +19,16 @@ import numpy as np
 
 from stresstests.engine.vocabulary import SEVERITY_PASS, TEST_CATEGORY_TYPE_TRANSFORMATIONS
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, register
-from stresstests.engine.severity import severity_for
 from stresstests.engine.categories.text import perturbation as p
 from stresstests.engine.categories.text.probe import (
-    PROB_CHANGE_THRESHOLD, TEXT_ONLY, TEXT_TASKS, compare, error_case, perturbed_features, strongest, text_example,
-    text_rows, with_texts,
+    MIN_FLIP_CHANGE, PROB_CHANGE_THRESHOLD, TEXT_ONLY, TEXT_TASKS, compare, confident_severity, error_case,
+    failing_rows, perturbed_features, strongest, text_example, text_rows, with_texts,
 )
 
 Perturbation = Callable[[str, np.random.Generator, dict], str]
 
 BASE_PARAMS = {"sample_size": 20, "max_str_len": 2000, "prob_change_threshold": PROB_CHANGE_THRESHOLD,
-               "ignore_errors": False}
+               "min_flip_change": MIN_FLIP_CHANGE, "ignore_errors": False}
 CHAR_PARAMS = {**BASE_PARAMS, "aug_char_p": 0.03, "aug_word_p": 0.05, "min_char": 2}
 WORD_PARAMS = {**BASE_PARAMS, "aug_p": 0.05}
 
@@ -45,22 +45,28 @@ class TextTransformation(StressTest):
     change: ClassVar[str] = ""      # finding text: "upper-cased", "given keyboard typos", ...
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        cases, unchanged = [], []
+        cases, unchanged, garbled = [], [], []
         for feature in perturbed_features(ctx):
             rows = text_rows(ctx, feature, params, eligible=self.eligible(ctx, feature, params))
             originals = rows[feature].tolist()
             texts = [self.perturb(text, ctx.rng, params) for text in originals]
             changed = np.array([new != old for new, old in zip(texts, originals)])
-            if not changed.any():
-                unchanged.append(feature)
+            kept = np.array([self.keeps_meaning(old, new) for new, old in zip(texts, originals)])
+            if not (changed & kept).any():
+                (unchanged if not (changed & ~kept).any() else garbled).append(feature)
                 continue
+            left_out = int((changed & ~kept).sum())
+            changed &= kept
             rows = rows[changed]
             texts = [t for t, c in zip(texts, changed) if c]
             comparison = compare(ctx, rows, with_texts(rows, feature, texts), params)
             if isinstance(comparison, str):
                 cases.append(error_case(feature, comparison, self.change, params))
                 continue
-            cases.append(self.assess(ctx, feature, rows, texts, comparison, thresholds))
+            cases.append(self.assess(ctx, feature, rows, texts, comparison, thresholds, left_out))
+        if garbled and not cases:
+            raise SkipTest(f"{self.garbled_reason} in every sampled text of {', '.join(garbled)}, so the test has "
+                           "nothing fair to measure.")
         if not cases:
             raise SkipTest(f"No sampled text of {', '.join(unchanged) or 'the text columns'} changes when "
                            f"{self.change} (nothing to test).")
@@ -70,31 +76,55 @@ class TextTransformation(StressTest):
         """Which evaluation rows the test may sample (None: any row with text)."""
         return None
 
+    garbled_reason: ClassVar[str] = ""
+
+    def keeps_meaning(self, original: str, perturbed: str) -> bool:
+        """Whether a changed text still says what the original said (else it is left out, not blamed on the model)."""
+        return True
+
     def perturb(self, text: str, rng: np.random.Generator, params: dict) -> str:
         return type(self).perturbation(text, rng, params)
 
-    def assess(self, ctx, feature, rows, texts, comparison, thresholds) -> TestCase:
+    def assess(self, ctx, feature, rows, texts, comparison, thresholds, left_out: int = 0) -> TestCase:
         metrics = {**comparison.metrics(), "sample_size": len(rows)}
-        severity = severity_for(metrics["failure_rate"], thresholds)
+        if left_out:
+            metrics["rows_left_out"] = left_out
+        failed = int(comparison.failed.sum())
+        severity = confident_severity(failed, len(rows), thresholds)
         originals = rows[feature].tolist()
         finding = ""
         if severity != SEVERITY_PASS:
-            finding = (f"When {feature} is {self.change}, the model changes its mind on "
-                       f"{comparison.failed.sum()} of {len(rows)} sampled texts ({metrics['flip_rate']:.0%} flip "
-                       f"class; the original class loses {metrics['average_probability_change']:.2f} probability on "
-                       f"average): the model is not robust to this change.")
+            finding = (f"When {feature} is {self.change}, the original class loses at least "
+                       f"{comparison.threshold:.2f} probability, or the prediction flips, on {failed} of {len(rows)} "
+                       f"sampled texts ({int(comparison.flipped_clearly.sum())} flip to another class; the original "
+                       f"class loses {metrics['average_probability_change']:.2f} probability on average; at least "
+                       f"{metrics['failure_rate_lower_bound']:.0%} of such texts fail with 95 % confidence): the model "
+                       "is not robust to this change.")
+            if left_out:
+                finding += f" {left_out} sampled texts were left out: {self.garbled_reason.lower()}."
         return TestCase(
             features=[feature], severity=severity, importance_score=metrics["failure_rate"], metrics=metrics,
             finding=finding,
             examples=[text_example(ctx, rows, feature, i, originals[i], texts[i], comparison)
                       for i in strongest(comparison)],
-            details={"sample_size": len(rows)},
+            details={"sample_size": len(rows), "failing_row_indices": failing_rows(rows, comparison.failed)},
         )
 
 
+class _AsciiTransformation(TextTransformation):
+    """Unicode to ASCII: a text whose letters are mostly not Latin (Russian, Hebrew, Chinese) would lose them, which
+    no model can be blamed for; such texts are left out and counted (`rows_left_out`)."""
+
+    garbled_reason = "Converting to ASCII would delete most of their letters (text not in a Latin script)"
+
+    def keeps_meaning(self, original: str, perturbed: str) -> bool:
+        return p.letters_kept(original, perturbed) >= 0.5
+
+
 def _transformation(key: str, name: str, function: Perturbation, change: str, description: str,
-                    why: str, params: dict = BASE_PARAMS) -> type[TextTransformation]:
-    cls = type(name.replace(" ", "").replace("-", ""), (TextTransformation,), {
+                    why: str, params: dict = BASE_PARAMS, base: type = TextTransformation
+                    ) -> type[TextTransformation]:
+    cls = type(name.replace(" ", "").replace("-", ""), (base,), {
         "key": key, "name": name, "perturbation": staticmethod(function), "change": change,
         "description": description, "why_it_matters": why, "default_params": params,
         "__module__": __name__,
@@ -115,8 +145,10 @@ TRANSFORMATIONS = [
                     "whitespace (punctuation, symbols, emoji).",
                     "Cleaning steps upstream differ between sources; punctuation rarely carries the label."),
     _transformation("text_unicode_to_ascii", "Unicode to ASCII", p.unicode_to_ascii, "converted to ASCII",
-                    "Drops accents and folds compatibility characters to ASCII (café becomes cafe, ﬁ becomes fi).",
-                    "Systems that only keep ASCII are common; the same word with and without accents should agree."),
+                    "Drops accents and folds compatibility characters to ASCII (café becomes cafe, ﬁ becomes fi). "
+                    "Texts that would lose most of their letters (other scripts) are left out and counted.",
+                    "Systems that only keep ASCII are common; the same word with and without accents should agree.",
+                    base=_AsciiTransformation),
     _transformation("text_char_substitution", "Character Substitution", p.char_substitution,
                     "given random letter substitutions", "Replaces aug_char_p of the letters of aug_word_p of the "
                     "words (at least one) with random letters.", _TYPO_WHY, CHAR_PARAMS),
