@@ -1,7 +1,8 @@
 """Benchmark (text): 10,000 generated reviews on each side, every text category, a text model.
 
 The evaluation side carries a mild shift (some longer reviews, a few Cyrillic and empty texts, copies) so that
-every test does its full work, findings included. The model is pluggable:
+every test does its full work, findings included; a fifth of the reviews on each side say who wrote them ("Mary from
+Burundi said she thought ..."), so the Bias and Fairness swaps (gendered terms, names, countries) have text to change. The model is pluggable:
   --model lexicon      (default) the lexicon sentiment model as a text model.py, run in the sandbox's child process
   --model hf           the tests' tiny Hugging Face sentiment classifier (a BERT saved with save_pretrained, built
                        once by tests/text_models.py's cached builder into var/text_models/); the reviews are then
@@ -45,6 +46,11 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+PEOPLE = ["James", "Mary", "Emily", "Aisha", "John", "Keisha", "Michael", "Jennifer"]
+COUNTRIES = ["Germany", "France", "Burundi", "Afghanistan", "United Kingdom", "Burkina Faso"]
+PRONOUNS = ["he", "she", "they"]
+
+
 def datasets(rows: int, model: str):
     if model == "hf":   # the corpus the tiny Hugging Face model was trained on (seed 0): fresh draws of it
         from tests.text_models import sentiment_frame
@@ -53,6 +59,12 @@ def datasets(rows: int, model: str):
     else:
         reference, evaluation = reviews(rows, seed=1), reviews(rows, seed=2)
     rng = np.random.default_rng(3)
+    # People, groups and places for Bias and Fairness to swap (gendered terms, first names, country names).
+    for frame in (reference, evaluation):
+        mentions = rng.choice(rows, rows // 5, replace=False)
+        frame.loc[mentions, "text"] = [
+            f"{rng.choice(PEOPLE)} from {rng.choice(COUNTRIES)} said {rng.choice(PRONOUNS)} thought {text}"
+            for text in frame.loc[mentions, "text"]]
     longer = rng.choice(rows, rows // 20, replace=False)
     evaluation.loc[longer, "text"] = evaluation.loc[longer, "text"].str.repeat(4)
     evaluation.loc[rng.choice(rows, rows // 100, replace=False), "text"] = "Этот телефон работает отлично."
@@ -90,8 +102,12 @@ def print_test_shares(report: dict, *, wall_s: float) -> None:
     for seconds, category, key, status, severity in sorted(tests, reverse=True):
         print(f"  {seconds:8.3f} s  {100 * seconds / wall_s:5.1f} %  {category} / {key} ({status}, {severity})")
     seconds, category, key, *_ = max(tests)
+    in_tests = sum(t[0] for t in tests)
+    print(f"in tests: {in_tests:.2f} s; outside any test (sampling, profile, text attributes, scoring the two "
+          f"datasets, report): {wall_s - in_tests:.2f} s")
     print(f"largest test: {category} / {key}, {seconds:.2f} s = {100 * seconds / wall_s:.1f} % of the run "
-          f"({'within' if seconds <= 0.2 * wall_s else 'OVER'} the 20 % limit)")
+          f"({'within' if seconds <= 0.2 * wall_s else 'OVER'} the 20 % limit), "
+          f"{100 * seconds / in_tests:.1f} % of the time spent in tests")
     print(f"categories run: {sorted({c['name'] for c in report['categories']})}")
 
 
