@@ -2,7 +2,8 @@
 
 The evaluation side carries a mild shift (some longer reviews, a few Cyrillic and empty texts, copies) so that
 every test does its full work, findings included; a fifth of the reviews on each side say who wrote them ("Mary from
-Burundi said she thought ..."), so the Bias and Fairness swaps (gendered terms, names, countries) have text to change. The model is pluggable:
+Burundi said she thought ..."), so the Bias and Fairness swaps (gendered terms, names, countries) have text to
+change. The model is pluggable:
   --model lexicon      (default) the lexicon sentiment model as a text model.py, run in the sandbox's child process
   --model hf           the tests' tiny Hugging Face sentiment classifier (a BERT saved with save_pretrained, built
                        once by tests/text_models.py's cached builder into var/text_models/); the reviews are then

@@ -224,7 +224,8 @@ def proposed_protected_features(reference: pd.DataFrame) -> list[str]:
 def run_text_features(run: StressTestRun) -> list[str]:
     """The run's text columns: its own choice (the wizard's reference step), else the reference dataset's."""
     own = run_data.run_level_params(run.config).get("text_features")
-    return own or ((run.reference_dataset.data_params or {}).get("text_features") if run.reference_dataset else []) or []
+    dataset = run.reference_dataset
+    return own or ((dataset.data_params or {}).get("text_features") if dataset else []) or []
 
 
 def is_text_run(run: StressTestRun) -> bool:
