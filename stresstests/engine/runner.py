@@ -40,6 +40,7 @@ from stresstests.engine.text_attributes import text_attributes
 from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
     CLASSIFICATION_TASKS,
+    MODALITY_TABULAR,
     MODEL_TASK_BINARY_CLASSIFICATION,
     MODEL_TASK_NATURAL_LANGUAGE_INFERENCE,
     MODEL_TASK_RANKING,
@@ -119,7 +120,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
         evaluation_labels=_labels(sampled_evaluation, schema, model_task),
         model=model, rng=np.random.default_rng(config.random_seed),
     )
-    if schema.text_features:   # the text counterpart of the profile: shared by most text tests, derived once here
+    if schema.text_features and any(MODALITY_TABULAR not in test.modalities for test in selected_tests(ctx)):
+        # The text counterpart of the profile, shared by most text tests: derived once here, charged to no test.
         tracker.step(f"Deriving the text attributes of {len(sampled_reference) + len(sampled_evaluation)} rows "
                      "(lengths, scripts, languages)", 0.025)
         text_attributes(ctx)
