@@ -60,6 +60,16 @@ class ProjectSettingsForm(forms.Form):
         help_text='JSON, e.g. {"feature_drift": {"run": true, "severity_thresholds": [0.2, 0.6]}}',
     )
 
+    def __init__(self, *args, text_project: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Text Bias and Fairness swaps words in the text (gender terms, names, countries) and needs no protected
+        # feature; the tabular fairness tests then skip with their reason.
+        self.text_project = text_project
+        if text_project:
+            self.fields["protected_features"].help_text = (
+                "Comma-separated column names for Bias and Fairness. Optional for text: its word swaps (gender terms, "
+                "names, countries) need none; the tabular fairness tests run only on the columns named here.")
+
     def clean_individual_tests_config(self):
         value = self.cleaned_data.get("individual_tests_config") or {}
         if not isinstance(value, dict):
@@ -93,7 +103,7 @@ class ProjectSettingsForm(forms.Form):
         if overlap:
             self.add_error("global_exclude_columns", f"{', '.join(overlap)} cannot be both protected and excluded: "
                                                      "an excluded column is never tested for bias.")
-        if TestCategory.BIAS_AND_FAIRNESS in (data.get("categories") or []) and not protected:
+        if TestCategory.BIAS_AND_FAIRNESS in (data.get("categories") or []) and not protected and not self.text_project:
             self.add_error("protected_features", "Bias and Fairness needs at least one protected feature.")
         return data
 

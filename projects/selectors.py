@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
-from .models import Membership, Project, Role, Workspace
+from .models import Membership, ModelTask, Project, Role, Workspace
 
 
 def workspaces_for_user(user) -> QuerySet[Workspace]:
@@ -56,3 +56,14 @@ def members_of(workspace: Workspace) -> QuerySet[Membership]:
 
 
 ROLE_ORDER = [Role.ADMIN, Role.EDITOR, Role.VIEWER]
+
+
+def project_has_text_data(project: Project) -> bool:
+    """Whether the project tests text models: its task is natural language inference, or one of its datasets or runs
+    names text features (data_params.text_features, on the dataset or as the wizard's run-level choice)."""
+    if project.model_task == ModelTask.NATURAL_LANGUAGE_INFERENCE:
+        return True
+    named = [*project.datasets.filter(data_params__has_key="text_features").values_list("data_params", flat=True),
+             *(config.get("data_params") or {} for config in project.runs.filter(
+                 config__data_params__has_key="text_features").values_list("config", flat=True))]
+    return any(params.get("text_features") for params in named)

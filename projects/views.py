@@ -165,7 +165,8 @@ def _settings_initial(project) -> dict:
 @require_http_methods(["GET", "POST"])
 def project_settings(request, project_id):
     project, membership = selectors.get_project_for_user(request.user, project_id, write=request.method == "POST")
-    form = ProjectSettingsForm(request.POST or None, initial=_settings_initial(project))
+    form = ProjectSettingsForm(request.POST or None, initial=_settings_initial(project),
+                               text_project=selectors.project_has_text_data(project))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         test_suite_config = {

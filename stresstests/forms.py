@@ -13,7 +13,7 @@ from projects.models import Dataset, Integration, ModelTask, Project, TestCatego
 from .models import ConfigMode
 from stresstests.engine.vocabulary import MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
 
-from .wizard_checks import text_feature_count_problem
+from .wizard_checks import is_text_run, text_feature_count_problem
 from .wizard_uploads import UploadCheck, check_dataset_upload, check_predictions_upload
 
 DATASET_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
@@ -357,6 +357,11 @@ class ProtectedFeaturesForm(forms.Form):
         own = ((run.config or {}).get("data_params") or {}).get("protected_features")
         project = (run.project.test_suite_config or {}).get("protected_features")
         self.fields["protected_features"].initial = own or project or data_check.proposed_protected
+        if is_text_run(run):
+            self.fields["protected_features"].required = False
+            self.fields["protected_features"].help_text = (
+                "Optional for text: Bias and Fairness swaps gender terms, names and countries in the text without "
+                "any. Columns ticked here also get the tabular fairness tests.")
 
 
 class PredictionsToggleMixin(forms.Form):

@@ -221,7 +221,7 @@ def _dataset_step(request, run, step, membership):
         kwargs["initial"] = {"label_col": (run.reference_dataset.data_params or {}).get("label_col", "")}
     if role == "reference":  # the text columns of both datasets are named once, with the reference
         kwargs["text_task"] = project.model_task
-        kwargs["initial"]["text_features"] = ", ".join(_text_features(run))
+        kwargs["initial"]["text_features"] = ", ".join(wizard_checks.run_text_features(run))
     form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
@@ -239,11 +239,6 @@ def _dataset_step(request, run, step, membership):
         integrations=list(project.workspace.integrations.order_by("name").values_list("name", flat=True)),
         **_check_context(request, run, step), **_evaluation_checks(request, run, step),
     )
-
-
-def _text_features(run) -> list[str]:
-    own = run_data.run_level_params(run.config).get("text_features")
-    return own or ((run.reference_dataset.data_params or {}).get("text_features") if run.reference_dataset else []) or []
 
 
 def _default_dataset_source(run, role: str) -> str:
@@ -265,7 +260,9 @@ def _evaluation_checks(request, run, step) -> dict:
     wants_protected = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS" in categories
     protected_form = None
     problems = services.wizard_problems(run, data_check)
-    if wants_protected and data_check is not None:
+    # A text run needs no protected feature (its swaps change the text): the form shows only when there are columns.
+    if wants_protected and data_check is not None and (data_check.protected_candidates
+                                                         or not wizard_checks.is_text_run(run)):
         protected_form = ProtectedFeaturesForm(run=run, data_check=data_check)
         if protected_form.fields["protected_features"].initial:  # shown ticked: Start saves them, nothing is missing
             problems = [problem for problem in problems if problem != services.NEEDS_PROTECTED]

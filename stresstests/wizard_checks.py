@@ -221,9 +221,21 @@ def proposed_protected_features(reference: pd.DataFrame) -> list[str]:
             if PROTECTED_NAME.search(str(c)) and reference[c].nunique(dropna=True) <= MAX_PROTECTED_VALUES]
 
 
+def run_text_features(run: StressTestRun) -> list[str]:
+    """The run's text columns: its own choice (the wizard's reference step), else the reference dataset's."""
+    own = run_data.run_level_params(run.config).get("text_features")
+    dataset = run.reference_dataset
+    return own or ((dataset.data_params or {}).get("text_features") if dataset else []) or []
+
+
+def is_text_run(run: StressTestRun) -> bool:
+    return bool(run_text_features(run)) or run.project.model_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
+
+
 def needs_protected_features(run: StressTestRun, categories: list[str]) -> bool:
-    """Bias and Fairness is chosen but the run (or its project) names no protected feature."""
-    if TestCategory.BIAS_AND_FAIRNESS not in categories:
+    """Bias and Fairness is chosen but the run (or its project) names no protected feature. A text run needs none:
+    its Bias and Fairness swaps words in the text, and the tabular fairness tests skip with their reason."""
+    if TestCategory.BIAS_AND_FAIRNESS not in categories or is_text_run(run):
         return False
     own = run_data.run_level_params(run.config).get("protected_features")
     return not (own or (run.project.test_suite_config or {}).get("protected_features"))

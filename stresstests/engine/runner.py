@@ -36,9 +36,11 @@ from stresstests.engine.ranking import (
     check_ranking_data, keeps_query_id, query_column, ranking_labels, sample_queries,
 )
 from stresstests.engine.report import build_report
+from stresstests.engine.text_attributes import text_attributes
 from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
     CLASSIFICATION_TASKS,
+    MODALITY_TABULAR,
     MODEL_TASK_BINARY_CLASSIFICATION,
     MODEL_TASK_NATURAL_LANGUAGE_INFERENCE,
     MODEL_TASK_RANKING,
@@ -118,6 +120,11 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
         evaluation_labels=_labels(sampled_evaluation, schema, model_task),
         model=model, rng=np.random.default_rng(config.random_seed),
     )
+    if schema.text_features and any(MODALITY_TABULAR not in test.modalities for test in selected_tests(ctx)):
+        # The text counterpart of the profile, shared by most text tests: derived once here, charged to no test.
+        tracker.step(f"Deriving the text attributes of {len(sampled_reference) + len(sampled_evaluation)} rows "
+                     "(lengths, scripts, languages)", 0.025)
+        text_attributes(ctx)
     # Given predictions win over the model (see _base_predictions); only then is the model called here.
     scores = model is not None and schema.pred_col is None and evaluation_predictions is None
     if scores:

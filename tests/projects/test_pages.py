@@ -115,3 +115,43 @@ def test_settings_reject_bad_overrides(client_for, editor, project, overrides, m
 def test_responses_carry_a_content_security_policy(client):
     response = client.get(reverse("login"))
     assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+BIAS_WITHOUT_PROTECTED = {"categories": ["TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"],
+                          "global_test_sensitivity": "TEST_SENSITIVITY_DEFAULT", "protected_features": ""}
+
+
+def test_settings_refuse_bias_and_fairness_without_protected_features_on_a_tabular_project(client_for, editor, project):
+    from projects.models import Dataset
+
+    Dataset.objects.create(project=project, name="transactions", source="path", path="/x.csv",
+                           data_params={"label_col": "is_fraud"})
+    response = client_for(editor).post(reverse("projects:project_settings", args=[project.id]), BIAS_WITHOUT_PROTECTED)
+    assert response.status_code == 200
+    assert "Bias and Fairness needs at least one protected feature." in response.content.decode()
+    project.refresh_from_db()
+    assert "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS" not in project.stress_test_categories
+
+
+@pytest.mark.parametrize("text_project", ["dataset", "run", "nli"])
+def test_settings_allow_bias_and_fairness_without_protected_features_on_a_text_project(client_for, editor, owner,
+                                                                                       project, text_project):
+    from projects.models import Dataset
+    from stresstests.models import StressTestRun
+
+    if text_project == "dataset":
+        Dataset.objects.create(project=project, name="reviews", source="path", path="/x.jsonl",
+                               data_params={"label_col": "label", "text_features": ["text"]})
+    elif text_project == "run":   # the wizard names the text columns on the run
+        StressTestRun.objects.create(project=project, created_by=owner,
+                                     config={"data_params": {"text_features": ["text"]}})
+    else:
+        project.model_task = "MODEL_TASK_NATURAL_LANGUAGE_INFERENCE"
+        project.save()
+    client = client_for(editor)
+    assert "Optional for text" in client.get(reverse("projects:project_settings", args=[project.id])).content.decode()
+    response = client.post(reverse("projects:project_settings", args=[project.id]), BIAS_WITHOUT_PROTECTED)
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.stress_test_categories == ["TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"]
+    assert project.test_suite_config["protected_features"] == []

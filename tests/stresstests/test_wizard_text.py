@@ -14,6 +14,7 @@ from django.urls import reverse
 from projects.models import ModelSource
 from projects.registries import services as registry
 from stresstests import services, wizard_checks
+from stresstests.models import RunStatus
 from stresstests.engine.vocabulary import MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
 from tests.registries.test_hugging_face_uploads import SAVED, folder_upload, tar_upload, zip_upload
 
@@ -220,3 +221,49 @@ def test_a_failed_hugging_face_upload_reopens_its_tab_ready_to_replace_it(client
     draft.refresh_from_db()
     assert draft.model.name == "sst2" and draft.model_id != failed
     assert not draft.project.models.filter(id=failed).exists()
+
+
+# ---- Bias and Fairness on a text run: no protected feature needed ------------------------------------------------
+BIAS = "TEST_CATEGORY_TYPE_BIAS_AND_FAIRNESS"
+
+
+def bias_text_draft(client, run, registered_model, *, text_features: str):
+    """A draft with Bias and Fairness chosen and text reviews on both sides; text features named or not."""
+    run = configured_with_model(client, run, registered_model, categories=[BIAS])
+    post_reference(client, run, reviews(seed=1), **({"text_features": text_features} if text_features else {}))
+    client.post(step_url(run, "evaluation"), {"source": "upload", "evaluation-name": "reviews_eval",
+                                              "evaluation-label_col": "label",
+                                              "evaluation-file": jsonl(reviews(seed=2), "reviews_eval")})
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.parametrize("text_features", ["text", ""])
+def test_bias_and_fairness_needs_no_protected_feature_on_a_text_run_only(
+        client_for, owner, draft, registered_model, text_features, django_capture_on_commit_callbacks):
+    client = client_for(owner)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = bias_text_draft(client, draft, registered_model, text_features=text_features)
+    if text_features:   # the text swaps need none: the evaluation step's Next starts the run
+        assert run.status == RunStatus.REQUESTED, services.wizard_problems(run)
+        assert not run.config["data_params"].get("protected_features")
+    else:               # the same data as a tabular run: refused until a protected feature is chosen, as before
+        assert run.status == RunStatus.DRAFT
+        assert services.NEEDS_PROTECTED in services.wizard_problems(run)
+        started = client.post(reverse("stresstests:wizard_start", args=[run.id]), {"protected_features_shown": "1"},
+                              follow=True).content.decode()
+        assert "Bias and Fairness needs protected features" in started
+        run.refresh_from_db()
+        assert run.status == RunStatus.DRAFT
+
+
+def test_a_text_runs_protected_features_are_optional_and_offered_for_the_tabular_fairness_tests(
+        client_for, owner, draft, registered_model):
+    from stresstests.forms import ProtectedFeaturesForm
+
+    client = client_for(owner)
+    run = bias_text_draft(client, draft, registered_model, text_features="text")
+    form = ProtectedFeaturesForm(run=run, data_check=wizard_checks.draft_data_check(run))
+    field = form.fields["protected_features"]
+    assert not field.required and "Optional for text" in field.help_text
+    assert "stars" in dict(field.choices)
