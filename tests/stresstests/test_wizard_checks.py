@@ -419,4 +419,4 @@ def test_the_data_check_names_a_text_feature_that_is_no_column_before_the_run(ow
     draft.evaluation_dataset = register_dataset(owner, project, "eval", data.frame(seed=2))
     draft.save()
     problems = wizard_checks.draft_data_check(draft).problems
-    assert any("Text feature(s) review are not columns of the reference dataset" in p for p in problems), problems
+    assert any("Text feature(s) “review” are not columns of the reference dataset" in p for p in problems), problems
