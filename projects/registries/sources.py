@@ -192,6 +192,7 @@ def _s3_message(uri: str, code: str, error: Exception) -> str:
 def download_s3_object(s3: S3Settings, bucket: str, key: str, target: Path, *, integration=None,
                        max_bytes: int | None = None) -> None:
     uri = f"s3://{bucket}/{key}"
+    integrations.check_bucket(bucket)
     client = integrations.s3_client(s3)
     with s3_errors(uri, integration):
         # One GET, streamed and counted: a HEAD first and a download after could see two different objects.
@@ -225,6 +226,7 @@ def _stream_s3_object(client, bucket: str, key: str, target: Path, *, cap: int, 
 def download_s3_prefix(s3: S3Settings, bucket: str, prefix: str, dest: Path, *, integration=None) -> list[Path]:
     """Every object under `prefix` into `dest` (a model.py and the files beside it), capped in count and bytes."""
     uri = f"s3://{bucket}/{prefix}"
+    integrations.check_bucket(bucket)
     client = integrations.s3_client(s3)
     with s3_errors(uri, integration):
         objects = _list_s3_objects(client, bucket, prefix, uri)
