@@ -473,16 +473,28 @@ def _download_from_hub(repo_id: str, dest: Path, integration: Integration | None
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+    egress.guard_hub_client()  # every connection (redirects too) checked and pinned; no Xet
     try:
         snapshot_download(repo_id, local_dir=dest, token=token or None, endpoint=endpoint.rstrip("/"),
                           allow_patterns=HUB_FILE_PATTERNS, etag_timeout=HUB_TIMEOUT_S)
         shutil.rmtree(dest / ".cache", ignore_errors=True)  # the download's bookkeeping, not the model's
+    except egress.EgressRefused:
+        # The host is not named: it came from the hub (a redirect), and where it leads is not the tenant's business.
+        _clear_folder(dest)
+        raise ModelLoadError(f"{what}: the hub at {endpoint} sent the download of {repo_id} to a host this server "
+                             "does not connect to on a user's behalf (a private, internal or link-local address); "
+                             "nothing was downloaded.") from None
     except RepositoryNotFoundError:
         raise SourceError(f"{what}: the hub at {endpoint} has no model {repo_id} (or it is private: add a Hugging "
                           "Face integration with a token).") from None
     except (HfHubHTTPError, OSError, ValueError) as error:
         reason = integrations.redact(f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})", hub)
         raise ModelLoadError(f"{what}: " + NO_HUB_MESSAGE.format(reason=reason, uri=repo_id)) from None
+
+
+def _clear_folder(folder: Path) -> None:
+    for path in folder.iterdir():
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
 
 
 def _finish_hugging_face(model: RegisteredModel, config: dict, dest: Path, what: str) -> Path:
