@@ -56,14 +56,47 @@ def store_upload(prefix: str, files: list[UploadedFile], relative_paths: list[st
     else:
         members = _folder_members(files, relative_paths)
     members = _checked(members, where=files[0].name if len(files) == 1 else "The folder")
+    written = _Written(where=files[0].name if len(files) == 1 else "The folder")
     try:
         for member in members:
             with member.open() as content:
-                storage.save_file(f"{prefix}/{member.path}", content)
+                storage.save_file(f"{prefix}/{member.path}", _Counted(content, written, member.size))
     except Exception:
         storage.delete_prefix(prefix)
         raise
     return [str(m.path) for m in members]
+
+
+class _Written:
+    """Bytes actually written so far, against MAX_UPLOAD_BYTES: what an archive declares may not be what it expands
+    to."""
+
+    def __init__(self, *, where: str):
+        self.where, self.total = where, 0
+
+    def add(self, count: int) -> None:
+        self.total += count
+        cap = storage.max_upload_bytes()
+        if self.total > cap:
+            raise ValidationError({"files": f"{self.where} expands to more than {storage.human_size(cap)}, the "
+                                            "limit; it was refused."})
+
+
+class _Counted:
+    """A member's content, read through the running count (no seek, so storage reads it once from the start)."""
+
+    def __init__(self, handle: IO[bytes], written: _Written, size: int):
+        self.handle, self.written, self.size = handle, written, size
+
+    def read(self, size: int = -1) -> bytes:
+        if size is not None and size >= 0:
+            data = self.handle.read(size)
+            self.written.add(len(data))
+            return data
+        parts = []
+        while chunk := self.read(_CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 def _folder_members(files: list[UploadedFile], relative_paths: list[str] | None) -> list[Member]:
@@ -141,6 +174,9 @@ def _tar_members(upload: UploadedFile, name: str) -> list[Member]:
         for info in archive:  # streamed: a header at a time, nothing extracted
             if info.isdir():
                 continue
+            if info.issparse():  # its declared size is written out of a few bytes of archive: a bomb
+                raise ValidationError({"files": f"{name}: “{info.name}” is a sparse file; only plain files are "
+                                                "accepted (archive it without --sparse)."})
             if not info.isreg():
                 kind = "a link" if info.issym() or info.islnk() else "a special file"
                 raise ValidationError({"files": f"{name}: “{info.name}” is {kind}; only plain files are accepted."})
