@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import stat
 import tarfile
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,9 +146,9 @@ def _archive_members(upload: UploadedFile) -> list[Member]:
 
 def _zip_members(upload: UploadedFile, name: str) -> list[Member]:
     try:
-        archive = zipfile.ZipFile(upload)
-    except zipfile.BadZipFile:
-        raise ValidationError({"files": f"{name} is not a valid zip file."}) from None
+        archive = storage.open_zip(upload, where=name)
+    except ValidationError as error:
+        raise ValidationError({"files": error.messages}) from None
     members = []
     infos = [info for info in archive.infolist() if not info.is_dir()]
     _check_count(len(infos), name)

@@ -12,7 +12,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from projects.registries import hf_upload, storage
+from projects.models import ModelSource
+from projects.registries import hf_upload, services as registry, storage
 from tests.registries.test_hugging_face_uploads import SAVED, folder_upload, register, zip_upload
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +46,57 @@ def test_bytes_actually_written_are_counted_not_the_declared_sizes(project, owne
         register(project, owner, uploads, relative_paths=paths)
     assert not project.models.exists()
     assert nothing_stored()
+
+
+def directory_bomb(entries: int, *, claimed: int | None = None) -> bytes:
+    """A zip whose central directory lists `entries` entries, all pointing at one tiny local entry; its end record
+    claims `claimed` entries (zipfile reads the whole directory whatever the claim)."""
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"a"
+    directory = bytearray()
+    for i in range(entries):
+        name = b"%x.json" % i
+        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0,
+                                 0, 0, 0) + name
+    claimed = entries if claimed is None else claimed
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, claimed, claimed, len(directory), len(local), 0)
+    return local + bytes(directory) + end
+
+
+@pytest.fixture
+def directory_reads(monkeypatch):
+    """How often zipfile parsed a central directory (a spy: the parse itself runs unchanged)."""
+    calls = []
+    real = zipfile.ZipFile._RealGetContents
+
+    def spy(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", spy)
+    return calls
+
+
+@pytest.mark.parametrize("path", ["hugging_face", "model_zip"])
+def test_a_zip_with_too_many_entries_is_refused_from_its_end_record(project, owner, directory_reads, path):
+    upload = SimpleUploadedFile("m.zip", directory_bomb(20_000))
+    with pytest.raises(ValidationError, match="holds 20000 files; at most 2000 are accepted"):
+        if path == "hugging_face":
+            register(project, owner, [upload])
+        else:
+            registry.model_register(user=owner, project=project, name="m", tags=[], source=ModelSource.UPLOAD,
+                                    files=[upload], validate=False)
+    assert directory_reads == []
+    assert not project.models.exists()
+
+
+def test_a_zip_whose_file_list_is_too_large_is_refused_whatever_count_it_claims(project, owner, directory_reads):
+    bomb = directory_bomb(200_000, claimed=6)   # ~4.6 MB of directory, 6 entries claimed
+    with pytest.raises(ValidationError, match="file list; at most 4.0 MB is accepted"):
+        register(project, owner, [SimpleUploadedFile("m.zip", bomb)])
+    assert directory_reads == []
+
+
+def test_an_ordinary_zip_still_opens(project, owner, directory_reads):
+    model = register(project, owner, [zip_upload(SAVED)])
+    assert "config.json" in storage.list_files(model.storage_prefix)
+    assert directory_reads == [1]
