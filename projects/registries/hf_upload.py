@@ -22,6 +22,8 @@ from typing import IO
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
+from stresstests.engine.hugging_face import SIDECAR
+
 from . import storage
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
@@ -251,6 +253,14 @@ def _checked(members: list[Member], *, where: str) -> list[Member]:
                                         "(.safetensors, .bin) are accepted; model code is never run."})
     if len({m.path for m in members}) != len(members):
         raise ValidationError({"files": f"{where} holds two files with the same path."})
+    folded = [str(m.path).casefold() for m in members]
+    if len(set(folded)) != len(folded):
+        clash = sorted(str(m.path) for m in members if folded.count(str(m.path).casefold()) > 1)
+        raise ValidationError({"files": f"{where} holds files whose names differ only in case ({', '.join(clash[:4])});"
+                                        " they would overwrite each other on some storage. Keep one of each."})
+    if any(str(m.path) == SIDECAR for m in members):
+        raise ValidationError({"files": f"{where} holds {SIDECAR}, which this server writes itself from the model's "
+                                        "settings (class map, tokenizer); remove it and set those in the form."})
     _check_complete(members, where)
     return members
 

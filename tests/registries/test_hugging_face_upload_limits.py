@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import struct
 import zipfile
 
@@ -13,7 +14,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from projects.models import ModelSource
-from projects.registries import hf_upload, services as registry, storage
+from projects.registries import hf_upload, services as registry, sources, storage
+from stresstests.engine.errors import ModelLoadError
+from stresstests.engine.hugging_face import SIDECAR
 from tests.registries.test_hugging_face_uploads import SAVED, folder_upload, register, zip_upload
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +103,37 @@ def test_an_ordinary_zip_still_opens(project, owner, directory_reads):
     model = register(project, owner, [zip_upload(SAVED)])
     assert "config.json" in storage.list_files(model.storage_prefix)
     assert directory_reads == [1]
+
+
+def test_an_uploaded_sidecar_is_refused(project, owner):
+    with pytest.raises(ValidationError, match="holds rime_hugging_face.json, which this server writes itself"):
+        register(project, owner, [zip_upload({f"m/{n}": c for n, c in {**SAVED, SIDECAR: b"{}"}.items()})])
+    assert not project.models.exists()
+    assert nothing_stored()
+
+
+def test_names_that_differ_only_in_case_are_refused(project, owner):
+    uploads, paths = folder_upload({**SAVED, "Config.json": b"{}"})
+    with pytest.raises(ValidationError, match=r"differ only in case \(Config.json, config.json\)"):
+        register(project, owner, uploads, relative_paths=paths)
+    assert nothing_stored()
+
+
+def test_a_large_sidecar_from_a_server_folder_is_refused_before_it_is_parsed(settings, project, owner, tmp_path,
+                                                                            monkeypatch):
+    """The sidecar from a bucket, a hub or a server folder is read on the worker, outside the sandbox."""
+    folder = tmp_path / "shared" / "m"
+    folder.mkdir(parents=True)
+    for name, content in SAVED.items():
+        (folder / name).write_bytes(content)
+    (folder / SIDECAR).write_text("[" + ",".join(["[]"] * 40_000) + "]")   # 120 KB; the real thing is < 1 KB
+    settings.DATA_PATH_ALLOWLIST = [str(tmp_path / "shared")]
+    parsed = []
+    real = json.loads
+    monkeypatch.setattr(json, "loads", lambda text, *a, **k: parsed.append(len(text)) or real(text, *a, **k))
+    model = registry.model_register(user=owner, project=project, name="m", tags=[], validate=False,
+                                    source=ModelSource.HUGGING_FACE,
+                                    model_config={"hugging_face": {"model_uri": str(folder)}})
+    with pytest.raises(ModelLoadError, match="rime_hugging_face.json is larger than 64 KB"):
+        sources.materialize_model(model, tmp_path / "out")
+    assert all(size < 64 * 1024 for size in parsed)
