@@ -452,8 +452,7 @@ def _fetch_hugging_face(model: RegisteredModel, uri: str, dest: Path, what: str)
         folder = integrations.check_server_path(uri, what="Model path")
         if not folder.is_dir():
             raise SourceError(f"{what}: {uri} is not a folder; give the folder save_pretrained wrote.")
-        shutil.copytree(folder, dest, dirs_exist_ok=True, symlinks=False,
-                        ignore=lambda root, names: [n for n in names if (Path(root) / n).is_symlink()])
+        copy_server_folder(folder, dest)
     else:
         _download_from_hub(uri, dest, integration, what)
 
@@ -544,8 +543,17 @@ def _materialize_path(model: RegisteredModel, dest: Path, what: str) -> Path:
         download_s3_prefix(integrations.s3_settings(integration), bucket, prefix, dest, integration=integration)
     else:
         folder = integrations.check_server_path(folder_uri, what="Model path")
-        shutil.copytree(folder, dest, dirs_exist_ok=True)
+        if not folder.is_dir():
+            raise SourceError(f"{what}: {folder_uri} is not a folder.")
+        copy_server_folder(folder, dest)
     return _entry(dest, entry_name or _guess_entry(dest, what), what)
+
+
+def copy_server_folder(folder: Path, dest: Path) -> None:
+    """An allow-listed server folder's files, without its symbolic links: a link may lead out of the allowed folder
+    (to another tenant's files or the server's own), and the allow-list is checked on the folder alone."""
+    shutil.copytree(folder, dest, dirs_exist_ok=True, symlinks=False,
+                    ignore=lambda root, names: [n for n in names if (Path(root) / n).is_symlink()])
 
 
 def split_model_path(path: str) -> tuple[str, str]:
