@@ -89,6 +89,16 @@ class _Counted:
     def __init__(self, handle: IO[bytes], written: _Written, size: int):
         self.handle, self.written, self.size = handle, written, size
 
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self.handle, "closed", False))
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
     def read(self, size: int = -1) -> bytes:
         if size is not None and size >= 0:
             data = self.handle.read(size)
