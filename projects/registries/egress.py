@@ -251,3 +251,57 @@ def guard_boto_client(client) -> None:
     session._manager.pool_classes_by_scheme = pools
     for manager in session._proxy_managers.values():
         manager.pool_classes_by_scheme = pools
+
+
+# --- the model hub's HTTP client (huggingface_hub over httpx2) --------------------------------------------------------
+
+
+@functools.cache
+def _checked_network_backend_class() -> type:
+    import httpcore2
+
+    class CheckedBackend(httpcore2.SyncBackend):
+        """Opens sockets only to addresses the policy allows, checked at the moment of connecting (every redirect
+        hop and every new connection, so neither a `Location` header nor a later DNS answer can reach elsewhere).
+        TLS still verifies the host name: only the socket's destination is pinned."""
+
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            addresses = check_host(host, port, what="Outbound connection")
+            last_error: Exception | None = None
+            for address in addresses:
+                try:
+                    return super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                               socket_options=socket_options)
+                except httpcore2.ConnectError as error:
+                    last_error = error
+            raise last_error or httpcore2.ConnectError(f"Cannot connect to {host}:{port}.")
+
+    return CheckedBackend
+
+
+def checked_httpx_client():
+    """An httpx2.Client whose every connection, redirects included, goes through the policy. Proxies from the
+    environment are not used (a proxy would connect on our behalf, unchecked)."""
+    import httpx2
+    from huggingface_hub.utils._http import hf_request_event_hook
+
+    transport = httpx2.HTTPTransport(trust_env=False)
+    pool = transport._pool
+    if not hasattr(pool, "_network_backend"):  # fail closed if httpcore's layout changed
+        raise RuntimeError("httpcore2's connection pool has no _network_backend; the hub client cannot be guarded.")
+    pool._network_backend = _checked_network_backend_class()()
+    return httpx2.Client(transport=transport, event_hooks={"request": [hf_request_event_hook]},
+                         follow_redirects=True, trust_env=False, timeout=httpx2.Timeout(60.0, connect=10.0))
+
+
+@functools.cache
+def guard_hub_client() -> None:
+    """Every request huggingface_hub makes in this process goes through checked_httpx_client, and Xet transfers
+    (a native client this policy cannot see into) are off."""
+    import os
+
+    from huggingface_hub import constants, set_client_factory
+
+    os.environ["HF_HUB_DISABLE_XET"] = "1"
+    constants.HF_HUB_DISABLE_XET = True
+    set_client_factory(checked_httpx_client)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import stat
 import tarfile
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from typing import IO
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+
+from stresstests.engine.hugging_face import SIDECAR
 
 from . import storage
 
@@ -56,14 +57,57 @@ def store_upload(prefix: str, files: list[UploadedFile], relative_paths: list[st
     else:
         members = _folder_members(files, relative_paths)
     members = _checked(members, where=files[0].name if len(files) == 1 else "The folder")
+    written = _Written(where=files[0].name if len(files) == 1 else "The folder")
     try:
         for member in members:
             with member.open() as content:
-                storage.save_file(f"{prefix}/{member.path}", content)
+                storage.save_file(f"{prefix}/{member.path}", _Counted(content, written, member.size))
     except Exception:
         storage.delete_prefix(prefix)
         raise
     return [str(m.path) for m in members]
+
+
+class _Written:
+    """Bytes actually written so far, against MAX_UPLOAD_BYTES: what an archive declares may not be what it expands
+    to."""
+
+    def __init__(self, *, where: str):
+        self.where, self.total = where, 0
+
+    def add(self, count: int) -> None:
+        self.total += count
+        cap = storage.max_upload_bytes()
+        if self.total > cap:
+            raise ValidationError({"files": f"{self.where} expands to more than {storage.human_size(cap)}, the "
+                                            "limit; it was refused."})
+
+
+class _Counted:
+    """A member's content, read through the running count (no seek, so storage reads it once from the start)."""
+
+    def __init__(self, handle: IO[bytes], written: _Written, size: int):
+        self.handle, self.written, self.size = handle, written, size
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self.handle, "closed", False))
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is not None and size >= 0:
+            data = self.handle.read(size)
+            self.written.add(len(data))
+            return data
+        parts = []
+        while chunk := self.read(_CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 def _folder_members(files: list[UploadedFile], relative_paths: list[str] | None) -> list[Member]:
@@ -114,9 +158,9 @@ def _archive_members(upload: UploadedFile) -> list[Member]:
 
 def _zip_members(upload: UploadedFile, name: str) -> list[Member]:
     try:
-        archive = zipfile.ZipFile(upload)
-    except zipfile.BadZipFile:
-        raise ValidationError({"files": f"{name} is not a valid zip file."}) from None
+        archive = storage.open_zip(upload, where=name)
+    except ValidationError as error:
+        raise ValidationError({"files": error.messages}) from None
     members = []
     infos = [info for info in archive.infolist() if not info.is_dir()]
     _check_count(len(infos), name)
@@ -141,6 +185,9 @@ def _tar_members(upload: UploadedFile, name: str) -> list[Member]:
         for info in archive:  # streamed: a header at a time, nothing extracted
             if info.isdir():
                 continue
+            if info.issparse():  # its declared size is written out of a few bytes of archive: a bomb
+                raise ValidationError({"files": f"{name}: “{info.name}” is a sparse file; only plain files are "
+                                                "accepted (archive it without --sparse)."})
             if not info.isreg():
                 kind = "a link" if info.issym() or info.islnk() else "a special file"
                 raise ValidationError({"files": f"{name}: “{info.name}” is {kind}; only plain files are accepted."})
@@ -216,6 +263,14 @@ def _checked(members: list[Member], *, where: str) -> list[Member]:
                                         "(.safetensors, .bin) are accepted; model code is never run."})
     if len({m.path for m in members}) != len(members):
         raise ValidationError({"files": f"{where} holds two files with the same path."})
+    folded = [str(m.path).casefold() for m in members]
+    if len(set(folded)) != len(folded):
+        clash = sorted(str(m.path) for m in members if folded.count(str(m.path).casefold()) > 1)
+        raise ValidationError({"files": f"{where} holds files whose names differ only in case ({', '.join(clash[:4])});"
+                                        " they would overwrite each other on some storage. Keep one of each."})
+    if any(str(m.path) == SIDECAR for m in members):
+        raise ValidationError({"files": f"{where} holds {SIDECAR}, which this server writes itself from the model's "
+                                        "settings (class map, tokenizer); remove it and set those in the form."})
     _check_complete(members, where)
     return members
 

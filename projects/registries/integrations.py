@@ -157,23 +157,49 @@ def s3_client(s3: S3Settings):
     """A client whose every connection goes through the outbound policy (checked now for a clear message, and again
     by the connection itself when it opens a socket)."""
     import boto3
+    from botocore import UNSIGNED
     from botocore.config import Config
 
     _redact_boto_logs()
     if s3.endpoint_url:
         _checked(egress.check_url, s3.endpoint_url, what="S3 endpoint")
-    client = boto3.client(
+    if bool(s3.access_key_id) != bool(s3.secret_access_key):
+        raise IntegrationError("The S3 integration has only one of its access key id and secret; set both, or "
+                               "neither to read public buckets anonymously.")
+    # Never the worker's own credentials (its environment, ~/.aws, an instance role): those are the platform's, and
+    # boto3 falls back to them whenever no keys are given. Without keys, requests go unsigned (public buckets only).
+    signed = bool(s3.access_key_id)
+    session = boto3.session.Session(aws_access_key_id=s3.access_key_id or None,
+                                    aws_secret_access_key=s3.secret_access_key or None,
+                                    aws_session_token=None, region_name=s3.region or "us-east-1")
+    client = session.client(
         "s3",
         endpoint_url=s3.endpoint_url or None,
-        region_name=s3.region or "us-east-1",
-        aws_access_key_id=s3.access_key_id or None,
-        aws_secret_access_key=s3.secret_access_key or None,
         config=Config(
-            s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=60, retries={"max_attempts": 2}
+            s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=60, retries={"max_attempts": 2},
+            **({} if signed else {"signature_version": UNSIGNED}),
         ),
     )
     egress.guard_boto_client(client)
     return client
+
+
+def platform_buckets() -> set[str]:
+    """The buckets of this server's own storage (every S3 backend in STORAGES, and AWS_STORAGE_BUCKET_NAME)."""
+    found = {str(getattr(settings, "AWS_STORAGE_BUCKET_NAME", "") or "")}
+    for backend in (getattr(settings, "STORAGES", None) or {}).values():
+        options = backend.get("OPTIONS") or {}
+        if "s3" in str(backend.get("BACKEND", "")).lower() and options.get("bucket_name"):
+            found.add(str(options["bucket_name"]))
+    return {bucket.lower() for bucket in found if bucket}
+
+
+def check_bucket(bucket: str) -> str:
+    """Refuses the server's own storage bucket: its files belong to every workspace, read only through the app."""
+    if bucket.lower() in platform_buckets():
+        raise IntegrationError(f"Bucket {bucket} is this server's own storage; an integration cannot read it. Register "
+                               "the files from your own bucket, or upload them.")
+    return bucket
 
 
 def _checked(check, *args, **kwargs):

@@ -9,7 +9,6 @@ import contextlib
 import json
 import logging
 import re
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -409,9 +408,9 @@ def _entry_point_of(names: list[str]) -> str:
 
 def _store_zip(prefix: str, upload: UploadedFile) -> str:
     try:
-        archive = zipfile.ZipFile(upload)
-    except zipfile.BadZipFile:
-        raise ValidationError({"files": f"{upload.name} is not a valid zip file."}) from None
+        archive = storage.open_zip(upload, where=upload.name)
+    except ValidationError as error:
+        raise ValidationError({"files": error.messages}) from None
     with archive:
         members = storage.zip_members(archive, where=upload.name)
         top_level = [str(m.path) for m in members if len(m.path.parts) == 1]

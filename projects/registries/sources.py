@@ -192,6 +192,7 @@ def _s3_message(uri: str, code: str, error: Exception) -> str:
 def download_s3_object(s3: S3Settings, bucket: str, key: str, target: Path, *, integration=None,
                        max_bytes: int | None = None) -> None:
     uri = f"s3://{bucket}/{key}"
+    integrations.check_bucket(bucket)
     client = integrations.s3_client(s3)
     with s3_errors(uri, integration):
         # One GET, streamed and counted: a HEAD first and a download after could see two different objects.
@@ -225,6 +226,7 @@ def _stream_s3_object(client, bucket: str, key: str, target: Path, *, cap: int, 
 def download_s3_prefix(s3: S3Settings, bucket: str, prefix: str, dest: Path, *, integration=None) -> list[Path]:
     """Every object under `prefix` into `dest` (a model.py and the files beside it), capped in count and bytes."""
     uri = f"s3://{bucket}/{prefix}"
+    integrations.check_bucket(bucket)
     client = integrations.s3_client(s3)
     with s3_errors(uri, integration):
         objects = _list_s3_objects(client, bucket, prefix, uri)
@@ -450,8 +452,7 @@ def _fetch_hugging_face(model: RegisteredModel, uri: str, dest: Path, what: str)
         folder = integrations.check_server_path(uri, what="Model path")
         if not folder.is_dir():
             raise SourceError(f"{what}: {uri} is not a folder; give the folder save_pretrained wrote.")
-        shutil.copytree(folder, dest, dirs_exist_ok=True, symlinks=False,
-                        ignore=lambda root, names: [n for n in names if (Path(root) / n).is_symlink()])
+        copy_server_folder(folder, dest)
     else:
         _download_from_hub(uri, dest, integration, what)
 
@@ -471,16 +472,28 @@ def _download_from_hub(repo_id: str, dest: Path, integration: Integration | None
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+    egress.guard_hub_client()  # every connection (redirects too) checked and pinned; no Xet
     try:
         snapshot_download(repo_id, local_dir=dest, token=token or None, endpoint=endpoint.rstrip("/"),
                           allow_patterns=HUB_FILE_PATTERNS, etag_timeout=HUB_TIMEOUT_S)
         shutil.rmtree(dest / ".cache", ignore_errors=True)  # the download's bookkeeping, not the model's
+    except egress.EgressRefused:
+        # The host is not named: it came from the hub (a redirect), and where it leads is not the tenant's business.
+        _clear_folder(dest)
+        raise ModelLoadError(f"{what}: the hub at {endpoint} sent the download of {repo_id} to a host this server "
+                             "does not connect to on a user's behalf (a private, internal or link-local address); "
+                             "nothing was downloaded.") from None
     except RepositoryNotFoundError:
         raise SourceError(f"{what}: the hub at {endpoint} has no model {repo_id} (or it is private: add a Hugging "
                           "Face integration with a token).") from None
     except (HfHubHTTPError, OSError, ValueError) as error:
         reason = integrations.redact(f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})", hub)
         raise ModelLoadError(f"{what}: " + NO_HUB_MESSAGE.format(reason=reason, uri=repo_id)) from None
+
+
+def _clear_folder(folder: Path) -> None:
+    for path in folder.iterdir():
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
 
 
 def _finish_hugging_face(model: RegisteredModel, config: dict, dest: Path, what: str) -> Path:
@@ -530,8 +543,17 @@ def _materialize_path(model: RegisteredModel, dest: Path, what: str) -> Path:
         download_s3_prefix(integrations.s3_settings(integration), bucket, prefix, dest, integration=integration)
     else:
         folder = integrations.check_server_path(folder_uri, what="Model path")
-        shutil.copytree(folder, dest, dirs_exist_ok=True)
+        if not folder.is_dir():
+            raise SourceError(f"{what}: {folder_uri} is not a folder.")
+        copy_server_folder(folder, dest)
     return _entry(dest, entry_name or _guess_entry(dest, what), what)
+
+
+def copy_server_folder(folder: Path, dest: Path) -> None:
+    """An allow-listed server folder's files, without its symbolic links: a link may lead out of the allowed folder
+    (to another tenant's files or the server's own), and the allow-list is checked on the folder alone."""
+    shutil.copytree(folder, dest, dirs_exist_ok=True, symlinks=False,
+                    ignore=lambda root, names: [n for n in names if (Path(root) / n).is_symlink()])
 
 
 def split_model_path(path: str) -> tuple[str, str]:

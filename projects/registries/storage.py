@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import struct
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from django.core.files.storage import default_storage
 # A zip bomb is refused before anything is written: too many members, or members expanding far beyond their size.
 MAX_ZIP_MEMBERS = 2000
 MAX_COMPRESSION_RATIO = 200
+# A zip's central directory is read whole when it is opened: 2000 entries with long names take well under 1 MB.
+MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
 
 
 def max_upload_bytes() -> int:
@@ -96,6 +99,30 @@ def local_path(name: str) -> Iterator[Path]:
         with default_storage.open(name, "rb") as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink)
         yield target
+
+
+def open_zip(upload: IO[bytes], *, where: str) -> zipfile.ZipFile:
+    """The zip, opened only after its end record is read: an entry count above MAX_ZIP_MEMBERS or a central directory
+    above MAX_ZIP_DIRECTORY_BYTES is refused before zipfile parses the directory (which costs time and memory in
+    proportion to it, whatever the count check says afterwards)."""
+    try:
+        upload.seek(0)
+        end = zipfile._EndRecData(upload)  # the end-of-central-directory record (zip64 too); reads only the tail
+    except (OSError, EOFError, struct.error):
+        end = None
+    if not end:
+        raise ValidationError(f"{where} is not a valid zip file.")
+    entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > MAX_ZIP_MEMBERS:
+        raise ValidationError(f"{where} holds {entries} files; at most {MAX_ZIP_MEMBERS} are accepted.")
+    if directory > MAX_ZIP_DIRECTORY_BYTES:
+        raise ValidationError(f"{where} has a {human_size(directory)} file list; at most "
+                              f"{human_size(MAX_ZIP_DIRECTORY_BYTES)} is accepted (a zip bomb?).")
+    try:
+        upload.seek(0)
+        return zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error):
+        raise ValidationError(f"{where} is not a valid zip file.") from None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ SIDECAR = "rime_hugging_face.json"
 CONFIG = "config.json"
 SIDECAR_KEYS = frozenset({"tokenizer_dir", "class_map", "ignore_class_names", "max_length", "batch_size",
                           "text_features", "label_names"})
+# The sidecar holds a handful of settings (a class map and label names at most): 64 KB is far above any real one.
+SIDECAR_MAX_BYTES = 64 * 1024
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_LENGTH = 512
 PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
@@ -56,11 +58,18 @@ def is_hugging_face_folder(folder: Path) -> bool:
 
 
 def read_sidecar(folder: Path) -> dict:
+    """The folder's sidecar settings; a file above SIDECAR_MAX_BYTES is refused before it is parsed (it is read on
+    the worker, outside the sandbox, and may come from a user's upload, bucket or hub)."""
     path = folder / SIDECAR
     if not path.is_file():
         return {}
     try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(SIDECAR_MAX_BYTES + 1)
+        if len(raw) > SIDECAR_MAX_BYTES:
+            raise ModelLoadError(f"{SIDECAR} is larger than {SIDECAR_MAX_BYTES // 1024} KB; it holds a few settings, "
+                                 "so this one was not read.")
+        settings = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"{SIDECAR} is not valid JSON: {error}") from None
     if not isinstance(settings, dict):

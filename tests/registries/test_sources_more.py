@@ -107,6 +107,24 @@ def test_server_paths_are_read_only_inside_the_allow_list(project, owner, settin
                                       data_params={}, path=outside, validate=False)
 
 
+def test_a_model_folder_copy_does_not_follow_links_out_of_the_allow_list(project, owner, settings, tmp_path,
+                                                                         model_files):
+    """The allow-list is checked on the folder; a link inside it to another tenant's files (or the server's own) is
+    not copied into the model."""
+    allowed = tmp_path / "shared-data"
+    write_folder(allowed / "fraud_model", model_files)
+    secret = write_folder(tmp_path / "other-tenant", {"weights.bin": b"another workspace's model"})
+    (allowed / "fraud_model" / "stolen.bin").symlink_to(secret / "weights.bin")
+    (allowed / "fraud_model" / "stolen_dir").symlink_to(secret, target_is_directory=True)
+    settings.DATA_PATH_ALLOWLIST = [allowed]
+    model = registry.model_register(user=owner, project=project, name="m", tags=[], source=ModelSource.PATH,
+                                    path=str(allowed / "fraud_model" / "model.py"), validate=False)
+    out = tmp_path / "out"
+    assert sources.materialize_model(model, out) == out / "model.py"
+    assert not (out / "stolen.bin").exists() and not (out / "stolen_dir").exists()
+    assert not any(p.read_bytes() == b"another workspace's model" for p in out.rglob("*") if p.is_file())
+
+
 def test_predictions_for_a_model_and_dataset_pair_are_unique_and_checked(project, owner, fraud_csv_upload):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
