@@ -27,9 +27,15 @@ subset restricts each query's list to the subset's rows); its standard error is 
   the value does not depend on how many of a query's rows the subset holds: a subset that grows in share with the
   model unchanged keeps its value, and a subset of whole queries is on the same scale as the overall value.
 
-Subsets cut queries' lists down to their own rows, and NDCG, MRR and Rank Correlation depend on a list's length
-(MRR and NDCG rise on shorter lists). `length_matched_baseline` gives, per list length m, the metric's mean over
-queries cut to m random rows: the yardstick for a subset whose queries contribute lists of those lengths.
+- A list whose rows all share one relevance grade leaves every metric undefined (any order is as good as another):
+  it is not counted, rather than counted as perfect (NDCG, MRR) or as bad.
+
+Subsets cut queries' lists down to their own rows, and a metric on a cut-down list is not on the scale of whole
+lists: it depends on the list's length (MRR and NDCG rise on shorter lists) and on how different its documents are
+(a value range of the feature the score is built on holds near-identical documents, which even the best model
+orders little better than at random). `length_matched_baseline` gives, per list length m, the metric's mean over
+queries cut to m random rows: the yardstick for a subset whose rows are spread over its queries like random rows
+(a category, whole queries); categories/tabular/ranking.py compares a value range with itself on the reference.
 """
 
 from __future__ import annotations
@@ -195,6 +201,9 @@ def per_query(metric: str, labels: np.ndarray, scores: np.ndarray, codes: np.nda
             value = (covariance / np.sqrt(spread_a * spread_b)).where(defined)
     else:
         raise KeyError(metric)
+    # A list whose rows share one relevance grade has no order to judge: every order is as good as any other.
+    graded = lists["relevance"].nunique() >= 2
+    value = value.reindex(graded.index).where(graded)
     rows = lists.size()
     return pd.DataFrame({"group": rows.index.get_level_values(0), "query": rows.index.get_level_values(1),
                          "value": value.reindex(rows.index).to_numpy(), "rows": rows.to_numpy()})

@@ -154,7 +154,7 @@ def test_a_ranking_that_got_noisier_degrades_ndcg_mrr_and_rank_correlation():
 
 
 @pytest.mark.parametrize("key, expected", [
-    ("subset_ndcg", SEVERITY_WARNING), ("subset_mrr", SEVERITY_WARNING), ("subset_average_rank", SEVERITY_ALERT),
+    ("subset_ndcg", SEVERITY_WARNING), ("subset_mrr", SEVERITY_ALERT), ("subset_average_rank", SEVERITY_ALERT),
     ("subset_rank_correlation", SEVERITY_ALERT), ("subset_drift_mrr", SEVERITY_WARNING),
     ("subset_drift_rank_correlation", SEVERITY_ALERT),
 ])
