@@ -64,8 +64,8 @@ def check_ranking_data(reference: pd.DataFrame, evaluation: pd.DataFrame, rankin
     """The query column of a ranking run; DataLoadError saying what is missing or wrong otherwise."""
     column = query_column(ranking_info)
     if column is None:
-        raise DataLoadError("A ranking run needs data_params.ranking_info.query_col, the column that groups rows "
-                            "into queries.")
+        raise DataLoadError("A ranking run needs the column that groups rows into queries: "
+                            "data_params.ranking_info.query_col (--query-col on the command line).")
     for name in ("nqueries", "nrows_per_query"):
         value = ranking_info.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
