@@ -48,15 +48,15 @@ def test_exact_match_ignores_slightly_changed_rows_that_near_match_catches():
 
 @pytest.mark.parametrize("key, jitter", [("exact_match_label_flipping", 0.0), ("near_match_label_flipping", 1e-5)])
 def test_a_single_flipped_row_is_within_chance(key, jitter):
-    # One row of 2,000 is what chance gives (about one per reference size when the reference has none): reported
-    # in the metrics, not a Warning; three are significantly more.
+    # One row of 2,000 may be chance (the reference of 4,000 shows none, which bounds its rate only loosely):
+    # reported in the metrics, not a Warning; eight are significantly more.
     reference, evaluation = half(1)
     [case] = run_test(key, make_context(reference, pd.concat([evaluation, flipped_copies(reference, 1, jitter)],
                                                              ignore_index=True)))
     assert (case.severity, case.metrics["flagged_rows"]) == (SEVERITY_PASS, 1)
-    [case] = run_test(key, make_context(reference, pd.concat([evaluation, flipped_copies(reference, 4, jitter)],
+    [case] = run_test(key, make_context(reference, pd.concat([evaluation, flipped_copies(reference, 8, jitter)],
                                                              ignore_index=True)))
-    assert (case.severity, case.metrics["flagged_rows"]) == (SEVERITY_WARNING, 4)
+    assert (case.severity, case.metrics["flagged_rows"]) == (SEVERITY_WARNING, 8)
 
 
 @pytest.mark.parametrize("seed", range(2))

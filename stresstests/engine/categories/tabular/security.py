@@ -8,8 +8,9 @@ most `max_categories` per feature). Text and identifier columns are left out of 
   reference row has. Real data with noisy labels has such rows by chance (identical survey answers, different
   outcomes), so the reference's own rate calibrates the test: its rows with an identical twin whose label no twin
   carries (leave-one-out). Both Label Flipping tests fail only when the evaluation has significantly more flagged
-  rows than that rate gives (one-sided binomial test at p < 0.01; the rate is (reference count + 1) / (reference
-  rows + 1), so a clean reference still allows about one chance row), with the severity on the rows beyond chance.
+  rows than the reference's own rate (exact conditional test of two Poisson rates, p < 0.01: with a clean reference
+  of twice the evaluation's size, 5 flagged rows are significant), with the severity on the rows beyond chance
+  (expected: rate (reference count + 1) / (reference rows + 1) times the evaluation rows).
 - Label Flipping (Near Match): per row, the closeness ratio = distance to the nearest reference row of another class
   / distance to the nearest reference row of its own class. A flipped copy of a reference row sits almost on a row
   of "another" class (its true one), so its ratio is near 0. The calibration is the reference's own ratios, leave-
@@ -104,7 +105,8 @@ class PoisoningTest(StressTest):
         count = int(flagged.size)
         rate = chance_rate(reference_flagged, len(ctx.reference))
         severity, expected, excess, p_value = excess_over_chance(count, len(ctx.evaluation), rate, thresholds,
-                                                                 self.p_value_threshold)
+                                                                 self.p_value_threshold,
+                                                                 reference=(reference_flagged, len(ctx.reference)))
         metrics = {"flagged_rows": count, "flagged_share": count / max(len(ctx.evaluation), 1),
                    "reference_flagged_rows": int(reference_flagged), "expected_by_chance": expected,
                    "excess_rows": excess, "p_value": p_value, **metrics}
@@ -123,11 +125,20 @@ def chance_rate(reference_count: int, reference_rows: int) -> float:
 
 
 def excess_over_chance(count: int, tested: int, rate: float, thresholds: tuple[float, float],
-                       p_value_threshold: float) -> tuple[str, float, float, float]:
+                       p_value_threshold: float, reference: tuple[int, int] | None = None
+                       ) -> tuple[str, float, float, float]:
     """(severity, rows expected by chance, rows beyond them, p-value): fails only when `count` of `tested` rows is
-    significantly more than `rate` gives (one-sided binomial test), with the severity on the excess."""
+    significantly more than `rate` gives, with the severity on the excess. A fixed rate (a calibration quantile) is
+    tested with a one-sided binomial test; a rate estimated from the reference's own (count, rows) with the exact
+    conditional test of two Poisson rates (given both counts' total, the evaluation's share is binomial with
+    p = tested / (tested + reference rows)), so the reference's own sampling noise counts too."""
     expected = rate * tested
-    p_value = float(stats.binom.sf(count - 1, tested, rate)) if count else 1.0
+    if not count:
+        p_value = 1.0
+    elif reference is not None:
+        p_value = float(stats.binom.sf(count - 1, count + reference[0], tested / (tested + reference[1])))
+    else:
+        p_value = float(stats.binom.sf(count - 1, tested, rate))
     excess = max(count - expected, 0.0)
     severity = severity_for(excess, thresholds) if p_value < p_value_threshold else SEVERITY_PASS
     return severity, expected, excess, p_value
