@@ -61,10 +61,11 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
                directed=False),
     MetricInfo("average_prediction", "Average Prediction", False, needs_labels=False, bounded=False,
                directed=False),
-    # Ranking (ranking.py): per query, averaged over queries. Average Rank is in rows, so its gaps are relative.
+    # Ranking (ranking.py): per query, averaged over queries. Average Rank is normalised per query (0 = the relevant
+    # rows on top, 1 = at the bottom, 0.5 = random order), so its gaps are absolute as the other ranking metrics'.
     MetricInfo("ndcg", "NDCG", True),
     MetricInfo("mrr", "Mean Reciprocal Rank", True),
-    MetricInfo("average_rank", "Average Rank", False, bounded=False),
+    MetricInfo("average_rank", "Average Rank", False),
     MetricInfo("rank_correlation", "Rank Correlation", True),
     # The subset versions of Average Rank: each row's place in its whole query / the query's rows (0.5 = random).
     MetricInfo("average_normalized_rank", "Average Normalised Rank", False, bounded=False),

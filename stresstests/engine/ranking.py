@@ -11,18 +11,31 @@ subset restricts each query's list to the subset's rows); its standard error is 
 
 - NDCG: sum of relevance / log2(rank + 1) over the list ranked by score, divided by the same for the ideal order
   (linear gains, as scikit-learn's `ndcg_score`; `k` truncates both). Queries without a relevant row are left out.
-- MRR: 1 / rank of the first row with relevance > 0. Queries without one are left out.
-- Average Rank: mean rank (1 = top) of the rows with relevance > 0; lower is better.
+- MRR: 1 / the expected rank of the first row with relevance > 0. Queries without one are left out.
+- Average Rank: normalised per query, mean over the r relevant rows (relevance > 0) of (rank - (r + 1) / 2) /
+  (rows - r): 0 when they hold the top r places, 1 when they hold the bottom r, 0.5 for a random order. Lower is
+  better; queries with no relevant row or only relevant rows are left out (the order cannot be judged). Raising every
+  grade, or adding rows, with the model unchanged leaves it unchanged, where the raw mean rank would grow.
 - Rank Correlation: Spearman correlation of score and relevance within the query; queries of fewer than two rows or
   constant relevance are left out.
+- Tied scores never take the file's row order: a row's rank is its expected rank under a random order of its ties
+  (the mean of the tied places); NDCG gives a tie group's rows the mean discount of the places it spans (as
+  scikit-learn's `ndcg_score`), and MRR takes the expected place of the first relevant row of the first tie group
+  holding one, (g + 1) / (r + 1) for r relevant rows among g tied rows.
 - Average Normalised Rank (the subset versions of Average Rank): mean over the relevant rows of (rank in the WHOLE
   query - 0.5) / rows of the query, 0.5 for a random order. A subset keeps each row's place in its whole query, so
   the value does not depend on how many of a query's rows the subset holds: a subset that grows in share with the
   model unchanged keeps its value, and a subset of whole queries is on the same scale as the overall value.
 
-Subsets cut queries' lists down to their own rows, and NDCG, MRR and Rank Correlation depend on a list's length
-(MRR and NDCG rise on shorter lists). `length_matched_baseline` gives, per list length m, the metric's mean over
-queries cut to m random rows: the yardstick for a subset whose queries contribute lists of those lengths.
+- A list whose rows all share one relevance grade leaves every metric undefined (any order is as good as another):
+  it is not counted, rather than counted as perfect (NDCG, MRR) or as bad.
+
+Subsets cut queries' lists down to their own rows, and a metric on a cut-down list is not on the scale of whole
+lists: it depends on the list's length (MRR and NDCG rise on shorter lists) and on how different its documents are
+(a value range of the feature the score is built on holds near-identical documents, which even the best model
+orders little better than at random). `length_matched_baseline` gives, per list length m, the metric's mean over
+queries cut to m random rows: the yardstick for a subset whose rows are spread over its queries like random rows
+(a category, whole queries); categories/tabular/ranking.py compares a value range with itself on the reference.
 """
 
 from __future__ import annotations
@@ -51,8 +64,8 @@ def check_ranking_data(reference: pd.DataFrame, evaluation: pd.DataFrame, rankin
     """The query column of a ranking run; DataLoadError saying what is missing or wrong otherwise."""
     column = query_column(ranking_info)
     if column is None:
-        raise DataLoadError("A ranking run needs data_params.ranking_info.query_col, the column that groups rows "
-                            "into queries.")
+        raise DataLoadError("A ranking run needs the column that groups rows into queries: "
+                            "data_params.ranking_info.query_col (--query-col on the command line).")
     for name in ("nqueries", "nrows_per_query"):
         value = ranking_info.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -115,7 +128,7 @@ def query_ranks(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Rank (1 = top) of each row within its query by score."""
     _, queries = split_labels(labels)
     frame = pd.DataFrame({"query": queries, "score": np.asarray(scores, dtype=float)})
-    return frame.groupby("query")["score"].rank(ascending=False, method="first").to_numpy()
+    return frame.groupby("query")["score"].rank(ascending=False, method="average").to_numpy()
 
 
 def per_query(metric: str, labels: np.ndarray, scores: np.ndarray, codes: np.ndarray, k: int | None = None
@@ -126,23 +139,49 @@ def per_query(metric: str, labels: np.ndarray, scores: np.ndarray, codes: np.nda
                           "relevance": relevance})
     if metric == AVERAGE_NORMALIZED_RANK:     # the place in the whole query, before the rows are split into groups
         whole = frame.groupby("query", sort=False)["score"]
-        frame["normalized_rank"] = (whole.rank(ascending=False, method="first") - 0.5) / whole.transform("size")
+        frame["normalized_rank"] = (whole.rank(ascending=False, method="average") - 0.5) / whole.transform("size")
     lists = frame.groupby(["group", "query"], sort=False)
-    frame["rank"] = lists["score"].rank(ascending=False, method="first")
+    # Tied scores: a row's rank is the expected rank under a random order of its ties (the mean of the tied
+    # positions), never the row order of the file.
+    frame["rank"] = lists["score"].rank(ascending=False, method="average")
     frame["relevant"] = frame["relevance"] > 0
     if metric == "ndcg":
+        # As scikit-learn's ndcg_score: a tie group's gains share the mean discount of the positions it spans.
+        frame["first"] = lists["score"].rank(ascending=False, method="min")
+        frame["last"] = lists["score"].rank(ascending=False, method="max")
         frame["ideal_rank"] = lists["relevance"].rank(ascending=False, method="first")
-        cut = np.inf if k is None else k
-        frame["dcg"] = np.where(frame["rank"] <= cut, frame["relevance"] / np.log2(frame["rank"] + 1), 0.0)
-        frame["idcg"] = np.where(frame["ideal_rank"] <= cut, frame["relevance"] / np.log2(frame["ideal_rank"] + 1),
-                                 0.0)
+        longest = int(frame["last"].max()) if len(frame) else 0
+        discounts = 1.0 / np.log2(np.arange(2, longest + 2))
+        if k is not None:
+            discounts[k:] = 0.0
+        cumulative = np.concatenate([[0.0], np.cumsum(discounts)])
+        first, last = frame["first"].to_numpy(dtype=np.int64), frame["last"].to_numpy(dtype=np.int64)
+        frame["dcg"] = frame["relevance"] * (cumulative[last] - cumulative[first - 1]) / (last - first + 1)
+        ideal = frame["ideal_rank"].to_numpy(dtype=np.int64)
+        frame["idcg"] = frame["relevance"] * discounts[ideal - 1] if len(frame) else 0.0
         sums = frame.groupby(["group", "query"], sort=False)[["dcg", "idcg"]].sum()
         value = sums["dcg"] / sums["idcg"].where(sums["idcg"] > 0)
     elif metric == "mrr":
-        first = frame[frame["relevant"]].groupby(["group", "query"], sort=False)["rank"].min()
-        value = (1.0 / first).reindex(lists.size().index)
+        # 1 / the expected rank of the first relevant row: the rows above the first tie group holding a relevant
+        # row, plus the expected place of the first of its r relevant rows among its g rows, (g + 1) / (r + 1).
+        frame["first"] = lists["score"].rank(ascending=False, method="min")
+        frame["last"] = lists["score"].rank(ascending=False, method="max")
+        relevant = frame[frame["relevant"]]
+        top = relevant.groupby(["group", "query"], sort=False)["first"].transform("min")
+        leading = relevant[relevant["first"] == top]
+        stats = leading.groupby(["group", "query"], sort=False).agg(first=("first", "first"), last=("last", "first"),
+                                                                     relevant=("relevance", "size"))
+        expected = stats["first"] - 1 + (stats["last"] - stats["first"] + 2) / (stats["relevant"] + 1)
+        value = (1.0 / expected).reindex(lists.size().index)
     elif metric == "average_rank":
-        value = frame[frame["relevant"]].groupby(["group", "query"], sort=False)["rank"].mean()
+        # Normalised per query: 0 when the r relevant rows hold the top r places, 1 when they hold the bottom r,
+        # 0.5 for a random order; undefined when no row or every row is relevant. More relevant rows (or a longer
+        # list) with the model unchanged leave it unchanged, where the raw mean rank would grow.
+        size = lists["score"].transform("size")
+        count = frame["relevant"].groupby([frame["group"], frame["query"]], sort=False).transform("sum")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["normalized"] = (frame["rank"] - (count + 1) / 2) / (size - count)
+        value = frame[frame["relevant"] & (count < size)].groupby(["group", "query"], sort=False)["normalized"].mean()
         value = value.reindex(lists.size().index)
     elif metric == AVERAGE_NORMALIZED_RANK:
         value = frame[frame["relevant"]].groupby(["group", "query"], sort=False)["normalized_rank"].mean()
@@ -162,6 +201,9 @@ def per_query(metric: str, labels: np.ndarray, scores: np.ndarray, codes: np.nda
             value = (covariance / np.sqrt(spread_a * spread_b)).where(defined)
     else:
         raise KeyError(metric)
+    # A list whose rows share one relevance grade has no order to judge: every order is as good as any other.
+    graded = lists["relevance"].nunique() >= 2
+    value = value.reindex(graded.index).where(graded)
     rows = lists.size()
     return pd.DataFrame({"group": rows.index.get_level_values(0), "query": rows.index.get_level_values(1),
                          "value": value.reindex(rows.index).to_numpy(), "rows": rows.to_numpy()})

@@ -424,6 +424,10 @@ def encode_labels(frame: pd.DataFrame, label_col: str | None, model_task: str, c
         return labels.to_numpy(dtype=float)
     labels = pd.to_numeric(raw, errors="coerce")
     if labels.isna().sum() > raw.isna().sum():
+        if model_task == MODEL_TASK_RANKING:
+            bad = sorted(set(raw[labels.isna() & raw.notna()].astype(str)))[:5]
+            raise DataLoadError(f"Label column {label_col!r} holds values that are not numbers ({', '.join(bad)}); "
+                                "ranking relevance grades must be numbers, higher = more relevant (e.g. 0-4).")
         raise DataLoadError(f"Label column {label_col!r} holds values that are not numbers; give class indices or "
                             "class names.")
     values = labels.to_numpy(dtype=float)

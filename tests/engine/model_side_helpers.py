@@ -69,12 +69,13 @@ class CountingModel:
 def make_context(model: CountingModel | None, *, features: list[str] | None = None,
                  protected: list[str] | None = None, labels: bool = True, n: int = 2000,
                  evaluation: pd.DataFrame | None = None, predictions: np.ndarray | None = None,
-                 model_task: str = MODEL_TASK_BINARY_CLASSIFICATION) -> Context:
+                 model_task: str = MODEL_TASK_BINARY_CLASSIFICATION, reference: pd.DataFrame | None = None
+                 ) -> Context:
     """A Context as the runner builds it: profile from the reference, labels split off, predictions from the model.
 
     Regression labels are 3 * x1 plus noise; multiclass labels are x1 cut at -0.5 and 0.5 (classes 0, 1, 2)."""
     features = features or FEATURES
-    reference = _labelled(people(n, seed=1), model_task)
+    reference = _labelled(reference if reference is not None else people(n, seed=1), model_task)
     evaluation = _labelled(evaluation if evaluation is not None else people(n, seed=2), model_task)
     profile = build_profile(reference.drop(columns=[LABEL]))
     schema = Schema(label_col=LABEL if labels else None, pred_col=None, timestamp_col=None, features=features,

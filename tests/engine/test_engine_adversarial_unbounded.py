@@ -6,14 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_ALERT, SEVERITY_PASS
-from tests.engine.model_side_helpers import CountingModel, make_context, run_test, sigmoid, three_classes
+from stresstests.engine.vocabulary import (
+    MODEL_TASK_MULTICLASS_CLASSIFICATION, SEVERITY_ALERT, SEVERITY_PASS, SEVERITY_WARNING,
+)
+from tests.engine.model_side_helpers import CountingModel, make_context, people, run_test, sigmoid, three_classes
 
 SMOOTH = CountingModel(lambda frame: sigmoid(0.1 * frame["x1"]))
 # Approves only when x1 AND noise are both high: one feature alone cannot change the decision.
 BOTH_HIGH = CountingModel(lambda frame: sigmoid(8 * (np.minimum(frame["x1"], frame["noise"]) - 1.0)))
-# Decisions alternate every 0.08 of x1 (range about 7): every row is a hair's breadth from a flip.
-JITTERY = CountingModel(lambda frame: sigmoid(20 * np.sin(40 * frame["x1"])))
+# Decisions alternate every 0.03 of x1 (5 %-95 % spread about 3.3): every row is a hair's breadth from a flip.
+JITTERY = CountingModel(lambda frame: sigmoid(20 * np.sin(100 * frame["x1"])))
 
 
 def test_multi_feature_changes_find_the_joint_change_single_features_cannot_make():
@@ -32,9 +34,9 @@ def test_multi_feature_changes_pass_a_smooth_model():
 
 
 def test_hopskipjump_flips_a_jittery_model_with_tiny_changes():
-    [case] = run_test("tabular_hopskipjump_attack", make_context(JITTERY))
+    [case] = run_test("tabular_hopskipjump_attack", make_context(JITTERY), sample_size=20)
     assert case.severity == SEVERITY_ALERT
-    assert case.metrics["attack_success_rate"] >= 0.9
+    assert case.metrics["attack_success_rate"] >= 0.8
     assert case.metrics["median_distance"] <= 0.01
     example = case.examples[0]
     assert "x1" in example["changes"] and example["distance"] <= 0.01
@@ -50,8 +52,31 @@ def test_hopskipjump_passes_a_model_with_clear_margins_and_measures_its_distance
     [case] = run_test("tabular_hopskipjump_attack", ctx, sample_size=20)
     assert case.severity == SEVERITY_PASS
     assert case.metrics["rows_without_adversarial_point"] == 0
-    # The boundary of sigmoid(2 x1) is x1 = 0: the attack must get close to each row's true margin |x1| / range.
-    assert 0 < case.metrics["median_distance"] < 0.3
+    # The boundary of sigmoid(2 x1) is x1 = 0: the attack must get close to each row's true margin |x1| / spread
+    # (5 %-95 % range, about 3.3; the median |x1| is 0.67, so about 0.2).
+    assert 0 < case.metrics["median_distance"] < 0.45
+
+
+def test_hopskipjump_budget_follows_the_bulk_of_a_skewed_feature_not_its_extremes():
+    # A few huge values stretch x1's range 300-fold: 1 % of the range would be 3 units, more than most rows' margin
+    # to the boundary at x1 = 0, and every attacked row would "flip". In units of the 5 %-95 % spread it is 0.033.
+    reference = people(2000, seed=1)
+    reference.loc[:4, "x1"] = 1000.0
+    model = CountingModel(lambda frame: sigmoid(2 * frame["x1"]))
+    [case] = run_test("tabular_hopskipjump_attack", make_context(model, reference=reference), sample_size=20)
+    assert case.severity == SEVERITY_PASS
+    assert case.metrics["attack_success_rate"] < 0.2
+    assert case.metrics["median_distance"] > 0.05
+
+
+def test_hopskipjump_severity_rests_on_a_confidence_bound_of_the_success_rate():
+    # A model whose boundary runs through the bulk: some of ten attacked rows flip within the budget by luck of the
+    # sample; the share's Wilson lower bound, not the share, decides.
+    model = CountingModel(lambda frame: sigmoid(2 * (frame["x1"] % 0.5 - 0.25) * 40))
+    [case] = run_test("tabular_hopskipjump_attack", make_context(model), sample_size=10)
+    low = case.metrics["attack_success_rate_lower_bound"]
+    assert low < case.metrics["attack_success_rate"]
+    assert case.severity == (SEVERITY_ALERT if low >= 0.5 else SEVERITY_WARNING if low >= 0.2 else SEVERITY_PASS)
 
 
 def test_the_tests_rime_runs_only_on_request_are_off_unless_configured():

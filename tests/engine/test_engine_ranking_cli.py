@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
+
 from stresstests.engine import cli
 from stresstests.engine.vocabulary import MODEL_TASK_RANKING
 from tests.engine.test_engine_ranking import searches
@@ -53,4 +55,16 @@ def test_ranking_without_a_query_column_exits_2_with_the_reason(tmp_path):
                              "--label-col", "relevance", "--pred-col", "score", "--task", "ranking",
                              "--output", str(tmp_path / "r.json"))
     assert status == cli.EXIT_BAD_INPUT
-    assert "ranking_info.query_col" in stderr
+    assert "ranking_info.query_col" in stderr and "--query-col" in stderr
+
+
+def test_text_relevance_grades_are_refused_as_not_numbers(tmp_path):
+    frame = searches(10, 1)
+    frame["relevance"] = np.where(frame["relevance"] > 0, "good", "bad")
+    frame.to_csv(tmp_path / "ref.csv", index=False)
+    status, _, stderr = _cli("--reference", str(tmp_path / "ref.csv"), "--evaluation", str(tmp_path / "ref.csv"),
+                             "--label-col", "relevance", "--pred-col", "score", "--task", "ranking",
+                             "--query-col", "query", "--output", str(tmp_path / "r.json"))
+    assert status == cli.EXIT_BAD_INPUT
+    assert "relevance grades must be numbers" in stderr and "bad, good" in stderr
+    assert "class names" not in stderr

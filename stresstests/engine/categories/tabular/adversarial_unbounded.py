@@ -10,9 +10,13 @@
   boundary by binary search, then `max_iter` times estimates the boundary's normal from the decisions at up to
   `max_eval` random nearby points (`init_eval` at first, growing with the square root of the iteration), steps along
   it with a geometric step search and returns to the boundary. Every stage scores all sampled rows in one model
-  call. The result per row is the smallest L2 change (in units of feature ranges) found that changes the decision;
-  the severity is the share of sampled rows whose decision changes within `max_perturbation`, so a model whose
-  decisions flip under changes of 1 % of a feature's range is flagged and one with clear margins passes.
+  call. The result per row is the smallest L2 change found that changes the decision, measured in units of each
+  feature's robust spread (the reference's 5 %-95 % quantile range; its min-max range when that is 0): a skewed
+  feature's range is set by a few extreme rows (a transaction amount ranging over millions), and 1 % of it would
+  allow changes larger than most rows' values. The severity is the lower bound of the Wilson 95 % interval of the
+  share of sampled rows whose decision changes within `max_perturbation`, so a sample of a few rows flipping by
+  chance is no Alert, while a model whose decisions flip under tiny changes is flagged and one with clear margins
+  passes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from stresstests.engine.severity import severity_for
 from stresstests.engine.categories.tabular.adversarial import (
     Candidates, _AttackTest, feature_spaces,
 )
+from stresstests.engine.categories.tabular.fairness import wilson_interval
 from stresstests.engine.categories.tabular.model_probe import (
     describe_value, predicted_class, sample_clean_rows,
 )
@@ -83,7 +88,15 @@ class _Boundary:
                  scale: np.ndarray) -> None:
         self.ctx, self.sample, self.features, self.low, self.scale = ctx, sample, features, low, scale
         self.origin = (sample[features].to_numpy(dtype=float) - low) / scale
+        # Distances in units of each feature's robust spread (5 %-95 % quantile range), not of its min-max range.
+        robust = np.array([float(np.subtract(*ctx.reference[f].astype(float).quantile([0.95, 0.05]).to_numpy()))
+                           for f in features])
+        self.weights = scale / np.where(robust > 0, robust, scale)
         self.clean = predicted_class(ctx, ctx.predict(sample))
+
+    def distance(self, points: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        origin = self.origin if rows is None else self.origin[rows]
+        return np.linalg.norm((points - origin) * self.weights, axis=1)
 
     def adversarial(self, rows: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Whether each point (with the other columns of its row) gets another decision than its clean row."""
@@ -123,7 +136,7 @@ class TabularHopSkipJump(StressTest):
     not_applicable = {task: "a decision-based attack needs a predicted class, and this model returns scores (the "
                             "other adversarial tests move its scores)" for task in SCORE_TASKS}
     run_by_default = False     # RIME: tabular_hopskipjump_attack (false)
-    thresholds = (0.2, 0.5)     # share of sampled rows flipped within max_perturbation
+    thresholds = (0.2, 0.5)     # share of sampled rows flipped within max_perturbation, Wilson lower bound
     default_params = {"targeted": False, "norm": 2, "max_iter": 50, "max_eval": 1000, "init_eval": 100,
                       "init_size": 100, "sample_size": 10, "max_perturbation": 0.01}
 
@@ -144,7 +157,7 @@ class TabularHopSkipJump(StressTest):
         if rows.size:
             adversarial[rows] = boundary.binary_search(rows, adversarial[rows])
             adversarial[rows] = self._iterate(ctx, boundary, rows, adversarial[rows], params)
-        distance = np.where(found, np.linalg.norm(adversarial - boundary.origin, axis=1), np.inf)
+        distance = np.where(found, boundary.distance(adversarial), np.inf)
         return [self._case(sample, boundary, adversarial, distance, params, thresholds)]
 
     @staticmethod
@@ -215,22 +228,25 @@ class TabularHopSkipJump(StressTest):
     def _case(self, sample: pd.DataFrame, boundary: _Boundary, adversarial: np.ndarray, distance: np.ndarray,
               params: dict, thresholds: tuple[float, float]) -> TestCase:
         budget = float(params["max_perturbation"])
-        success = float((distance <= budget).mean())
+        hits = int((distance <= budget).sum())
+        success = hits / max(len(distance), 1)
+        confident = float(wilson_interval(np.array([hits]), np.array([len(distance)]))[0][0])
         finite = distance[np.isfinite(distance)]
-        severity = severity_for(success, thresholds)
+        severity = severity_for(confident, thresholds)
         finding = ""
         if severity != SEVERITY_PASS:
-            finding = (f"Changing the numeric features by at most {budget:.0%} of their ranges (L2) flips the "
-                       f"decision of {success:.0%} of the attacked rows; the median change needed is "
-                       f"{np.median(finite):.3f} of the ranges.")
-        metrics = {"attack_success_rate": success, "median_distance": float(np.median(finite)) if finite.size
+            finding = (f"Changing the numeric features by at most {budget:.0%} of their spreads (L2, 5 %-95 % "
+                       f"quantile ranges) flips the decision of {hits} of {len(distance)} attacked rows ({success:.0%}"
+                       f", at least {confident:.0%} at 95 % confidence); the median change needed is "
+                       f"{np.median(finite):.3g} of the spreads.")
+        metrics = {"attack_success_rate": success, "attack_success_rate_lower_bound": confident, "median_distance": float(np.median(finite)) if finite.size
                    else None, "mean_distance": float(finite.mean()) if finite.size else None,
                    "rows_attacked": len(sample), "rows_without_adversarial_point": int((~np.isfinite(distance)).sum()),
                    "max_perturbation": budget}
         return TestCase(features=boundary.features, severity=severity, importance_score=success,
                         metrics=json_safe(metrics), finding=finding,
                         examples=self._examples(sample, boundary, adversarial, distance),
-                        details={"row_distances": json_safe(np.round(distance, 4))})
+                        details={"row_distances": json_safe([float(f"{d:.4g}") for d in distance])})
 
     @staticmethod
     def _examples(sample: pd.DataFrame, boundary: _Boundary, adversarial: np.ndarray, distance: np.ndarray
@@ -240,7 +256,7 @@ class TabularHopSkipJump(StressTest):
             if not np.isfinite(distance[row]):
                 break
             after = boundary.low + np.clip(adversarial[row], 0, 1) * boundary.scale
-            examples.append({"row": describe_value(sample.index[row]), "distance": round(float(distance[row]), 4),
+            examples.append({"row": describe_value(sample.index[row]), "distance": float(f"{distance[row]:.4g}"),
                              "changes": {f: {"before": describe_value(sample[f].iloc[row]),
                                              "after": round(float(after[i]), 6)}
                                          for i, f in enumerate(boundary.features)

@@ -3,8 +3,8 @@ Subset Performance and Subset Performance Degradation tests, and the Average Ran
 Intersectional Group Fairness and Subset Sensitivity.
 
 The metric tests reuse the generic machinery (`model_performance`, `subset_performance`) with the per-query metrics of
-`stresstests/engine/ranking.py`: thresholds are absolute for NDCG, MRR and Rank Correlation (RIME's Subset MRR warns
-0.1 below the overall value) and relative for Average Rank. For fairness, a row's standing in its query is its rank
+`stresstests/engine/ranking.py`: thresholds are absolute (RIME's Subset MRR warns 0.1 below the overall value; Average Rank
+is normalised per query to [0, 1], see ranking.py). For fairness, a row's standing in its query is its rank
 percentile, (rows of the query ranked below it + 1) / rows of the query, 1 for the top row; the Average Rank tests
 compare subsets' mean rank percentile with the four-fifths rule, and Subset Sensitivity measures how the percentile of
 sampled rows, against the other rows of their query, moves when only the protected value changes.
@@ -20,9 +20,9 @@ from stresstests.engine.base import Context, SkipTest, register
 from stresstests.engine.categories.tabular.fairness import (
     DemographicParity, IntersectionalGroupFairness, SubsetSensitivity,
 )
-from stresstests.engine.categories.tabular.model_performance import _BOUNDED, _RELATIVE, _make_metric_test
+from stresstests.engine.categories.tabular.model_performance import _BOUNDED, _make_metric_test
 from stresstests.engine.categories.tabular.subset_performance import (
-    DEFAULT_PARAMS, FeatureSubsets, SubsetDegradationTest, SubsetPerformanceTest, _requires, _thresholds,
+    DEFAULT_PARAMS, FeatureSubsets, Outcome, SubsetDegradationTest, SubsetPerformanceTest, _requires, _thresholds,
     enough_members, gap_error, metric_gap,
 )
 from stresstests.engine.metrics import METRICS
@@ -33,15 +33,23 @@ BASELINE_PERMUTATIONS = 5
 
 
 class RankingSubsetPerformance(SubsetPerformanceTest):
-    """Subset Performance for ranking metrics: each subset against the overall evaluation value, as RIME does, on
-    lists of the subset's lengths.
+    """Subset Performance for ranking metrics: each subset against a yardstick on its scale.
 
-    A subset cuts every query's list down to its own rows, and NDCG, MRR and Rank Correlation on shorter lists are
-    not on the scale of whole lists (MRR and NDCG rise). So a subset's yardstick is the overall metric on lists of
-    the lengths the subset has: per (subset, query) list of m rows, the mean over all evaluation queries cut to m
-    random rows (`length_matched_baseline`, BASELINE_PERMUTATIONS draws), averaged over the subset's lists that
-    define the metric. A subset of whole queries (every query of one city) is thus compared with the whole lists of
-    all queries, and a subset of a few rows per query with a few random rows of every query.
+    A subset cuts every query's list down to its own rows, and a rank metric on a cut-down list is not on the scale of
+    whole lists. Two things move it with the model unchanged:
+
+    - the list's length (MRR and NDCG rise on shorter lists): a subset whose rows are spread over its queries like
+      random rows (a category of a categorical feature, or whole queries) is compared with the overall metric on
+      lists of the subset's lengths, per (subset, query) list of m rows the mean over all evaluation queries cut to
+      m random rows (`length_matched_baseline`, BASELINE_PERMUTATIONS draws);
+    - how different its documents are: a value range of a numeric feature (or an intersection with one) holds
+      documents alike in that feature, and when the score is built on it even the ideal model orders them little
+      better than at random. No evaluation-only yardstick tells "hard to order" from "ordered badly", so such a
+      subset is compared with the same subset on the reference, moved by the change of the whole dataset:
+      reference subset value + (evaluation overall - reference overall). A value range the model serves badly in
+      both datasets is left to the reviewer; one it serves worse now fails here and in Subset Drift.
+
+    Lists whose rows share one relevance grade are undefined (ranking.py) and not counted.
     """
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]):
@@ -49,19 +57,32 @@ class RankingSubsetPerformance(SubsetPerformanceTest):
         overall, per_feature = self._grouped(ctx, "evaluation", features, params)
         if np.isnan(overall.values[0]):
             raise SkipTest(f"{METRICS[self.metric].display} is undefined on the evaluation set")
-        baselines = self._baselines(ctx, features)
+        reference_overall, reference = self._grouped(ctx, "reference", features, params)
+        baselines, errors, valid = self._baselines(ctx, features), [], []
+        shift = float(overall.values[0] - reference_overall.values[0])
         total = max(overall.counts[0], 1)
+        ranges = [self._value_range(ctx, subsets) for subsets in features]
+        for position, (subsets, grouped, before) in enumerate(zip(features, per_feature, reference)):
+            members = enough_members(grouped, subsets.rows("evaluation"), params)
+            if ranges[position]:
+                baselines[position] = before.values + (shift if np.isfinite(shift) else np.nan)
+                error = np.sqrt(grouped.standard_errors ** 2 + before.standard_errors ** 2)
+                members &= enough_members(before, subsets.rows("reference"), params)
+            else:
+                # The subset is part of the whole: Var(subset - overall) = Var(subset) * (1 - share of the subset).
+                error = grouped.standard_errors * np.sqrt(np.clip(1 - grouped.counts / total, 0.0, 1.0))
+            errors.append(gap_error(self.metric, baselines[position], error))
+            valid.append(members)
         gaps = [metric_gap(self.metric, base, grouped.values) for base, grouped in zip(baselines, per_feature)]
-        # The subset is part of the whole: Var(subset - overall) = Var(subset) * (1 - share of the subset).
-        errors = [gap_error(self.metric, base, grouped.standard_errors
-                            * np.sqrt(np.clip(1 - grouped.counts / total, 0.0, 1.0)))
-                  for base, grouped in zip(baselines, per_feature)]
-        valid = [enough_members(grouped, subsets.rows("evaluation"), params) & ~np.isnan(gap)
-                 for subsets, grouped, gap in zip(features, per_feature, gaps)]
+        valid = [members & ~np.isnan(gap) for members, gap in zip(valid, gaps)]
         return self._cases(features, (gaps, errors, valid), params, thresholds,
                            lambda i, severities, p_values: self._ranking_case(
                                ctx, features[i], per_feature[i], baselines[i], gaps[i], severities, p_values,
-                               float(overall.values[0]), thresholds))
+                               float(overall.values[0]), thresholds, ranges[i]))
+
+    @staticmethod
+    def _value_range(ctx: Context, subsets: FeatureSubsets) -> bool:
+        return any(ctx.profile[name].type == "numeric" for name in subsets.feature_list if name in ctx.profile)
 
     def _baselines(self, ctx: Context, features: list[FeatureSubsets]) -> list[np.ndarray]:
         """Per feature, per subset: the overall metric on lists of the subset's lengths."""
@@ -81,16 +102,23 @@ class RankingSubsetPerformance(SubsetPerformanceTest):
             baselines.append(baseline)
         return baselines
 
-    def _ranking_case(self, ctx, subsets, grouped, baseline, gap, severities, p_values, overall, thresholds):
+    def _ranking_case(self, ctx, subsets, grouped, baseline, gap, severities, p_values, overall, thresholds,
+                      value_range):
         case = self._case(ctx, subsets, grouped, gap, severities, p_values, overall, thresholds)
-        worst = case.metrics.get("worst_subset")
-        if worst is not None:
-            position = subsets.labels.index(worst)
-            case.metrics["worst_subset_length_matched_overall"] = float(baseline[position])
-            case.details["length_matched_overall"] = [None if np.isnan(v) else float(v) for v in baseline]
+        if case.metrics.get("worst_subset") is not None:
+            position = subsets.labels.index(case.metrics["worst_subset"])
+            case.metrics["worst_subset_yardstick"] = float(baseline[position])
+            case.metrics["yardstick"] = "reference subset" if value_range else "length-matched overall"
+            case.details["yardstick"] = [None if np.isnan(v) else float(v) for v in baseline]
         if case.finding:
-            case.finding += (" The overall value is taken on lists as long as the subset's (all queries cut to the "
-                             f"same lengths): {case.metrics['worst_subset_length_matched_overall']:.3f}.")
+            first = Outcome.of(gap, severities, p_values).failing[0]
+            names = case.finding[:case.finding.index(" perform significantly worse")]
+            against = ("the same subset on the reference set, moved by the whole dataset's change" if value_range
+                       else "all queries cut to the subset's list lengths")
+            case.finding = (f"{names} are ranked significantly worse than expected: "
+                            f"{METRICS[self.metric].display} {grouped.values[first]:.3f} vs {baseline[first]:.3f} "
+                            f"for {against} (worse by {gap[first]:.3f}; {overall:.3f} over all whole lists), so the "
+                            "model serves these rows worse than its overall score suggests.")
         return case
 
 
@@ -106,7 +134,7 @@ def _register_ranking_subset_tests(metric: str) -> None:
         **common, "key": f"subset_{metric}", "name": f"Subset {display}",
         "description": f"Splits the evaluation set into subsets per feature and flags subsets whose {display} "
                        "(per query, averaged over queries) is significantly worse than the overall value on lists "
-                       "of the same lengths.",
+                       "of the same lengths (a category) or than the same subset on the reference (a value range).",
         "why_it_matters": "An overall ranking score can hide groups of results the model ranks badly.",
     }))
     register(type(f"SubsetDrift{metric.title().replace('_', '')}", (SubsetDegradationTest,), {
@@ -117,7 +145,7 @@ def _register_ranking_subset_tests(metric: str) -> None:
     }))
 
 
-for _metric, _metric_thresholds in (("ndcg", _BOUNDED), ("mrr", _BOUNDED), ("average_rank", _RELATIVE),
+for _metric, _metric_thresholds in (("ndcg", _BOUNDED), ("mrr", _BOUNDED), ("average_rank", _BOUNDED),
                                     ("rank_correlation", _BOUNDED)):
     _make_metric_test(_metric, RANKING, None, _metric_thresholds)
     _register_ranking_subset_tests(_metric)

@@ -5,8 +5,12 @@ mean), categorical and boolean features one-hot over values seen in at least `mi
 most `max_categories` per feature). Text and identifier columns are left out of the vectors.
 
 - Label Flipping (Exact Match): an evaluation row whose features equal a reference row's but whose label no such
-  reference row has. The reference is assumed clean, so each such row is a poisoning candidate; a random sample of
-  the reference has none.
+  reference row has. Real data with noisy labels has such rows by chance (identical survey answers, different
+  outcomes), so the reference's own rate calibrates the test: its rows with an identical twin whose label no twin
+  carries (leave-one-out). Both Label Flipping tests fail only when the evaluation has significantly more flagged
+  rows than the reference's own rate (exact conditional test of two Poisson rates, p < 0.01: with a clean reference
+  of twice the evaluation's size, 5 flagged rows are significant), with the severity on the rows beyond chance
+  (expected: rate (reference count + 1) / (reference rows + 1) times the evaluation rows).
 - Label Flipping (Near Match): per row, the closeness ratio = distance to the nearest reference row of another class
   / distance to the nearest reference row of its own class. A flipped copy of a reference row sits almost on a row
   of "another" class (its true one), so its ratio is near 0. The calibration is the reference's own ratios, leave-
@@ -15,7 +19,8 @@ most `max_categories` per feature). Text and identifier columns are left out of 
   same data falls below it by chance (on RIME's fraud data, with one continuous feature, the minimum is ~7e-7), and
   the margin keeps the chance rate near n_eval x quantile x margin even where distances scale linearly (one
   continuous feature). Overlapping classes (conflicting duplicates) push the quantile to 0, so the test stays
-  quiet there.
+  quiet there. The count of flagged rows is judged against the reference's own leave-one-out count below the same
+  limit, as for Exact Match.
 - Stateful Black Box Evasion: the evaluation rows in timestamp order are queries; each query's mean distance to its
   `num_neighbors` nearest among the `window_size` queries before it is compared with the `calibration_quantile` of the
   same statistic on the reference. Query-based attacks send bursts of near-identical queries, which fall far below
@@ -91,17 +96,52 @@ class PoisoningTest(StressTest):
                                           "document may rightly carry another grade in another query",
                       MODEL_TASK_REGRESSION: "a flipped label needs label classes, and a regression target is a "
                                              "number that may rightly differ between near-identical rows"}
-    thresholds = (1.0, 10.0)    # suspicious rows: one is worth a look, ten is a pattern
+    thresholds = (1.0, 10.0)    # suspicious rows beyond chance: one is worth a look, ten is a pattern
+    p_value_threshold = 0.01
 
-    def case(self, ctx: Context, flagged: np.ndarray, thresholds: tuple[float, float], finding: str,
-             metrics: dict, **extra: np.ndarray) -> TestCase:
+    def case(self, ctx: Context, flagged: np.ndarray, reference_flagged: int, thresholds: tuple[float, float],
+             finding: str, metrics: dict, **extra: np.ndarray) -> TestCase:
+        """`reference_flagged`: reference rows the same rule flags leave-one-out, the chance rate of the data."""
         count = int(flagged.size)
-        severity = severity_for(float(count), thresholds)
-        metrics = {"flagged_rows": count, "flagged_share": count / max(len(ctx.evaluation), 1), **metrics}
+        rate = chance_rate(reference_flagged, len(ctx.reference))
+        severity, expected, excess, p_value = excess_over_chance(count, len(ctx.evaluation), rate, thresholds,
+                                                                 self.p_value_threshold,
+                                                                 reference=(reference_flagged, len(ctx.reference)))
+        metrics = {"flagged_rows": count, "flagged_share": count / max(len(ctx.evaluation), 1),
+                   "reference_flagged_rows": int(reference_flagged), "expected_by_chance": expected,
+                   "excess_rows": excess, "p_value": p_value, **metrics}
+        text = finding.format(count=count) + (f" The reference itself has {reference_flagged} such row(s) "
+                                              f"(leave-one-out), {expected:.1f} expected here by chance.")
         return TestCase(features=[ctx.schema.label_col] if ctx.schema.label_col else [], severity=severity,
-                        metrics=json_safe(metrics), importance_score=float(count),
-                        finding=finding.format(count=count) if severity != SEVERITY_PASS else "",
+                        metrics=json_safe(metrics), importance_score=excess,
+                        finding=text if severity != SEVERITY_PASS else "",
                         examples=_examples(ctx, flagged, **extra))
+
+
+def chance_rate(reference_count: int, reference_rows: int) -> float:
+    """The share of rows a rule flags by chance, from the reference's own count (leave-one-out), by the rule of
+    succession: (count + 1) / (rows + 1), so a reference with none still allows about one chance row per as many."""
+    return (reference_count + 1) / (reference_rows + 1)
+
+
+def excess_over_chance(count: int, tested: int, rate: float, thresholds: tuple[float, float],
+                       p_value_threshold: float, reference: tuple[int, int] | None = None
+                       ) -> tuple[str, float, float, float]:
+    """(severity, rows expected by chance, rows beyond them, p-value): fails only when `count` of `tested` rows is
+    significantly more than `rate` gives, with the severity on the excess. A fixed rate (a calibration quantile) is
+    tested with a one-sided binomial test; a rate estimated from the reference's own (count, rows) with the exact
+    conditional test of two Poisson rates (given both counts' total, the evaluation's share is binomial with
+    p = tested / (tested + reference rows)), so the reference's own sampling noise counts too."""
+    expected = rate * tested
+    if not count:
+        p_value = 1.0
+    elif reference is not None:
+        p_value = float(stats.binom.sf(count - 1, count + reference[0], tested / (tested + reference[1])))
+    else:
+        p_value = float(stats.binom.sf(count - 1, tested, rate))
+    excess = max(count - expected, 0.0)
+    severity = severity_for(excess, thresholds) if p_value < p_value_threshold else SEVERITY_PASS
+    return severity, expected, excess, p_value
 
 
 @register
@@ -127,7 +167,12 @@ class ExactMatchLabelFlipping(PoisoningTest):
         flipped = np.array([m and (h, y) not in with_label for h, y, m in zip(eval_hash, eval_labels, matched)],
                            dtype=bool)
         rows = np.flatnonzero(flipped)
-        return [self.case(ctx, rows, thresholds,
+        # Leave-one-out on the reference: rows with an identical twin, whose label no identical twin carries.
+        frame = pd.DataFrame({"hash": ref_hash, "label": ref_labels})
+        twins = frame.groupby("hash")["hash"].transform("size")
+        same_label = frame.groupby(["hash", "label"])["hash"].transform("size")
+        reference_flagged = int(((twins >= 2) & (same_label == 1)).sum())
+        return [self.case(ctx, rows, reference_flagged, thresholds,
                           "{count} evaluation row(s) repeat a reference row exactly but with a different label: "
                           "possible label flipping.", {"matched_rows": int(matched.sum())},
                           label=eval_labels[rows])]
@@ -185,7 +230,7 @@ class NearMatchLabelFlipping(PoisoningTest):
         limit = float(params["margin"]) * quantile
         ratio = closeness_ratio(to_other, to_own)
         flagged = np.flatnonzero(ratio < limit)
-        return [self.case(ctx, flagged, thresholds,
+        return [self.case(ctx, flagged, int(np.sum(ref_ratio < limit)), thresholds,
                           "{count} evaluation row(s) sit far closer to a reference row of another class than to "
                           "their own class, much closer than reference rows ever do: possible label flipping.",
                           {"reference_ratio_quantile": quantile, "ratio_threshold": limit,
@@ -256,11 +301,8 @@ class StatefulBlackBoxDetection(StressTest):
         tested = ~np.isnan(eval_statistic)
         flagged_positions = np.flatnonzero(tested & (eval_statistic < limit))
         n, count = int(tested.sum()), int(flagged_positions.size)
-        expected = quantile * n
-        p_value = float(stats.binom.sf(count - 1, n, quantile)) if count else 1.0
-        excess = max(count - expected, 0.0)
-        significant = p_value < float(params["p_value_threshold"])
-        severity = severity_for(excess, thresholds) if significant else SEVERITY_PASS
+        severity, expected, excess, p_value = excess_over_chance(count, n, quantile, thresholds,
+                                                                 float(params["p_value_threshold"]))
         rows = eval_order[flagged_positions]
         finding = ""
         if severity != SEVERITY_PASS:
