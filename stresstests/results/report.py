@@ -214,7 +214,8 @@ def case_label(case: dict) -> str:
 TEXT_ATTRIBUTE_LABELS = {
     "char_length": "length (characters)", "length": "length (characters)",
     "token_length": "length (tokens)", "num_tokens": "length (tokens)", "word_count": "length (words)",
-    "avg_token_length": "average token length", "average_token_length": "average token length",
+    "token_count": "length (tokens)", "max_token_length": "longest token (characters)",
+    "avg_token_length": "average token length (characters)", "average_token_length": "average token length",
     "avg_word_length": "average word length",
     "language": "language", "script": "script",
     "non_alpha_share": "share of non-alphabetic characters", "non_alphabetic_share": "share of non-alphabetic characters",
@@ -228,6 +229,8 @@ def feature_label(name: str) -> str:
     column, dot, attribute = str(name).rpartition(".")
     if not dot or not column or attribute not in TEXT_ATTRIBUTE_LABELS:
         return name
+    # The engine names them text.<attribute> (one text column) or text.<column>.<attribute> (premise, hypothesis).
+    column = column.removeprefix("text.") if column.startswith("text.") else column
     return f"{column[:1].upper()}{column[1:]} {TEXT_ATTRIBUTE_LABELS[attribute]}"
 
 

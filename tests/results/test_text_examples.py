@@ -41,6 +41,13 @@ def test_text_attributes_are_named_in_words():
     assert feature_label("text.char_length") == "Text length (characters)"
     assert feature_label("premise.token_length") == "Premise length (tokens)"
     assert feature_label("address.city") == "address.city"  # not a text attribute: unchanged
+    # Review 15: "Text length (characters)" stood next to raw text.token_count and text.max_token_length.
+    from stresstests.engine.text_attributes import CATEGORICAL_ATTRIBUTES, NUMERIC_ATTRIBUTES, attribute_name
+
+    for attribute in (*NUMERIC_ATTRIBUTES, *CATEGORICAL_ATTRIBUTES):
+        single, pair = attribute_name("review", attribute, ["review"]), attribute_name("premise", attribute, ["premise", "h"])
+        assert "_" not in feature_label(single) and feature_label(single).startswith("Text "), single
+        assert "_" not in feature_label(pair) and feature_label(pair).startswith("Premise "), pair
     assert case_label({"features": ["text.script"], "subset": "text.script = Arabic"}) == \
         "Text script · Text script = Arabic"
 
