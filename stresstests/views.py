@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from projects.models import DatasetSource
+from projects.models import DatasetSource, ModelSource
 from projects.selectors import get_project_for_user
 
 from . import run_data, selectors, services, wizard, wizard_checks
@@ -221,6 +221,7 @@ def _dataset_step(request, run, step, membership):
         kwargs["initial"] = {"label_col": (run.reference_dataset.data_params or {}).get("label_col", "")}
     if role == "reference":  # the text columns of both datasets are named once, with the reference
         kwargs["text_task"] = project.model_task
+        kwargs["text_model"] = _is_text_model(run.model)
         kwargs["initial"]["text_features"] = ", ".join(_text_features(run))
     form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
     if request.method == "POST" and form.is_valid():
@@ -239,6 +240,12 @@ def _dataset_step(request, run, step, membership):
         integrations=list(project.workspace.integrations.order_by("name").values_list("name", flat=True)),
         **_check_context(request, run, step), **_evaluation_checks(request, run, step),
     )
+
+
+def _is_text_model(model) -> bool:
+    """A Hugging Face model (uploaded save_pretrained folder or registry URI) reads text, never a table."""
+    return model is not None and (model.source == ModelSource.HUGGING_FACE
+                                  or bool((model.model_config or {}).get("hugging_face")))
 
 
 def _text_features(run) -> list[str]:
@@ -316,7 +323,7 @@ def _save_step_dataset(user, run, role: str, source: str, form) -> str:
     )
     return form.check.summary(label_col=data["label_col"], pred_col=data_params.get("pred_col", ""),
                               kept_as_features=bool(form.kept_prediction_like), timestamp_col=data["timestamp_col"],
-                              text_features=data.get("text_features"))
+                              text_features=data.get("text_features") or _text_features(run))
 
 
 @login_required

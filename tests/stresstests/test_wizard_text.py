@@ -141,6 +141,45 @@ def test_an_upload_with_free_text_proposes_it_when_no_text_feature_is_named(clie
     assert "text read(s) like free text: for a text model, go Back and name it under Text features." in notes
 
 
+def hugging_face(model):
+    model.model_config = {"hugging_face": {"model_uri": "", "tokenizer_uri": "", "class_map": {},
+                                           "ignore_class_names": False}}
+    model.save(update_fields=["model_config"])
+    return model
+
+
+def test_a_hugging_face_model_requires_text_features_and_proposes_the_free_text_column(client_for, owner, draft,
+                                                                                     registered_model):
+    """Review 15: with Text features left empty, a Hugging Face model was run as tabular (fairness on the text)."""
+    client = client_for(owner)
+    run = configured_with_model(client, draft, hugging_face(registered_model))
+    page = client.get(step_url(run, "reference") + "?source=upload").content.decode()
+    assert "Required: the model is a Hugging Face text model." in page
+    response = post_reference(client, run, reviews())
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The model is a Hugging Face text model: name the column(s) of free text it reads" in page
+    assert "“text” in reviews_ref.jsonl read(s) like free text: filled in below" in page
+    assert 'name="reference-text_features" value="text"' in page
+    run.refresh_from_db()
+    assert run.reference_dataset is None and not run.project.datasets.exists()
+    assert post_reference(client, run, reviews(), text_features="text").status_code == 302
+
+
+def test_the_evaluation_upload_knows_the_text_features_named_with_the_reference(client_for, owner, draft,
+                                                                               registered_model):
+    """Review 15: the evaluation upload's note said "go Back and name it under Text features" though it was."""
+    client = client_for(owner)
+    run = configured_with_model(client, draft, registered_model)
+    post_reference(client, run, reviews(), text_features="text")
+    response = client.post(step_url(run, "evaluation"), {
+        "source": "upload", "evaluation-name": "reviews_eval", "evaluation-label_col": "label",
+        "evaluation-file": jsonl(reviews(seed=2), "reviews_eval")})
+    notes = " ".join(str(m) for m in response.wsgi_request._messages)
+    assert "reviews_eval.jsonl: 60 rows" in notes and "Text features: text." in notes
+    assert "go Back" not in notes
+
+
 @pytest.mark.parametrize("named, message", [
     ("review", "“review” is not a column of reviews_ref.jsonl; its columns are text, stars, label."),
     ("stars", "“stars” holds numeric values, not text."),
@@ -167,8 +206,10 @@ def test_natural_language_inference_needs_the_premise_and_the_hypothesis(client_
     one = post_reference(client, run, frame, text_features="premise")
     assert "Natural language inference needs two text columns, the premise then the hypothesis" in \
         one.content.decode()
-    missing = post_reference(client, run, frame)
-    assert "This field is required." in missing.content.decode()
+    missing = post_reference(client, run, frame).content.decode()
+    assert "Natural language inference reads two text columns: name the premise column, then the hypothesis " \
+        "column. “premise”, “hypothesis” in reviews_ref.jsonl read(s) like free text: filled in below" in missing
+    assert 'value="premise, hypothesis"' in missing
     two = post_reference(client, run, frame, text_features="premise, hypothesis")
     assert two.status_code == 302
     run.refresh_from_db()
@@ -197,6 +238,8 @@ def test_the_wizard_checks_text_features_against_both_datasets_before_the_run(ow
 
     services.run_set_text_features(user=owner, run=draft, features=["text"])
     assert not any("Text feature" in p for p in services.wizard_problems(draft))
+    # Free text has no groups: never offered as a protected feature (the engine refuses it).
+    assert "text" not in wizard_checks.draft_data_check(draft).protected_candidates
 
 
 def test_proposed_text_columns_are_the_profiles_free_text():
