@@ -171,7 +171,8 @@ def _model_step(request, run, step, membership):
     form_class = MODEL_SOURCES[source][1]
     kwargs = {"initial": {"model": run.model_id}} if source == "registered" else {
         "replaceable": replaceable.name if replaceable else "",
-        "initial": {"name": replaceable.name, "tags": ", ".join(replaceable.tags)} if replaceable else None}
+        "initial": {"name": replaceable.name, "tags": ", ".join(replaceable.tags),
+                    **_hugging_face_initial(replaceable)} if replaceable else None}
     form = form_class(request.POST or None, request.FILES or None, project=run.project, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
@@ -185,6 +186,16 @@ def _model_step(request, run, step, membership):
     integrations = run.project.workspace.integrations.order_by("name").values_list("name", flat=True)
     return _render_sources(request, run, step, membership, form, sources=MODEL_SOURCES, source=source,
                            integrations=list(integrations), **_check_context(request, run, step))
+
+
+def _hugging_face_initial(model) -> dict:
+    """A failed Hugging Face model's settings, shown again when it is replaced (its folder must be chosen again)."""
+    config = (model.model_config or {}).get("hugging_face") or {}
+    if not config:
+        return {}
+    class_map = ", ".join(f"{index}: {name}" for index, name in (config.get("class_map") or {}).items())
+    return {"class_map": class_map, "ignore_class_names": bool(config.get("ignore_class_names")),
+            "model_uri": config.get("model_uri", ""), "tokenizer_uri": config.get("tokenizer_uri", "")}
 
 
 def _check_context(request, run, step) -> dict:

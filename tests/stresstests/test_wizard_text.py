@@ -263,3 +263,22 @@ def test_a_failed_hugging_face_upload_reopens_its_tab_ready_to_replace_it(client
     draft.refresh_from_db()
     assert draft.model.name == "sst2" and draft.model_id != failed
     assert not draft.project.models.filter(id=failed).exists()
+
+
+def test_a_wrong_class_map_keeps_what_was_typed_and_advises_fixing_it(client_for, owner, draft):
+    """Review 15: after "class_map names 3 classes but the model has 2 outputs" the class map came back empty and the
+    advice said to upload the folder again as save_pretrained wrote it."""
+    client = client_for(owner)
+    configure(client, draft)
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "hf_archive": zip_upload(SAVED, "sst2.zip"),
+                                           "class_map": "0: neg, 1: pos, 2: neutral", "ignore_class_names": "on"})
+    draft.refresh_from_db()
+    draft.checks = {"model": {**wizard_checks.model_check_key(draft), "status": wizard_checks.CHECK_FAILED,
+                              "message": "Model sst2: class_map names 3 classes (0, 1, 2) but the model has 2 "
+                                         "outputs."}}
+    draft.save(update_fields=["checks"])
+    page = client.get(step_url(draft, "model")).content.decode()
+    assert "0: neg, 1: pos, 2: neutral</textarea>" in page or 'value="0: neg, 1: pos, 2: neutral"' in page
+    assert "Correct the class map below" in page
+    assert "Upload the model's folder again as save_pretrained wrote it" not in page
+
