@@ -42,6 +42,13 @@ def _require_draft(run: StressTestRun) -> None:
 
 # ---- the draft ---------------------------------------------------------------------------------------------------
 def run_create_draft(*, user, project: Project) -> StressTestRun:
+    """A new draft, or this user's untouched one in the project (no step saved yet): each click on Create Stress Test
+    must not leave another empty draft with the same name behind."""
+    untouched = project.runs.filter(status=RunStatus.DRAFT, created_by=user, wizard_step="", config={}, model=None,
+                                    reference_dataset=None, evaluation_dataset=None, rerun_of=None)
+    run = untouched.order_by("-created_at").first()
+    if run is not None:
+        return run
     run = StressTestRun.objects.create(project=project, name=default_run_name(project), created_by=user)
     audit(actor=user, action="stresstest.draft", obj=run, workspace=project.workspace)
     return run
