@@ -43,12 +43,15 @@ def _redirect(request, url: str) -> HttpResponse:
 @require_GET
 def run_list(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
-    listing = filter_runs(request, selectors.runs_of(project))  # status/severity filters and pages (issue 6)
+    # Status "Draft" lists the unfinished wizards only (they are not runs yet: no severity, no page of their own).
+    wants_drafts = request.GET.get("status") == RunStatus.DRAFT
+    listing = filter_runs(request, project.runs.none() if wants_drafts else selectors.runs_of(project))
     runs = listing["runs"]
     context = {
         "project": project, "workspace": project.workspace, "membership": membership, "nav": "stress",
         # Drafts head the first page of the unfiltered list, for those who can resume or delete them.
-        "drafts": selectors.drafts_of(project) if membership.can_write and _first_unfiltered_page(listing) else [],
+        "drafts": selectors.drafts_of(project) if membership.can_write and (
+            wants_drafts or _first_unfiltered_page(listing)) else [],
         "polling": any(run.is_active for run in runs), **listing,
     }
     template = "stresstests/run_list.html#run_table" if request.htmx else "stresstests/run_list.html"
