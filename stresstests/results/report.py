@@ -606,10 +606,30 @@ class RunResults:
         views = {name: FeatureView(name, types.get(name, ""), name in protected, name in in_model) for name in types}
         for _, test in self.all_tests():
             for case in test.get("test_cases", []):
-                for name in case.get("features") or []:
+                # A case on text.<attribute> counts for its text column, once even when it names two attributes.
+                for name in dict.fromkeys(self.feature_row_of(n) for n in case.get("features") or []):
                     if name in views:
                         _add_case(views[name], test, case)
         return sorted(views.values(), key=lambda f: (-severity_rank(f.severity), f.name))
+
+    @cached_property
+    def text_columns(self) -> list[str]:
+        schema = self.run.get("schema") or {}
+        named = schema.get("text_features")
+        if named is not None:
+            return list(named)
+        return [name for name, kind in (schema.get("feature_types") or {}).items() if kind == "text"]
+
+    def feature_row_of(self, name: str) -> str:
+        """The By Feature row a case feature belongs to: a derived text attribute (text.<attribute>, or
+        text.<column>.<attribute> with two text columns) belongs to its text column; any other name to itself."""
+        head, dot, attribute = str(name).rpartition(".")
+        if not dot or not head.startswith("text") or attribute not in TEXT_ATTRIBUTE_LABELS:
+            return name
+        if head == "text":
+            return self.text_columns[0] if len(self.text_columns) == 1 else name
+        column = head.removeprefix("text.")
+        return column if column in self.text_columns else name
 
     def feature(self, name: str) -> FeatureView | None:
         return next((f for f in self.features if f.name == name), None)
@@ -619,7 +639,7 @@ class RunResults:
         found = [(test, CaseRow(case, position, [], test["test_type"]))
                  for _, test in self.all_tests()
                  for position, case in enumerate(test.get("test_cases", []))
-                 if name in (case.get("features") or [])]
+                 if name in {self.feature_row_of(n) for n in case.get("features") or []}]
         return sorted(found, key=lambda pair: -pair[1].severity_rank)
 
     def feature_distribution_chart(self, name: str) -> dict | None:
