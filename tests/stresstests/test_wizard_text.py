@@ -54,6 +54,11 @@ def test_an_uploaded_folder_becomes_the_drafts_hugging_face_model(client_for, ow
     configure(client, draft)
     page = client.get(step_url(draft, "model") + "?source=hugging_face").content.decode()
     assert "webkitdirectory" in page and 'name="relative_paths"' in page and "Ignore class names" in page
+    # Review 15: the folder's button said "Select File", the archive was a bare native input, the URI fields had
+    # inline labels: every file field is a drop zone with its own button, every field's label above it.
+    assert 'class="button select-file">Select Folder</label>' in page
+    assert 'class="button select-file">Select Archive</label>' in page
+    assert page.count("data-dropzone") == 2 and page.count('<fieldset class="field-group">') == 2
     uploads, paths = folder_upload({f"tiny-bert/{n}": c for n, c in SAVED.items()})
     response = client.post(step_url(draft, "model"), {
         "source": "hugging_face", "hf_folder": uploads, "relative_paths": json.dumps(paths),
