@@ -184,6 +184,12 @@ def test_the_evaluation_upload_knows_the_text_features_named_with_the_reference(
     assert "reviews_eval.jsonl: 60 rows" in notes and "Text features: text." in notes
     assert "go Back" not in notes
 
+    # The notice shows inside the page, after the project's links (on a phone they head the page), not between them
+    # and the breadcrumbs (review 15, 390 px screenshots).
+    again = post_reference(client, run, reviews(seed=3), text_features="text", name="again")
+    page = client.get(again["Location"]).content.decode()
+    assert page.index('<nav class="sidebar"') < page.index('<div class="messages"') < page.index("<h1")
+
 
 @pytest.mark.parametrize("named, message", [
     ("review", "“review” is not a column of reviews_ref.jsonl; its columns are text, stars, label."),
