@@ -293,3 +293,21 @@ def test_a_wrong_class_map_keeps_what_was_typed_and_advises_fixing_it(client_for
     assert "Correct the class map below" in page
     assert "Upload the model's folder again as save_pretrained wrote it" not in page
 
+
+
+def test_a_failed_model_replaced_under_another_name_is_removed(client_for, owner, draft):
+    """Review 15: each failed check left an "Invalid" model behind when the next upload took another name."""
+    client = client_for(owner)
+    configure(client, draft)
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "hf_archive": zip_upload(SAVED, "sst2.zip")})
+    draft.refresh_from_db()
+    draft.checks = {"model": {**wizard_checks.model_check_key(draft), "status": wizard_checks.CHECK_FAILED,
+                              "message": "Model sst2: its weights could not be read."}}
+    draft.save(update_fields=["checks"])
+    failed = draft.model_id
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "name": "sst2 fixed",
+                                           "hf_archive": zip_upload(SAVED)})
+    draft.refresh_from_db()
+    assert draft.model.name == "sst2 fixed"
+    assert list(draft.project.models.values_list("name", flat=True)) == ["sst2 fixed"]
+    assert not draft.project.models.filter(id=failed).exists()
