@@ -152,6 +152,11 @@ def _all_pids() -> list[int]:
     return [int(entry.name) for entry in proc.iterdir() if entry.name.isdigit()] if proc.is_dir() else []
 
 
+def var_dir() -> Path:
+    """This process's local folder, as rime_web/settings.py reads it (RIME_VAR_DIR, else var/ in the checkout)."""
+    return Path(os.environ.get("RIME_VAR_DIR", ROOT / "var"))
+
+
 def start_all(supervisor: Supervisor, host: str, port: str) -> None:
     celery = [str(BIN / "celery"), "-A", "rime_web", "worker", "-l", "info"]
     # Stress tests get their own worker so two long runs can never hold up the reaper and validation jobs, which
@@ -159,7 +164,7 @@ def start_all(supervisor: Supervisor, host: str, port: str) -> None:
     supervisor.start("stress-test worker", [*celery, "-Q", "stresstests", "--pool=prefork", "--concurrency=2",
                                             "-n", f"stresstests-{port}@%h"])
     supervisor.start("default worker", [*celery, "-B", "-Q", "default", "--pool=prefork", "--concurrency=1",
-                                        "-n", f"default-{port}@%h", "-s", str(ROOT / "var" / "celerybeat-schedule")])
+                                        "-n", f"default-{port}@%h", "-s", str(var_dir() / "celerybeat-schedule")])
     # A multi-process server: on two cores one Python process would queue concurrent page loads behind the GIL.
     supervisor.start("server", [str(BIN / "gunicorn"), "rime_web.wsgi", "--bind", f"{host}:{port}", "--workers", "3",
                                 "--threads", "2", "--access-logfile", "-", "--graceful-timeout", "3"],

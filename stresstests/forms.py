@@ -272,6 +272,12 @@ def integration_by_name(project: Project, name: str, *, kind: str) -> Integratio
 TEXT_FEATURES_HELP = ("Comma-separated: the columns of free text the model reads, for a text model (RIME's "
                       "text_features). Empty for tabular data.")
 NLI_TEXT_FEATURES_HELP = "The premise column, then the hypothesis column, e.g. “premise, hypothesis”."
+NLI_TEXT_FEATURES_REQUIRED = ("Natural language inference reads two text columns: name the premise column, then the "
+                              "hypothesis column.")
+TEXT_MODEL_FEATURES_HELP = ("Comma-separated: the columns of free text the model reads (RIME's text_features). "
+                            "Required: the model is a Hugging Face text model.")
+TEXT_MODEL_FEATURES_REQUIRED = ("The model is a Hugging Face text model: name the column(s) of free text it reads, or "
+                                "the run would test it as tabular data.")
 
 
 class TextFeaturesMixin(forms.Form):
@@ -281,7 +287,7 @@ class TextFeaturesMixin(forms.Form):
     text_features = forms.CharField(label="Text features", max_length=2000, required=False,
                                     help_text=TEXT_FEATURES_HELP)
 
-    def __init__(self, *args, text_task: str | None = None, **kwargs):
+    def __init__(self, *args, text_task: str | None = None, text_model: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.text_task = text_task
         if text_task is None:
@@ -289,6 +295,11 @@ class TextFeaturesMixin(forms.Form):
         elif text_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE:
             self.fields["text_features"].required = True
             self.fields["text_features"].help_text = NLI_TEXT_FEATURES_HELP
+            self.fields["text_features"].error_messages["required"] = NLI_TEXT_FEATURES_REQUIRED
+        elif text_model:   # a Hugging Face model reads text: without text features the run would be tabular
+            self.fields["text_features"].required = True
+            self.fields["text_features"].help_text = TEXT_MODEL_FEATURES_HELP
+            self.fields["text_features"].error_messages["required"] = TEXT_MODEL_FEATURES_REQUIRED
 
     def clean_text_features(self) -> list[str]:
         features = split_names(self.cleaned_data.get("text_features", ""))
@@ -301,7 +312,12 @@ class TextFeaturesMixin(forms.Form):
 
     def check_text_columns(self, check: UploadCheck | None) -> None:
         """An upload's text features against its columns: each must exist and hold text."""
+        if "text_features" not in self.fields:   # the evaluation step: named once, with the reference
+            return
         features = self.cleaned_data.get("text_features") or []
+        left_empty = not str(self.data.get(self.add_prefix("text_features")) or "").strip()
+        if left_empty and check and check.text_columns and self.fields["text_features"].required:
+            self._propose_text_columns(check)
         if not features or not check or check.error or not check.columns or "text_features" in self.errors:
             return
         for column in features:
@@ -310,6 +326,25 @@ class TextFeaturesMixin(forms.Form):
                                                 f"{', '.join(check.columns[:30])}.")
             elif column in check.not_text:
                 self.add_error("text_features", f"“{column}” holds {check.not_text[column]} values, not text.")
+
+    def _propose_text_columns(self, check: UploadCheck) -> None:
+        """Required but empty: the upload's columns that read like free text are proposed (filled in when there is
+        exactly the number the task reads)."""
+        proposed = [c for c in check.text_columns if c != check.prediction_column]
+        if not proposed:
+            return
+        wanted = 2 if self.text_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE else 1
+        listing = ", ".join(f"“{c}”" for c in proposed)
+        if len(proposed) == wanted:
+            data = self.data.copy()
+            data[self.add_prefix("text_features")] = ", ".join(proposed)
+            self.data = data
+            advice = "filled in below: check it and choose the file again"
+        else:
+            advice = "name the one(s) the model reads"
+        self.errors.pop("text_features", None)
+        self.add_error("text_features", f"{self.fields['text_features'].error_messages['required']} "
+                                        f"{listing} in {check.file_name} read(s) like free text: {advice}.")
 
 
 class RegisteredDatasetForm(TextFeaturesMixin, forms.Form):

@@ -42,6 +42,13 @@ def _require_draft(run: StressTestRun) -> None:
 
 # ---- the draft ---------------------------------------------------------------------------------------------------
 def run_create_draft(*, user, project: Project) -> StressTestRun:
+    """A new draft, or this user's untouched one in the project (no step saved yet): each click on Create Stress Test
+    must not leave another empty draft with the same name behind."""
+    untouched = project.runs.filter(status=RunStatus.DRAFT, created_by=user, wizard_step="", config={}, model=None,
+                                    reference_dataset=None, evaluation_dataset=None, rerun_of=None)
+    run = untouched.order_by("-created_at").first()
+    if run is not None:
+        return run
     run = StressTestRun.objects.create(project=project, name=default_run_name(project), created_by=user)
     audit(actor=user, action="stresstest.draft", obj=run, workspace=project.workspace)
     return run
@@ -198,8 +205,8 @@ def run_register_model(*, user, run: StressTestRun, source: str, name: str, tags
     source "hugging_face": a save_pretrained folder or archive in `files` (stored as an upload) or, when
     model_config.hugging_face names a model_uri, a Hugging Face model read from that URI.
 
-    A model this draft registered that failed its check is replaced when the new one takes its name (the user
-    uploads it again with what was missing)."""
+    A model this draft registered that failed its check is replaced by the new one (the user uploads it again with
+    what was missing): deleted, unless another run uses it, so no "Invalid" model is left behind."""
     _require_draft(run)
     replaced = wizard_checks.replaceable_model(run)
     if replaced is not None and replaced.name == name.strip():
@@ -223,6 +230,12 @@ def run_register_model(*, user, run: StressTestRun, source: str, name: str, tags
             user=user, project=run.project, name=name, tags=tags, source=ModelSource.UPLOAD, files=files
         )
     run_set_model(user=user, run=run, model=model)
+    if replaced is not None and replaced.name != name.strip():
+        # Replaced under another name: the failed model is dropped too, unless another run uses it.
+        try:
+            registry.model_delete(user=user, model=replaced)
+        except ValidationError:
+            pass
     return model
 
 

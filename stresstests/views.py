@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from projects.models import DatasetSource
+from projects.models import DatasetSource, ModelSource
 from projects.selectors import get_project_for_user
 
 from . import run_data, selectors, services, wizard, wizard_checks
@@ -43,12 +43,15 @@ def _redirect(request, url: str) -> HttpResponse:
 @require_GET
 def run_list(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
-    listing = filter_runs(request, selectors.runs_of(project))  # status/severity filters and pages (issue 6)
+    # Status "Draft" lists the unfinished wizards only (they are not runs yet: no severity, no page of their own).
+    wants_drafts = request.GET.get("status") == RunStatus.DRAFT
+    listing = filter_runs(request, project.runs.none() if wants_drafts else selectors.runs_of(project))
     runs = listing["runs"]
     context = {
         "project": project, "workspace": project.workspace, "membership": membership, "nav": "stress",
         # Drafts head the first page of the unfiltered list, for those who can resume or delete them.
-        "drafts": selectors.drafts_of(project) if membership.can_write and _first_unfiltered_page(listing) else [],
+        "drafts": selectors.drafts_of(project) if membership.can_write and (
+            wants_drafts or _first_unfiltered_page(listing)) else [],
         "polling": any(run.is_active for run in runs), **listing,
     }
     template = "stresstests/run_list.html#run_table" if request.htmx else "stresstests/run_list.html"
@@ -171,7 +174,8 @@ def _model_step(request, run, step, membership):
     form_class = MODEL_SOURCES[source][1]
     kwargs = {"initial": {"model": run.model_id}} if source == "registered" else {
         "replaceable": replaceable.name if replaceable else "",
-        "initial": {"name": replaceable.name, "tags": ", ".join(replaceable.tags)} if replaceable else None}
+        "initial": {"name": replaceable.name, "tags": ", ".join(replaceable.tags),
+                    **_hugging_face_initial(replaceable)} if replaceable else None}
     form = form_class(request.POST or None, request.FILES or None, project=run.project, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
@@ -185,6 +189,16 @@ def _model_step(request, run, step, membership):
     integrations = run.project.workspace.integrations.order_by("name").values_list("name", flat=True)
     return _render_sources(request, run, step, membership, form, sources=MODEL_SOURCES, source=source,
                            integrations=list(integrations), **_check_context(request, run, step))
+
+
+def _hugging_face_initial(model) -> dict:
+    """A failed Hugging Face model's settings, shown again when it is replaced (its folder must be chosen again)."""
+    config = (model.model_config or {}).get("hugging_face") or {}
+    if not config:
+        return {}
+    class_map = ", ".join(f"{index}: {name}" for index, name in (config.get("class_map") or {}).items())
+    return {"class_map": class_map, "ignore_class_names": bool(config.get("ignore_class_names")),
+            "model_uri": config.get("model_uri", ""), "tokenizer_uri": config.get("tokenizer_uri", "")}
 
 
 def _check_context(request, run, step) -> dict:
@@ -221,6 +235,7 @@ def _dataset_step(request, run, step, membership):
         kwargs["initial"] = {"label_col": (run.reference_dataset.data_params or {}).get("label_col", "")}
     if role == "reference":  # the text columns of both datasets are named once, with the reference
         kwargs["text_task"] = project.model_task
+        kwargs["text_model"] = _is_text_model(run.model)
         kwargs["initial"]["text_features"] = ", ".join(wizard_checks.run_text_features(run))
     form = DATASET_SOURCES[source][1](request.POST or None, request.FILES or None, **kwargs)
     if request.method == "POST" and form.is_valid():
@@ -239,6 +254,12 @@ def _dataset_step(request, run, step, membership):
         integrations=list(project.workspace.integrations.order_by("name").values_list("name", flat=True)),
         **_check_context(request, run, step), **_evaluation_checks(request, run, step),
     )
+
+
+def _is_text_model(model) -> bool:
+    """A Hugging Face model (uploaded save_pretrained folder or registry URI) reads text, never a table."""
+    return model is not None and (model.source == ModelSource.HUGGING_FACE
+                                  or bool((model.model_config or {}).get("hugging_face")))
 
 
 def _default_dataset_source(run, role: str) -> str:
@@ -313,7 +334,7 @@ def _save_step_dataset(user, run, role: str, source: str, form) -> str:
     )
     return form.check.summary(label_col=data["label_col"], pred_col=data_params.get("pred_col", ""),
                               kept_as_features=bool(form.kept_prediction_like), timestamp_col=data["timestamp_col"],
-                              text_features=data.get("text_features"))
+                              text_features=data.get("text_features") or wizard_checks.run_text_features(run))
 
 
 @login_required

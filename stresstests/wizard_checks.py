@@ -110,13 +110,15 @@ def draft_data_check(run: StressTestRun) -> DataCheck | None:
 
 def _protected_candidates(reference: pd.DataFrame, check: DataCheck, params: dict, model_task: str) -> list[str]:
     """The features Bias and Fairness may compare groups on: not the label, prediction or timestamp (already out of
-    feature_columns), nor an ignored column, a date column, or one the engine leaves out as model output."""
+    feature_columns), nor an ignored column, a date column, a text feature, or one the engine leaves out as model
+    output."""
     kept = set(params.get("keep_as_features") or [])
     columns = [c for c in check.feature_columns if c not in check.ignored and c in reference.columns]
     model_output = {c["column"] for c in prediction_like_columns(
         reference, candidates=[c for c in columns if c not in kept], label_col=params.get("label_col"),
         model_task=model_task)}
-    return [c for c in columns if c not in model_output and not is_datetime_like(reference[c])]
+    text = set(params.get("text_features") or [])   # free text has no groups: the engine refuses it
+    return [c for c in columns if c not in model_output and c not in text and not is_datetime_like(reference[c])]
 
 
 def _role_columns(params: dict) -> set[str]:

@@ -278,6 +278,12 @@ def _checked(members: list[Member], *, where: str) -> list[Member]:
 def _check_complete(members: list[Member], where: str) -> None:
     root = {str(m.path) for m in members if len(m.path.parts) == 1}
     if "config.json" not in root:
+        deeper = sorted((m.path for m in members if m.path.name == "config.json"), key=lambda p: (len(p.parts), p))
+        if deeper:
+            # Most often the parent folder was zipped: name the folder to give instead.
+            raise ValidationError({"files": f"{where} has no config.json at its top; it found {deeper[0]}: give "
+                                            f"that folder ({deeper[0].parent}) itself, the one written by "
+                                            "model.save_pretrained(folder)."})
         raise ValidationError({"files": f"{where} has no config.json at its top: give the folder written by "
                                         "model.save_pretrained(folder)."})
     if not any(name.endswith(WEIGHT_SUFFIXES) for name in root):

@@ -81,7 +81,7 @@ def _run_summary(ctx: Context, results: list[TestResult], sampling: dict[str, Sa
             "timestamp_col": ctx.schema.timestamp_col, "features": ctx.schema.features,
             "features_not_in_model": ctx.schema.features_not_in_model,
             "excluded_columns": ctx.schema.excluded_columns, "protected_features": ctx.schema.protected_features,
-            "feature_types": ctx.schema.feature_types,
+            "feature_types": ctx.schema.feature_types, "text_features": list(ctx.schema.text_features),
             "left_out_columns": [dict(column) for column in ctx.schema.left_out_columns],
         },
         "notes": [*(column["reason"] for column in ctx.schema.left_out_columns), *notes],

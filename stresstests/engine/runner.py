@@ -279,6 +279,12 @@ def infer_schema(reference: pd.DataFrame, data_params: DataParams, config: RunCo
     if unknown:
         raise DataLoadError(f"Protected feature(s) or keep_as_features {', '.join(map(str, unknown))} are not columns "
                             "of the data.")
+    free_text = [c for c in data_params.protected_features if c in set(data_params.text_features)]
+    if free_text:
+        # Groups of a free-text column are single rows: fairness "computed" on them means nothing.
+        raise DataLoadError(f"Protected feature(s) {', '.join(map(str, free_text))} are text features (free text the "
+                            "model reads): Bias and Fairness compares groups of a categorical column such as gender "
+                            "or age group; remove them from protected_features.")
     left_out = _prediction_like(reference, features, data_params, model_task)
     inputs = list(features)   # a left-out column is still given to the model; it is only not tested
     if model_task == MODEL_TASK_RANKING and keeps_query_id(data_params.ranking_info):   # drop_query_id: false

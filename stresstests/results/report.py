@@ -214,7 +214,8 @@ def case_label(case: dict) -> str:
 TEXT_ATTRIBUTE_LABELS = {
     "char_length": "length (characters)", "length": "length (characters)",
     "token_length": "length (tokens)", "num_tokens": "length (tokens)", "word_count": "length (words)",
-    "avg_token_length": "average token length", "average_token_length": "average token length",
+    "token_count": "length (tokens)", "max_token_length": "longest token (characters)",
+    "avg_token_length": "average token length (characters)", "average_token_length": "average token length",
     "avg_word_length": "average word length",
     "language": "language", "script": "script",
     "non_alpha_share": "share of non-alphabetic characters", "non_alphabetic_share": "share of non-alphabetic characters",
@@ -228,6 +229,8 @@ def feature_label(name: str) -> str:
     column, dot, attribute = str(name).rpartition(".")
     if not dot or not column or attribute not in TEXT_ATTRIBUTE_LABELS:
         return name
+    # The engine names them text.<attribute> (one text column) or text.<column>.<attribute> (premise, hypothesis).
+    column = column.removeprefix("text.") if column.startswith("text.") else column
     return f"{column[:1].upper()}{column[1:]} {TEXT_ATTRIBUTE_LABELS[attribute]}"
 
 
@@ -603,10 +606,30 @@ class RunResults:
         views = {name: FeatureView(name, types.get(name, ""), name in protected, name in in_model) for name in types}
         for _, test in self.all_tests():
             for case in test.get("test_cases", []):
-                for name in case.get("features") or []:
+                # A case on text.<attribute> counts for its text column, once even when it names two attributes.
+                for name in dict.fromkeys(self.feature_row_of(n) for n in case.get("features") or []):
                     if name in views:
                         _add_case(views[name], test, case)
         return sorted(views.values(), key=lambda f: (-severity_rank(f.severity), f.name))
+
+    @cached_property
+    def text_columns(self) -> list[str]:
+        schema = self.run.get("schema") or {}
+        named = schema.get("text_features")
+        if named is not None:
+            return list(named)
+        return [name for name, kind in (schema.get("feature_types") or {}).items() if kind == "text"]
+
+    def feature_row_of(self, name: str) -> str:
+        """The By Feature row a case feature belongs to: a derived text attribute (text.<attribute>, or
+        text.<column>.<attribute> with two text columns) belongs to its text column; any other name to itself."""
+        head, dot, attribute = str(name).rpartition(".")
+        if not dot or not head.startswith("text") or attribute not in TEXT_ATTRIBUTE_LABELS:
+            return name
+        if head == "text":
+            return self.text_columns[0] if len(self.text_columns) == 1 else name
+        column = head.removeprefix("text.")
+        return column if column in self.text_columns else name
 
     def feature(self, name: str) -> FeatureView | None:
         return next((f for f in self.features if f.name == name), None)
@@ -616,7 +639,7 @@ class RunResults:
         found = [(test, CaseRow(case, position, [], test["test_type"]))
                  for _, test in self.all_tests()
                  for position, case in enumerate(test.get("test_cases", []))
-                 if name in (case.get("features") or [])]
+                 if name in {self.feature_row_of(n) for n in case.get("features") or []}]
         return sorted(found, key=lambda pair: -pair[1].severity_rank)
 
     def feature_distribution_chart(self, name: str) -> dict | None:

@@ -245,7 +245,7 @@ SEVERITY_FILTERS = {
 
 class RunFilterForm(forms.Form):
     status = forms.ChoiceField(label="Status", required=False,
-                               choices=[("", "Any status")] + [c for c in RunStatus.choices if c[0] != RunStatus.DRAFT])
+                               choices=[("", "Any status")] + list(RunStatus.choices))
     severity = forms.ChoiceField(label="Worst severity", required=False, choices=[
         ("", "Any severity"), ("alert", "Alert"), ("warning", "Warning (no Alert)"), ("pass", "Pass (all tests)")])
 

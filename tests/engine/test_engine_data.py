@@ -166,3 +166,11 @@ def test_an_intersection_must_name_existing_features():
     with pytest.raises(DataLoadError, match="Intersection feature\\(s\\) country are not columns"):
         build_context(reference=FRAME, evaluation=FRAME, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
                       data_params=DataParams(label_col="label", intersections=[{"features": ["city", "country"]}]))
+
+
+def test_a_text_feature_is_refused_as_a_protected_feature():
+    """Review 15: fairness was computed on the free-text column of a text run."""
+    frame = pd.DataFrame({"text": [f"review number {n} was fine" for n in range(6)], "label": [0, 1] * 3})
+    with pytest.raises(DataLoadError, match="Protected feature\\(s\\) text are text features"):
+        build_context(reference=frame, evaluation=frame, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
+                      data_params=DataParams(label_col="label", text_features=["text"], protected_features=["text"]))

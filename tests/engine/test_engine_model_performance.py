@@ -142,3 +142,22 @@ def test_user_thresholds_and_the_run_flag_are_honoured(reference):
     switched_off = RunConfig(categories=["model_performance"], individual_tests_config={"auc": {"run": False}})
     keys = [test.key for test in selected_tests(context(reference, evaluation, config=switched_off))]
     assert "auc" not in keys and "accuracy" in keys
+
+
+def test_a_metric_rising_from_about_zero_gets_no_absurd_percentage_nor_impact(reference):
+    """Review 15: "Prediction Variance (Positive Labels) degraded from 0.000 to 0.032 (worse by 229248869881322.9%)"
+    ranked first among the key findings. A reference of about zero is described in the metric's own units and its
+    degradation and impact stay bounded."""
+    constant = reference.assign(preds=np.where(reference["label"] == 1, 0.9, reference["preds"]))
+    case = run(context(constant, scored_frame(N, seed=2)), "prediction_variance_positive_labels").cases[0]
+    assert case.severity != SEVERITY_PASS
+    assert case.metrics["reference_near_zero"] is True
+    assert case.metrics["degradation"] <= 10.0 and case.importance_score <= 1.0
+    assert "%" not in case.finding and "about zero" in case.finding
+
+
+def test_a_relative_degradation_ranks_with_bounded_impact():
+    reference = _regression(N, 1, noise=10.0)
+    case = run(context(reference, _regression(N, 2, 40.0), model_task=MODEL_TASK_REGRESSION), "rmse").cases[0]
+    assert case.severity == SEVERITY_ALERT and case.metrics["degradation"] == pytest.approx(3.0, abs=0.3)
+    assert case.importance_score == 1.0

@@ -110,6 +110,16 @@ def test_unsafe_or_incomplete_archives_are_refused_and_leave_nothing(project, ow
 
 
 @pytest.mark.parametrize("make", [zip_upload, tar_upload], ids=["zip", "tar.gz"])
+def test_an_archive_of_the_parent_folder_says_where_config_json_is(project, owner, make):
+    """Review 15: a zip of models/ (holding tiny-sentiment/) only said "has no config.json at its top"."""
+    files = {f"models/tiny-sentiment/{n}": c for n, c in SAVED.items()} | {"models/README.txt": b"notes"}
+    with pytest.raises(ValidationError, match=r"found tiny-sentiment/config\.json: give that folder "
+                                              r"\(tiny-sentiment\) itself"):
+        register(project, owner, [make(files)])
+    assert not project.models.exists()
+
+
+@pytest.mark.parametrize("make", [zip_upload, tar_upload], ids=["zip", "tar.gz"])
 def test_links_in_an_archive_are_refused(project, owner, make):
     with pytest.raises(ValidationError, match="“tokenizer.json” is a link"):
         register(project, owner, [make({n: c for n, c in SAVED.items() if n != "tokenizer.json"},

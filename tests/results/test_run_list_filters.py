@@ -88,3 +88,14 @@ def test_the_list_polls_with_its_filters(client_for, owner, project, runs):
     url = reverse("stresstests:run_list", args=[project.id])
     page = client_for(owner).get(url, {"status": RunStatus.RUNNING}).content.decode()
     assert f'hx-get="{url}?status={RunStatus.RUNNING}"' in page
+
+
+def test_status_draft_lists_the_unfinished_wizards_only(client_for, owner, project, runs):
+    """Review 15: "Draft" was no Status choice, though drafts are what piled up."""
+    from django.urls import reverse
+
+    StressTestRun.objects.create(project=project, name="half-built", status=RunStatus.DRAFT, created_by=owner)
+    url = reverse("stresstests:run_list", args=[project.id])
+    page = client_for(owner).get(url, {"status": RunStatus.DRAFT}).content.decode()
+    assert f'<option value="{RunStatus.DRAFT}" selected>Draft</option>' in page
+    assert ">half-built</a>" in page and ">alerting</a>" not in page and ">failed</a>" not in page

@@ -41,6 +41,13 @@ def test_text_attributes_are_named_in_words():
     assert feature_label("text.char_length") == "Text length (characters)"
     assert feature_label("premise.token_length") == "Premise length (tokens)"
     assert feature_label("address.city") == "address.city"  # not a text attribute: unchanged
+    # Review 15: "Text length (characters)" stood next to raw text.token_count and text.max_token_length.
+    from stresstests.engine.text_attributes import CATEGORICAL_ATTRIBUTES, NUMERIC_ATTRIBUTES, attribute_name
+
+    for attribute in (*NUMERIC_ATTRIBUTES, *CATEGORICAL_ATTRIBUTES):
+        single, pair = attribute_name("review", attribute, ["review"]), attribute_name("premise", attribute, ["premise", "h"])
+        assert "_" not in feature_label(single) and feature_label(single).startswith("Text "), single
+        assert "_" not in feature_label(pair) and feature_label(pair).startswith("Premise "), pair
     assert case_label({"features": ["text.script"], "subset": "text.script = Arabic"}) == \
         "Text script · Text script = Arabic"
 
@@ -78,3 +85,19 @@ def test_offline_html_export_shows_the_text_examples_the_same_way(client_for, ow
     page = client_for(owner).get(reverse("results:export_html", args=[run.id])).content.decode()
     assert f'<div class="full-text" dir="auto">{LONG}</div>' in page
     assert "<script>window" not in page
+
+
+def test_by_feature_reaches_every_failure_on_the_text_column(drift_only_report):
+    """Review 15: By Feature listed only `text` (Drift "–") and the attacks; the failures on text.* attributes
+    (vocabulary drift, outliers, weak subsets) were not reachable from it."""
+    from stresstests.results.report import RunResults
+
+    report, test_type = text_report(drift_only_report)
+    report["run"]["schema"]["feature_types"]["text"] = "text"
+    report["run"]["schema"]["text_features"] = ["text"]
+    results = RunResults(report)
+    row = results.feature("text")
+    assert test_type in [failing for failing, _, _ in row.failing_tests]
+    assert row.severity is not None and row.tests_run >= 1
+    assert any(test["test_type"] == test_type for test, _ in results.feature_cases("text"))
+    assert results.feature("text.char_length") is None   # grouped under its column, not a row of its own

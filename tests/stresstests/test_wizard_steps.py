@@ -34,6 +34,18 @@ def test_create_stress_test_makes_a_draft_and_opens_the_first_step(client_for, o
     assert response["Location"] == step_url(run, "configuration")
 
 
+def test_create_stress_test_reuses_the_users_untouched_draft(client_for, owner, project):
+    """Review 15: each click on Create Stress Test made a new empty draft with the same name (16 after retries)."""
+    client = client_for(owner)
+    url = reverse("stresstests:run_create", args=[project.id])
+    first, again = client.post(url), client.post(url)
+    assert first["Location"] == again["Location"] and StressTestRun.objects.filter(project=project).count() == 1
+    run = StressTestRun.objects.get(project=project)
+    configure(client, run)
+    client.post(url)   # the first draft has a saved step now: it is the user's work, a new draft is made
+    assert StressTestRun.objects.filter(project=project, status=RunStatus.DRAFT).count() == 2
+
+
 def test_create_stress_test_refuses_get_viewers_and_outsiders(client, client_for, project, member, outsider):
     url = reverse("stresstests:run_create", args=[project.id])
     assert client_for(member).get(url).status_code == 405

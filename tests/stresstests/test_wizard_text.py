@@ -55,6 +55,11 @@ def test_an_uploaded_folder_becomes_the_drafts_hugging_face_model(client_for, ow
     configure(client, draft)
     page = client.get(step_url(draft, "model") + "?source=hugging_face").content.decode()
     assert "webkitdirectory" in page and 'name="relative_paths"' in page and "Ignore class names" in page
+    # Review 15: the folder's button said "Select File", the archive was a bare native input, the URI fields had
+    # inline labels: every file field is a drop zone with its own button, every field's label above it.
+    assert 'class="button select-file">Select Folder</label>' in page
+    assert 'class="button select-file">Select Archive</label>' in page
+    assert page.count("data-dropzone") == 2 and page.count('<fieldset class="field-group">') == 2
     uploads, paths = folder_upload({f"tiny-bert/{n}": c for n, c in SAVED.items()})
     response = client.post(step_url(draft, "model"), {
         "source": "hugging_face", "hf_folder": uploads, "relative_paths": json.dumps(paths),
@@ -142,6 +147,51 @@ def test_an_upload_with_free_text_proposes_it_when_no_text_feature_is_named(clie
     assert "text read(s) like free text: for a text model, go Back and name it under Text features." in notes
 
 
+def hugging_face(model):
+    model.model_config = {"hugging_face": {"model_uri": "", "tokenizer_uri": "", "class_map": {},
+                                           "ignore_class_names": False}}
+    model.save(update_fields=["model_config"])
+    return model
+
+
+def test_a_hugging_face_model_requires_text_features_and_proposes_the_free_text_column(client_for, owner, draft,
+                                                                                     registered_model):
+    """Review 15: with Text features left empty, a Hugging Face model was run as tabular (fairness on the text)."""
+    client = client_for(owner)
+    run = configured_with_model(client, draft, hugging_face(registered_model))
+    page = client.get(step_url(run, "reference") + "?source=upload").content.decode()
+    assert "Required: the model is a Hugging Face text model." in page
+    response = post_reference(client, run, reviews())
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The model is a Hugging Face text model: name the column(s) of free text it reads" in page
+    assert "“text” in reviews_ref.jsonl read(s) like free text: filled in below" in page
+    assert 'name="reference-text_features" value="text"' in page
+    run.refresh_from_db()
+    assert run.reference_dataset is None and not run.project.datasets.exists()
+    assert post_reference(client, run, reviews(), text_features="text").status_code == 302
+
+
+def test_the_evaluation_upload_knows_the_text_features_named_with_the_reference(client_for, owner, draft,
+                                                                               registered_model):
+    """Review 15: the evaluation upload's note said "go Back and name it under Text features" though it was."""
+    client = client_for(owner)
+    run = configured_with_model(client, draft, registered_model)
+    post_reference(client, run, reviews(), text_features="text")
+    response = client.post(step_url(run, "evaluation"), {
+        "source": "upload", "evaluation-name": "reviews_eval", "evaluation-label_col": "label",
+        "evaluation-file": jsonl(reviews(seed=2), "reviews_eval")})
+    notes = " ".join(str(m) for m in response.wsgi_request._messages)
+    assert "reviews_eval.jsonl: 60 rows" in notes and "Text features: text." in notes
+    assert "go Back" not in notes
+
+    # The notice shows inside the page, after the project's links (on a phone they head the page), not between them
+    # and the breadcrumbs (review 15, 390 px screenshots).
+    again = post_reference(client, run, reviews(seed=3), text_features="text", name="again")
+    page = client.get(again["Location"]).content.decode()
+    assert page.index('<nav class="sidebar"') < page.index('<div class="messages"') < page.index("<h1")
+
+
 @pytest.mark.parametrize("named, message", [
     ("review", "“review” is not a column of reviews_ref.jsonl; its columns are text, stars, label."),
     ("stars", "“stars” holds numeric values, not text."),
@@ -168,8 +218,10 @@ def test_natural_language_inference_needs_the_premise_and_the_hypothesis(client_
     one = post_reference(client, run, frame, text_features="premise")
     assert "Natural language inference needs two text columns, the premise then the hypothesis" in \
         one.content.decode()
-    missing = post_reference(client, run, frame)
-    assert "This field is required." in missing.content.decode()
+    missing = post_reference(client, run, frame).content.decode()
+    assert "Natural language inference reads two text columns: name the premise column, then the hypothesis " \
+        "column. “premise”, “hypothesis” in reviews_ref.jsonl read(s) like free text: filled in below" in missing
+    assert 'value="premise, hypothesis"' in missing
     two = post_reference(client, run, frame, text_features="premise, hypothesis")
     assert two.status_code == 302
     run.refresh_from_db()
@@ -198,6 +250,8 @@ def test_the_wizard_checks_text_features_against_both_datasets_before_the_run(ow
 
     services.run_set_text_features(user=owner, run=draft, features=["text"])
     assert not any("Text feature" in p for p in services.wizard_problems(draft))
+    # Free text has no groups: never offered as a protected feature (the engine refuses it).
+    assert "text" not in wizard_checks.draft_data_check(draft).protected_candidates
 
 
 def test_proposed_text_columns_are_the_profiles_free_text():
@@ -267,3 +321,40 @@ def test_a_text_runs_protected_features_are_optional_and_offered_for_the_tabular
     field = form.fields["protected_features"]
     assert not field.required and "Optional for text" in field.help_text
     assert "stars" in dict(field.choices)
+
+
+def test_a_wrong_class_map_keeps_what_was_typed_and_advises_fixing_it(client_for, owner, draft):
+    """Review 15: after "class_map names 3 classes but the model has 2 outputs" the class map came back empty and the
+    advice said to upload the folder again as save_pretrained wrote it."""
+    client = client_for(owner)
+    configure(client, draft)
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "hf_archive": zip_upload(SAVED, "sst2.zip"),
+                                           "class_map": "0: neg, 1: pos, 2: neutral", "ignore_class_names": "on"})
+    draft.refresh_from_db()
+    draft.checks = {"model": {**wizard_checks.model_check_key(draft), "status": wizard_checks.CHECK_FAILED,
+                              "message": "Model sst2: class_map names 3 classes (0, 1, 2) but the model has 2 "
+                                         "outputs."}}
+    draft.save(update_fields=["checks"])
+    page = client.get(step_url(draft, "model")).content.decode()
+    assert "0: neg, 1: pos, 2: neutral</textarea>" in page or 'value="0: neg, 1: pos, 2: neutral"' in page
+    assert "Correct the class map below" in page
+    assert "Upload the model's folder again as save_pretrained wrote it" not in page
+
+
+
+def test_a_failed_model_replaced_under_another_name_is_removed(client_for, owner, draft):
+    """Review 15: each failed check left an "Invalid" model behind when the next upload took another name."""
+    client = client_for(owner)
+    configure(client, draft)
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "hf_archive": zip_upload(SAVED, "sst2.zip")})
+    draft.refresh_from_db()
+    draft.checks = {"model": {**wizard_checks.model_check_key(draft), "status": wizard_checks.CHECK_FAILED,
+                              "message": "Model sst2: its weights could not be read."}}
+    draft.save(update_fields=["checks"])
+    failed = draft.model_id
+    client.post(step_url(draft, "model"), {"source": "hugging_face", "name": "sst2 fixed",
+                                           "hf_archive": zip_upload(SAVED)})
+    draft.refresh_from_db()
+    assert draft.model.name == "sst2 fixed"
+    assert list(draft.project.models.values_list("name", flat=True)) == ["sst2 fixed"]
+    assert not draft.project.models.filter(id=failed).exists()

@@ -80,23 +80,39 @@ _METRIC_TESTS: tuple[tuple[str, frozenset[str], tuple[float, float] | None, tupl
 # Metrics whose change is a problem in either direction: those without a better direction.
 _TWO_SIDED = frozenset(name for name, info in METRICS.items() if not info.directed)
 STANDARDISED_METRICS = frozenset({"average_prediction"})
+# A reference value under this share of the evaluation value is "about zero": a relative change from it means
+# nothing (a prediction variance of 1e-16 rising to 0.03 is "+2e14 %"). The change is then stated in the metric's
+# own units, and the relative degradation that grades it is capped at MAX_RELATIVE_DEGRADATION (+1000 %).
+NEAR_ZERO_SHARE = 0.01
+MAX_RELATIVE_DEGRADATION = 10.0
+
+
+def near_zero_reference(metric: str, reference: float, evaluation: float) -> bool:
+    """Whether a metric without a [0, 1] scale starts from about zero, so that no percentage can describe its change."""
+    return not METRICS[metric].bounded and abs(reference) <= NEAR_ZERO_SHARE * abs(evaluation) and evaluation != 0
 
 
 def degradation(metric: str, reference: float, evaluation: float) -> float:
-    """How much worse evaluation is than reference; relative to the reference for metrics without a [0, 1] scale."""
+    """How much worse evaluation is than reference; relative to the reference for metrics without a [0, 1] scale,
+    capped at MAX_RELATIVE_DEGRADATION (a reference of about zero makes any rise unboundedly large)."""
     info = METRICS[metric]
-    change = reference - evaluation if info.higher_is_better else evaluation - reference
-    if metric in _TWO_SIDED:
-        change = abs(change)
+    change = _worse_by(metric, reference, evaluation)
     if info.bounded:
         return change
-    return change / abs(reference) if reference else (0.0 if change == 0 else np.inf)
+    if change > 0 and near_zero_reference(metric, reference, evaluation):
+        return MAX_RELATIVE_DEGRADATION
+    return min(change / abs(reference), MAX_RELATIVE_DEGRADATION) if reference else 0.0
 
 
 def degradation_p_value(metric: str, reference: GroupedMetric, evaluation: GroupedMetric) -> float:
-    """One-sided p-value that the evaluation is no worse than the reference (two-sided for either-way metrics)."""
-    gap = degradation(metric, reference.values[0], evaluation.values[0])
-    scale = 1.0 if METRICS[metric].bounded else abs(reference.values[0]) or 1.0
+    """One-sided p-value that the evaluation is no worse than the reference (two-sided for either-way metrics).
+    A reference of about zero is tested on the change in the metric's own units."""
+    ref_value, eval_value = reference.values[0], evaluation.values[0]
+    if near_zero_reference(metric, ref_value, eval_value):
+        gap, scale = _worse_by(metric, ref_value, eval_value), 1.0
+    else:
+        gap = degradation(metric, ref_value, eval_value)
+        scale = 1.0 if METRICS[metric].bounded else abs(ref_value) or 1.0
     error = np.hypot(reference.standard_errors[0], evaluation.standard_errors[0]) / scale
     p_value = float(exceeds_with_confidence_p(np.array([gap]), np.array([error]), 0.0)[0])
     return min(1.0, 2 * p_value) if metric in _TWO_SIDED else p_value
@@ -122,6 +138,7 @@ class MetricDegradationTest(StressTest):
         spread = _prediction_spread(ctx) if self.metric in STANDARDISED_METRICS else None
         if spread:
             gap = abs(eval_value - ref_value) / spread
+        from_zero = not spread and near_zero_reference(self.metric, ref_value, eval_value)
         members = int(min(reference.support[0], evaluation.support[0]))
         # A change resting on a handful of class members (4 positives) is noise, whatever its p-value says.
         enough = members >= int(params.get("min_class_size", MIN_CLASS_SIZE))
@@ -134,7 +151,7 @@ class MetricDegradationTest(StressTest):
             f"reference_{self.metric}": float(ref_value), f"evaluation_{self.metric}": float(eval_value),
             "degradation": float(gap), "degradation_p_value": p_value,
             "relative_degradation": not METRICS[self.metric].bounded and not spread,
-            "standardised_difference": bool(spread),
+            "standardised_difference": bool(spread), "reference_near_zero": bool(from_zero),
             "evaluation_rows": int(evaluation.counts[0]), "reference_rows": int(reference.counts[0]),
             "class_members": members,
         }
@@ -143,12 +160,14 @@ class MetricDegradationTest(StressTest):
                                 "absolute_severity": absolute_severity, "tested": bool(enough)}
         if severity != SEVERITY_PASS:
             finding = self._finding(ref_value, eval_value, gap, change_severity, absolute_severity, thresholds,
-                                    absolute, standardised=bool(spread))
+                                    absolute, standardised=bool(spread), from_zero=from_zero)
             explanations = explained_by(ctx, self.metric, float(ref_value), float(eval_value))
             metrics["explained_by"] = [e["feature"] for e in explanations]
             details["explained_by"] = explanations
             finding += _explanation_sentence(self.metric, explanations)
-        return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=float(max(gap, 0.0)),
+        # A relative change ranks with the [0, 1] ones: bounded at 1 (a doubling), whatever the percentage.
+        importance = max(gap, 0.0) if METRICS[self.metric].bounded or spread else min(max(gap, 0.0), 1.0)
+        return [TestCase(features=[], severity=severity, metrics=metrics, importance_score=float(importance),
                          finding=finding, details=details)]
 
     def _absolute_severity(self, value: float, error: float, absolute: list | tuple | None, params: dict) -> str:
@@ -164,9 +183,15 @@ class MetricDegradationTest(StressTest):
         return severity_for(value, (warning, alert), higher_is_worse=not higher_is_better)
 
     def _finding(self, ref_value: float, eval_value: float, gap: float, change_severity: str,
-                 absolute_severity: str, thresholds: tuple[float, float], absolute, *, standardised: bool = False
-                 ) -> str:
+                 absolute_severity: str, thresholds: tuple[float, float], absolute, *, standardised: bool = False,
+                 from_zero: bool = False) -> str:
         display = METRICS[self.metric].display
+        if change_severity != SEVERITY_PASS and from_zero:
+            verb = "shifted" if not METRICS[self.metric].directed else "degraded"
+            return (f"{display} {verb} from {ref_value:.3g} on the reference set to {eval_value:.3g} on the "
+                    f"evaluation set (changed by {abs(eval_value - ref_value):.3g} in its own units; the reference "
+                    "value is about zero, so no percentage can describe the change): the model's outputs moved on "
+                    "the newer data.")
         if change_severity != SEVERITY_PASS and not METRICS[self.metric].directed:
             # No better direction: a shift, stated in its own units, never "worse".
             amount = (f"{gap:.2f} standard deviations of the predictions" if standardised
