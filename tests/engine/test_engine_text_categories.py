@@ -193,3 +193,18 @@ def test_two_disjoint_halves_of_one_corpus_raise_nothing_in_the_change_detection
     raised = [(test["name"], test["severity"]) for category in report["categories"] for test in category["tests"]
               if test["severity"] not in (SEVERITY_PASS, None)]
     assert raised == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vocabulary_drift_passes_a_clean_split_whose_vocabulary_is_cut_among_rare_words(seed):
+    # A long-tailed vocabulary: most words appear once, so the `max_vocabulary` cut falls among words of equal
+    # frequency. Which of them are kept must not depend on whether a text is in the reference or the evaluation.
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(20000)])
+    texts = [" ".join(rng.choice(words, 12)) for _ in range(800)]
+    data = pd.DataFrame({"text": texts, "label": rng.integers(0, 2, 800)})
+    ctx = context(data.iloc[:400].reset_index(drop=True), data.iloc[400:].reset_index(drop=True))
+    case = run_test("text_vocabulary_drift", ctx, max_vocabulary=5000)[0]
+    assert case.metrics["divergence_p_value"] > 0.05
+    assert abs(case.metrics["excess_js_divergence"]) < 0.01
+    assert case.severity == SEVERITY_PASS

@@ -46,7 +46,7 @@ class VocabularyDrift(DriftTest):
     why_it_matters = ("A text model knows the words it was trained and validated on; new topics, slang or another "
                       "language mean it reads words it has rarely or never seen.")
     thresholds = (0.02, 0.05)
-    default_params = {"max_vocabulary": 2000, "num_permutations": 50, "p_value_threshold": 0.05,
+    default_params = {"max_vocabulary": 2000, "num_permutations": 200, "p_value_threshold": 0.05,
                       "oov_thresholds": [0.02, 0.05], "min_sample_size": 100}
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
@@ -110,11 +110,13 @@ class VocabularyDrift(DriftTest):
 def _count_matrix(reference: pd.Series, evaluation: pd.Series, max_vocabulary: int
                   ) -> tuple[sparse.csr_matrix, int]:
     """Texts x words counts (reference rows first) over the most frequent words of both sets, the rest pooled in
-    the last column."""
+    the last column. Which words are kept must not depend on which set a text is in (the permutation test reshuffles
+    the rows of this one matrix): ties in frequency are broken alphabetically, not by first appearance (which would
+    keep the reference's rare words and pool the evaluation's, a divergence no reshuffle reproduces)."""
     rows = pd.concat([reference, evaluation], ignore_index=True)
     lengths = rows.str.len().to_numpy(dtype=int)
     flat = pd.Series([token for tokens in rows for token in tokens], dtype=object)
-    codes, words = pd.factorize(flat)
+    codes, words = pd.factorize(flat, sort=True)
     frequency = np.bincount(codes, minlength=len(words)) if len(codes) else np.zeros(0, dtype=int)
     kept = np.argsort(-frequency, kind="stable")[:max_vocabulary]
     column_of = np.full(len(words), len(kept), dtype=np.int64)
