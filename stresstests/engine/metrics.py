@@ -328,15 +328,22 @@ def _share_metric(hits: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.n
     return result
 
 
-def _variance_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.ndarray | None = None
-                     ) -> GroupedMetric:
-    """Sample variance per group; its standard error uses the fourth moment, since predictions are rarely normal."""
+def _variance_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.ndarray | None = None,
+                     *, unit_interval: bool = False) -> GroupedMetric:
+    """Sample variance per group; its standard error uses the fourth moment, since predictions are rarely normal.
+
+    `unit_interval` (probabilities): the sample fourth moment of scores piled near 0 or 1 misses the rare far
+    scores that make the variance (28 positives with one stray score say little), so the standard error takes the
+    largest fourth moment values in [0, 1] with that variance and mean allow, (x - mean)^4 <= (x - mean)^2 *
+    max(mean, 1 - mean)^2: a conservative bound, never below the plain estimate."""
     if mask is not None:
         values, codes = values[mask], codes[mask]
     count = _sum(codes, None, n_groups)
     mean = _ratio(_sum(codes, values, n_groups), count)
     second, fourth = _central_moment_sums(values, codes, np.nan_to_num(mean), n_groups)
     second, fourth = _ratio(second, count), _ratio(fourth, count)
+    if unit_interval:
+        fourth = np.fmax(fourth, second * np.maximum(mean, 1 - mean) ** 2)
     variance = second * _ratio(count, count - 1)
     std_error = np.sqrt(np.maximum(_ratio(fourth - second ** 2, count), 0.0))
     return GroupedMetric(variance, std_error, count.astype(np.int64))
@@ -468,11 +475,11 @@ def _brier(task, labels, predictions, codes, n):
 
 
 def _variance_positive(task, labels, predictions, codes, n):
-    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 1)
+    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 1, unit_interval=True)
 
 
 def _variance_negative(task, labels, predictions, codes, n):
-    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 0)
+    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 0, unit_interval=True)
 
 
 def _average_confidence(task, labels, predictions, codes, n):
