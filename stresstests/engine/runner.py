@@ -36,9 +36,11 @@ from stresstests.engine.ranking import (
     check_ranking_data, keeps_query_id, query_column, ranking_labels, sample_queries,
 )
 from stresstests.engine.report import build_report
+from stresstests.engine.text_attributes import text_attributes
 from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
     CLASSIFICATION_TASKS,
+    MODALITY_TEXT,
     MODEL_TASK_BINARY_CLASSIFICATION,
     MODEL_TASK_NATURAL_LANGUAGE_INFERENCE,
     MODEL_TASK_RANKING,
@@ -129,6 +131,10 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     if scores:
         tracker.scored(time.perf_counter() - scoring_started)
     _check_class_count(ctx)
+    if ctx.modality == MODALITY_TEXT:   # shared by every text test: computed here, so no test is charged for it
+        tracker.step(f"Reading the texts of {len(ctx.reference) + len(ctx.evaluation)} rows (lengths, scripts, "
+                     "languages, words)", 0.04)
+        text_attributes(ctx)
     sampling = {"reference": _sampling_info(reference, sampled_reference),
                 "evaluation": _sampling_info(evaluation, sampled_evaluation)}
     return ctx, sampling

@@ -77,6 +77,14 @@ def test_a_new_vocabulary_moves_the_models_own_embeddings_and_the_same_corpus_do
     cases = run_test("text_embedding_drift", context(reference, shifted, EmbeddingLexiconModel()))
     assert failing(cases) == {"text.embedding": "SEVERITY_ALERT"}
     assert cases[0].details["dimensions"] == 64 and cases[0].metrics["p_value"] < 0.05
+    # Embedding costs a forward pass per text: at most max_rows random rows a side are embedded, and the finding
+    # says so; the shift is still found.
+    model = EmbeddingLexiconModel()
+    sampled = run_test("text_embedding_drift", context(reference, shifted, model), max_rows=500)
+    assert model.embedded_rows == 1000
+    assert sampled[0].details["embedded_rows"] == {"reference": 500, "evaluation": 500}
+    assert failing(sampled) == {"text.embedding": "SEVERITY_ALERT"}
+    assert "(embeddings of a random sample: 500 reference rows, 500 evaluation rows)." in sampled[0].finding
 
 
 def test_much_longer_texts_are_found_on_the_character_length():
@@ -208,3 +216,15 @@ def test_vocabulary_drift_passes_a_clean_split_whose_vocabulary_is_cut_among_rar
     assert case.metrics["divergence_p_value"] > 0.05
     assert abs(case.metrics["excess_js_divergence"]) < 0.01
     assert case.severity == SEVERITY_PASS
+
+
+def test_the_text_attributes_are_computed_while_the_context_is_built_not_in_the_first_text_test():
+    reference, evaluation = corpus()
+    steps = []
+    from stresstests.engine.progress import RunProgress
+
+    ctx, _ = build_context(reference=reference, evaluation=evaluation, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
+                           data_params=DataParams(label_col="label", text_features=["text"]), model=lexicon_model(),
+                           tracker=RunProgress(lambda fraction, message: steps.append(message)))
+    assert "text_attributes" in ctx.memo
+    assert "Reading the texts of 4000 rows (lengths, scripts, languages, words)" in steps

@@ -10,7 +10,8 @@
   standard errors over texts, judged on the lower 95 % bound of the difference. Severity: the worse of the two;
   Benjamini-Hochberg across text columns.
 - Text Embedding Drift: tabular Embedding Drift (centroid distance with a permutation test) on the model's own
-  embeddings of the texts (Context.embed); skipped with the reason when the model has none.
+  embeddings of the texts (Context.embed) of at most `max_rows` random rows per dataset (the finding says when it
+  sampled); skipped with the reason when the model has none.
 """
 
 from __future__ import annotations
@@ -185,22 +186,38 @@ class TextEmbeddingDrift(StressTest):
                    "texts (unit-length rows), beyond a permutation test's noise.")
     why_it_matters = EmbeddingDrift.why_it_matters
     thresholds = EmbeddingDrift.thresholds
-    default_params = dict(EmbeddingDrift.default_params)
+    # Embedding is a forward pass per text: a random sample of each dataset (stated in the finding) measures a
+    # centroid shift about as well as every row, at a bounded cost.
+    default_params = {**EmbeddingDrift.default_params, "max_rows": 2000}
 
     def run(self, ctx: Context, params: dict, thresholds: tuple[float, float]) -> list[TestCase]:
-        key = "text.embeddings"
+        key = ("text.embeddings", int(params["max_rows"]))
         if key not in ctx.memo:
-            reference = ctx.embed(ctx.reference)
-            ctx.memo[key] = None if reference is None else (reference, ctx.embed(ctx.evaluation))
+            rows = {which: _sample(len(getattr(ctx, which)), int(params["max_rows"]), ctx.rng)
+                    for which in ("reference", "evaluation")}
+            reference = ctx.embed(ctx.reference.iloc[rows["reference"]])
+            ctx.memo[key] = None if reference is None else (
+                reference, ctx.embed(ctx.evaluation.iloc[rows["evaluation"]]), rows)
         if ctx.memo[key] is None:
             raise SkipTest("the model gives no embeddings (it has no embed method; Hugging Face models do)")
-        reference, evaluation = ctx.memo[key]
+        reference, evaluation, rows = ctx.memo[key]
+        sampled = {which: len(rows[which]) for which in rows if len(rows[which]) < len(getattr(ctx, which))}
         columns = [f"embedding_{i}" for i in range(reference.shape[1])]
         name = "text (model embedding)"
         derived = derived_context(ctx, pd.DataFrame(reference, columns=columns),
                                   pd.DataFrame(evaluation, columns=columns), features=[], embeddings={name: columns})
         cases = EmbeddingDrift().run(derived, params, thresholds)
+        note = (" (embeddings of a random sample: " + ", ".join(f"{n} {which} rows" for which, n in sampled.items())
+                + ")") if sampled else ""
         for case in cases:
             case.features = ["text.embedding"]
-            case.details = {**case.details, "columns": ctx.schema.text_features, "dimensions": len(columns)}
+            case.details = {**case.details, "columns": ctx.schema.text_features, "dimensions": len(columns),
+                            "embedded_rows": {"reference": len(reference), "evaluation": len(evaluation)}}
+            if case.finding and note:
+                case.finding = case.finding.rstrip(".") + note + "."
         return cases
+
+
+def _sample(size: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Row positions: all of them, or `limit` drawn at random (in row order)."""
+    return np.arange(size) if size <= limit else np.sort(rng.choice(size, limit, replace=False))
