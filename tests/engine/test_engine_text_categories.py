@@ -98,6 +98,24 @@ def test_much_longer_texts_are_found_on_the_character_length():
     assert case.severity != SEVERITY_PASS
 
 
+def test_ten_far_too_long_texts_the_model_gets_wrong_are_raised_though_fewer_than_the_minimum_rows():
+    reference = reviews(1000, seed=31)
+    evaluation = reviews(400, seed=32)
+    rows = np.arange(0, 400, 40)   # 10 texts of 50,000 characters, 100 times the reference's longest
+    wrong = evaluation.loc[rows, "label"].map({1: "Terrible, awful and broken. ", 0: "Great, superb and solid. "})
+    evaluation.loc[rows, "text"] = [(text * 2000)[:50_000] for text in wrong]
+    ctx = context(reference, evaluation)
+    case = next(c for c in run_test("text_out_of_range", ctx) if c.features == ["text.char_length"])
+    assert case.severity != SEVERITY_PASS and case.metrics["num_failing_rows"] == 10
+    assert "Not raised" not in case.finding
+    # The same ten texts classified as well as the others stay shown, not raised (fewer than the minimum rows).
+    right = evaluation.copy()
+    right.loc[rows, "label"] = 1 - right.loc[rows, "label"]
+    case = next(c for c in run_test("text_out_of_range", context(reference, right)) if
+                c.features == ["text.char_length"])
+    assert case.severity == SEVERITY_PASS and "fewer than the 20 needed" in case.finding
+
+
 def test_another_script_is_found_on_the_script_the_language_and_the_characters():
     reference, evaluation = corpus()
     evaluation, rows = planted(evaluation, 0.1, lambda i, rng: RUSSIAN[i % 4])
