@@ -179,6 +179,7 @@ class Context:
     cache: PredictionCache | None = None
     model_seconds: float = 0.0
     memo: dict = field(default_factory=dict)   # values shared by the tests of one run (e.g. subset codes)
+    notes: list[str] = field(default_factory=list)   # what the run changed in the data (reported as run notes)
 
     def __post_init__(self) -> None:
         if self.cache is None and self.model is not None:

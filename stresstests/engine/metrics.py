@@ -106,10 +106,26 @@ class GroupedMetric:
     counts: np.ndarray          # (n_groups,) rows used per group
     # (n_groups,) members of the scarcest class the value rests on; None: every row counts (means, accuracy)
     class_support: np.ndarray | None = None
+    # Macro metrics: (values, standard errors, members) per class (rows) and group (columns), NaN / int max where a
+    # class is left out, so two groups can be compared on the classes both use (on_common_classes).
+    per_class: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def support(self) -> np.ndarray:
         return self.counts if self.class_support is None else self.class_support
+
+
+def on_common_classes(first: GroupedMetric, second: GroupedMetric) -> tuple[GroupedMetric, GroupedMetric]:
+    """Two macro metrics of the same groups (e.g. a subset in the reference and in the evaluation) averaged over the
+    classes each group uses on both sides: a subset whose reference holds enough of class A only and whose
+    evaluation holds enough of class B only is not compared at all (the recall of A is no baseline for that of B).
+    Other metrics are returned unchanged."""
+    if first.per_class is None or second.per_class is None:
+        return first, second
+    both = ~np.isnan(first.per_class[0]) & ~np.isnan(second.per_class[0])
+    return tuple(_class_average(*(np.where(both, part, np.nan if i < 2 else np.iinfo(np.int64).max)
+                                  for i, part in enumerate(metric.per_class)), metric.counts)
+                 for metric in (first, second))
 
 
 # Why a metric can be undefined on a dataset, for skip reasons (the generic one is for the rest).
@@ -242,7 +258,8 @@ def grouped_metrics(name: str, model_task: str, labels: np.ndarray | None, predi
     merged = _compute(name, model_task, labels, predictions, groupings, groupings.total, min_class_size)
     support = merged.class_support
     return [GroupedMetric(merged.values[start:stop], merged.standard_errors[start:stop], merged.counts[start:stop],
-                          None if support is None else support[start:stop])
+                          None if support is None else support[start:stop],
+                          None if merged.per_class is None else tuple(part[:, start:stop] for part in merged.per_class))
             for start, stop in zip(groupings.offsets[:-1], groupings.offsets[1:])]
 
 
@@ -312,15 +329,22 @@ def _share_metric(hits: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.n
     return result
 
 
-def _variance_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.ndarray | None = None
-                     ) -> GroupedMetric:
-    """Sample variance per group; its standard error uses the fourth moment, since predictions are rarely normal."""
+def _variance_metric(values: np.ndarray, codes: np.ndarray, n_groups: int, mask: np.ndarray | None = None,
+                     *, unit_interval: bool = False) -> GroupedMetric:
+    """Sample variance per group; its standard error uses the fourth moment, since predictions are rarely normal.
+
+    `unit_interval` (probabilities): the sample fourth moment of scores piled near 0 or 1 misses the rare far
+    scores that make the variance (28 positives with one stray score say little), so the standard error takes the
+    largest fourth moment values in [0, 1] with that variance and mean allow, (x - mean)^4 <= (x - mean)^2 *
+    max(mean, 1 - mean)^2: a conservative bound, never below the plain estimate."""
     if mask is not None:
         values, codes = values[mask], codes[mask]
     count = _sum(codes, None, n_groups)
     mean = _ratio(_sum(codes, values, n_groups), count)
     second, fourth = _central_moment_sums(values, codes, np.nan_to_num(mean), n_groups)
     second, fourth = _ratio(second, count), _ratio(fourth, count)
+    if unit_interval:
+        fourth = np.fmax(fourth, second * np.maximum(mean, 1 - mean) ** 2)
     variance = second * _ratio(count, count - 1)
     std_error = np.sqrt(np.maximum(_ratio(fourth - second ** 2, count), 0.0))
     return GroupedMetric(variance, std_error, count.astype(np.int64))
@@ -452,11 +476,11 @@ def _brier(task, labels, predictions, codes, n):
 
 
 def _variance_positive(task, labels, predictions, codes, n):
-    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 1)
+    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 1, unit_interval=True)
 
 
 def _variance_negative(task, labels, predictions, codes, n):
-    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 0)
+    return _variance_metric(positive_scores(predictions), codes, n, mask=labels == 0, unit_interval=True)
 
 
 def _average_confidence(task, labels, predictions, codes, n):
@@ -492,7 +516,7 @@ def _class_average(per_class: np.ndarray, errors: np.ndarray, support: np.ndarra
         error = np.sqrt(_ratio(np.nansum(errors ** 2, axis=0), defined.astype(float) ** 2))
     scarcest = np.where(defined > 0, support.min(axis=0), 0)
     return GroupedMetric(mean, np.where(defined > 0, error, np.nan), count.astype(np.int64),
-                         scarcest.astype(np.int64))
+                         scarcest.astype(np.int64), per_class=(per_class, errors, support))
 
 
 def _macro(kind: str):

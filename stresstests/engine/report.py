@@ -84,7 +84,7 @@ def _run_summary(ctx: Context, results: list[TestResult], sampling: dict[str, Sa
             "feature_types": ctx.schema.feature_types, "text_features": list(ctx.schema.text_features),
             "left_out_columns": [dict(column) for column in ctx.schema.left_out_columns],
         },
-        "notes": [*(column["reason"] for column in ctx.schema.left_out_columns), *notes],
+        "notes": [*(column["reason"] for column in ctx.schema.left_out_columns), *ctx.notes, *notes],
     }
 
 

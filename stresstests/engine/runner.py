@@ -41,6 +41,7 @@ from stresstests.engine.vocabulary import (
     CATEGORY_DISPLAY_NAMES,
     CLASSIFICATION_TASKS,
     MODALITY_TABULAR,
+    MODALITY_TEXT,
     MODEL_TASK_BINARY_CLASSIFICATION,
     MODEL_TASK_NATURAL_LANGUAGE_INFERENCE,
     MODEL_TASK_RANKING,
@@ -91,6 +92,7 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     tracker.step("Checking and sampling the data", 0.01)
     check_model_task(model_task)
     one_sided = check_datasets(reference, evaluation, data_params, model_task=model_task)
+    reference, evaluation, data_notes = clean_text_features(reference, evaluation, data_params)
     if model_task == MODEL_TASK_RANKING:
         check_ranking_data(reference, evaluation, data_params.ranking_info, data_params.label_col)
     sampled_reference, reference_rows = _sample(reference, config, data_params, salt=SAMPLE_SALTS["reference"],
@@ -118,13 +120,8 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
         reference=sampled_reference, evaluation=sampled_evaluation,
         reference_labels=_labels(sampled_reference, schema, model_task),
         evaluation_labels=_labels(sampled_evaluation, schema, model_task),
-        model=model, rng=np.random.default_rng(config.random_seed),
+        model=model, rng=np.random.default_rng(config.random_seed), notes=data_notes,
     )
-    if schema.text_features and any(MODALITY_TABULAR not in test.modalities for test in selected_tests(ctx)):
-        # The text counterpart of the profile, shared by most text tests: derived once here, charged to no test.
-        tracker.step(f"Deriving the text attributes of {len(sampled_reference) + len(sampled_evaluation)} rows "
-                     "(lengths, scripts, languages)", 0.025)
-        text_attributes(ctx)
     # Given predictions win over the model (see _base_predictions); only then is the model called here.
     scores = model is not None and schema.pred_col is None and evaluation_predictions is None
     if scores:
@@ -135,6 +132,12 @@ def build_context(*, reference: pd.DataFrame, evaluation: pd.DataFrame, model_ta
     if scores:
         tracker.scored(time.perf_counter() - scoring_started)
     _check_class_count(ctx)
+    if ctx.modality == MODALITY_TEXT and any(MODALITY_TABULAR not in test.modalities for test in selected_tests(ctx)):
+        # Shared by every text-only test: computed here, so no test is charged for it (a Model Performance-only text
+        # run does not need it).
+        tracker.step(f"Reading the texts of {len(ctx.reference) + len(ctx.evaluation)} rows (lengths, scripts, "
+                     "languages, words)", 0.04)
+        text_attributes(ctx)
     sampling = {"reference": _sampling_info(reference, sampled_reference),
                 "evaluation": _sampling_info(evaluation, sampled_evaluation)}
     return ctx, sampling
@@ -196,7 +199,8 @@ def check_datasets(reference: pd.DataFrame, evaluation: pd.DataFrame, data_param
 
 def check_text_features(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,
                         model_task: str) -> None:
-    """data_params.text_features must name string columns of both datasets; natural language inference needs two
+    """data_params.text_features must name string columns of both datasets (numbers among the strings are read as
+    text by clean_text_features; a column with no string at all is refused); natural language inference needs two
     (premise, then hypothesis)."""
     text_features = list(data_params.text_features or [])
     if model_task == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE and len(text_features) != 2:
@@ -212,11 +216,60 @@ def check_text_features(reference: pd.DataFrame, evaluation: pd.DataFrame, data_
             values = frame[column].dropna()
             if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
                 continue
-            not_text = values[~values.map(lambda value: isinstance(value, str))]
+            strings = values.map(lambda value: isinstance(value, str))
+            if len(values) and not strings.any():
+                raise DataLoadError(f"Text feature {column!r} of the {name} dataset holds values that are not text "
+                                    f"(e.g. {values.iloc[0]!r} in row {values.index[0]}): it holds no text at all.")
+            not_text = values[~(strings | values.map(_is_number))]
             if len(not_text):
                 raise DataLoadError(f"Text feature {column!r} of the {name} dataset holds values that are not text "
                                     f"(e.g. {not_text.iloc[0]!r} in row {not_text.index[0]}, {len(not_text)} rows); "
-                                    "a text feature holds strings (nulls are allowed).")
+                                    "a text feature holds strings or numbers (nulls are allowed).")
+
+
+def _is_number(value) -> bool:
+    """A number a CSV or JSON reader made of a text such as "2024" (read as text); True and False are not."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+_SURROGATES = r"[\ud800-\udfff]"   # lone surrogates: bytes decoded with errors="surrogateescape"; not encodable
+
+
+def clean_text_features(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams
+                        ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The datasets with their text features made text (after check_text_features): numbers become their text
+    ("2024"), and lone surrogates, which no encoding can write, become U+FFFD; a run note says what was changed."""
+    notes: list[str] = []
+    cleaned = []
+    for name, frame in (("reference", reference), ("evaluation", evaluation)):
+        changes = {}
+        for column in data_params.text_features or []:
+            values = frame[column]
+            present = values.notna()
+            numbers = present & ~values.map(lambda value: isinstance(value, str))
+            if numbers.any():
+                values = values.astype(object).where(~numbers, values[numbers].map(_number_text))
+                notes.append(f"Text feature {column!r} of the {name} dataset holds {int(numbers.sum())} numbers "
+                             f"(e.g. {values[numbers].iloc[0]!r} in row {values[numbers].index[0]}); they are read "
+                             "as text.")
+            strings = values[present]
+            surrogates = strings.str.contains(_SURROGATES, regex=True)
+            if surrogates.any():
+                rows = surrogates.index[surrogates.to_numpy(dtype=bool)]
+                values = values.astype(object).copy()
+                values[rows] = strings[rows].str.replace(_SURROGATES, "\ufffd", regex=True)
+                notes.append(f"Text feature {column!r} of the {name} dataset holds characters that are not valid "
+                             f"Unicode (lone surrogates, from bytes that were not UTF-8) in {len(rows)} rows (e.g. "
+                             f"row {rows[0]}); they are replaced with U+FFFD.")
+            if values is not frame[column]:
+                changes[column] = values
+        cleaned.append(frame.assign(**changes) if changes else frame)
+    return cleaned[0], cleaned[1], notes
+
+
+def _number_text(value) -> str:
+    """2024 -> "2024", 2024.0 (an integer column with nulls, read as float) -> "2024", 3.5 -> "3.5"."""
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _one_sided_prediction_like(reference: pd.DataFrame, evaluation: pd.DataFrame, data_params: DataParams,

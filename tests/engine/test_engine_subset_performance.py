@@ -132,3 +132,37 @@ def test_an_intersection_of_features_is_split_into_combined_subsets(reference):
     assert combined.severity == SEVERITY_ALERT and combined.subset == "city = Rome & member = yes"
     assert combined.metrics["degraded_by"] > cases[("city",)].metrics["degraded_by"]
     assert combined.examples[0]["city"] == "Rome" and combined.examples[0]["member"] == "yes"
+
+
+def _multiclass_rows(group: str, counts: dict[int, tuple[int, int]], start: int) -> pd.DataFrame:
+    """Rows of one group: per class (members, correctly predicted); the prediction is coded in `rid` (rid % 3)."""
+    rows = []
+    for label, (members, correct) in counts.items():
+        for i in range(members):
+            predicted = label if i < correct else (label + 1) % 3
+            rows.append({"group": group, "label": label, "rid": (start + len(rows)) * 3 + predicted})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("metric", ["macro_recall", "macro_f1"])
+def test_degradation_compares_a_macro_metric_on_the_classes_a_subset_holds_enough_of_in_both_datasets(metric):
+    # Subset g holds 12 rows of class 0 (all right) and 9 of class 1 in the reference, 9 of class 0 (all right) and
+    # 12 of class 1 (5 right) in the evaluation: the same model, class for class. Averaged over the classes with 10
+    # members, the reference says 1.000 (class 0) and the evaluation 0.417 (class 1): no degradation at all.
+    from stresstests.engine.models import FunctionModel
+    from stresstests.engine.vocabulary import MODEL_TASK_MULTICLASS_CLASSIFICATION
+
+    rest = {label: (200, 160) for label in range(3)}
+    reference = pd.concat([_multiclass_rows("g", {0: (12, 12), 1: (9, 4), 2: (5, 3)}, 0),
+                           _multiclass_rows("h", rest, 100)], ignore_index=True)
+    evaluation = pd.concat([_multiclass_rows("g", {0: (9, 9), 1: (12, 5), 2: (5, 3)}, 0),
+                            _multiclass_rows("h", rest, 100)], ignore_index=True)
+    model = FunctionModel(predict_df=lambda frame: np.eye(3)[frame["rid"].to_numpy() % 3],
+                          model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION)
+    options = dict(model_task=MODEL_TASK_MULTICLASS_CLASSIFICATION, model=model, pred_col=None,
+                   categorical_features=["group"])
+    assert failing(run(context(reference, evaluation, **options), f"subset_drift_{metric}")) == {}
+    # The same class getting worse in the subset is still found: class 0 of g drops from 12/12 to 2/12.
+    worse = pd.concat([_multiclass_rows("g", {0: (12, 2), 1: (9, 4), 2: (5, 3)}, 0),
+                       _multiclass_rows("h", rest, 100)], ignore_index=True)
+    assert failing(run(context(reference, worse, **options), f"subset_drift_{metric}")) == {"group": SEVERITY_ALERT}

@@ -77,6 +77,14 @@ def test_a_new_vocabulary_moves_the_models_own_embeddings_and_the_same_corpus_do
     cases = run_test("text_embedding_drift", context(reference, shifted, EmbeddingLexiconModel()))
     assert failing(cases) == {"text.embedding": "SEVERITY_ALERT"}
     assert cases[0].details["dimensions"] == 64 and cases[0].metrics["p_value"] < 0.05
+    # Embedding costs a forward pass per text: at most max_rows random rows a side are embedded, and the finding
+    # says so; the shift is still found.
+    model = EmbeddingLexiconModel()
+    sampled = run_test("text_embedding_drift", context(reference, shifted, model), max_rows=500)
+    assert model.embedded_rows == 1000
+    assert sampled[0].details["embedded_rows"] == {"reference": 500, "evaluation": 500}
+    assert failing(sampled) == {"text.embedding": "SEVERITY_ALERT"}
+    assert "(embeddings of a random sample: 500 reference rows, 500 evaluation rows)." in sampled[0].finding
 
 
 def test_much_longer_texts_are_found_on_the_character_length():
@@ -88,6 +96,24 @@ def test_much_longer_texts_are_found_on_the_character_length():
     assert "text.char_length" in failing(drift)
     case = next(c for c in drift if c.features == ["text.char_length"])
     assert case.severity != SEVERITY_PASS
+
+
+def test_ten_far_too_long_texts_the_model_gets_wrong_are_raised_though_fewer_than_the_minimum_rows():
+    reference = reviews(1000, seed=31)
+    evaluation = reviews(400, seed=32)
+    rows = np.arange(0, 400, 40)   # 10 texts of 50,000 characters, 100 times the reference's longest
+    wrong = evaluation.loc[rows, "label"].map({1: "Terrible, awful and broken. ", 0: "Great, superb and solid. "})
+    evaluation.loc[rows, "text"] = [(text * 2000)[:50_000] for text in wrong]
+    ctx = context(reference, evaluation)
+    case = next(c for c in run_test("text_out_of_range", ctx) if c.features == ["text.char_length"])
+    assert case.severity != SEVERITY_PASS and case.metrics["num_failing_rows"] == 10
+    assert "Not raised" not in case.finding and "Raised although they are few" in case.finding
+    # The same ten texts classified as well as the others stay shown, not raised (fewer than the minimum rows).
+    right = evaluation.copy()
+    right.loc[rows, "label"] = 1 - right.loc[rows, "label"]
+    case = next(c for c in run_test("text_out_of_range", context(reference, right)) if
+                c.features == ["text.char_length"])
+    assert case.severity == SEVERITY_PASS and "fewer than the 20 needed" in case.finding
 
 
 def test_another_script_is_found_on_the_script_the_language_and_the_characters():
@@ -193,3 +219,30 @@ def test_two_disjoint_halves_of_one_corpus_raise_nothing_in_the_change_detection
     raised = [(test["name"], test["severity"]) for category in report["categories"] for test in category["tests"]
               if test["severity"] not in (SEVERITY_PASS, None)]
     assert raised == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vocabulary_drift_passes_a_clean_split_whose_vocabulary_is_cut_among_rare_words(seed):
+    # A long-tailed vocabulary: most words appear once, so the `max_vocabulary` cut falls among words of equal
+    # frequency. Which of them are kept must not depend on whether a text is in the reference or the evaluation.
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(20000)])
+    texts = [" ".join(rng.choice(words, 12)) for _ in range(800)]
+    data = pd.DataFrame({"text": texts, "label": rng.integers(0, 2, 800)})
+    ctx = context(data.iloc[:400].reset_index(drop=True), data.iloc[400:].reset_index(drop=True))
+    case = run_test("text_vocabulary_drift", ctx, max_vocabulary=5000)[0]
+    assert case.metrics["divergence_p_value"] > 0.05
+    assert abs(case.metrics["excess_js_divergence"]) < 0.01
+    assert case.severity == SEVERITY_PASS
+
+
+def test_the_text_attributes_are_computed_while_the_context_is_built_not_in_the_first_text_test():
+    reference, evaluation = corpus()
+    steps = []
+    from stresstests.engine.progress import RunProgress
+
+    ctx, _ = build_context(reference=reference, evaluation=evaluation, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
+                           data_params=DataParams(label_col="label", text_features=["text"]), model=lexicon_model(),
+                           tracker=RunProgress(lambda fraction, message: steps.append(message)))
+    assert "text_attributes" in ctx.memo
+    assert "Reading the texts of 4000 rows (lengths, scripts, languages, words)" in steps

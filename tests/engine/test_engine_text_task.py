@@ -159,3 +159,37 @@ def test_manage_py_stresstest_runs_nli_from_predictions_files_with_text_features
     assert report["run"]["model_task"] == MODEL_TASK_NATURAL_LANGUAGE_INFERENCE
     assert _tests(report)["text_vocabulary_drift"]["status"] == "completed"
     assert "natural language inference model" in completed.stdout
+
+
+def test_numbers_and_lone_surrogates_in_a_text_feature_are_made_text_and_said_in_the_run_notes():
+    reference = reviews(200, 8).astype({"text": object})
+    evaluation = reviews(200, 9).astype({"text": object})
+    reference.loc[3, "text"] = 2024                 # a review reading "2024", as a CSV or JSON reader gives it
+    evaluation.loc[[5, 6], "text"] = [7, 2.5]
+    evaluation.loc[0, "text"] = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")   # bytes that were not UTF-8
+    seen = []
+
+    def predict(frame):
+        seen.append(frame["text"].copy())
+        return np.full(len(frame), 0.5)
+
+    report = run_stress_test(reference=reference, evaluation=evaluation, model_task=MODEL_TASK_BINARY_CLASSIFICATION,
+                             config=RunConfig.from_dict({"categories": ["TEST_CATEGORY_TYPE_DRIFT"]}),
+                             data_params=DataParams(label_col="label", text_features=["text"]),
+                             model=FunctionModel(predict_df=predict, model_task=MODEL_TASK_BINARY_CLASSIFICATION))
+    texts = pd.concat(seen)
+    assert texts.map(lambda value: isinstance(value, str)).all()
+    assert {"2024", "7", "2.5", "caf\ufffd au lait"} <= set(texts)
+    notes = " ".join(report["run"]["notes"])
+    assert "Text feature 'text' of the reference dataset holds 1 numbers (e.g. '2024' in row 3); they are read as " \
+           "text." in notes
+    assert "holds 2 numbers" in notes
+    assert "lone surrogates, from bytes that were not UTF-8) in 1 rows (e.g. row 0); they are replaced with U+FFFD" \
+        in notes
+    assert all(test["status"] != "error" for category in report["categories"] for test in category["tests"])
+    with pytest.raises(DataLoadError, match="Text feature 'text' of the evaluation dataset holds values that are not "
+                                            "text .e.g. True in row 1"):
+        run_stress_test(reference=reference, evaluation=evaluation.assign(text=evaluation["text"].where(
+            evaluation.index != 1, True)), model_task=MODEL_TASK_BINARY_CLASSIFICATION, config=RunConfig(),
+            data_params=DataParams(label_col="label", text_features=["text"]), model=FunctionModel(
+                predict_df=predict, model_task=MODEL_TASK_BINARY_CLASSIFICATION))

@@ -178,6 +178,9 @@ class AbnormalInputTest(StressTest):
             finding += (f" Not raised: it rests on {count} row{'s' if count != 1 else ''}, fewer than the "
                         f"{min_impact_rows(params)} needed to measure an effect on the model, and the model's "
                         "predictions on them do not stand out.")
+        elif severity != SEVERITY_PASS and rests_on_few_rows(check.evaluation_mask, params) and not harmless:
+            finding += (" Raised although they are few: the model's predictions on them (or its accuracy) stand out "
+                        "from the other rows far beyond noise.")
         elif harmless:
             details["severity_before_cap"] = severity
             severity = SEVERITY_PASS

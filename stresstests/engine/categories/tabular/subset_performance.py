@@ -12,8 +12,9 @@ fails when it degraded more than everything else. A subset fails only when
 
 - it has at least `min_subset_size` rows (in each dataset compared), and the metric rests on at least
   `min_class_size` members of each class it needs (positives and negatives for AUC, actual positives for F1 and
-  recall, predicted positives for precision; macro metrics average only the classes with that many members), as
-  RIME's subset tests count class members, not rows: 286 rows with 4 positives say nothing about F1,
+  recall, predicted positives for precision; macro metrics average only the classes with that many members, and
+  Subset Performance Degradation only those the subset has that many of in both datasets), as RIME's subset tests
+  count class members, not rows: 286 rows with 4 positives say nothing about F1,
 - the lower 95 % confidence bound of its gap (absolute for [0, 1] metrics, relative to the baseline otherwise)
   reaches the warning threshold (the alert threshold for an Alert), and
 - the gap is beyond sampling noise: the one-sided z-test of "gap <= 0" (standard errors from the metric's sampling
@@ -35,7 +36,9 @@ from stresstests.engine.vocabulary import (
     TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE, TEST_CATEGORY_TYPE_SUBSET_PERFORMANCE_DEGRADATION, worst_severity,
 )
 from stresstests.engine.base import Context, SkipTest, StressTest, TestCase, json_safe, register
-from stresstests.engine.metrics import METRICS, GroupedMetric, grouped_metrics, metric_priority, undefined_reason
+from stresstests.engine.metrics import (
+    METRICS, GroupedMetric, grouped_metrics, metric_priority, on_common_classes, undefined_reason,
+)
 from stresstests.engine.severity import benjamini_hochberg, exceeds_with_confidence_p, severity_for
 
 SUBSET_FEATURE_TYPES = ("numeric", "categorical", "boolean")
@@ -437,7 +440,8 @@ class SubsetDegradationTest(_SubsetTestBase):
         overall_ref, per_feature_ref = self._grouped(ctx, "reference", features, params)
         overall_eval, per_feature_eval = self._grouped(ctx, "evaluation", features, params)
         overall_gap = float(metric_gap(self.metric, overall_ref.values, overall_eval.values)[0])
-        pairs = list(zip(per_feature_ref, per_feature_eval))
+        # Macro metrics compare each subset on the classes it holds enough of in both datasets.
+        pairs = [on_common_classes(ref, ev) for ref, ev in zip(per_feature_ref, per_feature_eval)]
         # Judge what a subset lost beyond the whole dataset's loss; an overall improvement is not credited.
         excess_over = max(overall_gap, 0.0) if not np.isnan(overall_gap) else 0.0
         degradations = [metric_gap(self.metric, ref.values, ev.values) for ref, ev in pairs]
