@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from celery import Celery
 from celery.signals import beat_init, worker_init
@@ -26,12 +27,8 @@ def refuse_unsafe_layout_in_beat(**_kwargs) -> None:
 
 def _refuse(process: str) -> None:
     """The deployment checks of rime_web/checks.py; SystemExit, because Celery logs and ignores other exceptions
-    raised by signal handlers."""
-    from django.core.exceptions import ImproperlyConfigured
+    raised by signal handlers. The message goes to the real stderr: beat has redirected sys.stderr to its log at
+    WARNING level by then, which buried the refusal among warnings."""
+    from rime_web.checks import exit_if_refused
 
-    from rime_web.checks import refuse_unsafe_layout
-
-    try:
-        refuse_unsafe_layout(process)
-    except ImproperlyConfigured as error:
-        raise SystemExit(str(error)) from None
+    exit_if_refused(process, stream=sys.__stderr__)

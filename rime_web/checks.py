@@ -8,6 +8,9 @@ per machine). The web process (wsgi/asgi), the worker and beat refuse to start; 
 """
 from __future__ import annotations
 
+import sys
+from typing import TextIO
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -59,3 +62,12 @@ def refuse_unsafe_layout(process: str) -> None:
         lines = "\n".join(f"- {error.msg.removeprefix(WHY)} {error.hint}" for error in errors)
         raise ImproperlyConfigured(f"The {process} refuses to start: RIME_SHARED_DISK=false says each machine has its "
                                    f"own RIME_VAR_DIR, but\n{lines}\n(docs/deploy.md)")
+
+
+def exit_if_refused(process: str, *, stream: TextIO | None = None) -> None:
+    """refuse_unsafe_layout, for a process's start: the refusal alone on stderr, then exit status 1 (no traceback)."""
+    try:
+        refuse_unsafe_layout(process)
+    except ImproperlyConfigured as error:
+        print(f"ERROR: {error}", file=stream or sys.stderr, flush=True)
+        raise SystemExit(1) from None

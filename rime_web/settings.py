@@ -253,7 +253,8 @@ STRESS_TEST_SANDBOX_MAX_PROCESSES = env.int("STRESS_TEST_SANDBOX_MAX_PROCESSES",
 # batches and sampled (stresstests/engine/data_stream.py), so a worker's memory stays bounded whatever the file size.
 # A single row group larger than the memory limit is refused (800 KB of zero row groups can declare 100 million rows).
 DATASET_PARQUET_MAX_ROWS = env.int("DATASET_PARQUET_MAX_ROWS", default=20_000_000)
-DATASET_PARQUET_MAX_MEMORY_MB = env.int("DATASET_PARQUET_MAX_MEMORY_MB", default=2048)
+# 256 MB: a 474 MB Parquet file or a 341 MB CSV read whole took a worker to 2.1 GB (issue 18); streamed, to ~0.5 GB.
+DATASET_PARQUET_MAX_MEMORY_MB = env.int("DATASET_PARQUET_MAX_MEMORY_MB", default=256)
 # A streamed read keeps this many rows (reservoir-sampled with the run's seed), decodes this many at once, and refuses
 # a file of more rows than DATASET_STREAM_MAX_ROWS (it would take hours).
 DATASET_STREAM_SAMPLE_ROWS = env.int("DATASET_STREAM_SAMPLE_ROWS", default=200_000)

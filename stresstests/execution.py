@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from stresstests.engine.config import DataParams
 from stresstests.engine.errors import DataLoadError, EngineError
+from stresstests.engine.sandbox_folders import owned_temporary_folder, pid_namespace, process_start_ticks
 
 from . import dispatch, run_data
 from .failures import RunCancelled, RunTimedOut, failure_message, text_for_database
@@ -33,9 +34,12 @@ MAX_LOG_CHARS = 200_000
 
 
 def worker_identity() -> str:
-    """Written on the run when claimed: the host and the process that runs it (the pool child under prefork).
-    recovery.py reads it back to tell whether that process is gone."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+    """Written on the run when claimed: the host and the process that runs it (the pool child under prefork), as
+    `host:pid:start:pidns` - the PID, its start time (clock ticks since boot) and the PID namespace. recovery.py reads
+    it back to tell whether that process is gone; the namespace tells a PID of another container with the same
+    hostname (which this process cannot see) from a PID of ours, the start time a reused PID from the original."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_start_ticks(pid) or 0}:{pid_namespace()}"[:200]
 
 
 def run_claim(run_id) -> bool:
@@ -162,7 +166,6 @@ class Execution:
         from projects.registries.sources import load_dataset_frame, materialize_model, note_run_data
         from stresstests.engine.runner import run_stress_test, sample_seed
         from stresstests.engine.sandbox import SandboxedModel
-        from stresstests.engine.sandbox_folders import owned_temporary_folder
 
         run = self.run
         run_config, protected = parse_run_config(run.config)

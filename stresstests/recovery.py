@@ -12,7 +12,6 @@ The database is the source of truth; the broker only carries wake-up calls:
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from stresstests.engine.sandbox_folders import process_stat_fields, remove_stale_sandbox_folders
+from stresstests.engine.sandbox_folders import pid_namespace, process_start_ticks, remove_stale_sandbox_folders
 
 from .failures import RunTimedOut, failure_message
 from .models import RunStatus, StressTestRun
@@ -35,60 +34,38 @@ from .run_config import time_limits_from_config
 
 logger = logging.getLogger(__name__)
 
-# Runs this process claims carry heartbeats after this moment; an older run with our PID had a dead predecessor.
-PROCESS_STARTED_AT = timezone.now()
-
-
 def time_limit_message(run: StressTestRun) -> str:
     return failure_message(RunTimedOut(), limit_s=time_limits_from_config(run.config).soft_s)
 
 
 # ---- which process runs a run ------------------------------------------------------------------------------------
-def _pid_on_this_host(worker: str) -> int | None:
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    return int(pid)
-
-
-def _process_is_gone(pid: int, last_sign_of_life: datetime | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, someone else's
-    if _process_state(pid) in ("Z", "X"):  # killed, not yet reaped by its parent
-        return True
-    # The PID is ours (containers hand out the same small PIDs on every start): the run's process died before we began.
-    ours = pid == os.getpid() or _parent_pid(pid) == os.getpid()
-    return ours and (last_sign_of_life is None or last_sign_of_life < PROCESS_STARTED_AT)
-
-
-def _process_state(pid: int) -> str:
-    fields = process_stat_fields(pid)
-    return fields[0] if fields else ""
-
-
-def _parent_pid(pid: int) -> int | None:
-    fields = process_stat_fields(pid)
-    return int(fields[1]) if len(fields) > 1 else None
+def process_is_gone(worker: str) -> bool:
+    """True only when the process named by `worker` (execution.worker_identity: host:pid:start:pidns) surely died: it
+    ran on this host in our PID namespace, and no process with its PID and start time is alive. A process of another
+    PID namespace (another container with the same hostname) cannot be seen from here, and an identity without the
+    namespace (written before it was recorded) cannot be judged: those are left to the heartbeat reaper."""
+    host, pid, start, namespace = (worker.split(":") + ["", "", "", ""])[:4]
+    if host != socket.gethostname() or not pid.isdigit() or not start.isdigit() or namespace != pid_namespace():
+        return False
+    return process_start_ticks(int(pid)) != int(start)  # None: no such process, or a zombie
 
 
 # ---- failing runs whose worker died ------------------------------------------------------------------------------
-def lost_worker_message(run: StressTestRun) -> str:
+def lost_worker_message(run: StressTestRun, *, process_gone: bool = False) -> str:
     last = run.heartbeat_at or run.started_at or timezone.now()
     # A run already past its soft limit that then went silent was most likely killed by the hard limit.
     if run.started_at and (last - run.started_at).total_seconds() >= time_limits_from_config(run.config).soft_s:
         return time_limit_message(run)
-    return (f"The worker running this stress test stopped (lost heartbeat at "
-            f"{timezone.localtime(last):%H:%M:%S %Z}); re-run it.")
+    seen = f"{timezone.localtime(last):%H:%M:%S %Z}"
+    if process_gone:  # found at a worker's start, possibly seconds after the last heartbeat
+        return f"The worker running this stress test stopped (its process is gone; last heartbeat at {seen}); re-run it."
+    return f"The worker running this stress test stopped (lost heartbeat at {seen}); re-run it."
 
 
-def fail_lost_run(run: StressTestRun, *, now: datetime | None = None) -> bool:
+def fail_lost_run(run: StressTestRun, *, now: datetime | None = None, process_gone: bool = False) -> bool:
     """Fails (or, if a cancel was asked for, cancels) a run that was seen silent; False if it spoke up meanwhile."""
     now = now or timezone.now()
-    message = "" if run.cancel_requested else lost_worker_message(run)
+    message = "" if run.cancel_requested else lost_worker_message(run, process_gone=process_gone)
     note = "Cancelled; the worker had stopped." if run.cancel_requested else message
     changed = StressTestRun.objects.filter(id=run.id, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at).update(
         status=RunStatus.CANCELLED if run.cancel_requested else RunStatus.FAILED, error=message, current_test="",
@@ -111,16 +88,13 @@ def reap_stale_runs(*, now: datetime | None = None) -> list[UUID]:
 
 
 def fail_runs_of_dead_processes(*, now: datetime | None = None) -> list[UUID]:
-    """At worker start: runs claimed on this host by a process that no longer exists are failed at once."""
+    """At worker start: runs claimed on this host, in this PID namespace, by a process that no longer exists are failed
+    at once; any other silent run is failed by the reaper once its heartbeat is stale."""
     running_here = StressTestRun.objects.filter(
         status=RunStatus.RUNNING, worker__startswith=f"{socket.gethostname()}:"
     ).defer("log")
-    failed = []
-    for run in running_here:
-        pid = _pid_on_this_host(run.worker)
-        if pid is not None and _process_is_gone(pid, run.heartbeat_at) and fail_lost_run(run, now=now):
-            failed.append(run.id)
-    return failed
+    return [run.id for run in running_here
+            if process_is_gone(run.worker) and fail_lost_run(run, now=now, process_gone=True)]
 
 
 def remove_dead_workers_folders() -> None:
@@ -176,8 +150,9 @@ def recover_on_worker_start(**_kwargs) -> None:
     """A (re)started worker cleans up after a predecessor that died with runs, and re-sends lost messages."""
     try:
         remove_dead_workers_folders()
-        fail_runs_of_dead_processes()
-        requeue_lost_runs()
+        failed, requeued = fail_runs_of_dead_processes(), requeue_lost_runs()
+        logger.info("Recovery at worker start: %d run(s) of dead processes failed, %d lost run(s) queued again",
+                    len(failed), len(requeued))
     except Exception:  # noqa: BLE001 - the worker must start even if the database is not reachable yet
         logger.exception("Recovery at worker start failed; the periodic reaper will retry")
     finally:

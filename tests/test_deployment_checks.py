@@ -82,6 +82,27 @@ def test_a_worker_or_beat_started_by_deploy_run_refuses_to_start(tmp_path, proce
     assert result.returncode != 0
     assert f"The {name} refuses to start: RIME_SHARED_DISK=false" in result.stderr
     assert "filesystem broker" in result.stderr and "SQLite" in result.stderr
+    # Its own line, not a WARNING record of the stderr that beat redirects into its log.
+    assert f"\nERROR: The {name} refuses to start" in result.stderr and "WARNING/" not in result.stderr
+
+
+def test_the_web_process_started_by_deploy_run_refuses_once_without_a_traceback(tmp_path):
+    env = {**_local_only_env(tmp_path), "RIME_WEB_WORKERS": "2", "RIME_WEB_BIND": "127.0.0.1:0"}
+    result = subprocess.run([str(ROOT / "deploy" / "run"), "web"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("ERROR: The web process refuses to start: RIME_SHARED_DISK=false"), result.stderr
+    assert result.stderr.count("refuses to start") == 1 and "Traceback" not in result.stderr
+    assert "filesystem broker" in result.stderr and "AWS_STORAGE_BUCKET_NAME" in result.stderr
+
+
+def test_the_web_process_refuses_cleanly_when_the_settings_cannot_load(tmp_path):
+    env = {key: value for key, value in _local_only_env(tmp_path).items() if key != "DJANGO_SECRET_KEY"}
+    result = subprocess.run([str(ROOT / "deploy" / "run"), "web"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("ERROR: The web process refuses to start: DJANGO_SECRET_KEY is not set"), \
+        result.stderr
 
 
 def test_the_web_process_refuses_to_start(tmp_path):

@@ -2,10 +2,11 @@
 
 A sandbox's host folder (the copy of the model's files) is deleted by `SandboxedModel.close()`, and the folder a run
 or a model validation downloads the model into by its `with` block. A worker killed with SIGKILL gets to neither, so
-each such folder is named after the process that made it: `rime-<kind>-<pid>-<start>-…` (kind: sandbox, run, model),
-where `<start>` is the process's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`). A folder is
-stale when no process with that PID *and* that start time is alive; the start time is what tells a restarted worker
-(containers hand out the same small PIDs on every start) from the one that made the folder. The worker start, the
+each such folder is named after the process that made it: `rime-<kind>-<pid>-<start>-n<pidns>-…` (kind: sandbox, run,
+model), where `<start>` is the process's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`) and
+`<pidns>` its PID namespace: a folder made in another namespace (another container sharing /tmp) is never judged. A
+folder is stale when no process with that PID *and* that start time is alive; the start time is what tells a restarted
+worker (containers hand out the same small PIDs on every start) from the one that made the folder. The worker start, the
 pool-process start and the periodic reaper call `remove_stale_sandbox_folders()`.
 
 Only directories owned by this user are touched (the temporary folder is shared with other users), and `rmtree`
@@ -26,7 +27,7 @@ from typing import Iterator
 
 KINDS = ("sandbox", "run", "model")
 _logger = logging.getLogger(__name__)
-_OWNED_NAME = re.compile(rf"^rime-(?:{'|'.join(KINDS)})-(\d+)-(\d+)-")
+_OWNED_NAME = re.compile(rf"^rime-(?:{'|'.join(KINDS)})-(\d+)-(\d+)-(?:n(\d+)-)?")
 
 
 def process_stat_fields(pid: int) -> list[str]:
@@ -46,12 +47,21 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def pid_namespace() -> str:
+    """This process's PID namespace ("4026531836"): PIDs of two containers sharing a hostname are told apart by it."""
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return ""
+
+
 def make_owned_folder(kind: str = "sandbox", root: str | os.PathLike | None = None) -> Path:
     """A new private folder (0700) named after this process, so a successor can tell when it was left behind."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     pid = os.getpid()
-    return Path(tempfile.mkdtemp(prefix=f"rime-{kind}-{pid}-{process_start_ticks(pid) or 0}-", dir=root))
+    prefix = f"rime-{kind}-{pid}-{process_start_ticks(pid) or 0}-n{pid_namespace() or 0}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
 @contextmanager
@@ -65,8 +75,12 @@ def owned_temporary_folder(kind: str, root: str | os.PathLike | None = None) -> 
 
 
 def folder_owner(name: str) -> tuple[int, int] | None:
+    """(pid, start ticks) of the folder's maker; None if not ours to judge: another PID namespace made it (another
+    container sharing the temporary folder, whose processes we cannot see)."""
     match = _OWNED_NAME.match(name)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    if not match or match.group(3) not in (None, pid_namespace() or "0"):
+        return None
+    return int(match.group(1)), int(match.group(2))
 
 
 def owner_is_alive(pid: int, start_ticks: int) -> bool:

@@ -23,6 +23,7 @@ from stresstests.engine.sandbox import ISOLATION_BUBBLEWRAP, ISOLATION_PROCESS
 from stresstests.engine.sandbox_folders import (
     folder_owner,
     make_owned_folder,
+    pid_namespace,
     process_start_ticks,
     remove_stale_sandbox_folders,
 )
@@ -336,6 +337,17 @@ def test_stale_folders_are_removed_and_live_ones_kept(tmp_path):
     assert sorted(remove_stale_sandbox_folders(tmp_path)) == sorted([gone, reused_pid])
     assert live.is_dir() and unrelated.is_dir() and not gone.exists() and not reused_pid.exists()
     assert folder_owner(live.name) == (os.getpid(), process_start_ticks(os.getpid()))
+
+
+def test_a_folder_made_in_another_pid_namespace_is_left_alone(tmp_path):
+    # Another container sharing /tmp (and its hostname): its live worker's PID is not visible from here.
+    other_namespace = tmp_path / f"rime-run-{dead_pid()}-123-n1-abc"
+    ours_dead = tmp_path / f"rime-run-{dead_pid()}-123-n{pid_namespace()}-abc"
+    for folder in (other_namespace, ours_dead):
+        folder.mkdir()
+
+    assert remove_stale_sandbox_folders(tmp_path) == [ours_dead]
+    assert other_namespace.is_dir() and folder_owner(other_namespace.name) is None
 
 
 def test_a_link_named_like_a_stale_folder_is_not_followed(tmp_path):

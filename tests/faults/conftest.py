@@ -48,7 +48,8 @@ def inside_the_model(run) -> bool:
 
 @pytest.fixture
 def start_worker(transactional_db, settings, tmp_path):
-    """start_worker(name, queues=..., env={...}, beat=False, pool="solo") -> Popen of a real `celery worker`.
+    """start_worker(name, queues=..., env={...}, beat=False, pool="solo", prefix=()) -> Popen of a real `celery worker`
+    (run under `prefix`, e.g. `unshare --pid --fork` for a worker in a PID namespace of its own).
 
     With the solo pool the task runs in the worker's own process, so SIGKILL to it kills the run mid-way (Celery's time
     limits need the prefork pool). Workers still
@@ -57,9 +58,9 @@ def start_worker(transactional_db, settings, tmp_path):
     started: list[subprocess.Popen] = []
 
     def start(name: str, *, queues: str = "default,stresstests", env: dict[str, str] | None = None,
-              beat: bool = False, pool: str = "solo") -> subprocess.Popen:
+              beat: bool = False, pool: str = "solo", prefix: tuple[str, ...] = ()) -> subprocess.Popen:
         log_path = tmp_path / f"worker-{name}.log"
-        command = [sys.executable, "-m", "celery", "-A", "rime_web", "worker", "-l", "info", f"--pool={pool}",
+        command = [*prefix, sys.executable, "-m", "celery", "-A", "rime_web", "worker", "-l", "info", f"--pool={pool}",
                    "--concurrency=1", "-Q", queues, "-n", f"{name}-{os.getpid()}@%h", "--without-heartbeat",
                    "--without-gossip", "--without-mingle"]
         if beat:

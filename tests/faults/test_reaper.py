@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from stresstests import execution, recovery
+from stresstests.engine.sandbox_folders import pid_namespace, process_start_ticks
 from stresstests.models import RunStatus, StressTestRun
 
 pytestmark = pytest.mark.django_db
@@ -81,16 +82,19 @@ def test_a_run_that_beat_after_it_was_judged_silent_is_left_running(running):
     assert reloaded(run).status == RunStatus.RUNNING
 
 
+def identity(pid: int, *, start: int | None = None, namespace: str | None = None, host: str | None = None) -> str:
+    """A run's `worker` as execution.worker_identity writes it, for the process `pid` (by default its real start)."""
+    start = process_start_ticks(pid) if start is None else start
+    return f"{host or socket.gethostname()}:{pid}:{start}:{pid_namespace() if namespace is None else namespace}"
+
+
 def test_a_starting_worker_fails_only_runs_of_processes_of_this_host_that_are_gone(running):
-    host = socket.gethostname()
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(finished.stdout)
-    dead_here = running(1, worker=f"{host}:{dead_pid}")
-    alive_here = running(1, worker=f"{host}:{os.getppid()}")  # pytest's parent: a live process, not ours
-    other_host = running(1, worker=f"not-{host}:{dead_pid}")
+    dead_here = running(1, worker=identity(dead_pid, start=123))
+    alive_here = running(1, worker=identity(os.getppid()))  # pytest's parent: a live process, not ours
+    other_host = running(1, worker=identity(dead_pid, start=123, host=f"not-{socket.gethostname()}"))
     this_process = running(0, worker=execution.worker_identity())
-    this_process.heartbeat_at = timezone.now()  # claimed by this very process after it started
-    this_process.save()
 
     assert recovery.fail_runs_of_dead_processes(now=NOW) == [dead_here.id]
     assert reloaded(dead_here).error.startswith("The worker running this stress test stopped")
@@ -98,8 +102,25 @@ def test_a_starting_worker_fails_only_runs_of_processes_of_this_host_that_are_go
         assert reloaded(run).status == RunStatus.RUNNING
 
 
-def test_a_run_left_by_a_predecessor_that_had_our_pid_is_failed(running, monkeypatch):
-    # Containers give a restarted worker the same PID: a run with our PID but older than our start is not ours.
-    monkeypatch.setattr(recovery, "PROCESS_STARTED_AT", NOW)
-    predecessor = running(60, worker=execution.worker_identity())
+def test_a_run_left_by_a_predecessor_that_had_our_pid_is_failed(running):
+    # Containers give a restarted worker the same PID: a run with our PID but another start time is not ours.
+    predecessor = running(60, worker=identity(os.getpid(), start=process_start_ticks(os.getpid()) - 1))
     assert recovery.fail_runs_of_dead_processes(now=NOW) == [predecessor.id]
+
+
+def test_runs_of_another_pid_namespace_or_of_an_unknown_one_are_left_to_the_reaper(running):
+    # Another container with the same hostname (docker --uts host, a fixed compose hostname): its worker's PID is
+    # not visible from here, alive or not; only a stale heartbeat tells.
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    invisible_pid = int(finished.stdout)
+    other_namespace = running(1, worker=identity(invisible_pid, start=123, namespace="1"))
+    written_before_namespaces = running(1, worker=f"{socket.gethostname()}:{invisible_pid}")
+
+    assert recovery.fail_runs_of_dead_processes(now=NOW) == []
+    for run in (other_namespace, written_before_namespaces):
+        assert reloaded(run).status == RunStatus.RUNNING
+
+
+def test_the_worker_identity_names_host_pid_start_and_pid_namespace():
+    assert execution.worker_identity() == identity(os.getpid())
+    assert pid_namespace().isdigit()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 LOST_WORKER = re.compile(r"^The worker running this stress test stopped \(lost heartbeat at \d\d:\d\d:\d\d \w+\); "
                          r"re-run it\.$")
+PROCESS_GONE = re.compile(r"^The worker running this stress test stopped \(its process is gone; last heartbeat at "
+                          r"\d\d:\d\d:\d\d \w+\); re-run it\.$")
 # Short enough for a test, long enough that a live run on a busy machine (heartbeat every 5 s) is never reaped.
 # Set STRESS_TEST_HEARTBEAT_STALE_S=45 STRESS_TEST_REAPER_INTERVAL_S=15 to measure with the production defaults.
 REAPER_ENV = {
@@ -76,4 +79,27 @@ def test_a_worker_started_after_a_dead_one_fails_its_runs_at_once(start_worker, 
     wait_until(lambda: status_of(run, RunStatus.FAILED, RunStatus.SUCCEEDED), timeout=60,
                message="the new worker to fail its predecessor's run")
     assert run.status == RunStatus.FAILED
-    assert LOST_WORKER.match(run.error), run.error
+    assert PROCESS_GONE.match(run.error), run.error
+
+
+def pid_namespaces_available() -> bool:
+    try:
+        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not pid_namespaces_available(), reason="needs unshare --pid (root or user namespaces)")
+def test_a_worker_starting_in_another_pid_namespace_leaves_the_healthy_runs_of_this_host_alone(
+        start_worker, owner, project, complete_draft):
+    # The same hostname but its own PIDs: a container run with --uts host / --network host, or a fixed hostname.
+    start_worker("runner")
+    run = submit_slow_run(owner, project, complete_draft, seconds_per_call=1.0)
+    wait_until(lambda: inside_the_model(run), timeout=120, message="the worker to call the model")
+
+    other = start_worker("other-container", queues="default", prefix=("unshare", "--pid", "--fork", "--mount-proc"))
+    wait_until(lambda: b"Recovery at worker start:" in other.log_path.read_bytes(), timeout=60,
+               message="the other worker's recovery at start")
+    assert b"0 run(s) of dead processes failed" in other.log_path.read_bytes()
+    wait_until(lambda: status_of(run, RunStatus.FAILED, RunStatus.SUCCEEDED), timeout=180, message="the run to end")
+    assert run.status == RunStatus.SUCCEEDED, run.error

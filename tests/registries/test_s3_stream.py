@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -88,3 +91,11 @@ def test_an_s3_data_file_past_dataset_stream_max_bytes_is_refused_and_nothing_is
     assert dataset.validity_status == ValidityStatus.INVALID
     assert "big.parquet is " in dataset.validity_message and "the limit is 48.8 KB" in dataset.validity_message
     assert list(tmp_path.iterdir()) == []        # the partial download and its folder are gone
+
+
+def test_by_default_a_file_is_read_whole_only_up_to_256_mb_decoded():
+    # With the former default (2048 MB) a 474 MB Parquet file and a 341 MB CSV were read whole: a 2.11 GB worker.
+    env = {key: value for key, value in os.environ.items() if key != "DATASET_PARQUET_MAX_MEMORY_MB"}
+    shown = subprocess.run([sys.executable, "-c", "from rime_web import settings; "
+                            "print(settings.DATASET_PARQUET_MAX_MEMORY_MB)"], env=env, capture_output=True, text=True)
+    assert shown.stdout.strip() == "256", shown.stderr
