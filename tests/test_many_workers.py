@@ -161,8 +161,8 @@ class Worker:
         self.process, self.log, self.folder = process, log, folder
 
     def owns(self, identity: str) -> bool:
-        """Whether `host:pid` on a run is this worker's main process or one of its pool processes."""
-        host, _, pid = identity.rpartition(":")
+        """Whether `host:pid:start:pidns` on a run is this worker's main process or one of its pool processes."""
+        host, pid = identity.split(":")[:2]
         if host != socket.gethostname():
             return False
         stat = Path(f"/proc/{pid}/stat")
