@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
@@ -65,6 +66,10 @@ class PresenceRecorder:
             self._write()
 
     def start(self) -> None:
+        try:  # rows of workers gone for a day (killed, never shut down) are forgotten
+            WorkerPresence.objects.filter(last_seen__lt=timezone.now() - timedelta(days=1)).delete()
+        except Exception:  # noqa: BLE001 - the worker must start even if the database is not reachable yet
+            logger.warning("Could not forget the presence of long-gone workers", exc_info=True)
         self._write()
         self.thread.start()
 

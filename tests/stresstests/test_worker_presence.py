@@ -115,7 +115,11 @@ def test_the_admin_warns_when_a_workspace_is_saved_with_an_unserved_queue(admin_
 
 
 # ---- a real worker records itself ---------------------------------------------------------------------------------
-def test_a_starting_worker_records_its_queues(celery_worker_process):
+def test_a_starting_worker_records_its_queues_and_forgets_long_gone_workers(transactional_db, request):
+    worker_seen(["agent-gone"], seconds_ago=2 * 86400, name="celery@long-gone")
+    request.getfixturevalue("celery_worker_process")
+    wait_until(lambda: not WorkerPresence.objects.filter(name="celery@long-gone").exists(),
+               message="the long-gone worker's row removed")
     wait_until(lambda: WorkerPresence.objects.exists(), message="the worker's presence row")
     presence = WorkerPresence.objects.get()
     assert sorted(presence.queues) == ["default", "stresstests"]
