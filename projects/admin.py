@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from . import services
 from .models import (
@@ -15,6 +15,7 @@ from .models import (
     RegisteredModel,
     Workspace,
 )
+from .selectors import live_worker_queues
 
 
 class AuditedModelAdmin(admin.ModelAdmin):
@@ -53,6 +54,23 @@ class WorkspaceAdmin(AuditedModelAdmin):
     search_fields = ["name", "id"]
     readonly_fields = ["id", "created_at"]
     inlines = [MembershipInline]
+
+    # A workspace pinned to a queue no live worker consumes: its runs would wait forever (stresstests/presence.py).
+    @staticmethod
+    def _warn_if_unserved(request, workspace) -> None:
+        queue = workspace.celery_queue if workspace is not None else ""
+        if queue and queue not in live_worker_queues():
+            messages.warning(request, f"No live worker consumes the queue “{queue}”: this workspace's stress tests "
+                             f"wait until a worker started with -Q {queue} runs (docs/deploy.md).")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            self._warn_if_unserved(request, self.get_object(request, object_id))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._warn_if_unserved(request, obj)
 
 
 @admin.register(Membership)

@@ -82,6 +82,17 @@ def default_categories() -> list[str]:
     return [str(category) for category in DEFAULT_STRESS_TEST_CATEGORIES]
 
 
+class WorkerPresence(models.Model):
+    """A Celery worker that is alive and the queues it consumes; each worker refreshes its row every few seconds
+    (stresstests/presence.py), so a queued run can say when no live worker serves its queue."""
+    name = models.CharField(max_length=255, primary_key=True)  # the worker's node name, e.g. celery@host
+    queues = models.JSONField(default=list)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Workspace(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)

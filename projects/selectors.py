@@ -1,13 +1,19 @@
 """Reads, always scoped to the user's memberships. Anything outside them is a 404, as if it did not exist."""
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from .models import Membership, ModelTask, Project, Role, Workspace
+from .models import Membership, ModelTask, Project, Role, WorkerPresence, Workspace
+
+# A worker not seen for this many presence intervals counts as gone (stresstests/presence.py writes the rows).
+PRESENCE_STALE_INTERVALS = 4
 
 
 def workspaces_for_user(user) -> QuerySet[Workspace]:
@@ -67,3 +73,10 @@ def project_has_text_data(project: Project) -> bool:
              *(config.get("data_params") or {} for config in project.runs.filter(
                  config__data_params__has_key="text_features").values_list("config", flat=True))]
     return any(params.get("text_features") for params in named)
+
+
+def live_worker_queues() -> set[str]:
+    """The queues some live worker consumes (a worker refreshes its WorkerPresence row every few seconds)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.WORKER_PRESENCE_INTERVAL_S * PRESENCE_STALE_INTERVALS)
+    return {queue for queues in WorkerPresence.objects.filter(last_seen__gte=cutoff).values_list("queues", flat=True)
+            for queue in queues}

@@ -242,6 +242,10 @@ STRESS_TEST_TIME_LIMIT = env.int("STRESS_TEST_TIME_LIMIT", default=3 * 3600 + 30
 STRESS_TEST_HEARTBEAT_STALE_S = env.int("STRESS_TEST_HEARTBEAT_STALE_S", default=45)
 STRESS_TEST_REAPER_INTERVAL_S = env.int("STRESS_TEST_REAPER_INTERVAL_S", default=15)
 STRESS_TEST_REQUEUE_AFTER_S = env.int("STRESS_TEST_REQUEUE_AFTER_S", default=60)
+# Every worker records that it is alive and which queues it consumes every WORKER_PRESENCE_INTERVAL_S
+# (stresstests/presence.py); a worker not seen for 4 intervals counts as gone, and a queued run whose queue no live
+# worker consumes says so (the run page, /v1/jobs/<id>, the admin's Workspace page).
+WORKER_PRESENCE_INTERVAL_S = env.int("WORKER_PRESENCE_INTERVAL_S", default=15)
 # The model sandbox's writable space (stresstests/engine/sandbox.py): the size of its tmpfs under bubblewrap (its
 # copy of the model's files, HOME and TMPDIR) and, in every mode, the largest file it may write. RAM-backed.
 STRESS_TEST_SANDBOX_DISK_MB = env.int("STRESS_TEST_SANDBOX_DISK_MB", default=1024)

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from .queueing import RUN_TASK_NAME
 
-from . import execution, recovery, wizard_checks  # recovery also connects the worker_ready hook
+from . import execution, presence, recovery, wizard_checks  # recovery and presence also connect worker hooks
 
 
 @shared_task(

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from projects.models import DatasetSource, ModelSource
 from projects.selectors import get_project_for_user
 
-from . import run_data, selectors, services, wizard, wizard_checks
+from . import presence, run_data, selectors, services, wizard, wizard_checks
 from .forms import DATASET_SOURCES, MODEL_SOURCES, ConfigurationForm, ProtectedFeaturesForm, ranking_params
 from .models import ConfigMode, RunStatus, StressTestReport
 from .results.views import filter_runs
@@ -424,6 +424,7 @@ def _run_context(request, run, membership) -> dict:
         "nav": "stress", "summary": selectors.report_summary(report.data) if report else None,
         "results_url": _results_url(run) if report else None,
         "first_step_url": wizard_url(run, wizard.first_incomplete_step(run) or wizard.STEPS[0]),
+        "no_worker_message": presence.no_worker_message(run),
     }
 
 

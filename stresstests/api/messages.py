@@ -37,7 +37,9 @@ METRIC_CATEGORY_HINTS = (
 # --- jobs ---------------------------------------------------------------------------------------------------------------
 
 
-def job_message(run: StressTestRun, *, report: dict | None = None, planned: list[str] | None = None) -> dict:
+def job_message(run: StressTestRun, *, report: dict | None = None, planned: list[str] | None = None,
+                waiting: str = "") -> dict:
+    """`waiting`: why a queued run is not starting (presence.no_worker_message), shown as its progress text."""
     status = RunStatus.REQUESTED if run.status == RunStatus.DRAFT else run.status
     stress = {"projectId": uuid_obj(run.project_id),
               "progress": {"testRun": {"testRunId": str(run.id), "status": TASK_STATUS.get(status, PENDING),
@@ -53,7 +55,7 @@ def job_message(run: StressTestRun, *, report: dict | None = None, planned: list
         "completionTime": timestamp(run.finished_at),
         "runningTimeSecs": running_seconds(run),
         "jobData": {"stress": stress},
-        "jobProgressStr": progress_text(run),
+        "jobProgressStr": f"{progress_text(run)} ({waiting})" if waiting else progress_text(run),
         "cancellationRequested": bool(run.cancel_requested),
         "errorMsg": run.error or None,
     })

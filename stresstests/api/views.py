@@ -22,6 +22,7 @@ from projects.api.views import RIME_SCHEMA, require
 from projects.api.wire import json_field, page_body, page_request, parse_uuid, snake_keys, uuid_value
 from projects.authentication import ApiKeyAuthentication
 from projects.selectors import check_role, membership_for
+from stresstests import presence
 from stresstests.models import RunStatus, StressTestReport, StressTestRun
 
 from . import messages
@@ -153,7 +154,7 @@ def planned_tests(run: StressTestRun) -> list[str]:
 def job_payload(run: StressTestRun) -> dict:
     report = report_of(run) if run.status == RunStatus.SUCCEEDED else None
     planned = [] if report else planned_tests(run)
-    return messages.job_message(run, report=report, planned=planned)
+    return messages.job_message(run, report=report, planned=planned, waiting=presence.no_worker_message(run))
 
 
 @RIME_SCHEMA
