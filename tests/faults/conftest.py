@@ -66,8 +66,10 @@ def start_worker(transactional_db, settings, tmp_path):
         if beat:
             command += ["-B", "-s", str(tmp_path / f"beat-schedule-{name}")]
         with open(log_path, "wb") as log:
+            # A session of its own: teardown stops the whole group, so a worker run under a prefix (unshare's forked
+            # child) never outlives the test and takes later tests' tasks.
             process = subprocess.Popen(command, cwd=ROOT, env={**_worker_env(settings), **(env or {})},
-                                       stdout=log, stderr=subprocess.STDOUT)
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         started.append(process)
         from rime_web.celery import app
 
@@ -77,14 +79,14 @@ def start_worker(transactional_db, settings, tmp_path):
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        _signal_group(process, signal.SIGTERM)
     for process in started:
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        _signal_group(process, signal.SIGKILL)   # anything of the group still there (unshare's child, a sandbox)
     if settings.CELERY_BROKER_FOLDER:
         shutil.rmtree(Path(settings.CELERY_BROKER_FOLDER) / "queue", ignore_errors=True)
         (Path(settings.CELERY_BROKER_FOLDER) / "queue").mkdir(parents=True, exist_ok=True)
@@ -153,3 +155,10 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass   # the group is gone already

@@ -97,7 +97,7 @@ def test_a_worker_starting_in_another_pid_namespace_leaves_the_healthy_runs_of_t
     run = submit_slow_run(owner, project, complete_draft, seconds_per_call=1.0)
     wait_until(lambda: inside_the_model(run), timeout=120, message="the worker to call the model")
 
-    other = start_worker("other-container", queues="default", prefix=("unshare", "--pid", "--fork", "--mount-proc"))
+    other = start_worker("other-container", queues="default", prefix=("unshare", "--pid", "--fork", "--mount-proc", "--kill-child"))
     wait_until(lambda: b"Recovery at worker start:" in other.log_path.read_bytes(), timeout=60,
                message="the other worker's recovery at start")
     assert b"0 run(s) of dead processes failed" in other.log_path.read_bytes()
