@@ -259,14 +259,19 @@ def test_proposed_text_columns_are_the_profiles_free_text():
     assert wizard_checks.proposed_text_columns(frame) == ["text"]
 
 
-def test_a_failed_hugging_face_upload_reopens_its_tab_ready_to_replace_it(client_for, owner, draft):
-    client = client_for(owner)
+def failed_hugging_face_check(client, draft) -> None:
+    """The draft's Hugging Face upload, as if its model check on the worker had failed."""
     configure(client, draft)
     client.post(step_url(draft, "model"), {"source": "hugging_face", "hf_archive": zip_upload(SAVED, "sst2.zip")})
     draft.refresh_from_db()
     draft.checks = {"model": {**wizard_checks.model_check_key(draft), "status": wizard_checks.CHECK_FAILED,
                               "message": "Model sst2: its weights could not be read."}}
     draft.save(update_fields=["checks"])
+
+
+def test_a_failed_hugging_face_upload_reopens_its_tab_ready_to_replace_it(client_for, owner, draft):
+    client = client_for(owner)
+    failed_hugging_face_check(client, draft)
     page = client.get(step_url(draft, "model")).content.decode()
     assert 'aria-current="true">A Hugging Face model' in page and 'value="sst2"' in page
     assert "Upload the model's folder again as save_pretrained wrote it" in page
@@ -345,12 +350,7 @@ def test_a_wrong_class_map_keeps_what_was_typed_and_advises_fixing_it(client_for
 def test_a_failed_model_replaced_under_another_name_is_removed(client_for, owner, draft):
     """Review 15: each failed check left an "Invalid" model behind when the next upload took another name."""
     client = client_for(owner)
-    configure(client, draft)
-    client.post(step_url(draft, "model"), {"source": "hugging_face", "hf_archive": zip_upload(SAVED, "sst2.zip")})
-    draft.refresh_from_db()
-    draft.checks = {"model": {**wizard_checks.model_check_key(draft), "status": wizard_checks.CHECK_FAILED,
-                              "message": "Model sst2: its weights could not be read."}}
-    draft.save(update_fields=["checks"])
+    failed_hugging_face_check(client, draft)
     failed = draft.model_id
     client.post(step_url(draft, "model"), {"source": "hugging_face", "name": "sst2 fixed",
                                            "hf_archive": zip_upload(SAVED)})
